@@ -1,0 +1,28 @@
+"""Exceptions raised by encoders; the service maps them to HTTP answers."""
+
+
+class EncoderError(Exception):
+    """Base class: a stable machine-readable `code`, a message and the offending field."""
+
+    code = "encoder_error"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class EncoderNotFound(EncoderError):
+    code = "encoder_not_found"
+
+
+class InvalidDimension(EncoderError):
+    code = "invalid_dimension"
+
+
+class EmptyInput(EncoderError):
+    code = "empty_input"
+
+
+class InvalidInput(EncoderError):
+    code = "invalid_input"

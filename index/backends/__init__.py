@@ -1,0 +1,1 @@
+"""One module per ANN backend, each registered with `index.registry.register_index`."""

@@ -1,0 +1,117 @@
+"""hnswlib backend: HNSW graph with slot reuse for deleted points."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hnswlib
+import numpy as np
+from pydantic import Field
+
+from index.base import IndexParams, QueryParams
+from index.metrics import Metric, l2_score
+from index.registry import register_index
+
+INITIAL_CAPACITY = 1024
+
+
+class HnswParams(IndexParams):
+    M: int = Field(16, ge=2, le=256, description="graph degree")
+    ef_construction: int = Field(200, ge=1, le=4096, description="build-time beam width")
+    ef: int = Field(64, ge=1, le=32768, description="default query beam width")
+    seed: int = Field(100, ge=0, description="random seed of level assignment")
+
+
+class HnswQuery(QueryParams):
+    ef: int | None = Field(None, ge=1, le=32768, description="query beam width (>= k is used)")
+
+
+@register_index("hnsw")
+class HnswIndex:
+    """hnswlib index. Deleted labels are marked and their slots reused by `replace_deleted`."""
+
+    Params = HnswParams
+    Query = HnswQuery
+
+    def __init__(self, dim: int, metric: Metric, params: HnswParams) -> None:
+        self.dim, self.metric, self.params = dim, metric, params
+        self._index = hnswlib.Index(space=metric.kind, dim=dim)
+        self._index.init_index(
+            max_elements=INITIAL_CAPACITY,
+            ef_construction=params.ef_construction,
+            M=params.M,
+            random_seed=params.seed,
+            allow_replace_deleted=True,
+        )
+        self._live: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        if len(labels) == 0:
+            return
+        self._reserve(len(labels))
+        self._index.add_items(vectors, labels, replace_deleted=True)
+        self._live.update(int(x) for x in labels)
+
+    def _reserve(self, n: int) -> None:
+        # Vacant (deleted) slots are filled first, so only the excess needs new capacity.
+        needed = max(self._index.get_current_count(), len(self._live) + n)
+        capacity = self._index.get_max_elements()
+        if needed > capacity:
+            self._index.resize_index(max(needed, 2 * capacity))
+
+    def remove(self, labels: np.ndarray) -> None:
+        for label in (int(x) for x in labels):
+            if label in self._live:
+                self._index.mark_deleted(label)
+                self._live.discard(label)
+
+    def search(
+        self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None, **params: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        ef = params.get("ef") or self.params.ef
+        k = min(k, len(self) if allowed is None else len(allowed), len(self))
+        if k == 0:
+            return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0), np.float32)
+        allowed_set = None if allowed is None else set(allowed.tolist())
+        accept = None if allowed_set is None else allowed_set.__contains__
+        try:
+            self._index.set_ef(max(ef, k))
+            labels, distances = self._index.knn_query(queries, k=k, filter=accept)
+        except RuntimeError:
+            # Too few reachable matches for k at this ef (tiny or heavily filtered graph):
+            # widen the beam to the whole index, which makes the search exhaustive.
+            self._index.set_ef(max(len(self), k))
+            labels, distances = self._index.knn_query(queries, k=k, filter=accept)
+        return labels.astype(np.int64), self._scores(distances)
+
+    def _scores(self, distances: np.ndarray) -> np.ndarray:
+        if self.metric.kind == "ip":
+            return (1.0 - distances).astype(np.float32)  # hnswlib "ip" distance is 1 - <q, x>
+        return l2_score(distances).astype(np.float32)
+
+    def labels(self) -> np.ndarray:
+        return np.fromiter(self._live, dtype=np.int64, count=len(self._live))
+
+    def save(self, path: Path) -> None:
+        self._index.save_index(str(path / "hnsw.bin"))
+        np.save(path / "live_labels.npy", self.labels())
+        (path / "hnsw.json").write_text(
+            json.dumps({"max_elements": self._index.get_max_elements()})
+        )
+
+    @classmethod
+    def load(cls, path: Path, dim: int, metric: Metric, params: HnswParams) -> HnswIndex:
+        self = cls.__new__(cls)
+        self.dim, self.metric, self.params = dim, metric, params
+        capacity = json.loads((path / "hnsw.json").read_text())["max_elements"]
+        self._index = hnswlib.Index(space=metric.kind, dim=dim)
+        self._index.load_index(
+            str(path / "hnsw.bin"), max_elements=capacity, allow_replace_deleted=True
+        )
+        self._live = set(np.load(path / "live_labels.npy").tolist())
+        return self

@@ -1,0 +1,63 @@
+"""The `VectorIndex` protocol every ANN backend implements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from index.metrics import Metric
+
+
+class IndexParams(BaseModel):
+    """Build-time parameters of a backend; unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueryParams(BaseModel):
+    """Per-request search knobs of a backend; unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """An ANN index over integer labels. Scores are "higher is closer"; missing results are -1."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[IndexParams]]
+    Query: ClassVar[type[QueryParams]]
+
+    def __init__(self, dim: int, metric: Metric, params: Any) -> None: ...
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Add prepared vectors under new labels (labels are never reused)."""
+        ...
+
+    def remove(self, labels: np.ndarray) -> None:
+        """Remove labels at once; their space is reclaimed by later adds."""
+        ...
+
+    def search(
+        self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None, **params: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, scores), each (nq, k); `allowed` restricts results to those labels."""
+        ...
+
+    def labels(self) -> np.ndarray:
+        """Every live label (used to reconcile a snapshot with the store)."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    def save(self, path: Path) -> None:
+        """Write the index into directory `path`."""
+        ...
+
+    @classmethod
+    def load(cls, path: Path, dim: int, metric: Metric, params: Any) -> VectorIndex:
+        """Read an index written by `save`."""
+        ...

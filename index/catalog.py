@@ -1,0 +1,96 @@
+"""The set of collections under one data directory: create, open, list, drop."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import uuid
+from pathlib import Path
+
+from index.collection import STORE_FILE, Collection, CollectionConfig
+from index.errors import (
+    CollectionExists,
+    CollectionNotFound,
+    InvalidCollectionConfig,
+    InvalidCollectionName,
+)
+from index.metrics import METRICS
+from index.registry import index_class, validate_params
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_DIM = 65536
+
+
+def check_name(name: str) -> str:
+    """Collection names become directory names: letters, digits, '-' and '_' only."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise InvalidCollectionName(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '-' or '_'", "name"
+        )
+    return name
+
+
+class Catalog:
+    """Open collections of `data_dir/collections/`, each in its own directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir) / "collections"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._open: dict[str, Collection] = {}
+        for path in sorted(self.root.iterdir()):
+            if (path / STORE_FILE).exists() and NAME_PATTERN.fullmatch(path.name):
+                self._open[path.name] = Collection.open(path)
+
+    def names(self) -> list[str]:
+        return sorted(self._open)
+
+    def get(self, name: str) -> Collection:
+        try:
+            return self._open[name]
+        except KeyError:
+            raise CollectionNotFound(f"collection {name!r} does not exist", "name") from None
+
+    def create(self, config: CollectionConfig) -> Collection:
+        """Validate and create a collection; it exists only once fully written."""
+        check_name(config.name)
+        validate_config(config)
+        with self._lock:
+            if config.name in self._open:
+                raise CollectionExists(f"collection {config.name!r} already exists", "name")
+            tmp = self.root / f".tmp-{config.name}-{uuid.uuid4().hex}"
+            collection = Collection.create(tmp, config)
+            collection.close()
+            tmp.rename(self.root / config.name)
+            self._open[config.name] = Collection.open(self.root / config.name)
+            return self._open[config.name]
+
+    def drop(self, name: str) -> None:
+        with self._lock:
+            collection = self.get(name)
+            del self._open[name]
+            collection.store.close()
+            # Rename first so a crash mid-delete never leaves a half collection that loads.
+            trash = self.root / f".trash-{name}-{uuid.uuid4().hex}"
+            collection.path.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def close(self) -> None:
+        with self._lock:
+            for collection in self._open.values():
+                collection.close()
+            self._open.clear()
+
+
+def validate_config(config: CollectionConfig) -> None:
+    """Reject unknown metrics/backends and bad parameters before anything is written."""
+    if config.metric not in METRICS:
+        known = ", ".join(METRICS)
+        raise InvalidCollectionConfig(
+            f"unknown metric {config.metric!r}; available: {known}", "metric"
+        )
+    if not 1 <= config.dim <= MAX_DIM:
+        raise InvalidCollectionConfig(f"dim must be between 1 and {MAX_DIM}", "dim")
+    backend = index_class(config.index_type)
+    validate_params(backend.Params, config.index_params, "index.params")

@@ -1,0 +1,222 @@
+"""A collection: config, SQLite store (source of truth) and an ANN index snapshot kept in step."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.base import VectorIndex
+from index.errors import PointNotFound
+from index.filters import compile_filter, parse_filter
+from index.metrics import METRICS, Metric
+from index.registry import index_class, validate_params
+from index.store import PointStore, StoredPoint
+
+STORE_FILE = "store.sqlite3"
+INDEX_DIR = "index"
+# Filters this selective are answered exactly from stored vectors: cheaper than steering the
+# graph search through a sparse allowed set, and exact (Qdrant plans small filters the same way).
+EXACT_FILTER_LIMIT = 2048
+
+
+@dataclass(frozen=True)
+class CollectionConfig:
+    name: str
+    dim: int
+    metric: str = "cosine"
+    encoder: str | None = None
+    index_type: str = "hnsw"
+    index_params: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "encoder": self.encoder,
+            "dim": self.dim,
+            "metric": self.metric,
+            "index": {"type": self.index_type, "params": self.index_params},
+        }
+
+
+@dataclass(frozen=True)
+class Hit:
+    point: StoredPoint
+    score: float
+
+
+class Collection:
+    """Thread-safe: one lock serialises writes and searches (encoding happens outside it)."""
+
+    def __init__(self, path: Path, config: CollectionConfig, store: PointStore) -> None:
+        self.path, self.config, self.store = path, config, store
+        self.metric: Metric = METRICS[config.metric]
+        self.backend = index_class(config.index_type)
+        self.params = validate_params(self.backend.Params, config.index_params, "index.params")
+        self._lock = threading.RLock()
+        self._dirty = False
+        self.index: VectorIndex = self._open_index()
+
+    # lifecycle --------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, config: CollectionConfig) -> Collection:
+        path.mkdir(parents=True)
+        store = PointStore(path / STORE_FILE, config.dim)
+        store.write_config(asdict(config))
+        return cls(path, config, store)
+
+    @classmethod
+    def open(cls, path: Path) -> Collection:
+        store = PointStore(path / STORE_FILE, dim=0)
+        config = CollectionConfig(**store.read_config())
+        store.dim = config.dim
+        return cls(path, config, store)
+
+    def close(self) -> None:
+        with self._lock:
+            self.save_snapshot()
+            self.store.close()
+
+    def _open_index(self) -> VectorIndex:
+        """Load the snapshot if it was built with this config, then replay what it misses."""
+        snapshot = self.path / INDEX_DIR
+        if self._snapshot_matches(snapshot):
+            index = self.backend.load(snapshot, self.config.dim, self.metric, self.params)
+            self._reconcile(index)
+            return index
+        index = self.backend(self.config.dim, self.metric, self.params)
+        self._reconcile(index)
+        return index
+
+    def _snapshot_matches(self, snapshot: Path) -> bool:
+        meta_file = snapshot / "index.json"
+        if not meta_file.exists():
+            return False
+        meta = json.loads(meta_file.read_text())
+        return meta.get("config") == self.config.describe()
+
+    def _reconcile(self, index: VectorIndex) -> None:
+        # Labels are immutable, so set differences are an exact replay of what changed.
+        live = set(self.store.all_labels().tolist())
+        indexed = set(index.labels().tolist())
+        stale = np.fromiter(indexed - live, np.int64)
+        if len(stale):
+            index.remove(stale)
+            self._dirty = True
+        missing = sorted(live - indexed)
+        for labels, vectors in self.store.iter_vectors(missing if indexed else None):
+            index.add(labels, self.metric.prepare(vectors))
+            self._dirty = True
+
+    def save_snapshot(self) -> None:
+        """Write the index beside the store (atomically: temp dir, then rename)."""
+        with self._lock:
+            if not self._dirty and (self.path / INDEX_DIR).exists():
+                return
+            tmp = self.path / (INDEX_DIR + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            self.index.save(tmp)
+            meta = {"config": self.config.describe(), "count": len(self.index)}
+            (tmp / "index.json").write_text(json.dumps(meta, indent=2))
+            shutil.rmtree(self.path / INDEX_DIR, ignore_errors=True)
+            tmp.rename(self.path / INDEX_DIR)
+            self._dirty = False
+
+    # writes -----------------------------------------------------------------------------------
+    def upsert(
+        self, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+    ) -> int:
+        """Insert or replace points (the last occurrence of a repeated id wins)."""
+        last = {pid: i for i, pid in enumerate(ids)}
+        keep = sorted(last.values())
+        ids = [ids[i] for i in keep]
+        vectors, payloads = vectors[keep], [payloads[i] for i in keep]
+        with self._lock:
+            removed, added = self.store.upsert(ids, vectors, payloads)
+            self.index.remove(removed)
+            self.index.add(added, self.metric.prepare(vectors))
+            self._dirty = True
+        return len(ids)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete points by id; returns how many existed."""
+        with self._lock:
+            removed = self.store.delete(ids)
+            self.index.remove(removed)
+            self._dirty = self._dirty or bool(len(removed))
+        return len(removed)
+
+    # reads ------------------------------------------------------------------------------------
+    def count(self) -> int:
+        with self._lock:
+            return self.store.count()
+
+    def get(self, ids: Sequence[str], with_vector: bool = False) -> list[StoredPoint]:
+        with self._lock:
+            return self.store.by_ids(ids, with_vector)
+
+    def page(self, after: str | None, limit: int, with_vector: bool = False) -> list[StoredPoint]:
+        with self._lock:
+            return self.store.page(after, limit, with_vector)
+
+    def vector_of(self, point_id: str, field_name: str = "query.id") -> StoredPoint:
+        """The stored point `point_id` with its vector, or PointNotFound."""
+        found = self.get([point_id], with_vector=True)
+        if not found:
+            raise PointNotFound(f"no point with id {point_id!r} in {self.config.name!r}", field_name)
+        return found[0]
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        filter: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        exclude: Sequence[str] = (),
+    ) -> list[list[Hit]]:
+        """Top-k hits per query, best first, payloads joined; `exclude` drops those ids."""
+        query_params = validate_params(self.backend.Query, params or {}, "params")
+        prepared = self.metric.prepare(queries)
+        flt = parse_filter(filter)
+        with self._lock:
+            allowed = None if flt is None else self.store.labels_matching(*compile_filter(flt))
+            fetch = k + len(exclude)
+            if allowed is not None and len(allowed) <= max(EXACT_FILTER_LIMIT, fetch):
+                labels, scores = self._exact(prepared, fetch, allowed)
+            else:
+                labels, scores = self.index.search(
+                    prepared, fetch, allowed=allowed, **query_params.model_dump(exclude_none=True)
+                )
+            return [self._hits(row_l, row_s, k, set(exclude)) for row_l, row_s in zip(labels, scores)]
+
+    def _exact(self, queries: np.ndarray, k: int, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        stored_labels, vectors = _concat(self.store.iter_vectors(labels.tolist()), self.config.dim)
+        scores = self.metric.scores(queries, self.metric.prepare(vectors))
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return stored_labels[order], np.take_along_axis(scores, order, axis=1)
+
+    def _hits(self, labels: np.ndarray, scores: np.ndarray, k: int, exclude: set[str]) -> list[Hit]:
+        valid = labels >= 0
+        points = self.store.by_labels(labels[valid].tolist())
+        by_label = {p.label: p for p in points}
+        hits = [
+            Hit(by_label[int(label)], float(score))
+            for label, score in zip(labels[valid], scores[valid])
+            if int(label) in by_label and by_label[int(label)].id not in exclude
+        ]
+        return hits[:k]
+
+
+def _concat(batches: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    pairs = list(batches)
+    if not pairs:
+        return np.empty(0, np.int64), np.empty((0, dim), np.float32)
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])

@@ -1,0 +1,52 @@
+"""Exceptions raised by the index package; the service maps them to HTTP answers."""
+
+
+class IndexError_(Exception):  # noqa: N801 - trailing underscore keeps the builtin IndexError visible
+    """Base class: a stable machine-readable `code`, a message and the offending field."""
+
+    code = "index_error"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class CollectionNotFound(IndexError_):
+    code = "collection_not_found"
+
+
+class CollectionExists(IndexError_):
+    code = "collection_exists"
+
+
+class InvalidCollectionName(IndexError_):
+    code = "invalid_collection_name"
+
+
+class InvalidCollectionConfig(IndexError_):
+    code = "invalid_collection_config"
+
+
+class UnknownIndexType(IndexError_):
+    code = "unknown_index_type"
+
+
+class InvalidIndexParams(IndexError_):
+    code = "invalid_index_params"
+
+
+class DimensionMismatch(IndexError_):
+    code = "dimension_mismatch"
+
+
+class NonFiniteVector(IndexError_):
+    code = "non_finite_vector"
+
+
+class PointNotFound(IndexError_):
+    code = "point_not_found"
+
+
+class InvalidFilter(IndexError_):
+    code = "invalid_filter"

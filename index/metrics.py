@@ -1,0 +1,51 @@
+"""Distance metrics. Every score the service returns is "higher is closer"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+MetricName = Literal["cosine", "dot", "l2"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How a metric maps onto the libraries: inner product or squared L2, plus preparation."""
+
+    name: MetricName
+    kind: Literal["ip", "l2"]
+    normalise: bool
+
+    def prepare(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors as the index stores them (cosine: unit length, so cosine = inner product)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if not self.normalise:
+            return vectors
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def scores(self, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """Exact scores (nq, n) of prepared queries against prepared vectors."""
+        if self.kind == "ip":
+            return queries @ vectors.T
+        return -np.sqrt(squared_l2(queries, vectors))
+
+
+def squared_l2(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Pairwise squared Euclidean distances, clipped at 0 against rounding."""
+    d2 = (queries**2).sum(1)[:, None] - 2 * queries @ vectors.T + (vectors**2).sum(1)[None, :]
+    return np.maximum(d2, 0.0)
+
+
+def l2_score(squared_distances: np.ndarray) -> np.ndarray:
+    """Libraries return squared L2; the API reports the negative Euclidean distance."""
+    return -np.sqrt(np.maximum(squared_distances, 0.0))
+
+
+METRICS: dict[str, Metric] = {
+    "cosine": Metric("cosine", "ip", normalise=True),
+    "dot": Metric("dot", "ip", normalise=False),
+    "l2": Metric("l2", "l2", normalise=False),
+}

@@ -1,0 +1,176 @@
+"""SQLite store of one collection: config, ids, labels, payloads and full-precision vectors.
+
+It is the source of truth; index files are snapshots reconciled against it. Labels come from
+AUTOINCREMENT and are never reused, so a label always names one immutable vector: an upsert of an
+existing id deletes the old row and inserts a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS points (
+    label INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    vector BLOB NOT NULL,
+    payload TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    label: int
+    id: str
+    payload: dict[str, Any]
+    vector: np.ndarray | None = None
+
+
+class PointStore:
+    """One SQLite file in WAL mode. Callers serialise access (the Collection holds a lock)."""
+
+    def __init__(self, path: Path, dim: int) -> None:
+        self.dim = dim
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a write acknowledged to the client survives a power cut, not only a crash.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # config -----------------------------------------------------------------------------------
+    def write_config(self, config: dict[str, Any]) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO config VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in config.items()],
+            )
+
+    def read_config(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM config")}
+
+    # writes -----------------------------------------------------------------------------------
+    def upsert(
+        self, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Replace-or-insert unique ids in one transaction; returns (removed, new labels)."""
+        id_list = json.dumps(list(ids))
+        rows = [
+            (pid, np.asarray(vec, np.float32).tobytes(), json.dumps(payload))
+            for pid, vec, payload in zip(ids, vectors, payloads, strict=True)
+        ]
+        with self._transaction():
+            removed = self._labels_where_ids(id_list)
+            self._db.execute(
+                "DELETE FROM points WHERE id IN (SELECT value FROM json_each(?))", (id_list,)
+            )
+            self._db.executemany("INSERT INTO points (id, vector, payload) VALUES (?, ?, ?)", rows)
+            # AUTOINCREMENT labels ascend in insertion order, so this lines up with `ids`.
+            added = self._labels_where_ids(id_list, order_by_label=True)
+        return removed, added
+
+    def delete(self, ids: Sequence[str]) -> np.ndarray:
+        """Delete by external id; returns the labels removed."""
+        id_list = json.dumps(list(ids))
+        with self._transaction():
+            removed = self._labels_where_ids(id_list)
+            self._db.execute(
+                "DELETE FROM points WHERE id IN (SELECT value FROM json_each(?))", (id_list,)
+            )
+        return removed
+
+    def _labels_where_ids(self, id_list: str, order_by_label: bool = False) -> np.ndarray:
+        order = " ORDER BY label" if order_by_label else ""
+        cur = self._db.execute(
+            "SELECT label FROM points WHERE id IN (SELECT value FROM json_each(?))" + order,
+            (id_list,),
+        )
+        return np.array([r[0] for r in cur], dtype=np.int64)
+
+    # reads ------------------------------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+
+    def all_labels(self) -> np.ndarray:
+        return np.array([r[0] for r in self._db.execute("SELECT label FROM points")], np.int64)
+
+    def by_ids(self, ids: Sequence[str], with_vector: bool = False) -> list[StoredPoint]:
+        """Points for external ids, in the order asked; unknown ids are skipped."""
+        cur = self._db.execute(
+            "SELECT label, id, payload, vector FROM points "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        )
+        found = {row[1]: self._point(row, with_vector) for row in cur}
+        return [found[i] for i in ids if i in found]
+
+    def by_labels(self, labels: Sequence[int], with_vector: bool = False) -> list[StoredPoint]:
+        """Points for labels, in the order asked; labels no longer stored are skipped."""
+        cur = self._db.execute(
+            "SELECT label, id, payload, vector FROM points "
+            "WHERE label IN (SELECT value FROM json_each(?))",
+            (json.dumps([int(x) for x in labels]),),
+        )
+        found = {row[0]: self._point(row, with_vector) for row in cur}
+        return [found[int(x)] for x in labels if int(x) in found]
+
+    def page(self, after: str | None, limit: int, with_vector: bool) -> list[StoredPoint]:
+        """Points ordered by id, starting after the cursor `after` (scroll pagination)."""
+        cur = self._db.execute(
+            "SELECT label, id, payload, vector FROM points WHERE id > ? ORDER BY id LIMIT ?",
+            (after or "", limit),
+        )
+        return [self._point(row, with_vector) for row in cur]
+
+    def labels_matching(self, where_sql: str, params: Sequence[Any]) -> np.ndarray:
+        """Labels of points whose payload satisfies a compiled filter."""
+        cur = self._db.execute(f"SELECT label FROM points WHERE {where_sql}", params)
+        return np.array([r[0] for r in cur], dtype=np.int64)
+
+    def iter_vectors(
+        self, labels: Sequence[int] | None = None, batch: int = 10_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(labels, vectors) in batches; all points, or only the given labels."""
+        if labels is None:
+            cur = self._db.execute("SELECT label, vector FROM points ORDER BY label")
+        else:
+            cur = self._db.execute(
+                "SELECT label, vector FROM points WHERE label IN (SELECT value FROM json_each(?))",
+                (json.dumps([int(x) for x in labels]),),
+            )
+        while rows := cur.fetchmany(batch):
+            yield (
+                np.array([r[0] for r in rows], dtype=np.int64),
+                np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, self.dim),
+            )
+
+    def _point(self, row: tuple[Any, ...], with_vector: bool) -> StoredPoint:
+        vector = np.frombuffer(row[3], np.float32) if with_vector else None
+        return StoredPoint(label=row[0], id=row[1], payload=json.loads(row[2]), vector=vector)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any error so a failed write leaves nothing."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
