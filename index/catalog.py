@@ -6,6 +6,7 @@ import re
 import shutil
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from index.collection import STORE_FILE, Collection, CollectionConfig
@@ -55,7 +56,7 @@ class Catalog:
     def create(self, config: CollectionConfig) -> Collection:
         """Validate and create a collection; it exists only once fully written."""
         check_name(config.name)
-        validate_config(config)
+        config = validate_config(config)
         with self._lock:
             if config.name in self._open:
                 raise CollectionExists(f"collection {config.name!r} already exists", "name")
@@ -83,8 +84,8 @@ class Catalog:
             self._open.clear()
 
 
-def validate_config(config: CollectionConfig) -> None:
-    """Reject unknown metrics/backends and bad parameters before anything is written."""
+def validate_config(config: CollectionConfig) -> CollectionConfig:
+    """Reject unknown metrics/backends and bad parameters; fill in parameter defaults."""
     if config.metric not in METRICS:
         known = ", ".join(METRICS)
         raise InvalidCollectionConfig(
@@ -93,4 +94,5 @@ def validate_config(config: CollectionConfig) -> None:
     if not 1 <= config.dim <= MAX_DIM:
         raise InvalidCollectionConfig(f"dim must be between 1 and {MAX_DIM}", "dim")
     backend = index_class(config.index_type)
-    validate_params(backend.Params, config.index_params, "index.params")
+    params = validate_params(backend.Params, config.index_params, "index.params")
+    return replace(config, index_params=params.model_dump())

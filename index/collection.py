@@ -170,7 +170,9 @@ class Collection:
         """The stored point `point_id` with its vector, or PointNotFound."""
         found = self.get([point_id], with_vector=True)
         if not found:
-            raise PointNotFound(f"no point with id {point_id!r} in {self.config.name!r}", field_name)
+            raise PointNotFound(
+                f"no point with id {point_id!r} in {self.config.name!r}", field_name
+            )
         return found[0]
 
     def search(
@@ -181,6 +183,7 @@ class Collection:
         filter: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         exclude: Sequence[str] = (),
+        with_vector: bool = False,
     ) -> list[list[Hit]]:
         """Top-k hits per query, best first, payloads joined; `exclude` drops those ids."""
         query_params = validate_params(self.backend.Query, params or {}, "params")
@@ -195,21 +198,27 @@ class Collection:
                 labels, scores = self.index.search(
                     prepared, fetch, allowed=allowed, **query_params.model_dump(exclude_none=True)
                 )
-            return [self._hits(row_l, row_s, k, set(exclude)) for row_l, row_s in zip(labels, scores)]
+            skip = set(exclude)
+            rows = zip(labels, scores, strict=True)
+            return [self._hits(ls, ss, k, skip, with_vector) for ls, ss in rows]
 
-    def _exact(self, queries: np.ndarray, k: int, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _exact(
+        self, queries: np.ndarray, k: int, labels: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         stored_labels, vectors = _concat(self.store.iter_vectors(labels.tolist()), self.config.dim)
         scores = self.metric.scores(queries, self.metric.prepare(vectors))
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return stored_labels[order], np.take_along_axis(scores, order, axis=1)
 
-    def _hits(self, labels: np.ndarray, scores: np.ndarray, k: int, exclude: set[str]) -> list[Hit]:
+    def _hits(
+        self, labels: np.ndarray, scores: np.ndarray, k: int, exclude: set[str], with_vector: bool
+    ) -> list[Hit]:
         valid = labels >= 0
-        points = self.store.by_labels(labels[valid].tolist())
+        points = self.store.by_labels(labels[valid].tolist(), with_vector)
         by_label = {p.label: p for p in points}
         hits = [
             Hit(by_label[int(label)], float(score))
-            for label, score in zip(labels[valid], scores[valid])
+            for label, score in zip(labels[valid], scores[valid], strict=True)
             if int(label) in by_label and by_label[int(label)].id not in exclude
         ]
         return hits[:k]

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
-from pydantic import model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from index.errors import InvalidFilter
 
@@ -145,8 +154,8 @@ def parse_filter(raw: dict[str, Any] | Filter | None) -> Filter | None:
         return raw
     try:
         return Filter.model_validate(raw)
-    except ValueError as exc:
-        errors = getattr(exc, "errors", lambda: [{"loc": (), "msg": str(exc)}])()
+    except ValidationError as exc:
+        errors = exc.errors()
         # drop pydantic's union/validator tags so the location reads like the user's JSON
         loc = ".".join(str(p) for p in errors[0]["loc"] if not _is_tag(str(p)))
         message = f"invalid filter at {loc or 'top level'}: {errors[0]['msg']}"

@@ -14,10 +14,11 @@ def as_matrix(rows: Sequence[Sequence[float]], dim: int, fields: Sequence[str]) 
     for row, field in zip(rows, fields, strict=True):
         if len(row) != dim:
             raise DimensionMismatch(f"expected {dim} values, got {len(row)}", field)
-    matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), dim)
+    with np.errstate(over="ignore"):  # overflow becomes inf and is reported just below
+        matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), dim)
+    # float32 overflow counts too: 1e300 is finite in JSON but inf once stored.
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
         bad = int(np.argmin(finite))
-        # float32 overflow counts too: 1e300 is finite in JSON but inf once stored.
         raise NonFiniteVector("vector values must be finite float32 numbers", fields[bad])
     return matrix

@@ -1,0 +1,1 @@
+"""REST service: app factory, settings, routers per resource, error mapping, CLI."""

@@ -1,0 +1,55 @@
+"""The `nestvec` command. Each subcommand is a (name, add_arguments, run) entry in COMMANDS."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Sequence
+
+from service.settings import Settings
+
+
+def _add_serve_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory (env NESTVEC_DATA_DIR)")
+    parser.add_argument("--host", help="bind address (env NESTVEC_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (env NESTVEC_PORT, default 8000)")
+    parser.add_argument("--log-level", help="uvicorn log level (env NESTVEC_LOG_LEVEL)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    overrides = {
+        key: value
+        for key, value in vars(args).items()
+        if key in Settings.model_fields and value is not None
+    }
+    settings = Settings(**overrides)
+    logging.basicConfig(level=settings.log_level.upper())
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    )
+    return 0
+
+
+Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]
+COMMANDS: list[Command] = [
+    ("serve", "run the REST service (uvicorn)", _add_serve_args, _serve),
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nestvec", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text, add_arguments, run in COMMANDS:
+        command = sub.add_parser(name, help=help_text)
+        add_arguments(command)
+        command.set_defaults(run=run)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

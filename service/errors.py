@@ -1,0 +1,101 @@
+"""One table from domain exceptions to HTTP status, and one JSON error body for all of them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from encoders.errors import EncoderError, EncoderNotFound
+from index.errors import CollectionExists, CollectionNotFound, IndexError_, PointNotFound
+
+log = logging.getLogger("nestvec")
+
+
+class ServiceError(Exception):
+    """A request the service cannot honour, independent of encoders and indexes."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class LimitExceeded(ServiceError):
+    code = "limit_exceeded"
+
+
+class NoEncoder(ServiceError):
+    code = "no_encoder"
+
+
+class UnsupportedInput(ServiceError):
+    code = "unsupported_input"
+
+
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    EncoderNotFound: 404,
+    CollectionNotFound: 404,
+    PointNotFound: 404,
+    CollectionExists: 409,
+    EncoderError: 422,
+    IndexError_: 422,
+    ServiceError: 422,
+}
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "field": field}
+
+
+def _status_of(exc: Exception) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+    body = error_body(exc.code, exc.message, exc.field)  # type: ignore[attr-defined]
+    return JSONResponse(body, status_code=_status_of(exc))
+
+
+async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0]
+    loc = [str(p) for p in first["loc"] if p != "body"]
+    if first["type"] == "json_invalid":
+        return JSONResponse(error_body("invalid_json", "request body is not valid JSON"), 400)
+    field = ".".join(loc) or None
+    message = f"{field}: {first['msg']}" if field else first["msg"]
+    return JSONResponse(error_body("validation_error", message, field), status_code=422)
+
+
+async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+
+async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers; every error leaves the service as `{code, message, field}`."""
+    for exc_type in (EncoderError, IndexError_, ServiceError):
+        app.add_exception_handler(exc_type, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+def json_dumps(content: Any) -> bytes:
+    return json.dumps(content, separators=(",", ":"), allow_nan=False).encode()

@@ -1,0 +1,13 @@
+"""GET /v1/encoders: what can embed, with modality and dimensions."""
+
+from fastapi import APIRouter
+
+from encoders import available_encoders
+from service.deps import EngineDep
+
+router = APIRouter(prefix="/v1", tags=["encoders"])
+
+
+@router.get("/encoders")
+def list_encoders(engine: EngineDep) -> dict[str, list[dict[str, object]]]:
+    return {"encoders": [engine.encoders.describe(name) for name in available_encoders()]}

@@ -1,0 +1,19 @@
+"""Liveness and readiness probes (no auth, no side effects)."""
+
+from fastapi import APIRouter
+
+from service.deps import EngineDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(engine: EngineDep) -> dict[str, object]:
+    # The lifespan opens every collection and preloads encoders before serving, so reaching
+    # this handler means the service is ready.
+    return {"status": "ready", "collections": len(engine.catalog.names())}

@@ -1,0 +1,61 @@
+"""Upsert, fetch (by ids or page by page) and delete points of a collection."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from service.deps import EngineDep
+from service.schemas import (
+    DeletePointsRequest,
+    DeleteResponse,
+    PointsPage,
+    UpsertRequest,
+    UpsertResponse,
+    point_dict,
+)
+
+router = APIRouter(prefix="/v1/collections/{name}/points", tags=["points"])
+
+
+@router.put("", response_model=UpsertResponse)
+def upsert_points(name: str, req: UpsertRequest, engine: EngineDep) -> dict[str, int]:
+    return {"upserted": engine.upsert(name, req.points)}
+
+
+@router.get("", response_model=PointsPage, response_model_exclude_unset=True)
+def get_points(
+    name: str,
+    engine: EngineDep,
+    ids: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies query defaults
+    with_payload: bool = True,
+    with_vector: bool = False,
+    limit: Annotated[int, Query(ge=1)] = 100,
+    offset: str | None = None,
+) -> dict[str, Any]:
+    """By `ids` (repeat the parameter), or a page of `limit` points after the `offset` id."""
+    collection = engine.catalog.get(name)
+    if ids:
+        engine.check_batch(len(ids), "ids")
+        points, next_offset = collection.get(ids, with_vector), None
+    else:
+        limit = min(limit, engine.settings.max_page)
+        points = collection.page(offset, limit + 1, with_vector)
+        next_offset = points[limit - 1].id if len(points) > limit else None
+        points = points[:limit]
+    return {
+        "points": [point_dict(p, with_payload, with_vector) for p in points],
+        "next_offset": next_offset,
+    }
+
+
+@router.delete("", response_model=DeleteResponse)
+def delete_points(
+    name: str,
+    engine: EngineDep,
+    ids: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies query defaults
+    body: Annotated[DeletePointsRequest | None, Body()] = None,
+) -> dict[str, int]:
+    """Ids from the query string (`?ids=a&ids=b`) and/or a JSON body `{"ids": [...]}`."""
+    all_ids = list(ids) + [str(i) for i in (body.ids if body else [])]
+    engine.check_batch(len(all_ids), "ids")
+    return {"deleted": engine.catalog.get(name).delete(all_ids)}

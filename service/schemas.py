@@ -1,0 +1,174 @@
+"""Request and response bodies of the v1 REST API (shapes from the API contract)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+from index.store import StoredPoint
+
+PointId = StrictStr | StrictInt  # integers are accepted and stored as their decimal string
+
+
+def one_of(model: BaseModel, names: tuple[str, ...]) -> None:
+    given = [n for n in names if getattr(model, n) is not None]
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of: {', '.join(names)}")
+
+
+# embeddings ---------------------------------------------------------------------------------
+class EmbedRequest(BaseModel):
+    encoder: str
+    inputs: list[Any]
+    dim: int | None = None
+
+
+class EmbedResponse(BaseModel):
+    encoder: str
+    dim: int
+    embeddings: list[list[float]]
+
+
+class OpenAIEmbeddingsRequest(BaseModel):
+    """OpenAI's body; `user` and other extra fields are accepted and ignored, as OpenAI does."""
+
+    input: str | list[str] | list[int] | list[list[int]]
+    model: str
+    dimensions: int | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+
+
+class OpenAIEmbedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class OpenAIUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class OpenAIEmbeddingsResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIEmbedding]
+    model: str
+    usage: OpenAIUsage
+
+
+# collections --------------------------------------------------------------------------------
+class IndexSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str = "hnsw"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class CreateCollectionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    encoder: str | None = None
+    dim: int | None = None
+    metric: str = "cosine"
+    index: IndexSpec = Field(default_factory=IndexSpec)
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    encoder: str | None
+    dim: int
+    metric: str
+    index: IndexSpec
+    count: int
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionInfo]
+
+
+# points -------------------------------------------------------------------------------------
+class PointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: PointId
+    text: str | None = None
+    vector: list[float] | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> PointIn:
+        one_of(self, ("text", "vector"))
+        return self
+
+
+class UpsertRequest(BaseModel):
+    points: list[PointIn]
+
+
+class UpsertResponse(BaseModel):
+    upserted: int
+
+
+class PointOut(BaseModel):
+    id: str
+    payload: dict[str, Any] | None = None
+    vector: list[float] | None = None
+
+
+class PointsPage(BaseModel):
+    points: list[PointOut]
+    next_offset: str | None = None
+
+
+class DeletePointsRequest(BaseModel):
+    ids: list[PointId] = Field(default_factory=list)
+
+
+class DeleteResponse(BaseModel):
+    deleted: int
+
+
+# search -------------------------------------------------------------------------------------
+class Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = None
+    vector: list[float] | None = None
+    id: PointId | None = None
+
+    @model_validator(mode="after")
+    def _one_query(self) -> Query:
+        one_of(self, ("text", "vector", "id"))
+        return self
+
+
+class SearchRequest(BaseModel):
+    query: Query
+    k: int = Field(10, ge=1)
+    filter: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    with_payload: bool = True
+    with_vector: bool = False
+
+
+class ScoredPoint(BaseModel):
+    id: str
+    score: float
+    payload: dict[str, Any] | None = None
+    vector: list[float] | None = None
+
+
+class SearchResponse(BaseModel):
+    results: list[ScoredPoint]
+
+
+def point_dict(
+    point: StoredPoint, with_payload: bool, with_vector: bool, score: float | None = None
+) -> dict[str, Any]:
+    """The JSON form of a stored point, optionally scored."""
+    out: dict[str, Any] = {"id": point.id}
+    if score is not None:
+        out["score"] = score
+    if with_payload:
+        out["payload"] = point.payload
+    if with_vector and point.vector is not None:
+        out["vector"] = point.vector.tolist()
+    return out

@@ -1,0 +1,25 @@
+"""The one place that reads the environment: `NESTVEC_*` variables into a Settings object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration; every field can be set as `NESTVEC_<FIELD>` (lists as JSON)."""
+
+    model_config = SettingsConfigDict(env_prefix="NESTVEC_")
+
+    data_dir: Path = Field(Path("data"), description="collections live under DATA_DIR/collections")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "info"
+    preload_encoders: list[str] = Field(
+        default_factory=lambda: ["minilm"], description="encoders loaded at start-up"
+    )
+    max_k: int = Field(1000, ge=1, description="largest k a search may ask for")
+    max_batch: int = Field(2048, ge=1, description="most inputs or points in one request")
+    max_page: int = Field(1000, ge=1, description="largest page of points returned by GET points")

@@ -1,0 +1,64 @@
+"""Contract tests over every registered encoder, plus minilm specifics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from encoders import (
+    EmptyInput,
+    EncoderNotFound,
+    EncoderPool,
+    InvalidDimension,
+    InvalidInput,
+    available_encoders,
+)
+
+TEXTS = ["A cat sat on the mat.", "Stock markets fell sharply today.", "A kitten naps on a rug."]
+
+
+@pytest.mark.parametrize("name", available_encoders())
+def test_encoder_contract(name: str, encoder_pool: EncoderPool) -> None:
+    encoder = encoder_pool.get(name)
+    vectors = encoder.encode(TEXTS)
+    assert vectors.shape == (3, encoder.dim)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(vectors, encoder.encode(TEXTS))  # deterministic
+    assert encoder.dim in encoder.nested_dims
+
+
+def test_minilm_is_semantic(encoder_pool: EncoderPool) -> None:
+    cat, stocks, kitten = encoder_pool.get("minilm").encode(TEXTS)
+    assert cat @ kitten > cat @ stocks + 0.3
+
+
+def test_minilm_matches_sentence_transformers(encoder_pool: EncoderPool) -> None:
+    encoder = encoder_pool.get("minilm")
+    reference = encoder.model.encode(TEXTS, normalize_embeddings=True)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(encoder.encode(TEXTS), reference, atol=1e-5)
+
+
+def test_invalid_dimension_names_allowed_values(encoder_pool: EncoderPool) -> None:
+    with pytest.raises(InvalidDimension, match=r"cannot produce dim=128; allowed: 384"):
+        encoder_pool.get("minilm").encode(TEXTS, dim=128)
+
+
+def test_bad_inputs(encoder_pool: EncoderPool) -> None:
+    encoder = encoder_pool.get("minilm")
+    with pytest.raises(EmptyInput):
+        encoder.encode([])
+    with pytest.raises(InvalidInput) as info:
+        encoder.encode(["ok", 3])
+    assert info.value.field == "inputs[1]"
+
+
+def test_unknown_encoder_lists_known() -> None:
+    with pytest.raises(EncoderNotFound, match="available: .*minilm"):
+        EncoderPool().get("no-such-encoder")
+
+
+def test_token_count_is_truncated_length(encoder_pool: EncoderPool) -> None:
+    encoder = encoder_pool.get("minilm")
+    assert encoder.count_tokens(["hello world"]) == 4  # [CLS] hello world [SEP]
+    assert encoder.count_tokens(["word " * 1000]) == 256  # the model's max_seq_length

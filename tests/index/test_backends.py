@@ -1,0 +1,95 @@
+"""One contract suite run against every index backend and metric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import METRICS, available_indexes, index_class
+
+DIM = 24
+
+
+def exact_top(metric: str, base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    m = METRICS[metric]
+    scores = m.scores(m.prepare(queries), m.prepare(base))
+    return np.argsort(-scores, axis=1)[:, :k]
+
+
+def build(name: str, metric: str, n: int = 600, seed: int = 0):  # type: ignore[no-untyped-def]
+    cls = index_class(name)
+    params = cls.Params(**({"ef": 200} if name == "hnsw" else {}))
+    index = cls(DIM, METRICS[metric], params)
+    base = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    index.add(np.arange(n, dtype=np.int64), METRICS[metric].prepare(base))
+    return index, base
+
+
+CASES = [(name, metric) for name in available_indexes() for metric in METRICS]
+
+
+@pytest.mark.parametrize(("name", "metric"), CASES)
+def test_agrees_with_exact_search(name: str, metric: str) -> None:
+    index, base = build(name, metric)
+    queries = np.random.default_rng(1).normal(size=(30, DIM)).astype(np.float32)
+    labels, scores = index.search(METRICS[metric].prepare(queries), 10)
+    truth = exact_top(metric, base, queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(labels, truth, strict=True)])
+    assert recall >= 0.99
+    assert (np.diff(scores, axis=1) <= 1e-5).all()  # best first, higher is closer
+
+
+@pytest.mark.parametrize(("name", "metric"), CASES)
+def test_remove_hides_labels_and_add_reuses(name: str, metric: str) -> None:
+    index, base = build(name, metric, n=200)
+    gone = np.arange(0, 200, 2)
+    index.remove(gone)
+    assert len(index) == 100
+    labels, _ = index.search(METRICS[metric].prepare(base[:20]), 50)
+    assert not set(labels.ravel().tolist()) & set(gone.tolist())
+    index.add(np.arange(1000, 1100), METRICS[metric].prepare(base[:100]))
+    assert len(index) == 200
+    assert set(index.labels().tolist()) == set(range(1, 200, 2)) | set(range(1000, 1100))
+
+
+@pytest.mark.parametrize(("name", "metric"), CASES)
+def test_allowed_restricts_results(name: str, metric: str) -> None:
+    index, base = build(name, metric)
+    allowed = np.arange(5, 600, 50)  # 12 labels
+    labels, _ = index.search(METRICS[metric].prepare(base[:4]), 10, allowed=allowed)
+    valid = labels[labels >= 0]
+    assert set(valid.tolist()) <= set(allowed.tolist())
+    assert (labels >= 0).sum(axis=1).min() == 10  # k results exist, so k come back
+
+
+@pytest.mark.parametrize(("name", "metric"), CASES)
+def test_save_load_roundtrip(name: str, metric: str, tmp_path: Path) -> None:
+    index, base = build(name, metric)
+    index.remove(np.array([3, 4, 5]))
+    queries = METRICS[metric].prepare(base[:10])
+    before = index.search(queries, 5)
+    index.save(tmp_path)
+    cls = index_class(name)
+    loaded = cls.load(tmp_path, DIM, METRICS[metric], index.params)
+    np.testing.assert_array_equal(loaded.search(queries, 5)[0], before[0])
+    assert set(loaded.labels().tolist()) == set(index.labels().tolist())
+    loaded.add(np.array([9999]), queries[:1])  # still writable after load
+    assert len(loaded) == len(index) + 1
+
+
+def test_hnsw_reuses_deleted_slots() -> None:
+    index, base = build("hnsw", "cosine", n=300)
+    capacity = index._index.get_max_elements()
+    for round_ in range(5):
+        index.remove(index.labels()[:100])
+        index.add(np.arange(10_000 * (round_ + 1), 10_000 * (round_ + 1) + 100), base[:100])
+    assert index._index.get_current_count() == 300  # slots reused, not appended
+    assert index._index.get_max_elements() == capacity
+
+
+def test_k_larger_than_index_returns_all() -> None:
+    index, _ = build("hnsw", "l2", n=5)
+    labels, _ = index.search(np.zeros((1, DIM), np.float32), 10)
+    assert sorted(labels[0].tolist()) == [0, 1, 2, 3, 4]
