@@ -22,7 +22,9 @@ from index.errors import (
 DIM = 16
 RNG = np.random.default_rng(7)
 VECTORS = RNG.normal(size=(400, DIM)).astype(np.float32)
-PAYLOADS = [{"group": ["a", "b", "c"][i % 3], "n": i, "tags": [f"t{i % 5}", "all"]} for i in range(400)]
+PAYLOADS = [
+    {"group": ["a", "b", "c"][i % 3], "n": i, "tags": [f"t{i % 5}", "all"]} for i in range(400)
+]
 IDS = [f"p{i}" for i in range(400)]
 
 
@@ -123,8 +125,16 @@ FILTERS = [
     {"must": [{"key": "n", "range": {"gte": 10, "lt": 60}}]},
     {"should": [{"key": "group", "match": {"value": "b"}}, {"key": "n", "range": {"lt": 5}}]},
     {"must_not": [{"key": "group", "match": {"any": ["a", "b"]}}]},
-    {"must": [{"key": "group", "match": {"except": ["a"]}}], "must_not": [{"key": "tags", "match": {"value": "t1"}}]},
-    {"must": [{"should": [{"key": "tags", "match": {"any": ["t0", "t2"]}}]}, {"key": "n", "range": {"gt": 300}}]},
+    {
+        "must": [{"key": "group", "match": {"except": ["a"]}}],
+        "must_not": [{"key": "tags", "match": {"value": "t1"}}],
+    },
+    {
+        "must": [
+            {"should": [{"key": "tags", "match": {"any": ["t0", "t2"]}}]},
+            {"key": "n", "range": {"gt": 300}},
+        ]
+    },
 ]
 
 

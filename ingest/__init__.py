@@ -1,0 +1,1 @@
+"""Offline index builds from files (readers, build pipeline, distributed encoding)."""
