@@ -1,7 +1,13 @@
 """Encoder plugins: the `Encoder` protocol, a registry, and the built-in encoders."""
 
 from encoders.base import BaseEncoder, Encoder, Modality
-from encoders.errors import EmptyInput, EncoderError, EncoderNotFound, InvalidDimension, InvalidInput
+from encoders.errors import (
+    EmptyInput,
+    EncoderError,
+    EncoderNotFound,
+    InvalidDimension,
+    InvalidInput,
+)
 from encoders.registry import EncoderPool, available_encoders, encoder_class, register_encoder
 
 __all__ = [

@@ -31,7 +31,7 @@ class Encoder(Protocol):
 
 
 class BaseEncoder:
-    """Template for encoders: subclasses implement `_encode`; truncation and normalisation live here.
+    """Template: subclasses implement `_encode`; truncation and normalisation live here.
 
     `nested_dims` lists the Matryoshka prefixes that may be used alone, full dimension included;
     a model that is not Matryoshka-trained declares only its full dimension.
@@ -67,7 +67,6 @@ class BaseEncoder:
     def count_tokens(self, inputs: Sequence[Any]) -> int:
         """Non-text encoders count one token per input."""
         return len(inputs)
-
 
 
 def describe_encoder(encoder: Encoder | type) -> dict[str, Any]:
