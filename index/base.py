@@ -18,9 +18,18 @@ class IndexParams(BaseModel):
 
 
 class QueryParams(BaseModel):
-    """Per-request search knobs of a backend; unknown keys are rejected."""
+    """Per-request search knobs of a backend; unknown keys are rejected.
+
+    `rescore` is handled by the Collection for every backend: it fetches an oversampled
+    shortlist and re-ranks it with the full-precision stored vectors (useful with PQ).
+    """
 
     model_config = ConfigDict(extra="forbid")
+    rescore: bool = False
+
+    def backend_knobs(self) -> dict[str, Any]:
+        """The knobs the backend itself reads (unset ones left out)."""
+        return self.model_dump(exclude_none=True, exclude={"rescore"})
 
 
 @runtime_checkable

@@ -94,5 +94,5 @@ def validate_config(config: CollectionConfig) -> CollectionConfig:
     if not 1 <= config.dim <= MAX_DIM:
         raise InvalidCollectionConfig(f"dim must be between 1 and {MAX_DIM}", "dim")
     backend = index_class(config.index_type)
-    params = validate_params(backend.Params, config.index_params, "index.params")
+    params = validate_params(backend.Params, config.index_params, "index.params", config.dim)
     return replace(config, index_params=params.model_dump())

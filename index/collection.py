@@ -24,6 +24,8 @@ INDEX_DIR = "index"
 # Filters this selective are answered exactly from stored vectors: cheaper than steering the
 # graph search through a sparse allowed set, and exact (Qdrant plans small filters the same way).
 EXACT_FILTER_LIMIT = 2048
+# `rescore` fetches this many times k from the index before exact re-ranking.
+RESCORE_OVERSAMPLE = 4
 
 
 @dataclass(frozen=True)
@@ -182,25 +184,30 @@ class Collection:
         *,
         filter: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
-        exclude: Sequence[str] = (),
+        exclude: Sequence[Sequence[str]] | None = None,
         with_vector: bool = False,
     ) -> list[list[Hit]]:
-        """Top-k hits per query, best first, payloads joined; `exclude` drops those ids."""
-        query_params = validate_params(self.backend.Query, params or {}, "params")
+        """Top-k hits per query, best first, payloads joined; `exclude[i]`: ids query i skips."""
+        knobs = validate_params(self.backend.Query, params or {}, "params")
         prepared = self.metric.prepare(queries)
         flt = parse_filter(filter)
+        skips = [set(e) for e in exclude] if exclude else [set() for _ in range(len(queries))]
+        fetch = k + max((len(s) for s in skips), default=0)
         with self._lock:
             allowed = None if flt is None else self.store.labels_matching(*compile_filter(flt))
-            fetch = k + len(exclude)
             if allowed is not None and len(allowed) <= max(EXACT_FILTER_LIMIT, fetch):
                 labels, scores = self._exact(prepared, fetch, allowed)
+            elif knobs.rescore:
+                shortlist, _ = self.index.search(
+                    prepared, fetch * RESCORE_OVERSAMPLE, allowed=allowed, **knobs.backend_knobs()
+                )
+                labels, scores = self._rescore(prepared, shortlist, fetch)
             else:
                 labels, scores = self.index.search(
-                    prepared, fetch, allowed=allowed, **query_params.model_dump(exclude_none=True)
+                    prepared, fetch, allowed=allowed, **knobs.backend_knobs()
                 )
-            skip = set(exclude)
-            rows = zip(labels, scores, strict=True)
-            return [self._hits(ls, ss, k, skip, with_vector) for ls, ss in rows]
+            rows = zip(labels, scores, skips, strict=True)
+            return [self._hits(ls, ss, k, skip, with_vector) for ls, ss, skip in rows]
 
     def _exact(
         self, queries: np.ndarray, k: int, labels: np.ndarray
@@ -209,6 +216,24 @@ class Collection:
         scores = self.metric.scores(queries, self.metric.prepare(vectors))
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return stored_labels[order], np.take_along_axis(scores, order, axis=1)
+
+    def _rescore(
+        self, queries: np.ndarray, shortlist: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Re-rank each query's shortlist with exact scores from the stored vectors."""
+        candidates = np.unique(shortlist[shortlist >= 0])
+        stored, vectors = _concat(self.store.iter_vectors(candidates.tolist()), self.config.dim)
+        column = {int(label): i for i, label in enumerate(stored)}
+        exact = self.metric.scores(queries, self.metric.prepare(vectors))
+        labels = np.full((len(queries), k), -1, np.int64)
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        for row, found in enumerate(shortlist):
+            keep = [int(x) for x in found if int(x) in column]
+            row_scores = exact[row, [column[x] for x in keep]]
+            order = np.argsort(-row_scores, kind="stable")[:k]
+            labels[row, : len(order)] = np.asarray(keep, np.int64)[order]
+            scores[row, : len(order)] = row_scores[order]
+        return labels, scores
 
     def _hits(
         self, labels: np.ndarray, scores: np.ndarray, k: int, exclude: set[str], with_vector: bool

@@ -50,3 +50,7 @@ class PointNotFound(IndexError_):
 
 class InvalidFilter(IndexError_):
     code = "invalid_filter"
+
+
+class NotEnoughPoints(IndexError_):
+    code = "not_enough_points"

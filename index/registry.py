@@ -16,7 +16,12 @@ from pydantic import BaseModel, ValidationError
 from index.errors import InvalidIndexParams, UnknownIndexType
 
 ENTRY_POINT_GROUP = "nestvec.indexes"
-BUILTIN_MODULES = ("index.backends.hnsw", "index.backends.flat")
+BUILTIN_MODULES = (
+    "index.backends.hnsw",
+    "index.backends.flat",
+    "index.backends.faiss_hnsw",
+    "index.backends.ivf",
+)
 
 _REGISTRY: dict[str, type] = {}
 _loaded = False
@@ -66,10 +71,12 @@ def index_class(name: str) -> type:
         ) from None
 
 
-def validate_params(model: type[BaseModel], values: dict[str, Any], field: str) -> Any:
-    """Validate backend parameters, turning pydantic errors into InvalidIndexParams."""
+def validate_params(
+    model: type[BaseModel], values: dict[str, Any], field: str, dim: int | None = None
+) -> Any:
+    """Validate backend parameters (checks may need `dim`), as InvalidIndexParams on failure."""
     try:
-        return model.model_validate(values)
+        return model.model_validate(values, context={"dim": dim})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -106,7 +106,7 @@ class Engine:
         """Search by text (encoded), raw vector, or a stored point's vector (itself excluded)."""
         self.check_k(k)
         collection = self.catalog.get(name)
-        exclude: list[str] = []
+        exclude: list[list[str]] = [[]]
         if query.text is not None:
             encoder = self._encoder_of(collection, "query.text")
             vector = encoder.encode([query.text], dim=collection.config.dim)
@@ -114,7 +114,7 @@ class Engine:
             vector = as_matrix([query.vector], collection.config.dim, ["query.vector"])
         else:
             stored = collection.vector_of(str(query.id))
-            vector, exclude = stored.vector[None, :], [stored.id]  # type: ignore[index]
+            vector, exclude = stored.vector[None, :], [[stored.id]]  # type: ignore[index]
         return collection.search(
             vector, k, filter=filter, params=params, exclude=exclude, with_vector=with_vector
         )[0]

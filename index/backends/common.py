@@ -1,0 +1,68 @@
+"""Pieces shared by backends: live-label bookkeeping and faiss helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from index.metrics import Metric, l2_score
+
+LABELS_FILE = "live_labels.npy"
+
+
+class LiveLabels:
+    """The set of labels an index currently answers with, saved beside the index file."""
+
+    def __init__(self, labels: np.ndarray | None = None) -> None:
+        self._live: set[int] = set() if labels is None else set(labels.tolist())
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def __contains__(self, label: int) -> bool:
+        return label in self._live
+
+    def add(self, labels: np.ndarray) -> None:
+        self._live.update(labels.tolist())
+
+    def discard(self, labels: np.ndarray) -> np.ndarray:
+        """Forget labels; returns those that were live."""
+        present = [x for x in labels.tolist() if x in self._live]
+        self._live.difference_update(present)
+        return np.array(present, dtype=np.int64)
+
+    def array(self) -> np.ndarray:
+        return np.fromiter(self._live, dtype=np.int64, count=len(self._live))
+
+    def save(self, path: Path) -> None:
+        np.save(path / LABELS_FILE, self.array())
+
+    @classmethod
+    def load(cls, path: Path) -> LiveLabels:
+        return cls(np.load(path / LABELS_FILE))
+
+
+def faiss_metric(metric: Metric) -> int:
+    return faiss.METRIC_INNER_PRODUCT if metric.kind == "ip" else faiss.METRIC_L2
+
+
+def faiss_scores(metric: Metric, distances: np.ndarray) -> np.ndarray:
+    """faiss returns inner products (higher closer) or squared L2 (lower closer)."""
+    scores = distances if metric.kind == "ip" else l2_score(distances)
+    return np.asarray(scores, dtype=np.float32)
+
+
+def empty_result(nq: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.empty((nq, 0), np.int64), np.empty((nq, 0), np.float32)
+
+
+def id_selector(allowed: np.ndarray | None, excluded: np.ndarray | None = None) -> object | None:
+    """A faiss selector keeping `allowed` labels, or dropping `excluded` ones (tombstones)."""
+    if allowed is not None:
+        return faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+    if excluded is not None and len(excluded):
+        # faiss's wrapper keeps the inner selector alive (referenced_objects)
+        return faiss.IDSelectorNot(faiss.IDSelectorBatch(np.asarray(excluded, dtype=np.int64)))
+    return None

@@ -1,0 +1,107 @@
+"""faiss IndexHNSWFlat: HNSW graph from faiss. The graph cannot unlink nodes, so deletes are
+tombstones filtered out at search time and the graph is rebuilt once they pass a ratio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from pydantic import Field
+
+from index.backends.common import (
+    LiveLabels,
+    empty_result,
+    faiss_metric,
+    faiss_scores,
+    id_selector,
+)
+from index.base import IndexParams, QueryParams
+from index.metrics import Metric
+from index.registry import register_index
+
+
+class FaissHnswParams(IndexParams):
+    M: int = Field(16, ge=2, le=256, description="graph degree")
+    ef_construction: int = Field(200, ge=1, le=4096, description="build-time beam width")
+    ef: int = Field(64, ge=1, le=32768, description="default query beam width")
+    max_tombstone_ratio: float = Field(
+        0.2, gt=0, le=1, description="rebuild the graph once this share of it is deleted"
+    )
+
+
+class FaissHnswQuery(QueryParams):
+    ef: int | None = Field(None, ge=1, le=32768, description="query beam width (>= k is used)")
+
+
+@register_index("faiss-hnsw")
+class FaissHnswIndex:
+    Params = FaissHnswParams
+    Query = FaissHnswQuery
+
+    def __init__(self, dim: int, metric: Metric, params: FaissHnswParams) -> None:
+        self.dim, self.metric, self.params = dim, metric, params
+        self._index = self._new_index()
+        self._live = LiveLabels()
+        self._tombstones: set[int] = set()
+
+    def _new_index(self) -> Any:
+        inner = faiss.IndexHNSWFlat(self.dim, self.params.M, faiss_metric(self.metric))
+        inner.hnsw.efConstruction = self.params.ef_construction
+        return faiss.IndexIDMap2(inner)
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        if len(labels):
+            self._index.add_with_ids(vectors, np.asarray(labels, dtype=np.int64))
+            self._live.add(labels)
+
+    def remove(self, labels: np.ndarray) -> None:
+        self._tombstones.update(self._live.discard(np.asarray(labels)).tolist())
+        if len(self._tombstones) > self.params.max_tombstone_ratio * max(self._index.ntotal, 1):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild the graph from the live vectors (faiss HNSW keeps them), dropping tombstones."""
+        labels = self._live.array()
+        vectors = self._index.reconstruct_batch(labels) if len(labels) else None
+        self._index = self._new_index()
+        self._tombstones.clear()
+        if vectors is not None:
+            self._index.add_with_ids(vectors, labels)
+
+    def search(
+        self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None, **params: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        k = min(k, len(self))
+        if k == 0:
+            return empty_result(len(queries))
+        excluded = np.fromiter(self._tombstones, np.int64, len(self._tombstones))
+        ef = max(params.get("ef") or self.params.ef, k)
+        search_params = faiss.SearchParametersHNSW(efSearch=ef)
+        selector = id_selector(allowed, excluded)
+        if selector is not None:
+            search_params.sel = selector
+        distances, labels = self._index.search(queries, k, params=search_params)
+        return labels.astype(np.int64), faiss_scores(self.metric, distances)
+
+    def labels(self) -> np.ndarray:
+        return self._live.array()
+
+    def save(self, path: Path) -> None:
+        faiss.write_index(self._index, str(path / "faiss.index"))
+        self._live.save(path)
+        (path / "tombstones.json").write_text(json.dumps(sorted(self._tombstones)))
+
+    @classmethod
+    def load(cls, path: Path, dim: int, metric: Metric, params: FaissHnswParams) -> FaissHnswIndex:
+        self = cls.__new__(cls)
+        self.dim, self.metric, self.params = dim, metric, params
+        self._index = faiss.read_index(str(path / "faiss.index"))
+        self._live = LiveLabels.load(path)
+        self._tombstones = set(json.loads((path / "tombstones.json").read_text()))
+        return self
