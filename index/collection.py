@@ -24,8 +24,10 @@ INDEX_DIR = "index"
 # Filters this selective are answered exactly from stored vectors: cheaper than steering the
 # graph search through a sparse allowed set, and exact (Qdrant plans small filters the same way).
 EXACT_FILTER_LIMIT = 2048
-# `rescore` fetches this many times k from the index before exact re-ranking.
+# `rescore` fetches this many times k (and at least RESCORE_MIN candidates) from the index
+# before exact re-ranking, as LanceDB's refine_factor / Qdrant's oversampling do.
 RESCORE_OVERSAMPLE = 4
+RESCORE_MIN = 100
 
 
 @dataclass(frozen=True)
@@ -155,10 +157,33 @@ class Collection:
             self._dirty = self._dirty or bool(len(removed))
         return len(removed)
 
-    # reads ------------------------------------------------------------------------------------
-    def count(self) -> int:
+    def delete_where(self, filter: dict[str, Any]) -> int:
+        """Delete every point whose payload matches a filter; returns how many."""
+        flt = parse_filter(filter)
+        assert flt is not None
         with self._lock:
-            return self.store.count()
+            labels = self.store.labels_matching(*compile_filter(flt))
+            self.store.delete_labels(labels.tolist())
+            self.index.remove(labels)
+            self._dirty = self._dirty or bool(len(labels))
+        return len(labels)
+
+    def train(self) -> None:
+        """Train the index now if it is a trained kind (IVF); others need nothing."""
+        with self._lock:
+            train = getattr(self.index, "train", None)
+            if train is not None:
+                train()
+                self._dirty = True
+
+    # reads ------------------------------------------------------------------------------------
+    def count(self, filter: dict[str, Any] | None = None) -> int:
+        """Number of points, or of points matching a filter."""
+        flt = parse_filter(filter)
+        with self._lock:
+            if flt is None:
+                return self.store.count()
+            return len(self.store.labels_matching(*compile_filter(flt)))
 
     def get(self, ids: Sequence[str], with_vector: bool = False) -> list[StoredPoint]:
         with self._lock:
@@ -199,7 +224,10 @@ class Collection:
                 labels, scores = self._exact(prepared, fetch, allowed)
             elif knobs.rescore:
                 shortlist, _ = self.index.search(
-                    prepared, fetch * RESCORE_OVERSAMPLE, allowed=allowed, **knobs.backend_knobs()
+                    prepared,
+                    max(fetch * RESCORE_OVERSAMPLE, RESCORE_MIN),
+                    allowed=allowed,
+                    **knobs.backend_knobs(),
                 )
                 labels, scores = self._rescore(prepared, shortlist, fetch)
             else:

@@ -90,6 +90,15 @@ class PointStore:
             )
         return removed
 
+    def delete_labels(self, labels: Sequence[int]) -> int:
+        """Delete by label (e.g. the labels a filter matched); returns how many were stored."""
+        with self._transaction():
+            cur = self._db.execute(
+                "DELETE FROM points WHERE label IN (SELECT value FROM json_each(?))",
+                (json.dumps([int(x) for x in labels]),),
+            )
+        return int(cur.rowcount)
+
     def _labels_where_ids(self, id_list: str, order_by_label: bool = False) -> np.ndarray:
         order = " ORDER BY label" if order_by_label else ""
         cur = self._db.execute(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +13,7 @@ from encoders import Encoder, EncoderPool, InvalidDimension
 from index import Catalog, Collection, CollectionConfig, Hit
 from index.vectors import as_matrix
 from service.errors import LimitExceeded, NoEncoder
-from service.schemas import CreateCollectionRequest, PointIn, Query
+from service.schemas import CreateCollectionRequest, PointIn, Query, SearchRequest
 from service.settings import Settings
 
 
@@ -33,9 +35,9 @@ class Engine:
         if n > self.settings.max_batch:
             raise LimitExceeded(f"at most {self.settings.max_batch} items per request", field)
 
-    def check_k(self, k: int) -> None:
+    def check_k(self, k: int, field: str = "k") -> None:
         if k > self.settings.max_k:
-            raise LimitExceeded(f"k must be at most {self.settings.max_k}", "k")
+            raise LimitExceeded(f"k must be at most {self.settings.max_k}", field)
 
     # embeddings -------------------------------------------------------------------------------
     def embed(
@@ -71,20 +73,35 @@ class Engine:
         """Encode text points, validate vector points, then write all of them or none."""
         self.check_batch(len(points), "points")
         collection = self.catalog.get(name)
-        dim = collection.config.dim
-        vectors = np.empty((len(points), dim), np.float32)
-        text_at = [i for i, p in enumerate(points) if p.text is not None]
-        vector_at = [i for i, p in enumerate(points) if p.vector is not None]
-        if text_at:
-            encoder = self._encoder_of(collection, f"points[{text_at[0]}].text")
-            texts = [points[i].text for i in text_at]
-            vectors[text_at] = encoder.encode(texts, dim=dim)
-        if vector_at:
-            rows = [points[i].vector or [] for i in vector_at]
-            fields = [f"points[{i}].vector" for i in vector_at]
-            vectors[vector_at] = as_matrix(rows, dim, fields)
+        vectors = self._vectors(collection, points, [f"points[{i}]" for i in range(len(points))])
         ids = [str(p.id) for p in points]
         return collection.upsert(ids, vectors, [p.payload for p in points])
+
+    def delete(self, name: str, ids: Sequence[str], filter: dict[str, Any] | None) -> int:
+        """Delete by ids and/or by payload filter; returns how many points went."""
+        self.check_batch(len(ids), "ids")
+        collection = self.catalog.get(name)
+        deleted = collection.delete(ids) if ids else 0
+        return deleted + (collection.delete_where(filter) if filter is not None else 0)
+
+    def _vectors(
+        self, collection: Collection, items: Sequence[PointIn | Query], fields: Sequence[str]
+    ) -> np.ndarray:
+        """One vector per item: texts encoded in one batch, raw vectors validated.
+
+        Items with neither (queries by stored id) are left zero for the caller to fill.
+        """
+        dim = collection.config.dim
+        vectors = np.zeros((len(items), dim), np.float32)
+        text_at = [i for i, item in enumerate(items) if item.text is not None]
+        vector_at = [i for i, item in enumerate(items) if item.vector is not None]
+        if text_at:
+            encoder = self._encoder_of(collection, f"{fields[text_at[0]]}.text")
+            vectors[text_at] = encoder.encode([items[i].text for i in text_at], dim=dim)
+        if vector_at:
+            rows = [items[i].vector or [] for i in vector_at]
+            vectors[vector_at] = as_matrix(rows, dim, [f"{fields[i]}.vector" for i in vector_at])
+        return vectors
 
     def _encoder_of(self, collection: Collection, field: str) -> Encoder:
         if collection.config.encoder is None:
@@ -95,26 +112,38 @@ class Engine:
 
     # search -----------------------------------------------------------------------------------
     def search(
-        self,
-        name: str,
-        query: Query,
-        k: int,
-        filter: dict[str, Any] | None = None,
-        params: dict[str, Any] | None = None,
-        with_vector: bool = False,
-    ) -> list[Hit]:
-        """Search by text (encoded), raw vector, or a stored point's vector (itself excluded)."""
-        self.check_k(k)
+        self, name: str, requests: Sequence[SearchRequest], fields: Sequence[str]
+    ) -> list[list[Hit]]:
+        """Answer searches by text, vector or stored id (that point itself excluded).
+
+        Requests that share filter, params and flags go to the index in one call.
+        """
+        self.check_batch(len(requests), "searches")
+        for request, field in zip(requests, fields, strict=True):
+            self.check_k(request.k, field.removesuffix("query") + "k")
         collection = self.catalog.get(name)
-        exclude: list[list[str]] = [[]]
-        if query.text is not None:
-            encoder = self._encoder_of(collection, "query.text")
-            vector = encoder.encode([query.text], dim=collection.config.dim)
-        elif query.vector is not None:
-            vector = as_matrix([query.vector], collection.config.dim, ["query.vector"])
-        else:
-            stored = collection.vector_of(str(query.id))
-            vector, exclude = stored.vector[None, :], [[stored.id]]  # type: ignore[index]
-        return collection.search(
-            vector, k, filter=filter, params=params, exclude=exclude, with_vector=with_vector
-        )[0]
+        queries = [r.query for r in requests]
+        vectors = self._vectors(collection, queries, fields)
+        exclude: list[list[str]] = [[] for _ in requests]
+        for i, query in enumerate(queries):
+            if query.id is not None:
+                stored = collection.vector_of(str(query.id), f"{fields[i]}.id")
+                vectors[i], exclude[i] = stored.vector, [stored.id]
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, r in enumerate(requests):
+            key = json.dumps([r.filter, r.params, r.with_vector], sort_keys=True, default=str)
+            groups[key].append(i)
+        results: list[list[Hit]] = [[] for _ in requests]
+        for members in groups.values():
+            first = requests[members[0]]
+            hits = collection.search(
+                vectors[members],
+                max(requests[i].k for i in members),
+                filter=first.filter,
+                params=first.params,
+                exclude=[exclude[i] for i in members],
+                with_vector=first.with_vector,
+            )
+            for i, found in zip(members, hits, strict=True):
+                results[i] = found[: requests[i].k]
+        return results

@@ -12,7 +12,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from encoders.errors import EncoderError, EncoderNotFound
-from index.errors import CollectionExists, CollectionNotFound, IndexError_, PointNotFound
+from index.errors import (
+    CollectionExists,
+    CollectionNotFound,
+    IndexError_,
+    NotEnoughPoints,
+    PointNotFound,
+)
 
 log = logging.getLogger("nestvec")
 
@@ -45,6 +51,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     CollectionNotFound: 404,
     PointNotFound: 404,
     CollectionExists: 409,
+    NotEnoughPoints: 409,
     EncoderError: 422,
     IndexError_: 422,
     ServiceError: 422,

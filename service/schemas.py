@@ -120,7 +120,23 @@ class PointsPage(BaseModel):
 
 
 class DeletePointsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     ids: list[PointId] = Field(default_factory=list)
+    filter: dict[str, Any] | None = None
+
+
+class CountRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filter: dict[str, Any] | None = None
+
+
+class CountResponse(BaseModel):
+    count: int
+
+
+class TrainResponse(BaseModel):
+    trained: bool
+    count: int
 
 
 class DeleteResponse(BaseModel):
@@ -158,6 +174,14 @@ class ScoredPoint(BaseModel):
 
 class SearchResponse(BaseModel):
     results: list[ScoredPoint]
+
+
+class BatchSearchRequest(BaseModel):
+    searches: list[SearchRequest]
+
+
+class BatchSearchResponse(BaseModel):
+    results: list[list[ScoredPoint]]
 
 
 def point_dict(

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -77,3 +78,72 @@ def ndcg_at_k(run: dict[str, list[str]], qrels: dict[str, dict[str, int]], k: in
         idcg = sum(rel / math.log2(i + 2) for i, rel in enumerate(ideal))
         total += dcg / idcg if idcg else 0.0
     return total / len(qrels)
+
+
+RANGE_OPS = {
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+}
+
+
+def _same(a: object, b: object) -> bool:
+    """Equality as the filter defines it: types must agree (True is not 1, 1.0 is not 1)."""
+    return type(a) is type(b) and a == b
+
+
+def _condition(c: dict, payload: dict) -> bool:
+    if "key" not in c:
+        return evaluate_filter(c, payload)
+    value: object = payload
+    for part in c["key"].split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    values = value if isinstance(value, list) else ([] if value is None else [value])
+    if "range" in c:
+        bounds = c["range"]
+        return any(
+            type(v) in (int, float)
+            and all(op(v, bounds[name]) for name, op in RANGE_OPS.items() if name in bounds)
+            for v in values
+        )
+    match = c["match"]
+    if "value" in match:
+        return any(_same(v, match["value"]) for v in values)
+    if "any" in match:
+        return any(_same(v, m) for v in values for m in match["any"])
+    return any(not any(_same(v, m) for m in match["except"]) for v in values)
+
+
+def evaluate_filter(flt: dict, payload: dict) -> bool:
+    """Brute-force reading of a Qdrant-style filter on one payload (the tests' oracle)."""
+    ok = all(_condition(c, payload) for c in flt.get("must") or [])
+    if flt.get("should"):
+        ok = ok and any(_condition(c, payload) for c in flt["should"])
+    return ok and not any(_condition(c, payload) for c in flt.get("must_not") or [])
+
+
+# REST helpers shared by the API tests -------------------------------------------------------
+DOCS = {
+    "cat": ("Cats purr when they are content.", {"topic": "pets", "year": 2020}),
+    "dog": ("Dogs bark at the mail carrier.", {"topic": "pets", "year": 2022}),
+    "stocks": ("Stock markets fell sharply on Monday.", {"topic": "finance", "year": 2021}),
+    "bonds": ("Bond yields rose after the rate decision.", {"topic": "finance", "year": 2023}),
+}
+
+
+def create_docs(client: Any, index_type: str = "hnsw") -> None:
+    body = {"name": "docs", "encoder": "minilm", "index": {"type": index_type}}
+    assert client.post("/v1/collections", json=body).status_code == 201
+    points = [{"id": k, "text": t, "payload": p} for k, (t, p) in DOCS.items()]
+    r = client.put("/v1/collections/docs/points", json={"points": points})
+    assert r.json() == {"upserted": 4}
+
+
+def assert_error(r: Any, status: int, code: str, field: str | None = None) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"code", "message", "field"} and body["code"] == code, body
+    assert body["message"]
+    if field is not None:
+        assert body["field"] == field

@@ -62,8 +62,13 @@ class _IvfBase:
         raise NotImplementedError
 
     @property
+    def centroids(self) -> int:
+        """The largest k-means the training runs (coarse lists, or PQ codebooks)."""
+        return int(self.params.nlist)
+
+    @property
     def training_size(self) -> int:
-        return MIN_POINTS_PER_CENTROID * self.params.nlist
+        return MIN_POINTS_PER_CENTROID * self.centroids
 
     @property
     def is_trained(self) -> bool:
@@ -95,7 +100,7 @@ class _IvfBase:
         vectors = self._staging.index.reconstruct_n(0, self._staging.ntotal)
         ivf = self._new_ivf()
         sample = np.random.default_rng(0).permutation(len(vectors))
-        ivf.train(vectors[sample[: MAX_POINTS_PER_CENTROID * self.params.nlist]])
+        ivf.train(vectors[sample[: MAX_POINTS_PER_CENTROID * self.centroids]])
         ivf.add_with_ids(vectors, labels)
         self._ivf = ivf
         self._staging.reset()
@@ -166,9 +171,8 @@ class IvfPqIndex(_IvfBase):
     Params = IvfPqParams
 
     @property
-    def training_size(self) -> int:
-        centroids = max(self.params.nlist, 1 << self.params.nbits)
-        return MIN_POINTS_PER_CENTROID * centroids
+    def centroids(self) -> int:
+        return max(self.params.nlist, 1 << self.params.nbits)
 
     def _new_ivf(self) -> Any:
         quantizer = faiss.IndexFlat(self.dim, faiss_metric(self.metric))

@@ -3,7 +3,14 @@
 from fastapi import APIRouter, status
 
 from service.deps import EngineDep
-from service.schemas import CollectionInfo, CollectionList, CreateCollectionRequest
+from service.schemas import (
+    CollectionInfo,
+    CollectionList,
+    CountRequest,
+    CountResponse,
+    CreateCollectionRequest,
+    TrainResponse,
+)
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
@@ -28,3 +35,17 @@ def get_collection(name: str, engine: EngineDep) -> dict[str, object]:
 def drop_collection(name: str, engine: EngineDep) -> dict[str, object]:
     engine.catalog.drop(name)
     return {"name": name, "deleted": True}
+
+
+@router.post("/{name}/count", response_model=CountResponse)
+def count_points(name: str, engine: EngineDep, req: CountRequest | None = None) -> dict[str, int]:
+    """All points, or those matching `filter`."""
+    return {"count": engine.catalog.get(name).count(req.filter if req else None)}
+
+
+@router.post("/{name}/train", response_model=TrainResponse)
+def train_index(name: str, engine: EngineDep) -> dict[str, object]:
+    """Train an IVF-type index now (409 with the count needed when there are too few points)."""
+    collection = engine.catalog.get(name)
+    collection.train()
+    return {"trained": True, "count": collection.count()}

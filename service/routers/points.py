@@ -55,7 +55,6 @@ def delete_points(
     ids: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies query defaults
     body: Annotated[DeletePointsRequest | None, Body()] = None,
 ) -> dict[str, int]:
-    """Ids from the query string (`?ids=a&ids=b`) and/or a JSON body `{"ids": [...]}`."""
+    """Ids from the query string (`?ids=a&ids=b`) and/or a JSON body `{"ids", "filter"}`."""
     all_ids = list(ids) + [str(i) for i in (body.ids if body else [])]
-    engine.check_batch(len(all_ids), "ids")
-    return {"deleted": engine.catalog.get(name).delete(all_ids)}
+    return {"deleted": engine.delete(name, all_ids, body.filter if body else None)}

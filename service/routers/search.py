@@ -1,20 +1,34 @@
-"""POST /v1/collections/{name}/search: by text, vector or stored id."""
+"""Search a collection: one query, or a batch answered with one index call per shared setting."""
 
 from typing import Any
 
 from fastapi import APIRouter
 
+from index import Hit
 from service.deps import EngineDep
-from service.schemas import SearchRequest, SearchResponse, point_dict
+from service.schemas import (
+    BatchSearchRequest,
+    BatchSearchResponse,
+    SearchRequest,
+    SearchResponse,
+    point_dict,
+)
 
 router = APIRouter(prefix="/v1/collections/{name}", tags=["search"])
 
 
 @router.post("/search", response_model=SearchResponse, response_model_exclude_unset=True)
 def search(name: str, req: SearchRequest, engine: EngineDep) -> dict[str, Any]:
-    hits = engine.search(name, req.query, req.k, req.filter, req.params, req.with_vector)
-    return {
-        "results": [
-            point_dict(h.point, req.with_payload, req.with_vector, score=h.score) for h in hits
-        ]
-    }
+    hits = engine.search(name, [req], ["query"])[0]
+    return {"results": _render(hits, req)}
+
+
+@router.post("/search/batch", response_model=BatchSearchResponse, response_model_exclude_unset=True)
+def search_batch(name: str, req: BatchSearchRequest, engine: EngineDep) -> dict[str, Any]:
+    fields = [f"searches[{i}].query" for i in range(len(req.searches))]
+    answers = engine.search(name, req.searches, fields)
+    return {"results": [_render(hits, r) for hits, r in zip(answers, req.searches, strict=True)]}
+
+
+def _render(hits: list[Hit], req: SearchRequest) -> list[dict[str, Any]]:
+    return [point_dict(h.point, req.with_payload, req.with_vector, score=h.score) for h in hits]

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import evaluate_filter
 
 from index import Catalog, CollectionConfig
 from index.errors import (
@@ -86,40 +87,9 @@ def test_upsert_delete_upsert_never_stale(tmp_path: Path) -> None:
 
 
 def brute_force(flt: dict[str, Any]) -> set[str]:
-    def cond(c: dict[str, Any], payload: dict[str, Any]) -> bool:
-        if "key" not in c:
-            return evaluate(c, payload)
-        value = payload.get(c["key"])
-        values = value if isinstance(value, list) else ([] if value is None else [value])
-        if "range" in c:
-            r = c["range"]
-            return any(
-                isinstance(v, int | float)
-                and all(op(v, r[name]) for name, op in OPS.items() if name in r)
-                for v in values
-            )
-        m = c["match"]
-        if "value" in m:
-            return m["value"] in values
-        if "any" in m:
-            return any(v in m["any"] for v in values)
-        return any(v not in m["except"] for v in values)
-
-    def evaluate(f: dict[str, Any], payload: dict[str, Any]) -> bool:
-        ok = all(cond(c, payload) for c in f.get("must", []))
-        if f.get("should"):
-            ok = ok and any(cond(c, payload) for c in f["should"])
-        return ok and not any(cond(c, payload) for c in f.get("must_not", []))
-
-    return {pid for pid, p in zip(IDS, PAYLOADS, strict=True) if evaluate(flt, p)}
+    return {pid for pid, p in zip(IDS, PAYLOADS, strict=True) if evaluate_filter(flt, p)}
 
 
-OPS = {
-    "gt": lambda a, b: a > b,
-    "gte": lambda a, b: a >= b,
-    "lt": lambda a, b: a < b,
-    "lte": lambda a, b: a <= b,
-}
 FILTERS = [
     {"must": [{"key": "group", "match": {"value": "a"}}]},
     {"must": [{"key": "tags", "match": {"value": "t3"}}]},

@@ -8,30 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-
-DOCS = {
-    "cat": ("Cats purr when they are content.", {"topic": "pets", "year": 2020}),
-    "dog": ("Dogs bark at the mail carrier.", {"topic": "pets", "year": 2022}),
-    "stocks": ("Stock markets fell sharply on Monday.", {"topic": "finance", "year": 2021}),
-    "bonds": ("Bond yields rose after the rate decision.", {"topic": "finance", "year": 2023}),
-}
-
-
-def create_docs(client: TestClient, index_type: str = "hnsw") -> None:
-    body = {"name": "docs", "encoder": "minilm", "index": {"type": index_type}}
-    assert client.post("/v1/collections", json=body).status_code == 201
-    points = [{"id": k, "text": t, "payload": p} for k, (t, p) in DOCS.items()]
-    r = client.put("/v1/collections/docs/points", json={"points": points})
-    assert r.json() == {"upserted": 4}
-
-
-def assert_error(r: Any, status: int, code: str, field: str | None = None) -> None:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"code", "message", "field"} and body["code"] == code, body
-    assert body["message"]
-    if field is not None:
-        assert body["field"] == field
+from support import DOCS, assert_error, create_docs
 
 
 def test_health_and_encoders(client: TestClient) -> None:

@@ -1,0 +1,40 @@
+"""Errors raised by the analysis tools for bad input (all are ``ValueError`` subclasses)."""
+
+from __future__ import annotations
+
+
+class AnalysisError(ValueError):
+    """Bad input to an analysis function; ``code`` is stable, ``field`` names the argument."""
+
+    code: str = "invalid_input"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+
+class InvalidVectorsError(AnalysisError):
+    """Vectors of the wrong shape or dtype, or holding NaN/inf."""
+
+    code = "invalid_vectors"
+
+
+class TooFewPointsError(AnalysisError):
+    """Fewer points than the requested neighbour count or cluster count needs."""
+
+    code = "too_few_points"
+
+
+class UnknownOrderError(AnalysisError):
+    """An insertion-order name that is not registered."""
+
+    code = "unknown_order"
+
+
+class InvalidParameterError(AnalysisError):
+    """A parameter out of its allowed range or of the wrong kind."""
+
+    code = "invalid_parameter"
