@@ -51,8 +51,12 @@ class CollectionConfig:
 
 @dataclass(frozen=True)
 class Hit:
-    point: StoredPoint
+    """One search result; payload and vector are filled only when asked for."""
+
+    id: str
     score: float
+    payload: dict[str, Any] | None = None
+    vector: np.ndarray | None = None
 
 
 class Collection:
@@ -65,6 +69,8 @@ class Collection:
         self.params = validate_params(self.backend.Params, config.index_params, "index.params")
         self._lock = threading.RLock()
         self._dirty = False
+        # label -> id in memory, so searches that need no payload never touch SQLite
+        self._ids: dict[int, str] = self.store.label_ids()
         self.index: VectorIndex = self._open_index()
 
     # lifecycle --------------------------------------------------------------------------------
@@ -107,7 +113,7 @@ class Collection:
 
     def _reconcile(self, index: VectorIndex) -> None:
         # Labels are immutable, so set differences are an exact replay of what changed.
-        live = set(self.store.all_labels().tolist())
+        live = set(self._ids)
         indexed = set(index.labels().tolist())
         stale = np.fromiter(indexed - live, np.int64)
         if len(stale):
@@ -144,6 +150,8 @@ class Collection:
         vectors, payloads = vectors[keep], [payloads[i] for i in keep]
         with self._lock:
             removed, added = self.store.upsert(ids, vectors, payloads)
+            self._forget(removed)
+            self._ids.update(zip(added.tolist(), ids, strict=True))
             self.index.remove(removed)
             self.index.add(added, self.metric.prepare(vectors))
             self._dirty = True
@@ -153,6 +161,7 @@ class Collection:
         """Delete points by id; returns how many existed."""
         with self._lock:
             removed = self.store.delete(ids)
+            self._forget(removed)
             self.index.remove(removed)
             self._dirty = self._dirty or bool(len(removed))
         return len(removed)
@@ -164,9 +173,14 @@ class Collection:
         with self._lock:
             labels = self.store.labels_matching(*compile_filter(flt))
             self.store.delete_labels(labels.tolist())
+            self._forget(labels)
             self.index.remove(labels)
             self._dirty = self._dirty or bool(len(labels))
         return len(labels)
+
+    def _forget(self, labels: np.ndarray) -> None:
+        for label in labels.tolist():
+            self._ids.pop(label, None)
 
     def train(self) -> None:
         """Train the index now if it is a trained kind (IVF); others need nothing."""
@@ -210,6 +224,7 @@ class Collection:
         filter: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         exclude: Sequence[Sequence[str]] | None = None,
+        with_payload: bool = True,
         with_vector: bool = False,
     ) -> list[list[Hit]]:
         """Top-k hits per query, best first, payloads joined; `exclude[i]`: ids query i skips."""
@@ -235,7 +250,7 @@ class Collection:
                     prepared, fetch, allowed=allowed, **knobs.backend_knobs()
                 )
             rows = zip(labels, scores, skips, strict=True)
-            return [self._hits(ls, ss, k, skip, with_vector) for ls, ss, skip in rows]
+            return [self._hits(ls, ss, k, skip, with_payload, with_vector) for ls, ss, skip in rows]
 
     def _exact(
         self, queries: np.ndarray, k: int, labels: np.ndarray
@@ -264,17 +279,31 @@ class Collection:
         return labels, scores
 
     def _hits(
-        self, labels: np.ndarray, scores: np.ndarray, k: int, exclude: set[str], with_vector: bool
+        self,
+        labels: np.ndarray,
+        scores: np.ndarray,
+        k: int,
+        exclude: set[str],
+        with_payload: bool,
+        with_vector: bool,
     ) -> list[Hit]:
-        valid = labels >= 0
-        points = self.store.by_labels(labels[valid].tolist(), with_vector)
-        by_label = {p.label: p for p in points}
-        hits = [
-            Hit(by_label[int(label)], float(score))
-            for label, score in zip(labels[valid], scores[valid], strict=True)
-            if int(label) in by_label and by_label[int(label)].id not in exclude
+        found = [
+            (label, float(score))
+            for label, score in zip(labels.tolist(), scores.tolist(), strict=True)
+            if label in self._ids and self._ids[label] not in exclude
+        ][:k]
+        if not (with_payload or with_vector):
+            return [Hit(self._ids[label], score) for label, score in found]
+        stored = {p.label: p for p in self.store.by_labels([x for x, _ in found], with_vector)}
+        return [
+            Hit(
+                stored[label].id,
+                score,
+                stored[label].payload if with_payload else None,
+                stored[label].vector,
+            )
+            for label, score in found
         ]
-        return hits[:k]
 
 
 def _concat(batches: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:

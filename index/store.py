@@ -111,8 +111,9 @@ class PointStore:
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0])
 
-    def all_labels(self) -> np.ndarray:
-        return np.array([r[0] for r in self._db.execute("SELECT label FROM points")], np.int64)
+    def label_ids(self) -> dict[int, str]:
+        """Every stored label with its external id."""
+        return dict(self._db.execute("SELECT label, id FROM points"))
 
     def by_ids(self, ids: Sequence[str], with_vector: bool = False) -> list[StoredPoint]:
         """Points for external ids, in the order asked; unknown ids are skipped."""

@@ -164,7 +164,7 @@ def bench_search(
     finally:
         catalog.close()
     overlap = statistics.mean(
-        len({h["id"] for h in r["results"]} & {h.point.id for h in loc}) / K
+        len({h["id"] for h in r["results"]} & {h.id for h in loc}) / K
         for r, loc in zip(rest_hits, local_hits, strict=True)
     )
     print(f"top-{K} id overlap REST vs in-process: {overlap:.3f}")

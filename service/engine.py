@@ -131,7 +131,8 @@ class Engine:
                 vectors[i], exclude[i] = stored.vector, [stored.id]
         groups: dict[str, list[int]] = defaultdict(list)
         for i, r in enumerate(requests):
-            key = json.dumps([r.filter, r.params, r.with_vector], sort_keys=True, default=str)
+            flags = [r.filter, r.params, r.with_payload, r.with_vector]
+            key = json.dumps(flags, sort_keys=True, default=str)
             groups[key].append(i)
         results: list[list[Hit]] = [[] for _ in requests]
         for members in groups.values():
@@ -142,6 +143,7 @@ class Engine:
                 filter=first.filter,
                 params=first.params,
                 exclude=[exclude[i] for i in members],
+                with_payload=first.with_payload,
                 with_vector=first.with_vector,
             )
             for i, found in zip(members, hits, strict=True):

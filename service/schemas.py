@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
+from index.collection import Hit
 from index.store import StoredPoint
 
 PointId = StrictStr | StrictInt  # integers are accepted and stored as their decimal string
@@ -185,9 +186,9 @@ class BatchSearchResponse(BaseModel):
 
 
 def point_dict(
-    point: StoredPoint, with_payload: bool, with_vector: bool, score: float | None = None
+    point: StoredPoint | Hit, with_payload: bool, with_vector: bool, score: float | None = None
 ) -> dict[str, Any]:
-    """The JSON form of a stored point, optionally scored."""
+    """The JSON form of a stored point or a search hit, optionally scored."""
     out: dict[str, Any] = {"id": point.id}
     if score is not None:
         out["score"] = score

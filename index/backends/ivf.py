@@ -136,7 +136,8 @@ class _IvfBase:
         return self._live.array()
 
     def save(self, path: Path) -> None:
-        faiss.write_index(self._ivf if self.is_trained else self._staging, str(path / "faiss.index"))
+        active = self._ivf if self.is_trained else self._staging
+        faiss.write_index(active, str(path / "faiss.index"))
         self._live.save(path)
         (path / "ivf.json").write_text(json.dumps({"trained": self.is_trained}))
 
@@ -176,6 +177,5 @@ class IvfPqIndex(_IvfBase):
 
     def _new_ivf(self) -> Any:
         quantizer = faiss.IndexFlat(self.dim, faiss_metric(self.metric))
-        p = self.params
-        ivf = faiss.IndexIVFPQ(quantizer, self.dim, p.nlist, p.m, p.nbits, faiss_metric(self.metric))
-        return ivf
+        p, metric = self.params, faiss_metric(self.metric)
+        return faiss.IndexIVFPQ(quantizer, self.dim, p.nlist, p.m, p.nbits, metric)

@@ -31,4 +31,4 @@ def search_batch(name: str, req: BatchSearchRequest, engine: EngineDep) -> dict[
 
 
 def _render(hits: list[Hit], req: SearchRequest) -> list[dict[str, Any]]:
-    return [point_dict(h.point, req.with_payload, req.with_vector, score=h.score) for h in hits]
+    return [point_dict(h, req.with_payload, req.with_vector, score=h.score) for h in hits]

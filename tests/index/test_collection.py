@@ -37,7 +37,7 @@ def make(tmp_path: Path, index_type: str = "hnsw", metric: str = "cosine"):  # t
 
 
 def ids_of(hits: list[Any]) -> list[str]:
-    return [h.point.id for h in hits]
+    return [h.id for h in hits]
 
 
 @pytest.mark.parametrize("index_type", ["hnsw", "flat"])
@@ -125,7 +125,7 @@ def test_selective_filter_on_large_index_still_returns_k(tmp_path: Path) -> None
     vectors = np.random.default_rng(3).normal(size=(n, DIM)).astype(np.float32)
     col.upsert([str(i) for i in range(n)], vectors, [{"g": i % 2} for i in range(n)])
     hits = col.search(vectors[:1], 50, filter={"must": [{"key": "g", "match": {"value": 1}}]})[0]
-    assert len(hits) == 50 and all(h.point.payload["g"] == 1 for h in hits)
+    assert len(hits) == 50 and all(h.payload["g"] == 1 for h in hits)
 
 
 def test_invalid_filter_is_rejected(tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ def test_every_backend_agrees_with_exact(
     vectors = dict(zip(ids, data[:660], strict=True))
     params = SEARCH_PARAMS.get(index_type, {})
     for query in data[660:665]:
-        found = [h.point.id for h in col.search(query[None, :], k, params=params)[0]]
+        found = [h.id for h in col.search(query[None, :], k, params=params)[0]]
         truth = exact_ids(vectors, query, k, metric)
         assert found == truth  # recall 1.0, in exact order
     col.store.close()
@@ -99,10 +99,10 @@ def test_upsert_delete_upsert_never_stale(
         queries = data[:3]
         found = col.search(queries, 50, params=SEARCH_PARAMS.get(index_type, {}))
         for query, hits in zip(queries, found, strict=True):
-            assert sorted(h.point.id for h in hits) == sorted(live)  # all live, none stale/twice
+            assert sorted(h.id for h in hits) == sorted(live)  # all live, none stale/twice
             for h in hits:  # payload and score belong to the latest upsert of that id
-                assert np.array_equal(data[h.point.payload["row"]], live[h.point.id])
-                assert h.score == pytest.approx(-np.linalg.norm(live[h.point.id] - query), abs=1e-3)
+                assert np.array_equal(data[h.payload["row"]], live[h.id])
+                assert h.score == pytest.approx(-np.linalg.norm(live[h.id] - query), abs=1e-3)
     col.store.close()
 
 
@@ -146,9 +146,7 @@ condition = st.one_of(
     ),
 )
 filters = st.recursive(
-    st.fixed_dictionaries(
-        {}, optional={c: st.lists(condition, max_size=3) for c in CLAUSES}
-    ),
+    st.fixed_dictionaries({}, optional={c: st.lists(condition, max_size=3) for c in CLAUSES}),
     lambda inner: st.fixed_dictionaries(
         {},
         optional={
@@ -170,5 +168,5 @@ def test_filters_equal_brute_force(payloads: list[dict[str, Any]], flt: dict[str
     expected = {pid for pid, p in zip(ids, payloads, strict=True) if evaluate_filter(flt, p)}
     assert col.count(flt) == len(expected)
     hits = col.search(vectors[:1], len(ids), filter=flt)[0]
-    assert {h.point.id for h in hits} == expected
+    assert {h.id for h in hits} == expected
     col.store.close()
