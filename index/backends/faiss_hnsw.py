@@ -18,28 +18,21 @@ from index.backends.common import (
     faiss_scores,
     id_selector,
 )
-from index.base import IndexParams, QueryParams
+from index.backends.hnsw import HnswGraphParams, HnswQuery
 from index.metrics import Metric
 from index.registry import register_index
 
 
-class FaissHnswParams(IndexParams):
-    M: int = Field(16, ge=2, le=256, description="graph degree")
-    ef_construction: int = Field(200, ge=1, le=4096, description="build-time beam width")
-    ef: int = Field(64, ge=1, le=32768, description="default query beam width")
+class FaissHnswParams(HnswGraphParams):
     max_tombstone_ratio: float = Field(
         0.2, gt=0, le=1, description="rebuild the graph once this share of it is deleted"
     )
 
 
-class FaissHnswQuery(QueryParams):
-    ef: int | None = Field(None, ge=1, le=32768, description="query beam width (>= k is used)")
-
-
 @register_index("faiss-hnsw")
 class FaissHnswIndex:
     Params = FaissHnswParams
-    Query = FaissHnswQuery
+    Query = HnswQuery
 
     def __init__(self, dim: int, metric: Metric, params: FaissHnswParams) -> None:
         self.dim, self.metric, self.params = dim, metric, params

@@ -17,10 +17,15 @@ from index.registry import register_index
 INITIAL_CAPACITY = 1024
 
 
-class HnswParams(IndexParams):
+class HnswGraphParams(IndexParams):
+    """Parameters every HNSW implementation shares (hnswlib and faiss)."""
+
     M: int = Field(16, ge=2, le=256, description="graph degree")
     ef_construction: int = Field(200, ge=1, le=4096, description="build-time beam width")
     ef: int = Field(64, ge=1, le=32768, description="default query beam width")
+
+
+class HnswParams(HnswGraphParams):
     seed: int = Field(100, ge=0, description="random seed of level assignment")
 
 
