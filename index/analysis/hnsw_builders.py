@@ -77,7 +77,7 @@ def build_hnswlib(
     def search(queries: np.ndarray, k: int, ef: int) -> np.ndarray:
         index.set_ef(ef)
         labels, _ = index.knn_query(queries, k=k, num_threads=params.search_threads or -1)
-        return labels.astype(np.int64)
+        return np.asarray(labels, dtype=np.int64)
 
     return search
 
@@ -94,7 +94,7 @@ def build_faiss_hnsw(
     metric = faiss.METRIC_L2 if params.metric == "l2" else faiss.METRIC_INNER_PRODUCT
     index = faiss.IndexHNSWFlat(vectors.shape[1], params.M, metric)
     index.hnsw.efConstruction = params.ef_construction
-    index.hnsw.rng = faiss.RandomGenerator(graph_seed(seed))
+    index.hnsw.rng = faiss.RandomGenerator(graph_seed(seed))  # type: ignore[attr-defined]
     step = max(1, params.faiss_add_batch)
     ordered = np.ascontiguousarray(data[order])
     with faiss_threads(None):

@@ -50,7 +50,7 @@ def knn_euclidean(
     base = as_vectors(base, "base")
     k = check_k(k, base.shape[0], exclude_self=True)
     sq, idx = exact_knn(base, None, k, exclude_self=True, threads=threads, progress=progress)
-    dist = np.sqrt(np.maximum(sq, 0.0))
+    dist: np.ndarray = np.sqrt(np.maximum(sq, 0.0))
     norms = np.einsum("ij,ij->i", base, base)
     suspect = np.nonzero(sq < _CANCELLATION_RATIO * (norms[:, None] + norms[idx]))
     if suspect[0].size == 0:

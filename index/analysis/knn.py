@@ -56,6 +56,35 @@ def _drop_self(dist: np.ndarray, idx: np.ndarray, rows: np.ndarray) -> tuple[np.
     return dist[keep].reshape(shape), idx[keep].reshape(shape)
 
 
+_FLAT_INDEX: dict[str, Callable[[int], faiss.Index]] = {
+    "l2": faiss.IndexFlatL2,
+    "ip": faiss.IndexFlatIP,
+    "cosine": faiss.IndexFlatIP,  # on unit rows
+}
+
+
+def _checked_pair(
+    base: np.ndarray, queries: np.ndarray | None, metric: str, exclude_self: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (base, queries) as checked float32 matrices, unit rows for cosine."""
+    same = queries is None or queries is base
+    base = as_vectors(base, "base")
+    queries = base if same else as_vectors(queries, "queries")
+    if queries.shape[1] != base.shape[1]:
+        raise InvalidVectorsError(
+            f"queries have dim {queries.shape[1]} but base has dim {base.shape[1]}",
+            field="queries",
+        )
+    if exclude_self and queries.shape != base.shape:
+        raise InvalidParameterError(
+            "exclude_self=True needs queries to be the base rows themselves", field="exclude_self"
+        )
+    if check_metric(metric) == "cosine":
+        base = normalize_rows(base, "base")
+        queries = base if same else normalize_rows(queries, "queries")
+    return base, queries
+
+
 def exact_knn(
     base: np.ndarray,
     queries: np.ndarray | None,
@@ -68,29 +97,13 @@ def exact_knn(
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return exact (dist, idx) of shape (nq, k): squared L2 ascending, or ip/cosine descending."""
-    same = queries is None or queries is base
-    base = as_vectors(base, "base")
-    metric = check_metric(metric)
-    queries = base if same else as_vectors(queries, "queries")
-    if queries.shape[1] != base.shape[1]:
-        raise InvalidVectorsError(
-            f"queries have dim {queries.shape[1]} but base has dim {base.shape[1]}",
-            field="queries",
-        )
-    if exclude_self and queries.shape != base.shape:
-        raise InvalidParameterError(
-            "exclude_self=True needs queries to be the base rows themselves", field="exclude_self"
-        )
+    base, queries = _checked_pair(base, queries, metric, exclude_self)
     k = check_k(k, base.shape[0], exclude_self=exclude_self)
     if batch_size < 1:
         raise InvalidParameterError(
             f"batch_size must be >= 1, got {batch_size}", field="batch_size"
         )
-    if metric == "cosine":
-        base = normalize_rows(base, "base")
-        queries = base if same else normalize_rows(queries, "queries")
-    index = faiss.IndexFlatL2(base.shape[1]) if metric == "l2" else faiss.IndexFlatIP(base.shape[1])
-    kk = k + 1 if exclude_self else k
+    index = _FLAT_INDEX[metric](base.shape[1])
     nq = queries.shape[0]
     dist = np.empty((nq, k), dtype=np.float32)
     idx = np.empty((nq, k), dtype=np.int64)
@@ -98,7 +111,7 @@ def exact_knn(
         index.add(base)
         for start in range(0, nq, batch_size):
             stop = min(start + batch_size, nq)
-            d, i = index.search(queries[start:stop], kk)
+            d, i = index.search(queries[start:stop], k + 1 if exclude_self else k)
             if exclude_self:
                 d, i = _drop_self(d, i, np.arange(start, stop))
             dist[start:stop], idx[start:stop] = d, i

@@ -51,4 +51,4 @@ def subspace_vectors(
     x = COEFFICIENTS[coefficients](rng, (n, rank)) @ basis
     if noise > 0:
         x += noise * rng.standard_normal((n, dim))
-    return x.astype(np.float32)
+    return np.asarray(x, dtype=np.float32)
