@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 from encoders import Encoder, EncoderPool, InvalidDimension
 from index import Catalog, Collection, CollectionConfig, Hit
 from index.vectors import as_matrix
+from service.batching import EncodeBatcher
 from service.errors import LimitExceeded, NoEncoder
 from service.schemas import CreateCollectionRequest, PointIn, Query, SearchRequest
 from service.settings import Settings
@@ -24,11 +26,28 @@ class Engine:
         self.settings = settings
         self.encoders = encoders or EncoderPool()
         self.catalog = Catalog(settings.data_dir)
+        self._batchers: dict[str, EncodeBatcher] = {}
+        self._batchers_lock = threading.Lock()
         for name in settings.preload_encoders:
-            self.encoders.get(name)
+            self.batcher(name)
 
     def close(self) -> None:
+        for batcher in self._batchers.values():
+            batcher.close()
         self.catalog.close()
+
+    def batcher(self, encoder_name: str) -> EncodeBatcher:
+        """The dynamic batcher of an encoder (loading the encoder on first use)."""
+        with self._batchers_lock:
+            if encoder_name not in self._batchers:
+                s = self.settings
+                self._batchers[encoder_name] = EncodeBatcher(
+                    self.encoders.get(encoder_name),
+                    s.batch_max_size,
+                    s.batch_max_wait_ms,
+                    s.batch_max_queue,
+                )
+            return self._batchers[encoder_name]
 
     # limits -----------------------------------------------------------------------------------
     def check_batch(self, n: int, field: str) -> None:
@@ -44,8 +63,8 @@ class Engine:
         self, encoder_name: str, inputs: Sequence[Any], dim: int | None
     ) -> tuple[Encoder, np.ndarray]:
         self.check_batch(len(inputs), "inputs")
-        encoder = self.encoders.get(encoder_name)
-        return encoder, encoder.encode(inputs, dim=dim)
+        batcher = self.batcher(encoder_name)
+        return batcher.encoder, batcher.encode(inputs, dim)
 
     # collections ------------------------------------------------------------------------------
     def create_collection(self, req: CreateCollectionRequest) -> Collection:
@@ -96,19 +115,19 @@ class Engine:
         text_at = [i for i, item in enumerate(items) if item.text is not None]
         vector_at = [i for i, item in enumerate(items) if item.vector is not None]
         if text_at:
-            encoder = self._encoder_of(collection, f"{fields[text_at[0]]}.text")
-            vectors[text_at] = encoder.encode([items[i].text for i in text_at], dim=dim)
+            batcher = self._batcher_of(collection, f"{fields[text_at[0]]}.text")
+            vectors[text_at] = batcher.encode([items[i].text for i in text_at], dim)
         if vector_at:
             rows = [items[i].vector or [] for i in vector_at]
             vectors[vector_at] = as_matrix(rows, dim, [f"{fields[i]}.vector" for i in vector_at])
         return vectors
 
-    def _encoder_of(self, collection: Collection, field: str) -> Encoder:
+    def _batcher_of(self, collection: Collection, field: str) -> EncodeBatcher:
         if collection.config.encoder is None:
             raise NoEncoder(
                 f"collection {collection.config.name!r} has no encoder; send vectors", field
             )
-        return self.encoders.get(collection.config.encoder)
+        return self.batcher(collection.config.encoder)
 
     # search -----------------------------------------------------------------------------------
     def search(

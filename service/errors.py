@@ -46,12 +46,17 @@ class UnsupportedInput(ServiceError):
     code = "unsupported_input"
 
 
+class Overloaded(ServiceError):
+    code = "overloaded"
+
+
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     EncoderNotFound: 404,
     CollectionNotFound: 404,
     PointNotFound: 404,
     CollectionExists: 409,
     NotEnoughPoints: 409,
+    Overloaded: 429,
     EncoderError: 422,
     IndexError_: 422,
     ServiceError: 422,

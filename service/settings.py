@@ -23,3 +23,6 @@ class Settings(BaseSettings):
     max_k: int = Field(1000, ge=1, description="largest k a search may ask for")
     max_batch: int = Field(2048, ge=1, description="most inputs or points in one request")
     max_page: int = Field(1000, ge=1, description="largest page of points returned by GET points")
+    batch_max_size: int = Field(64, ge=1, description="inputs the dynamic batcher combines")
+    batch_max_wait_ms: float = Field(5, ge=0, description="how long a batch waits for company")
+    batch_max_queue: int = Field(1024, ge=1, description="queued encode calls before 429")
