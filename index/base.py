@@ -60,6 +60,11 @@ class VectorIndex(Protocol):
         """Every live label (used to reconcile a snapshot with the store)."""
         ...
 
+    @property
+    def tombstone_ratio(self) -> float:
+        """Share of the index's storage held by deleted points not yet reclaimed."""
+        ...
+
     def __len__(self) -> int: ...
 
     def save(self, path: Path) -> None:

@@ -8,21 +8,36 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from encoders import EncoderPool
+from service.auth import ApiKeyAuth
 from service.engine import Engine
 from service.errors import install_error_handlers
-from service.routers import collections, embed, encoders, health, points, search
+from service.limits import BodySizeLimit, RateLimit
+from service.observability import Metrics, RequestLog
+from service.routers import (
+    analysis,
+    collections,
+    embed,
+    encoders,
+    health,
+    metrics,
+    points,
+    search,
+)
 from service.settings import Settings
 
-ROUTERS = (health, encoders, embed, collections, points, search)
+ROUTERS = (health, metrics, encoders, embed, collections, points, search, analysis)
 
 
 def create_app(settings: Settings | None = None, encoders: EncoderPool | None = None) -> FastAPI:
     """A ready-to-serve app; pass `encoders` to share loaded models (tests do)."""
     settings = settings or Settings()
 
+    app_metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Engine]]:
-        engine = Engine(settings, encoders)
+        engine = Engine(settings, encoders, app_metrics)
+        app_metrics.watch_collections(engine.describe_all)
         try:
             yield {"engine": engine}
         finally:
@@ -32,4 +47,17 @@ def create_app(settings: Settings | None = None, encoders: EncoderPool | None = 
     for module in ROUTERS:
         app.include_router(module.router)
     install_error_handlers(app)
+    install_middleware(app, settings, app_metrics)
     return app
+
+
+def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """Outermost first: request log, body size, auth, rate limit (which needs the key)."""
+    if settings.rate_limit_per_minute:
+        app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
+    if settings.api_keys or settings.read_only_keys:
+        app.add_middleware(
+            ApiKeyAuth, keys=settings.api_keys, read_only_keys=settings.read_only_keys
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLog, metrics=metrics)

@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,14 +27,24 @@ class _Job:
     inputs: Sequence[Any]
     dim: int | None
     future: Future[np.ndarray] = field(default_factory=Future)
+    queued: float = field(default_factory=time.monotonic)
+
+
+BatchObserver = Callable[[int, float, float], None]  # (inputs, queue wait s, encode s)
 
 
 class EncodeBatcher:
     """Batches encode calls for one encoder on its own worker thread."""
 
     def __init__(
-        self, encoder: Encoder, max_batch: int = 64, max_wait_ms: float = 5, max_queue: int = 1024
+        self,
+        encoder: Encoder,
+        max_batch: int = 64,
+        max_wait_ms: float = 5,
+        max_queue: int = 1024,
+        on_batch: BatchObserver | None = None,
     ) -> None:
+        self.on_batch = on_batch
         self.encoder, self.max_batch, self.max_wait = encoder, max_batch, max_wait_ms / 1000
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
         self._worker = threading.Thread(
@@ -84,6 +94,7 @@ class EncodeBatcher:
             by_dim[job.dim].append(job)
         for dim, group in by_dim.items():
             inputs = [x for job in group for x in job.inputs]
+            started = time.monotonic()
             try:
                 vectors = self.encoder.encode(inputs, dim=dim)
             except Exception:
@@ -92,6 +103,9 @@ class EncodeBatcher:
                     self._encode_alone(job)
                 continue
             self.batches, self.items = self.batches + 1, self.items + len(inputs)
+            if self.on_batch is not None:
+                waited = started - min(job.queued for job in group)
+                self.on_batch(len(inputs), waited, time.monotonic() - started)
             start = 0
             for job in group:
                 job.future.set_result(vectors[start : start + len(job.inputs)])

@@ -20,6 +20,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.observability import configure_json_logging
 
     overrides = {
         key: value
@@ -27,9 +28,17 @@ def _serve(args: argparse.Namespace) -> int:
         if key in Settings.model_fields and value is not None
     }
     settings = Settings(**overrides)
-    logging.basicConfig(level=settings.log_level.upper())
+    if settings.json_logs:
+        configure_json_logging(settings.log_level)
+    else:
+        logging.basicConfig(level=settings.log_level.upper())
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # keep the logging set up above
+        access_log=False,  # the app logs each request itself, with its request id
     )
     return 0
 

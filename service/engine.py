@@ -15,6 +15,7 @@ from index import Catalog, Collection, CollectionConfig, Hit
 from index.vectors import as_matrix
 from service.batching import EncodeBatcher
 from service.errors import LimitExceeded, NoEncoder
+from service.observability import Metrics
 from service.schemas import CreateCollectionRequest, PointIn, Query, SearchRequest
 from service.settings import Settings
 
@@ -22,8 +23,14 @@ from service.settings import Settings
 class Engine:
     """Built once per app by the factory and handed to routes as a dependency."""
 
-    def __init__(self, settings: Settings, encoders: EncoderPool | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        encoders: EncoderPool | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.encoders = encoders or EncoderPool()
         self.catalog = Catalog(settings.data_dir)
         self._batchers: dict[str, EncodeBatcher] = {}
@@ -46,6 +53,7 @@ class Engine:
                     s.batch_max_size,
                     s.batch_max_wait_ms,
                     s.batch_max_queue,
+                    self.metrics.batch_observer(encoder_name),
                 )
             return self._batchers[encoder_name]
 
@@ -85,7 +93,14 @@ class Engine:
         return self.catalog.create(config)
 
     def describe(self, collection: Collection) -> dict[str, Any]:
-        return {**collection.config.describe(), "count": collection.count()}
+        return {
+            **collection.config.describe(),
+            "count": collection.count(),
+            "tombstone_ratio": collection.index.tombstone_ratio,
+        }
+
+    def describe_all(self) -> list[dict[str, Any]]:
+        return [self.describe(self.catalog.get(name)) for name in self.catalog.names()]
 
     # points -----------------------------------------------------------------------------------
     def upsert(self, name: str, points: Sequence[PointIn]) -> int:

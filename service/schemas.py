@@ -81,6 +81,7 @@ class CollectionInfo(BaseModel):
     metric: str
     index: IndexSpec
     count: int
+    tombstone_ratio: float = 0.0
 
 
 class CollectionList(BaseModel):

@@ -82,6 +82,10 @@ class FaissHnswIndex:
         distances, labels = self._index.search(queries, k, params=search_params)
         return labels.astype(np.int64), faiss_scores(self.metric, distances)
 
+    @property
+    def tombstone_ratio(self) -> float:
+        return len(self._tombstones) / self._index.ntotal if self._index.ntotal else 0.0
+
     def labels(self) -> np.ndarray:
         return self._live.array()
 

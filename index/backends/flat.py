@@ -58,6 +58,8 @@ class FlatIndex:
         scores = distances if self.metric.kind == "ip" else l2_score(distances)
         return labels.astype(np.int64), scores.astype(np.float32)
 
+    tombstone_ratio = 0.0  # deletes compact the storage at once
+
     def labels(self) -> np.ndarray:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 

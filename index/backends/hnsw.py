@@ -99,6 +99,11 @@ class HnswIndex:
             return (1.0 - distances).astype(np.float32)  # hnswlib "ip" distance is 1 - <q, x>
         return l2_score(distances).astype(np.float32)
 
+    @property
+    def tombstone_ratio(self) -> float:
+        slots = self._index.get_current_count()
+        return (slots - len(self._live)) / slots if slots else 0.0
+
     def labels(self) -> np.ndarray:
         return np.fromiter(self._live, dtype=np.int64, count=len(self._live))
 

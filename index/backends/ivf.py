@@ -132,6 +132,8 @@ class _IvfBase:
                 return labels.astype(np.int64), faiss_scores(self.metric, distances)
             nprobe *= 2
 
+    tombstone_ratio = 0.0  # deletes compact the storage at once
+
     def labels(self) -> np.ndarray:
         return self._live.array()
 

@@ -1,0 +1,86 @@
+"""Request limits enforced before the app runs: body size (413) and per-key rate (429)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.asgi import reject
+
+
+class BodySizeLimit:
+    """413 for bodies over `max_bytes`, by Content-Length or while streaming a chunked body."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await reject(send, 413, "too_large", self._message())
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await reject(send, 413, "too_large", self._message())
+
+    def _message(self) -> str:
+        return f"request body over {self.max_bytes} bytes"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class TokenBucket:
+    """`rate` requests per second with bursts of `burst`, per key."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._state: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 if a request may go now, else the seconds until one may."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._state.get(key, (float(self.burst), now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._state[key] = (tokens - 1, now)
+                return 0.0
+            self._state[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
+class RateLimit:
+    """429 with Retry-After once a key (or, without auth, a client address) exceeds its rate."""
+
+    def __init__(self, app: ASGIApp, per_minute: int) -> None:
+        self.app = app
+        self.bucket = TokenBucket(per_minute / 60, burst=max(1, per_minute // 6))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz", "/metrics"):
+            return await self.app(scope, receive, send)
+        client = scope.get("client") or ("-", 0)
+        key = (scope.get("state") or {}).get("api_key") or f"addr:{client[0]}"
+        wait = self.bucket.take(key)
+        if wait > 0:
+            retry = {"Retry-After": str(math.ceil(wait))}
+            return await reject(send, 429, "rate_limited", "too many requests", headers=retry)
+        await self.app(scope, receive, send)

@@ -1,0 +1,173 @@
+"""Prometheus metrics, request ids and structured JSON logs.
+
+Each app owns its own CollectorRegistry (no process globals), served at GET /metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("nestvec.access")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    """The service's metric families, registered in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "nestvec_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "nestvec_request_seconds",
+            "HTTP latency",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "nestvec_encode_batch_size",
+            "inputs per model call",
+            ["encoder"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "nestvec_encode_queue_seconds",
+            "wait before a batch starts",
+            ["encoder"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.encode_time = Histogram(
+            "nestvec_encode_seconds",
+            "model time per batch",
+            ["encoder"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.recall: dict[str, float] = {}  # last measured recall per collection
+
+    def batch_observer(self, encoder: str) -> Callable[[int, float, float], None]:
+        """Callback for the batcher: (inputs, queue wait, encode seconds) per model call."""
+
+        def observe(size: int, waited: float, took: float) -> None:
+            self.batch_size.labels(encoder).observe(size)
+            self.queue_wait.labels(encoder).observe(waited)
+            self.encode_time.labels(encoder).observe(took)
+
+        return observe
+
+    def watch_collections(self, describe: Callable[[], list[dict[str, Any]]]) -> None:
+        """Gauges read at scrape time from `describe()` rows (name, count, tombstone_ratio)."""
+        self.registry.register(_CollectionCollector(describe, self.recall))
+
+
+class _CollectionCollector:
+    def __init__(self, rows: Callable[[], list[dict[str, Any]]], recall: dict[str, float]):
+        # not named `describe`: the registry would call that at registration
+        self.rows, self.recall = rows, recall
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        size = GaugeMetricFamily(
+            "nestvec_index_points", "points per collection", labels=["collection"]
+        )
+        dead = GaugeMetricFamily(
+            "nestvec_index_tombstone_ratio",
+            "deleted share not yet reclaimed",
+            labels=["collection"],
+        )
+        recall = GaugeMetricFamily(
+            "nestvec_collection_recall", "last measured recall@k", labels=["collection"]
+        )
+        for row in self.rows():
+            size.add_metric([row["name"]], row["count"])
+            dead.add_metric([row["name"]], row.get("tombstone_ratio", 0.0))
+            if row["name"] in self.recall:
+                recall.add_metric([row["name"]], self.recall[row["name"]])
+        yield from (size, dead, recall)
+
+
+class RequestLog:
+    """Gives every request an id (X-Request-ID, taken from the client when sent), counts it,
+    times it and logs one JSON line."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        status = 500
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            took = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], route).observe(took)
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(took * 1000, 2),
+                },
+            )
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any `extra` fields."""
+
+    STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        out.update({k: v for k, v in vars(record).items() if k not in self.STANDARD})
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure_json_logging(level: str) -> None:
+    """Route every logger (uvicorn's included) through the JSON formatter on stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True

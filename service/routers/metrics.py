@@ -1,0 +1,14 @@
+"""GET /metrics in the Prometheus text format."""
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.deps import EngineDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(engine: EngineDep) -> Response:
+    return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)

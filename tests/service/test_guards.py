@@ -1,0 +1,68 @@
+"""Auth, limits, metrics and request ids through the real app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from support import assert_error
+
+FULL, READ = {"Authorization": "Bearer full-key"}, {"api-key": "read-key"}
+
+
+def test_api_keys(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(api_keys=["full-key"], read_only_keys=["read-key"])
+    assert client.get("/healthz").status_code == 200  # probes stay open
+    assert client.get("/readyz").status_code == 200
+    r = client.get("/v1/collections")
+    assert_error(r, 401, "unauthorized")
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert_error(client.get("/v1/collections", headers={"api-key": "wrong"}), 401, "unauthorized")
+    body = {"name": "v", "dim": 2}
+    assert client.post("/v1/collections", json=body, headers=FULL).status_code == 201
+    assert_error(
+        client.post("/v1/collections", json=body | {"name": "w"}, headers=READ), 403, "forbidden"
+    )
+    points = {"points": [{"id": "a", "vector": [1, 0]}]}
+    assert_error(
+        client.put("/v1/collections/v/points", json=points, headers=READ), 403, "forbidden"
+    )
+    assert client.put("/v1/collections/v/points", json=points, headers=FULL).status_code == 200
+    search = {"query": {"vector": [1, 0]}, "k": 1}
+    r = client.post("/v1/collections/v/search", json=search, headers=READ)
+    assert r.json()["results"][0]["id"] == "a"  # reading with a read-only key works
+    assert client.get("/v1/collections/v", headers=READ).status_code == 200
+    assert_error(client.delete("/v1/collections/v", headers=READ), 403, "forbidden")
+
+
+def test_body_size_limit(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_body_bytes=2000)
+    client.post("/v1/collections", json={"name": "v", "dim": 600})
+    big = {"points": [{"id": "a", "vector": [0.5] * 600}]}
+    assert_error(client.put("/v1/collections/v/points", json=big), 413, "too_large")
+    assert client.get("/v1/collections/v").json()["count"] == 0
+
+
+def test_rate_limit_per_key(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(rate_limit_per_minute=60, api_keys=["full-key"])  # burst of 10
+    codes = [client.get("/v1/collections", headers=FULL).status_code for _ in range(15)]
+    assert codes[:10] == [200] * 10 and codes[-1] == 429
+    r = client.get("/v1/collections", headers=FULL)
+    assert_error(r, 429, "rate_limited")
+    assert int(r.headers["retry-after"]) >= 1
+    assert client.get("/healthz").status_code == 200  # probes are not limited
+
+
+def test_metrics_and_request_ids(client: TestClient) -> None:
+    client.post("/v1/collections", json={"name": "docs", "encoder": "minilm"})
+    client.put("/v1/collections/docs/points", json={"points": [{"id": "a", "text": "hello"}]})
+    r = client.post(
+        "/v1/embed", json={"encoder": "minilm", "inputs": ["x"]}, headers={"x-request-id": "abc"}
+    )
+    assert r.headers["x-request-id"] == "abc"
+    assert len(client.get("/healthz").headers["x-request-id"]) == 32  # generated when absent
+    text = client.get("/metrics").text
+    assert 'nestvec_requests_total{method="POST",route="/v1/embed",status="200"} 1.0' in text
+    assert 'nestvec_index_points{collection="docs"} 1.0' in text
+    assert 'nestvec_encode_batch_size_count{encoder="minilm"}' in text
+    assert "nestvec_request_seconds_bucket" in text and "nestvec_index_tombstone_ratio" in text
