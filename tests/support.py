@@ -25,8 +25,10 @@ def free_port() -> int:
 class LiveServer:
     """`nestvec serve` in a subprocess on loopback, as a user starts it."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        self.data_dir, self.port = data_dir, port or free_port()
+    def __init__(
+        self, data_dir: Path, port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        self.data_dir, self.port, self.extra_env = data_dir, port or free_port(), env or {}
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -41,7 +43,7 @@ class LiveServer:
             "--port",
             str(self.port),
         ]
-        env = {**os.environ, "NESTVEC_LOG_LEVEL": "warning"}
+        env = {**os.environ, "NESTVEC_LOG_LEVEL": "warning", **self.extra_env}
         self.proc = subprocess.Popen(cmd, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
