@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
 import threading
@@ -13,6 +14,7 @@ from index.collection import STORE_FILE, Collection, CollectionConfig
 from index.errors import (
     CollectionExists,
     CollectionNotFound,
+    IndexError_,
     InvalidCollectionConfig,
     InvalidCollectionName,
 )
@@ -21,6 +23,35 @@ from index.registry import index_class, validate_params
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_DIM = 65536
+
+
+class DataDirLocked(IndexError_):
+    code = "data_dir_locked"
+
+
+class DataDirLock:
+    """An exclusive lock on a data directory: one writing process at a time (single-writer).
+
+    The service and offline builds take it, so two uvicorn workers or a build running beside a
+    server fail loudly instead of corrupting a collection. The OS drops it if the process dies.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        self._file = open(Path(data_dir) / ".lock", "a+")  # noqa: SIM115 - held until release
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise DataDirLocked(
+                f"{data_dir} is in use by another nestvec process (one writer per data dir)",
+                "data_dir",
+            ) from None
+
+    def release(self) -> None:
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
 
 
 def check_name(name: str) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 
 from encoders import Encoder, EncoderPool, InvalidDimension
 from index import Catalog, Collection, CollectionConfig, Hit
+from index.catalog import DataDirLock
 from index.vectors import as_matrix
 from service.batching import EncodeBatcher
 from service.errors import LimitExceeded, NoEncoder
@@ -32,6 +33,7 @@ class Engine:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.encoders = encoders or EncoderPool()
+        self._lock = DataDirLock(settings.data_dir)
         self.catalog = Catalog(settings.data_dir)
         self._batchers: dict[str, EncodeBatcher] = {}
         self._batchers_lock = threading.Lock()
@@ -42,6 +44,7 @@ class Engine:
         for batcher in self._batchers.values():
             batcher.close()
         self.catalog.close()
+        self._lock.release()
 
     def batcher(self, encoder_name: str) -> EncodeBatcher:
         """The dynamic batcher of an encoder (loading the encoder on first use)."""
