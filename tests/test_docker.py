@@ -94,3 +94,19 @@ def test_entrypoint_serves(tmp_path: Path) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+def test_compose_file_is_consistent() -> None:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    service = compose["services"]["nestvec"]
+    assert service["build"]["dockerfile"] == "docker/Dockerfile"
+    assert (ROOT / "docker" / "compose.yaml").parent.joinpath(
+        service["build"]["context"]
+    ).resolve() == ROOT
+    assert "nestvec-data:/data" in service["volumes"] and "nestvec-data" in compose["volumes"]
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]
+    scrape = yaml.safe_load((ROOT / "docker" / "prometheus.yml").read_text())
+    assert scrape["scrape_configs"][0]["static_configs"][0]["targets"] == ["nestvec:8000"]
