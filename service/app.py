@@ -23,6 +23,7 @@ from service.routers import (
     points,
     search,
 )
+from service.schemas import ERROR_RESPONSES
 from service.settings import Settings
 
 ROUTERS = (health, metrics, encoders, embed, collections, points, search, analysis)
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None, encoders: EncoderPool | None = 
         finally:
             engine.close()  # writes index snapshots so the next start loads instead of rebuilds
 
-    app = FastAPI(title="nestvec", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="nestvec", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
     for module in ROUTERS:
         app.include_router(module.router)
     install_error_handlers(app)

@@ -18,6 +18,22 @@ def one_of(model: BaseModel, names: tuple[str, ...]) -> None:
         raise ValueError(f"give exactly one of: {', '.join(names)}")
 
 
+class ErrorBody(BaseModel):
+    """Every error the service returns."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 429)
+# Declared app-wide so the OpenAPI document shows the real error shape (FastAPI would otherwise
+# advertise its own 422 body, which this service never sends).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in ERROR_STATUSES
+}
+
+
 # embeddings ---------------------------------------------------------------------------------
 class EmbedRequest(BaseModel):
     encoder: str
