@@ -6,12 +6,13 @@ import json
 import shutil
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from index.analysis import insertion_order
 from index.base import VectorIndex
 from index.errors import PointNotFound
 from index.filters import compile_filter, parse_filter
@@ -28,6 +29,9 @@ EXACT_FILTER_LIMIT = 2048
 # before exact re-ranking, as LanceDB's refine_factor / Qdrant's oversampling do.
 RESCORE_OVERSAMPLE = 4
 RESCORE_MIN = 100
+# `rebuild` adds vectors this many at a time: backends insert one add() call with several threads
+# (hnswlib) or shuffled within levels (faiss), so the requested order holds between batches.
+REBUILD_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,12 @@ class CollectionConfig:
             "metric": self.metric,
             "index": {"type": self.index_type, "params": self.index_params},
         }
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> CollectionConfig:
+        """The config among a store's config rows; other keys (e.g. ingest progress) are skipped."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in stored.items() if key in names})
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,8 @@ class Collection:
         self._dirty = False
         # label -> id in memory, so searches that need no payload never touch SQLite
         self._ids: dict[int, str] = self.store.label_ids()
+        # the insertion order of the last `rebuild` (None: label order), kept in the snapshot
+        self.insertion_order: str | None = None
         self.index: VectorIndex = self._open_index()
 
     # lifecycle --------------------------------------------------------------------------------
@@ -84,7 +96,7 @@ class Collection:
     @classmethod
     def open(cls, path: Path) -> Collection:
         store = PointStore(path / STORE_FILE, dim=0)
-        config = CollectionConfig(**store.read_config())
+        config = CollectionConfig.from_stored(store.read_config())
         store.dim = config.dim
         return cls(path, config, store)
 
@@ -98,6 +110,8 @@ class Collection:
         snapshot = self.path / INDEX_DIR
         if self._snapshot_matches(snapshot):
             index = self.backend.load(snapshot, self.config.dim, self.metric, self.params)
+            meta = json.loads((snapshot / "index.json").read_text())
+            self.insertion_order = meta.get("insertion_order")
             self._reconcile(index)
             return index
         index = self.backend(self.config.dim, self.metric, self.params)
@@ -133,7 +147,11 @@ class Collection:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             self.index.save(tmp)
-            meta = {"config": self.config.describe(), "count": len(self.index)}
+            meta = {
+                "config": self.config.describe(),
+                "count": len(self.index),
+                "insertion_order": self.insertion_order,
+            }
             (tmp / "index.json").write_text(json.dumps(meta, indent=2))
             shutil.rmtree(self.path / INDEX_DIR, ignore_errors=True)
             tmp.rename(self.path / INDEX_DIR)
@@ -181,6 +199,24 @@ class Collection:
     def _forget(self, labels: np.ndarray) -> None:
         for label in labels.tolist():
             self._ids.pop(label, None)
+
+    def rebuild(self, order: str | None = None, seed: int = 0) -> None:
+        """Rebuild the index from the store, inserting in insertion-order strategy `order`.
+
+        None keeps label (first-write) order; names are those of `index.analysis`.
+        """
+        with self._lock:
+            labels, vectors = _concat(self.store.iter_vectors(), self.config.dim)
+            vectors = self.metric.prepare(vectors)
+            if order is not None and len(labels):  # an empty index has nothing to order
+                perm = insertion_order(order, vectors, seed=seed)
+                labels, vectors = labels[perm], vectors[perm]
+            index = self.backend(self.config.dim, self.metric, self.params)
+            for start in range(0, len(labels), REBUILD_BATCH):
+                stop = start + REBUILD_BATCH
+                index.add(labels[start:stop], vectors[start:stop])
+            self.index, self.insertion_order = index, order
+            self._dirty = True
 
     def train(self) -> None:
         """Train the index now if it is a trained kind (IVF); others need nothing."""

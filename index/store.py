@@ -62,9 +62,17 @@ class PointStore:
 
     # writes -----------------------------------------------------------------------------------
     def upsert(
-        self, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+        self,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict[str, Any]],
+        meta: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Replace-or-insert unique ids in one transaction; returns (removed, new labels)."""
+        """Replace-or-insert unique ids in one transaction; returns (removed, new labels).
+
+        `meta` rows are written into the config table in the same transaction, so progress
+        recorded there (e.g. an offline build's position in its source) commits with the points.
+        """
         id_list = json.dumps(list(ids))
         rows = [
             (pid, np.asarray(vec, np.float32).tobytes(), json.dumps(payload))
@@ -78,6 +86,11 @@ class PointStore:
             self._db.executemany("INSERT INTO points (id, vector, payload) VALUES (?, ?, ?)", rows)
             # AUTOINCREMENT labels ascend in insertion order, so this lines up with `ids`.
             added = self._labels_where_ids(id_list, order_by_label=True)
+            if meta:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO config VALUES (?, ?)",
+                    [(k, json.dumps(v)) for k, v in meta.items()],
+                )
         return removed, added
 
     def delete(self, ids: Sequence[str]) -> np.ndarray:
@@ -110,6 +123,11 @@ class PointStore:
     # reads ------------------------------------------------------------------------------------
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+
+    def max_label(self) -> int:
+        """The highest label ever assigned (0 if none); later writes get larger labels."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'points'").fetchone()
+        return int(row[0]) if row else 0
 
     def label_ids(self) -> dict[int, str]:
         """Every stored label with its external id."""

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from encoders.errors import EncoderError, EncoderNotFound
+from index.analysis.errors import AnalysisError
 from index.errors import (
     CollectionExists,
     CollectionNotFound,
@@ -46,6 +47,14 @@ class UnsupportedInput(ServiceError):
     code = "unsupported_input"
 
 
+class InvalidPlotName(ServiceError):
+    code = "invalid_plot_name"
+
+
+class PlotNotFound(ServiceError):
+    code = "plot_not_found"
+
+
 class Overloaded(ServiceError):
     code = "overloaded"
 
@@ -54,10 +63,12 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     EncoderNotFound: 404,
     CollectionNotFound: 404,
     PointNotFound: 404,
+    PlotNotFound: 404,
     CollectionExists: 409,
     NotEnoughPoints: 409,
     Overloaded: 429,
     EncoderError: 422,
+    AnalysisError: 422,  # also an IndexError_; listed so the mapping reads explicitly
     IndexError_: 422,
     ServiceError: 422,
 }

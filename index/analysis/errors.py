@@ -1,17 +1,21 @@
-"""Errors raised by the analysis tools for bad input (all are ``ValueError`` subclasses)."""
+"""Errors raised by the analysis tools for bad input (all are ``ValueError`` subclasses).
+
+They are also ``index.errors.IndexError_`` subclasses, so the service answers them with their
+``code`` and ``field`` like every other index error (422).
+"""
 
 from __future__ import annotations
 
+from index.errors import IndexError_
 
-class AnalysisError(ValueError):
+
+class AnalysisError(IndexError_, ValueError):
     """Bad input to an analysis function; ``code`` is stable, ``field`` names the argument."""
 
     code: str = "invalid_input"
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+        super().__init__(message, field)
         if code is not None:
             self.code = code
 

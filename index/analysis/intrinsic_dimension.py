@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ._validate import as_vectors, check_fraction, check_k
 from .errors import InvalidParameterError, InvalidVectorsError, TooFewPointsError
@@ -159,7 +160,10 @@ def pca_dimension(base: np.ndarray, variance: float = 0.99) -> int:
     base = as_vectors(base, "base")
     variance = check_fraction(variance, "variance", include_high=True)
     centred = base.astype(np.float64) - base.mean(axis=0, dtype=np.float64)
-    eig = np.linalg.eigvalsh(centred.T @ centred)[::-1].clip(min=0.0)
+    # One BLAS thread: a d x d eigensolve is tiny, and threaded LAPACK on a busy 2-core
+    # machine was measured 40-100x slower than single-threaded.
+    with threadpool_limits(limits=1):
+        eig = np.linalg.eigvalsh(centred.T @ centred)[::-1].clip(min=0.0)
     total = eig.sum()
     if total <= 0:
         return 0

@@ -1,0 +1,135 @@
+"""Plot files of the service's analyses: where they live, and the LID and recall charts.
+
+PNGs go to DATA_DIR/analysis/<collection>/ and are written atomically. The order-comparison
+chart lives with the pure code (`index.analysis.plots`); the two here draw dicts the service
+builds. matplotlib's Agg canvas, no pyplot state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from service.errors import InvalidPlotName, PlotNotFound
+
+ANALYSIS_DIR = "analysis"
+PLOT_NAME = re.compile(r"[A-Za-z0-9._-]+\.png")
+
+
+def plot_path(data_dir: Path, collection: str, kind: str, request: BaseModel) -> Path:
+    """DATA_DIR/analysis/<collection>/<kind>-<hash of the request>.png (same request, same file)."""
+    digest = hashlib.sha1(request.model_dump_json().encode()).hexdigest()[:12]
+    return Path(data_dir) / ANALYSIS_DIR / collection / f"{kind}-{digest}.png"
+
+
+def plot_file(data_dir: Path, collection: str, filename: str) -> Path:
+    """The stored PNG `filename` of a collection; names are plain `[A-Za-z0-9._-]+.png`."""
+    if not PLOT_NAME.fullmatch(filename):
+        raise InvalidPlotName(f"invalid plot name {filename!r}", "filename")
+    path = Path(data_dir) / ANALYSIS_DIR / collection / filename
+    if not path.is_file():
+        raise PlotNotFound(f"no plot {filename!r} for collection {collection!r}", "filename")
+    return path
+
+
+def write_png(draw: Callable[[Path], Any], png: Path) -> str:
+    """Draw into a temporary file, then rename it into place (readers never see half a PNG)."""
+    png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = png.with_name(f".{png.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        draw(tmp)
+        os.replace(tmp, png)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return str(png)
+
+
+def _figure(width: float, height: float) -> Any:
+    """A matplotlib Figure on the Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=120, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+LID_MARKS = {
+    "global MLE": "mle",
+    "TwoNN": "twonn",
+    "LID mean": "lid_mean",
+    "LID median": "lid_median",
+}
+
+
+def plot_lid(lid: np.ndarray, s: dict[str, Any], path: Path, title: str) -> None:
+    """Histogram of pointwise LID with the global estimates of summary `s` as vertical lines."""
+    fig = _figure(8.0, 4.8)
+    ax = fig.subplots()
+    shown = lid[np.isfinite(lid) & (lid > 0)]
+    ax.hist(shown, bins=int(np.clip(np.sqrt(shown.size), 10, 60)), color="0.78", edgecolor="0.5")
+    for j, (name, key) in enumerate(LID_MARKS.items()):
+        if s[key] is not None:
+            ax.axvline(s[key], color=f"C{j}", lw=2, ls="-:"[j % 2], label=f"{name}: {s[key]:.1f}")
+    ax.set_xlabel(f"pointwise local intrinsic dimension (Levina-Bickel MLE, k={s['lid_k']})")
+    ax.set_ylabel("points")
+    ax.legend(loc="upper right")
+    left_out = f"; {lid.size - shown.size} undefined LID left out" if shown.size < lid.size else ""
+    ax.set_title(
+        f"Intrinsic dimension — {title or 'vectors'}\n"
+        f"n={s['n']:,} ({s['n_distinct']:,} distinct), d={s['dim']}, "
+        f"PCA-99 = {s['pca99']} components, MLE/TwoNN with k={s['k']}{left_out}",
+        fontsize=10,
+    )
+    fig.savefig(path, format="png")
+
+
+def _autotune_panel(ax: Any, tuned: dict[str, Any], k: int) -> None:
+    """Recall against the tuned knob, each point labelled with its queries per second."""
+    rows = tuned["table"]
+    values = [t["value"] for t in rows]
+    ax.plot(values, [t["recall"] for t in rows], marker="o")
+    for t in rows:
+        ax.annotate(
+            f"{t['qps']:,.0f} q/s",
+            (t["value"], t["recall"]),
+            textcoords="offset points",
+            xytext=(0, -13),
+            ha="center",
+            fontsize=8,
+        )
+    ax.axhline(tuned["target_recall"], color="C3", ls=":", label="target recall")
+    ax.axvline(tuned["value"], color="C2", ls="--", label=f"chosen {tuned['knob']}")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(values, [str(v) for v in values])
+    ax.minorticks_off()
+    ax.margins(x=0.08, y=0.12)
+    ax.set_xlabel(f"{tuned['knob']} (tried in increasing order until the target)")
+    ax.set_ylabel(f"recall@{k}")
+    ax.legend(loc="lower right")
+    verdict = "reached" if tuned["reached"] else "NOT reached; best shown"
+    ax.set_title(f"autotune: {tuned['knob']}={tuned['value']} ({verdict})", fontsize=10)
+
+
+def plot_recall(per_query: np.ndarray, r: dict[str, Any], path: Path, title: str) -> None:
+    """Per-query recall histogram, plus recall/QPS against the tuned knob when autotuned."""
+    tuned, k = r["autotune"], r["k"]
+    fig = _figure(11.0 if tuned else 6.5, 4.6)
+    axes = np.atleast_1d(fig.subplots(1, 2 if tuned else 1))
+    edges = (np.arange(k + 2) - 0.5) / k
+    axes[0].hist(per_query[np.isfinite(per_query)], bins=edges, color="C0", edgecolor="white")
+    axes[0].set_xlabel(f"recall@{k} of one query (search params: {r['params'] or 'defaults'})")
+    axes[0].set_ylabel("queries")
+    axes[0].set_title(f"mean recall@{k} = {r['recall']:.3f} over {r['queries']} queries")
+    if tuned:
+        _autotune_panel(axes[1], tuned, k)
+    fig.suptitle(f"Recall against exact kNN — {title}", fontsize=11)
+    fig.savefig(path, format="png")

@@ -1,0 +1,249 @@
+"""Analysis endpoints over REST on 1,500 real MNIST vectors: values, plots, rebuild, every 4xx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from support import DATA, assert_error
+
+from encoders import EncoderPool
+from service.app import create_app
+from service.settings import Settings
+
+N = 1500
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# a sparse, cheaply built graph, so small ef misses neighbours and autotune has work to do
+GRAPH = {"M": 4, "ef_construction": 16}
+
+
+def read_bvecs(path: Path, n: int) -> np.ndarray:
+    """.bvecs: per vector an int32 dimension, then that many uint8 values."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    dim = int(raw[:4].view(np.int32)[0])
+    return raw.reshape(-1, dim + 4)[:n, 4:].astype(np.float32) / 255.0
+
+
+MNIST = read_bvecs(DATA / "ann_mnist10k" / "base.bvecs", N)
+QUERIES = read_bvecs(DATA / "ann_mnist10k" / "query.bvecs", 20)
+DIGITS = (DATA / "ann_mnist10k" / "labels.txt").read_text().split()[:N]
+
+
+def load(client: TestClient, name: str, n: int, index: dict[str, Any]) -> None:
+    body = {"name": name, "dim": MNIST.shape[1], "metric": "l2", "index": index}
+    assert client.post("/v1/collections", json=body).status_code == 201
+    for start in range(0, n, 500):
+        points = [
+            {"id": f"p{i}", "vector": MNIST[i].tolist(), "payload": {"digit": int(DIGITS[i])}}
+            for i in range(start, min(start + 500, n))
+        ]
+        client.put(f"/v1/collections/{name}/points", json={"points": points}).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app (no encoder loaded): `mnist` (hnsw), `exact` (flat, 300 points) and `empty`."""
+    data_dir = tmp_path_factory.mktemp("analysis") / "data"
+    settings = Settings(data_dir=data_dir, preload_encoders=[])
+    with TestClient(create_app(settings, EncoderPool())) as client:
+        load(client, "mnist", N, {"type": "hnsw", "params": GRAPH})
+        load(client, "exact", 300, {"type": "flat"})
+        load(client, "empty", 0, {"type": "hnsw"})
+        yield client
+
+
+def post(client: TestClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = client.post(path, json=body)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def assert_png(client: TestClient, url: str) -> None:
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content.startswith(PNG_SIGNATURE) and len(r.content) > 10_000
+
+
+def test_intrinsic_dimension(api: TestClient) -> None:
+    body = post(api, "/v1/collections/mnist/analysis/intrinsic-dimension", {})
+    assert 2 < body["mle"] < 100 and 2 < body["twonn"] < 100 and 2 < body["lid_median"] < 100
+    assert body["n"] == body["n_distinct"] == N and body["dim"] == 784
+    assert (body["k"], body["lid_k"]) == (20, 100) and 2 < body["pca99"] < 784
+    assert body["plot_url"].startswith("/v1/collections/mnist/analysis/plots/")
+    assert_png(api, body["plot_url"])
+
+
+def test_insertion_order(api: TestClient) -> None:
+    body: dict[str, Any] = {
+        "queries": 100,
+        "orders": ["random", "lid-desc", "category"],
+        "category_field": "digit",
+        "seeds": [0, 1],
+        "sample": 1000,
+        **GRAPH,
+    }
+    report = post(api, "/v1/collections/mnist/analysis/insertion-order", body)
+    assert (report["n"], report["n_queries"], report["metric"]) == (900, 100, "l2")
+    assert report["orders"] == body["orders"] and report["recommended"] in body["orders"]
+    assert len(report["results"]) == 2 * 3 * 2  # libraries x orders x ef
+    assert all(0.3 < r["recall_mean"] <= 1 and r["seeds"] == [0, 1] for r in report["results"])
+    assert set(report["recommended_by_library"]) == {"hnswlib", "faiss-hnsw"}
+    assert_png(api, report["plot_url"])
+    given = {"query_vectors": QUERIES.tolist(), "orders": ["random"], "seeds": [0]}
+    report = post(api, "/v1/collections/mnist/analysis/insertion-order", {**given, **GRAPH})
+    assert (report["n"], report["n_queries"], report["recommended"]) == (N, 20, "random")
+
+
+def brute_force_hits(query: np.ndarray, found: list[str], k: int, skip: int | None) -> int:
+    """How many of `found` are among the exact k nearest (float64), with a clear k-th gap."""
+    dist = ((MNIST.astype(np.float64) - query) ** 2).sum(axis=1)
+    if skip is not None:
+        dist[skip] = np.inf
+    order = np.argsort(dist)
+    assert dist[order[k]] - dist[order[k - 1]] > 1e-6, "a tie at rank k makes the truth ambiguous"
+    return len({f"p{i}" for i in order[:k]} & set(found))
+
+
+def search_ids(client: TestClient, query: dict[str, Any], k: int, params: dict[str, Any]) -> list:
+    body = {"query": query, "k": k, "params": params, "with_payload": False}
+    return [h["id"] for h in post(client, "/v1/collections/mnist/search", body)["results"]]
+
+
+def test_recall_equals_brute_force_count(api: TestClient) -> None:
+    params, k = {"ef": 16}, 10
+    body = post(api, "/v1/collections/mnist/analysis/recall", {"queries": 40, "params": params})
+    assert (body["k"], body["queries"], body["params"], body["autotune"]) == (k, 40, params, None)
+    hits = 0
+    for qid in body["query_ids"]:  # a query by id skips itself, as the sampled queries do
+        row = int(qid[1:])
+        found = search_ids(api, {"id": qid}, k, params)
+        hits += brute_force_hits(MNIST[row].astype(np.float64), found, k, skip=row)
+    assert body["recall"] == pytest.approx(hits / (40 * k), abs=1e-12)
+    assert 0.5 < body["recall"] < 1  # the sparse graph at ef=16 misses some
+    assert_png(api, body["plot_url"])
+    given = post(api, "/v1/collections/mnist/analysis/recall", {"query_vectors": QUERIES.tolist()})
+    found = [search_ids(api, {"vector": q.tolist()}, k, {}) for q in QUERIES]
+    hits = sum(
+        brute_force_hits(q.astype(np.float64), f, k, None)
+        for q, f in zip(QUERIES, found, strict=True)
+    )
+    assert given["query_ids"] is None and given["recall"] == pytest.approx(hits / (20 * k))
+
+
+def test_autotune_picks_smallest_ef_reaching_target(api: TestClient) -> None:
+    request = {"queries": 60, "target_recall": 0.97, "seed": 3}
+    tuned = post(api, "/v1/collections/mnist/analysis/recall", request)["autotune"]
+    table = tuned["table"]
+    values, recalls = [r["value"] for r in table], [r["recall"] for r in table]
+    assert tuned["knob"] == "ef" and tuned["reached"] and tuned["target_recall"] == 0.97
+    assert values == sorted(set(values)) and values[0] == 10 and len(values) > 1
+    # recall rises with ef (a hair of slack: a wider beam may swap one tied-ish neighbour)
+    assert all(b >= a - 1 / 600 for a, b in zip(recalls, recalls[1:], strict=False))
+    assert all(r < 0.97 for r in recalls[:-1]) and recalls[-1] >= 0.97
+    assert (tuned["value"], tuned["recall"]) == (values[-1], recalls[-1])
+    assert all(r["qps"] > 0 for r in table)
+    again = post(
+        api,
+        "/v1/collections/mnist/analysis/recall",
+        {**request, "target_recall": None, "params": {"ef": values[-1]}},
+    )
+    assert again["recall"] == recalls[-1]  # same queries, same graph: the table is the real path
+
+
+def test_flat_index_has_nothing_to_tune(api: TestClient) -> None:
+    body = post(api, "/v1/collections/exact/analysis/recall", {"queries": 30, "target_recall": 0.9})
+    assert body["autotune"] is None and "'flat' has no ef or nprobe" in body["note"]
+    assert body["recall"] == pytest.approx(1.0)
+    assert_png(api, body["plot_url"])
+
+
+def found_themselves(client: TestClient, name: str, n: int) -> bool:
+    """Does an exhaustive-beam search for each of the first n vectors return that point?"""
+    searches = [
+        {"query": {"vector": MNIST[i].tolist()}, "k": 1, "params": {"ef": n}} for i in range(n)
+    ]
+    found = post(client, f"/v1/collections/{name}/search/batch", {"searches": searches})
+    return [hits[0]["id"] for hits in found["results"]] == [f"p{i}" for i in range(n)]
+
+
+def test_rebuild_keeps_points_and_records_order(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", preload_encoders=[])
+    with TestClient(create_app(settings, EncoderPool())) as client:
+        load(client, "rb", 400, {"type": "hnsw", "params": {"M": 16, "ef_construction": 64}})
+        r = post(client, "/v1/collections/rb/rebuild", {"insertion_order": "lid-desc", "seed": 1})
+        assert r == {"rebuilt": True, "insertion_order": "lid-desc", "count": 400}
+        assert found_themselves(client, "rb", 400)
+    meta = json.loads((tmp_path / "data/collections/rb/index/index.json").read_text())
+    assert meta["insertion_order"] == "lid-desc" and meta["count"] == 400
+    with TestClient(create_app(settings, EncoderPool())) as client:  # the snapshot loads back
+        assert found_themselves(client, "rb", 400)
+        assert post(client, "/v1/collections/rb/rebuild", {})["insertion_order"] is None
+    meta = json.loads((tmp_path / "data/collections/rb/index/index.json").read_text())
+    assert meta["insertion_order"] is None
+
+
+ID, ORDER, RECALL = (
+    f"/v1/collections/mnist/analysis/{a}"
+    for a in ("intrinsic-dimension", "insertion-order", "recall")
+)
+EXACT_RECALL = "/v1/collections/exact/analysis/recall"
+BAD = [
+    (ID, {"k": N}, 422, "too_few_points", "k"),
+    (ID, {"lid_k": 5000}, 422, "too_few_points", "lid_k"),
+    (ID, {"sample": 1}, 422, "validation_error", "sample"),
+    (ID, {"sample": 200_001}, 422, "validation_error", "sample"),
+    (ID, {"bogus": 1}, 422, "validation_error", "bogus"),
+    (ORDER, {"orders": ["random", "bogus"]}, 422, "unknown_order", "orders"),
+    (ORDER, {"orders": ["category"]}, 422, "invalid_parameter", "category_field"),
+    (ORDER, {"queries": 5, "query_vectors": [[0.0] * 784]}, 422, "validation_error", None),
+    (ORDER, {"query_vectors": [[0.0] * 3]}, 422, "dimension_mismatch", "query_vectors[0]"),
+    (ORDER, {"queries": N - 1}, 422, "too_few_points", "queries"),
+    (ORDER, {"libraries": ["annoy"], "orders": ["random"]}, 422, "invalid_parameter", "libraries"),
+    (ORDER, {"seeds": [1, 1], "orders": ["random"]}, 422, "invalid_parameter", "seeds"),
+    (EXACT_RECALL, {"k": 300, "queries": 5}, 422, "too_few_points", "k"),
+    (RECALL, {"k": 5000}, 422, "limit_exceeded", "k"),
+    (RECALL, {"queries": N + 1}, 422, "too_few_points", "queries"),
+    (RECALL, {"params": {"nprobe": 4}}, 422, "invalid_index_params", "params.nprobe"),
+    (RECALL, {"target_recall": 1.5}, 422, "validation_error", "target_recall"),
+    (
+        "/v1/collections/mnist/rebuild",
+        {"insertion_order": "bogus"},
+        422,
+        "unknown_order",
+        "insertion_order",
+    ),
+    (
+        "/v1/collections/mnist/rebuild",
+        {"insertion_order": "category"},
+        422,
+        "invalid_parameter",
+        "insertion_order",
+    ),
+    ("/v1/collections/nope/analysis/recall", {}, 404, "collection_not_found", "name"),
+    (ID.replace("mnist", "empty"), {}, 422, "too_few_points", "name"),
+    (ORDER.replace("mnist", "empty"), {}, 422, "too_few_points", "name"),
+    (RECALL.replace("mnist", "empty"), {}, 422, "too_few_points", "name"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "code", "field"), BAD)
+def test_bad_input_is_4xx_with_code(
+    api: TestClient, path: str, body: dict[str, Any], status: int, code: str, field: str | None
+) -> None:
+    assert_error(api.post(path, json=body), status, code, field)
+
+
+def test_plot_names_are_checked(api: TestClient) -> None:
+    plots = "/v1/collections/mnist/analysis/plots"
+    assert_error(api.get(f"{plots}/missing.png"), 404, "plot_not_found", "filename")
+    assert_error(api.get(f"{plots}/bad$name.png"), 422, "invalid_plot_name", "filename")
+    assert_error(api.get(f"{plots}/index.json"), 422, "invalid_plot_name", "filename")
+    for sneaky in ("..%2F..%2Fcollections%2Fmnist%2Fstore.sqlite3", "..%2Fx.png", "%2E%2E"):
+        r = api.get(f"{plots}/{sneaky}")
+        assert r.status_code in (404, 422) and r.json()["code"] != "internal_error"
+    assert_error(api.get("/v1/collections/nope/analysis/plots/a.png"), 404, "collection_not_found")
