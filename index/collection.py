@@ -29,6 +29,7 @@ EXACT_FILTER_LIMIT = 2048
 # before exact re-ranking, as LanceDB's refine_factor / Qdrant's oversampling do.
 RESCORE_OVERSAMPLE = 4
 RESCORE_MIN = 100
+_NO_SKIP: frozenset[str] = frozenset()
 # `rebuild` adds vectors this many at a time: backends insert one add() call with several threads
 # (hnswlib) or shuffled within levels (faiss), so the requested order holds between batches.
 REBUILD_BATCH = 64
@@ -59,7 +60,7 @@ class CollectionConfig:
         return cls(**{key: value for key, value in stored.items() if key in names})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """One search result; payload and vector are filled only when asked for."""
 
@@ -76,9 +77,12 @@ class Collection:
         self.path, self.config, self.store = path, config, store
         self.metric: Metric = METRICS[config.metric]
         self.backend = index_class(config.index_type)
-        self.params = validate_params(self.backend.Params, config.index_params, "index.params")
+        self.params = validate_params(
+            self.backend.Params, config.index_params, "index.params", config.dim
+        )
         self._lock = threading.RLock()
         self._dirty = False
+        self._default_knobs: tuple[Any, dict[str, Any]] | None = None
         # label -> id in memory, so searches that need no payload never touch SQLite
         self._ids: dict[int, str] = self.store.label_ids()
         # the insertion order of the last `rebuild` (None: label order), kept in the snapshot
@@ -264,29 +268,37 @@ class Collection:
         with_vector: bool = False,
     ) -> list[list[Hit]]:
         """Top-k hits per query, best first, payloads joined; `exclude[i]`: ids query i skips."""
-        knobs = validate_params(self.backend.Query, params or {}, "params")
+        knobs = self._knobs(params)
         prepared = self.metric.prepare(queries)
         flt = parse_filter(filter)
-        skips = [set(e) for e in exclude] if exclude else [set() for _ in range(len(queries))]
-        fetch = k + max((len(s) for s in skips), default=0)
+        skips = [set(e) for e in exclude] if exclude else [_NO_SKIP] * len(queries)
+        fetch = k + max(map(len, skips), default=0)
         with self._lock:
             allowed = None if flt is None else self.store.labels_matching(*compile_filter(flt))
             if allowed is not None and len(allowed) <= max(EXACT_FILTER_LIMIT, fetch):
                 labels, scores = self._exact(prepared, fetch, allowed)
-            elif knobs.rescore:
+            elif knobs[0].rescore:
                 shortlist, _ = self.index.search(
                     prepared,
                     max(fetch * RESCORE_OVERSAMPLE, RESCORE_MIN),
                     allowed=allowed,
-                    **knobs.backend_knobs(),
+                    **knobs[1],
                 )
                 labels, scores = self._rescore(prepared, shortlist, fetch)
             else:
-                labels, scores = self.index.search(
-                    prepared, fetch, allowed=allowed, **knobs.backend_knobs()
-                )
+                labels, scores = self.index.search(prepared, fetch, allowed=allowed, **knobs[1])
             rows = zip(labels, scores, skips, strict=True)
             return [self._hits(ls, ss, k, skip, with_payload, with_vector) for ls, ss, skip in rows]
+
+    def _knobs(self, params: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+        """Validated query knobs and the backend's share of them; the defaults are cached."""
+        if params:
+            knobs = validate_params(self.backend.Query, params, "params")
+            return knobs, knobs.backend_knobs()
+        if self._default_knobs is None:
+            knobs = self.backend.Query()
+            self._default_knobs = (knobs, knobs.backend_knobs())
+        return self._default_knobs
 
     def _exact(
         self, queries: np.ndarray, k: int, labels: np.ndarray

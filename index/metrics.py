@@ -23,8 +23,8 @@ class Metric:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if not self.normalise:
             return vectors
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+        norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
+        return vectors / np.maximum(norms, 1e-12)
 
     def scores(self, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """Exact scores (nq, n) of prepared queries against prepared vectors."""

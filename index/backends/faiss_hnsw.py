@@ -16,7 +16,9 @@ from index.backends.common import (
     empty_result,
     faiss_metric,
     faiss_scores,
+    faiss_threads_for,
     id_selector,
+    widened,
 )
 from index.backends.hnsw import HnswGraphParams, HnswQuery
 from index.metrics import Metric
@@ -74,12 +76,13 @@ class FaissHnswIndex:
         if k == 0:
             return empty_result(len(queries))
         excluded = np.fromiter(self._tombstones, np.int64, len(self._tombstones))
-        ef = max(params.get("ef") or self.params.ef, k)
+        ef = widened(max(params.get("ef") or self.params.ef, k), len(self), allowed, cap=4096)
         search_params = faiss.SearchParametersHNSW(efSearch=ef)
         selector = id_selector(allowed, excluded)
         if selector is not None:
             search_params.sel = selector
-        distances, labels = self._index.search(queries, k, params=search_params)
+        with faiss_threads_for(len(queries)):
+            distances, labels = self._index.search(queries, k, params=search_params)
         return labels.astype(np.int64), faiss_scores(self.metric, distances)
 
     @property

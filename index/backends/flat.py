@@ -8,6 +8,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from index.backends.common import faiss_threads_for
 from index.base import IndexParams, QueryParams
 from index.metrics import Metric, l2_score
 from index.registry import register_index
@@ -54,7 +55,8 @@ class FlatIndex:
         if allowed is not None:
             selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
             search_params = faiss.SearchParameters(sel=selector)
-        distances, labels = self._index.search(queries, k, params=search_params)
+        with faiss_threads_for(len(queries)):
+            distances, labels = self._index.search(queries, k, params=search_params)
         scores = distances if self.metric.kind == "ip" else l2_score(distances)
         return labels.astype(np.int64), scores.astype(np.float32)
 

@@ -15,7 +15,15 @@ import faiss
 import numpy as np
 from pydantic import Field, ValidationInfo, model_validator
 
-from index.backends.common import LiveLabels, empty_result, faiss_metric, faiss_scores, id_selector
+from index.backends.common import (
+    LiveLabels,
+    empty_result,
+    faiss_metric,
+    faiss_scores,
+    faiss_threads_for,
+    id_selector,
+    widened,
+)
 from index.base import IndexParams, QueryParams
 from index.errors import NotEnoughPoints
 from index.metrics import Metric
@@ -28,23 +36,34 @@ MAX_POINTS_PER_CENTROID = 256
 
 class IvfParams(IndexParams):
     nlist: int = Field(128, ge=1, le=1 << 20, description="number of inverted lists")
-    nprobe: int = Field(16, ge=1, description="default lists probed per query")
+    nprobe: int = Field(32, ge=1, description="default lists probed per query")
 
 
 class IvfPqParams(IvfParams):
-    m: int = Field(16, ge=1, description="sub-quantisers; must divide the dimension")
+    m: int | None = Field(
+        None, ge=1, description="sub-quantisers; must divide the dimension (default: dim/8)"
+    )
     nbits: int = Field(8, ge=1, le=16, description="bits per sub-quantiser code")
 
     @model_validator(mode="after")
-    def _m_divides_dim(self, info: ValidationInfo) -> IvfPqParams:
+    def _m_fits_dim(self, info: ValidationInfo) -> IvfPqParams:
         dim = (info.context or {}).get("dim")
-        if dim is not None and dim % self.m:
+        if dim is None:
+            return self
+        if self.m is None:
+            # 8 dimensions per code byte: 16 sub-quantisers on 384-d kept recall@10 near 0.36
+            self.m = max(d for d in range(1, max(1, dim // 8) + 1) if dim % d == 0)
+        elif dim % self.m:
             raise ValueError(f"m={self.m} must divide the dimension {dim}")
         return self
 
 
 class IvfQuery(QueryParams):
     nprobe: int | None = Field(None, ge=1, description="lists probed for this query")
+
+
+class IvfPqQuery(IvfQuery):
+    rescore: bool = True  # PQ distances are approximate; re-rank with the stored vectors
 
 
 class _IvfBase:
@@ -119,14 +138,17 @@ class _IvfBase:
         selector = id_selector(allowed)
         if not self.is_trained:
             search_params = faiss.SearchParameters(sel=selector) if selector else None
-            distances, labels = self._staging.search(queries, k, params=search_params)
+            with faiss_threads_for(len(queries)):
+                distances, labels = self._staging.search(queries, k, params=search_params)
             return labels.astype(np.int64), faiss_scores(self.metric, distances)
         nprobe = params.get("nprobe") or self.params.nprobe
+        nprobe = widened(nprobe, len(self), allowed, cap=self.params.nlist)
         while True:
             search_params = faiss.SearchParametersIVF(nprobe=min(nprobe, self.params.nlist))
             if selector is not None:
                 search_params.sel = selector
-            distances, labels = self._ivf.search(queries, k, params=search_params)
+            with faiss_threads_for(len(queries)):
+                distances, labels = self._ivf.search(queries, k, params=search_params)
             # A filter can leave the probed lists short of k matches: probe more lists.
             if allowed is None or (labels >= 0).all() or nprobe >= self.params.nlist:
                 return labels.astype(np.int64), faiss_scores(self.metric, distances)
@@ -172,6 +194,7 @@ class IvfPqIndex(_IvfBase):
     """IndexIVFPQ: m-byte codes per vector (nbits=8); pair with `rescore` for exact re-ranking."""
 
     Params = IvfPqParams
+    Query = IvfPqQuery
 
     @property
     def centroids(self) -> int:
