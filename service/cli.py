@@ -6,6 +6,7 @@ import argparse
 import logging
 from collections.abc import Callable, Sequence
 
+from service.commands import analyze
 from service.settings import Settings
 
 
@@ -43,9 +44,30 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_ingest_args(parser: argparse.ArgumentParser) -> None:
+    from ingest.cli import add_arguments
+
+    add_arguments(parser)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ingest.cli import run
+
+    if args.data_dir is None:  # the data directory `serve` would open (env NESTVEC_DATA_DIR)
+        args.data_dir = Settings().data_dir
+    return run(args)
+
+
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]
 COMMANDS: list[Command] = [
     ("serve", "run the REST service (uvicorn)", _add_serve_args, _serve),
+    (
+        "analyze",
+        "diagnostics: intrinsic dimension, LID, insertion order, recall",
+        analyze.add_arguments,
+        analyze.run,
+    ),
+    ("ingest", "build a collection offline from a file or a folder", _add_ingest_args, _ingest),
 ]
 
 

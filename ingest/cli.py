@@ -1,0 +1,116 @@
+"""`nestvec ingest`: the command line of offline builds (heavy imports wait until `run`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of `nestvec ingest`."""
+    parser.add_argument(
+        "source", type=Path, help="JSONL, CSV/TSV or Parquet file, or a folder of images"
+    )
+    parser.add_argument("--collection", required=True, help="collection to build or add to")
+    parser.add_argument("--data-dir", type=Path, help="data directory (env NESTVEC_DATA_DIR)")
+    parser.add_argument("--encoder", help="encoder name (default: the collection's)")
+    parser.add_argument("--dim", type=int, help="vector dimension (a nested dim, or for vectors)")
+    parser.add_argument("--metric", help="cosine (default), dot or l2")
+    parser.add_argument("--index", dest="index_type", help="hnsw (default), flat, faiss-hnsw, ...")
+    parser.add_argument(
+        "--params", metavar="K=V,...", help="index parameters: K=V pairs or a JSON object"
+    )
+    parser.add_argument("--id-field", default="id", help="field holding the id (default: id)")
+    parser.add_argument(
+        "--text-field",
+        help="field holding the text or image path (default: text; for folders: image); "
+        "several comma-separated text fields are joined with a space",
+    )
+    parser.add_argument("--vector-field", help="field holding ready vectors (nothing is encoded)")
+    parser.add_argument("--batch-size", type=int, default=256, help="items per encode and commit")
+    parser.add_argument(
+        "--insertion-order",
+        help="as-is (default), random, lid-desc, lid-asc, cluster, cluster-interleaved "
+        "or category:FIELD",
+    )
+    parser.add_argument("--seed", type=int, help="seed of random and cluster orders (default 0)")
+    parser.add_argument("--strict", action="store_true", help="fail on the first bad row")
+    parser.add_argument("--workers", type=int, default=1, help="local encoder processes or actors")
+    parser.add_argument("--ray-address", help="encode on Ray: auto or ray://HOST:PORT")
+    parser.add_argument("--summary-json", type=Path, help="also write the summary as JSON here")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_params(text: str | None) -> dict[str, Any] | None:
+    """`M=32,ef_construction=200` (values read as JSON when they parse) or a JSON object."""
+    if text is None:
+        return None
+    if text.lstrip().startswith("{"):
+        params = json.loads(text)
+        if not isinstance(params, dict):
+            raise ValueError("--params JSON must be an object")
+        return params
+    params = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--params takes KEY=VALUE pairs, got {item!r}")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except ValueError:
+            params[key.strip()] = raw.strip()
+    return params
+
+
+def options_from_args(args: argparse.Namespace) -> Any:
+    """The parsed command line as IngestOptions."""
+    from ingest.plan import IngestOptions
+
+    fields = tuple(f.strip() for f in args.text_field.split(",")) if args.text_field else None
+    return IngestOptions(
+        source=args.source,
+        collection=args.collection,
+        data_dir=args.data_dir or Path("data"),
+        encoder=args.encoder,
+        dim=args.dim,
+        metric=args.metric,
+        index_type=args.index_type,
+        index_params=parse_params(args.params),
+        id_field=args.id_field,
+        input_fields=fields,
+        vector_field=args.vector_field,
+        batch_size=args.batch_size,
+        insertion_order=args.insertion_order,
+        seed=args.seed,
+        strict=args.strict,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        progress=not args.no_progress,
+    )
+
+
+def run(args: argparse.Namespace, encoders: Any = None) -> int:
+    """Run the build; print the summary (stdout) or the error (stderr); 0 on success."""
+    from encoders.errors import EncoderError
+    from index.errors import IndexError_
+    from ingest.errors import IngestError
+    from ingest.pipeline import build
+
+    try:
+        summary = build(options_from_args(args), encoders)
+    except (IngestError, IndexError_, EncoderError) as exc:
+        print(f"nestvec ingest: error: {exc.message}", file=sys.stderr)
+        return 1
+    except (ValueError, ImportError) as exc:
+        print(f"nestvec ingest: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("nestvec ingest: interrupted; run the same command to resume", file=sys.stderr)
+        return 130
+    print(summary.render())
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary.to_json(), indent=2))
+    return 0

@@ -1,0 +1,96 @@
+"""What an encoder's modality needs from a row: a check when reading, a loader when encoding.
+
+One `InputKind` per modality in a registry: `check` turns the row's input fields into the value
+kept in the record (or raises `Skip`); `load` turns that value into what `Encoder.encode` takes,
+in whichever process encodes (local, worker process or Ray actor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+class Skip(Exception):
+    """A row left out of the build; `reason` is the counter it goes to."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+class InputKind:
+    """How rows feed one encoder modality."""
+
+    modality: ClassVar[str]
+
+    @staticmethod
+    def check(values: list[Any], fields: tuple[str, ...], base: Path, where: str) -> Any:
+        """The record's input from the values of `fields`, or Skip naming the problem."""
+        raise NotImplementedError
+
+    @staticmethod
+    def load(value: Any) -> Any:
+        """What the encoder is given for a checked value."""
+        return value
+
+
+INPUT_KINDS: dict[str, type[InputKind]] = {}
+
+
+def register_input(modality: str) -> Callable[[type[InputKind]], type[InputKind]]:
+    """Class decorator registering how rows feed encoders of `modality`."""
+
+    def decorate(cls: type[InputKind]) -> type[InputKind]:
+        cls.modality = modality
+        INPUT_KINDS[modality] = cls
+        return cls
+
+    return decorate
+
+
+@register_input("text")
+class TextInput(InputKind):
+    """One text field, or several joined by a space (e.g. `title,text`)."""
+
+    @staticmethod
+    def check(values: list[Any], fields: tuple[str, ...], base: Path, where: str) -> Any:
+        for field, value in zip(fields, values, strict=True):
+            if value is not None and not isinstance(value, str):
+                kind = type(value).__name__
+                raise Skip("invalid_text", f"{where}: field {field!r} is a {kind}, not text")
+        text = " ".join(v.strip() for v in values if v and v.strip())
+        if not text:
+            names = ", ".join(repr(f) for f in fields)
+            raise Skip("missing_text", f"{where}: missing text (field {names})")
+        return text
+
+
+@register_input("image")
+class ImageInput(InputKind):
+    """An image path, relative to the source file's folder; checked by decoding its header."""
+
+    @staticmethod
+    def check(values: list[Any], fields: tuple[str, ...], base: Path, where: str) -> Any:
+        if len(values) != 1:
+            raise Skip("invalid_image", f"{where}: give one image field, not {len(values)}")
+        value = values[0]
+        if not isinstance(value, str) or not value.strip():
+            raise Skip("missing_image", f"{where}: missing image path (field {fields[0]!r})")
+        path = base / value
+        try:
+            from PIL import Image
+
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as exc:  # PIL raises many types for bad files
+            raise Skip("unreadable_image", f"{where}: unreadable image {value} ({exc})") from None
+        return str(path)
+
+    @staticmethod
+    def load(value: Any) -> Any:
+        from PIL import Image
+
+        with Image.open(value) as image:
+            return image.convert("RGB")

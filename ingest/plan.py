@@ -1,0 +1,111 @@
+"""Options of an offline build, resolved against the source and any existing collection."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from encoders import encoder_class
+from ingest import encoding
+from ingest.errors import EmptySource, InvalidOption, UnsupportedSource
+from ingest.inputs import INPUT_KINDS
+from ingest.ordering import OrderSpec
+from ingest.readers import SourceFormat, reader_for
+from ingest.records import FieldSpec, RecordMaker
+from ingest.target import CollectionRequest, existing_config
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Everything `nestvec ingest` takes; None means "the default, or what was recorded"."""
+
+    source: Path
+    collection: str
+    data_dir: Path = Path("data")
+    encoder: str | None = None
+    dim: int | None = None
+    metric: str | None = None
+    index_type: str | None = None
+    index_params: dict[str, Any] | None = None
+    id_field: str = "id"
+    input_fields: tuple[str, ...] | None = None  # None: the format's ("text" or "image")
+    vector_field: str | None = None
+    batch_size: int = 256
+    insertion_order: str | None = None  # None: as-is, or the order recorded by an earlier run
+    seed: int | None = None
+    strict: bool = False
+    workers: int = 1
+    ray_address: str | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The options resolved against the source and any existing collection."""
+
+    options: IngestOptions
+    fmt: SourceFormat
+    request: CollectionRequest
+    job: encoding.EncodeJob | None  # None: rows carry their vectors
+    maker: RecordMaker
+    key: dict[str, Any]
+
+
+def plan_build(options: IngestOptions) -> Plan:
+    """Check the options and the source before anything is written."""
+    if options.batch_size < 1 or options.workers < 1:
+        raise InvalidOption("--batch-size and --workers must be at least 1", "batch_size")
+    if options.insertion_order is not None:
+        OrderSpec.parse(options.insertion_order)  # refuse a bad name before reading anything
+    source, fmt = options.source, reader_for(options.source)
+    existing = existing_config(options.data_dir, options.collection)
+    encoder = options.encoder or (existing.encoder if existing else None)
+    dim = _dim(options, encoder, existing.dim if existing else None)
+    job = _job(options, fmt, encoder, dim)
+    fields = options.input_fields or (fmt.input_field,)
+    spec = FieldSpec(options.id_field, fields if job else (), options.vector_field)
+    kind = INPUT_KINDS[job.modality] if job else None
+    maker = RecordMaker(spec, kind, dim, source if source.is_dir() else source.parent)
+    request = CollectionRequest(
+        options.collection, dim, encoder, options.metric, options.index_type, options.index_params
+    )
+    # as JSON gives it back from the store (tuples become lists), so keys compare equal
+    key = json.loads(json.dumps({"source": fmt.fingerprint(source), "fields": asdict(spec)}))
+    if next(iter(fmt.rows(source)), None) is None:
+        raise EmptySource(f"{source.name}: empty source (no rows to read)", "source")
+    return Plan(options, fmt, request, job, maker, key)
+
+
+def _dim(options: IngestOptions, encoder: str | None, existing: int | None) -> int:
+    """The collection's dimension: the encoder's (or a nested one), else --dim for vectors."""
+    if encoder is not None:
+        cls: Any = encoder_class(encoder)
+        dim = options.dim or existing or cls.dim
+        if dim not in cls.nested_dims:
+            allowed = ", ".join(str(d) for d in cls.nested_dims)
+            raise InvalidOption(f"encoder {encoder!r} cannot produce dim={dim}; allowed: {allowed}")
+        return int(dim)
+    if options.vector_field is None:
+        raise InvalidOption("give --encoder, or --vector-field with --dim", "encoder")
+    dim = options.dim or existing
+    if dim is None:
+        raise InvalidOption("--vector-field without --encoder needs --dim", "dim")
+    return int(dim)
+
+
+def _job(
+    options: IngestOptions, fmt: SourceFormat, encoder: str | None, dim: int
+) -> encoding.EncodeJob | None:
+    """What encoding needs, or None when rows carry their vectors."""
+    if options.vector_field is not None or encoder is None:
+        return None
+    modality = str(getattr(encoder_class(encoder), "modality", ""))
+    if modality not in fmt.modalities or modality not in INPUT_KINDS:
+        raise UnsupportedSource(
+            f"{options.source.name}: a {fmt.description} cannot feed {encoder!r}, "
+            f"a {modality} encoder",
+            "encoder",
+        )
+    return encoding.EncodeJob(encoder, dim, modality)

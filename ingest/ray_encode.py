@@ -1,0 +1,89 @@
+"""The encoding stage as Ray Data `map_batches` jobs, with actors holding the model.
+
+The driver keeps reading, checking and committing (so resume works exactly as locally) and
+sends the inputs of a window of batches to Ray; each window is one Dataset whose actors
+encode in parallel across the cluster. Results come back tagged with their position, and
+batches are handed to the writer in source order as soon as each one is complete.
+Needs the `ray` extra: `pip install nestvec[ray]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any
+
+import numpy as np
+
+from encoders import EncoderPool
+from ingest.encoding import EncodeJob, Stage, encode_inputs
+from ingest.errors import InvalidOption
+from ingest.records import Batch
+
+WINDOW_BATCHES = 64  # batches per Ray job: bounds driver memory, amortises actor start-up
+
+
+def import_ray() -> Any:
+    """The `ray` module, or an ImportError that names the extra to install."""
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the Data library is what is used
+    except ImportError as exc:
+        raise ImportError(
+            "--ray-address needs Ray Data: pip install 'nestvec[ray]'", name=exc.name
+        ) from exc
+    return ray
+
+
+class EncodeActor:
+    """A Ray actor: loads the encoder once, then encodes the batches it is given."""
+
+    def __init__(self, job: EncodeJob) -> None:
+        self.job = job
+        self.encoder = EncoderPool().get(job.encoder)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        vectors = encode_inputs(self.encoder, list(batch["input"]), self.job)
+        return {"i": batch["i"], "vector": vectors}
+
+
+def ray_stage(job: EncodeJob, address: str, actors: int, batch_size: int) -> Stage:
+    """A stage that runs each window of batches as one Ray Data job on the cluster at `address`."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address)
+        except ConnectionError as exc:
+            raise InvalidOption(f"--ray-address {address}: {exc}", "ray_address") from None
+
+    def run(batches: Iterator[Batch]) -> Iterator[tuple[Batch, np.ndarray]]:
+        while window := list(islice(batches, WINDOW_BATCHES)):
+            yield from _encode_window(ray, window, job, actors, batch_size)
+
+    return run
+
+
+def _encode_window(
+    ray: Any, window: list[Batch], job: EncodeJob, actors: int, batch_size: int
+) -> Iterator[tuple[Batch, np.ndarray]]:
+    inputs = [x for batch in window for x in batch.inputs]
+    ends = np.cumsum([len(batch.records) for batch in window])
+    vectors = np.empty((len(inputs), job.dim), np.float32)
+    filled = np.zeros(len(inputs), bool)
+    ready = 0  # batches of the window handed on so far
+    if inputs:
+        dataset = ray.data.from_items([{"i": i, "input": x} for i, x in enumerate(inputs)])
+        encoded = dataset.map_batches(
+            EncodeActor,
+            fn_constructor_kwargs={"job": job},
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=actors),
+        )
+        for block in encoded.iter_batches(batch_size=None, batch_format="numpy"):
+            vectors[block["i"]], filled[block["i"]] = block["vector"], True
+            while ready < len(window) and filled[: ends[ready]].all():
+                yield window[ready], vectors[ends[ready] - len(window[ready].records) : ends[ready]]
+                ready += 1
+    for batch, end in zip(window[ready:], ends[ready:], strict=True):
+        yield batch, vectors[end - len(batch.records) : end]  # empty batches (only skips)

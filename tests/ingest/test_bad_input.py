@@ -1,0 +1,137 @@
+"""Bad input through whole builds: reported with file and line, never a half-written collection."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from support import DATA
+
+from ingest.errors import BadInput, EmptySource, NothingToWrite, UnsupportedSource
+from ingest.summary import Summary
+
+Ingest = Callable[..., Summary]
+TEXT = ("--collection", "c", "--encoder", "minilm")
+VECTORS = ("--collection", "v", "--vector-field", "emb", "--dim", "4", "--index", "flat")
+
+
+def collections_in(tmp_path: Path) -> list[str]:
+    root = tmp_path / "data" / "collections"
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+def test_bad_lines_are_skipped_and_reported(
+    ingest: Ingest, stored: Callable[..., dict], tmp_path: Path
+) -> None:
+    source = tmp_path / "mixed.jsonl"
+    source.write_text(
+        '{"id": "a", "text": "Cats purr."}\n'
+        '{"id": "b", "text": "broken"\n'
+        '{"text": "no id"}\n'
+        '{"id": "c"}\n'
+        '{"id": "d", "text": "Dogs bark.", "k": 1}\n'
+    )
+    summary = ingest(str(source), *TEXT, "--batch-size", "2")
+    assert (summary.stats.read, summary.stats.points, summary.count) == (5, 2, 2)
+    assert summary.stats.skipped == {"malformed": 1, "missing_id": 1, "missing_text": 1}
+    assert summary.stats.examples == [
+        "mixed.jsonl line 2: malformed JSON (Expecting ',' delimiter at column 29)",
+        "mixed.jsonl line 3: missing id (field 'id')",
+        "mixed.jsonl line 4: missing text (field 'text')",
+    ]
+    assert "skipped           3 (1 malformed, 1 missing_id, 1 missing_text)" in summary.render()
+    assert {k: p for k, (_, p) in stored(tmp_path / "data", "c").items()} == {
+        "a": {},
+        "d": {"k": 1},
+    }
+
+
+def test_duplicate_ids_last_wins_within_and_across_batches(
+    ingest: Ingest, stored: Callable[..., dict], tmp_path: Path
+) -> None:
+    rows = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("d", 5), ("b", 6), ("b", 7)]
+    source = tmp_path / "dups.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": i, "text": f"t{v}", "v": v}) + "\n" for i, v in rows)
+    )
+    summary = ingest(str(source), *TEXT, "--batch-size", "2")
+    assert (summary.stats.duplicates, summary.stats.points, summary.count) == (3, 4, 4)
+    assert summary.stats.replaced == 0
+    points = stored(tmp_path / "data", "c")
+    assert {k: p["v"] for k, (_, p) in points.items()} == {"a": 3, "b": 7, "c": 4, "d": 5}
+    assert "dups.jsonl line 7: duplicate id 'b' replaces an earlier row" in summary.stats.examples
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_an_empty_file_leaves_nothing(ingest: Ingest, tmp_path: Path, content: str) -> None:
+    source = tmp_path / "empty.jsonl"
+    source.write_text(content)
+    with pytest.raises(EmptySource, match=r"^empty.jsonl: empty source \(no rows to read\)$"):
+        ingest(str(source), *TEXT)
+    assert collections_in(tmp_path) == []
+
+
+def test_a_file_of_only_bad_rows_leaves_nothing(ingest: Ingest, tmp_path: Path) -> None:
+    source = tmp_path / "bad.jsonl"
+    source.write_text('{"id": 1}\nnot json\n')
+    with pytest.raises(NothingToWrite, match=r"bad.jsonl: none of its 2 rows could be used"):
+        ingest(str(source), *TEXT)
+    assert collections_in(tmp_path) == []
+
+
+def test_strict_fails_on_the_first_bad_row_before_writing(ingest: Ingest, tmp_path: Path) -> None:
+    lines = [json.dumps({"id": str(i), "text": f"t{i}"}) for i in range(9)] + ['{"id": "x"']
+    source = tmp_path / "late.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    with pytest.raises(BadInput, match=r"^late.jsonl line 10: malformed JSON \("):
+        ingest(str(source), *TEXT, "--strict", "--batch-size", "2")
+    assert collections_in(tmp_path) == []
+    assert ingest(str(source), *TEXT, "--batch-size", "2").stats.skipped == {"malformed": 1}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_wrong_vector_length(
+    ingest: Ingest, stored: Callable[..., dict], tmp_path: Path, fmt: str
+) -> None:
+    rows = [{"id": "a", "emb": [1.0, 0, 0, 0]}, {"id": "b", "emb": [1.0, 2.0, 3.0]}]
+    source = tmp_path / f"vecs.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pylist(rows), source)
+    elif fmt == "csv":
+        source.write_text("id,emb\n" + "".join(f'{r["id"]},"{r["emb"]}"\n' for r in rows))
+    else:
+        source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    where = {
+        "jsonl": "vecs.jsonl line 2",
+        "csv": "vecs.csv line 3",
+        "parquet": "vecs.parquet row 2",
+    }
+    summary = ingest(str(source), *VECTORS)
+    assert summary.stats.examples == [f"{where[fmt]}: vector 'emb' has 3 values, expected 4"]
+    assert list(stored(tmp_path / "data", "v")) == ["a"] and summary.encoded == 1
+    with pytest.raises(BadInput, match=f"^{where[fmt]}: vector 'emb' has 3 values, expected 4$"):
+        ingest(str(source), *VECTORS[:-2], "--collection", "strict", "--strict")
+
+
+def test_csv_rows_with_the_wrong_number_of_fields(ingest: Ingest, tmp_path: Path) -> None:
+    source = tmp_path / "docs.csv"
+    source.write_text("id,text,topic\n1,Cats purr.,pets\n2,Dogs bark.\n")
+    summary = ingest(str(source), *TEXT)
+    assert summary.stats.examples == ["docs.csv line 3: has 2 fields, the header has 3"]
+    assert summary.count == 1
+
+
+def test_a_folder_of_images_needs_an_image_encoder(ingest: Ingest, tmp_path: Path) -> None:
+    faces = DATA / "faces_deepface" / "images"
+    if not faces.exists():
+        pytest.skip("../shared/data/faces_deepface not present")
+    (tmp_path / "faces").mkdir()
+    shutil.copy(faces / "img1.jpg", tmp_path / "faces" / "a.jpg")
+    with pytest.raises(UnsupportedSource, match=r"faces: a folder of images cannot feed 'minilm'"):
+        ingest(str(tmp_path / "faces"), *TEXT)
+    assert collections_in(tmp_path) == []

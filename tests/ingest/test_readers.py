@@ -1,0 +1,126 @@
+"""Readers: one per format, streaming, positions for messages and resume; no model needed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from support import DATA
+
+from ingest.errors import BadInput, SourceNotFound, UnsupportedSource
+from ingest.readers import READERS, reader_for
+
+FACES = DATA / "faces_deepface" / "images"
+
+
+def test_registry_is_keyed_by_suffix() -> None:
+    assert {".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".pq", "/"} <= set(READERS)
+
+
+def test_unknown_and_missing_sources(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(UnsupportedSource, match=r"notes.txt: unsupported file type '.txt'"):
+        reader_for(tmp_path / "notes.txt")
+    with pytest.raises(SourceNotFound, match=r"nope.jsonl: no such file or directory"):
+        reader_for(tmp_path / "nope.jsonl")
+
+
+def test_jsonl_numbers_lines_and_reports_bad_ones(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"id": 1}\n\n{"id": 2,}\n[1, 2]\n{"x": NaN}\n\xff\xfe{\n{"id": 3}\n')
+    rows = list(reader_for(path).rows(path))
+    assert [r.number for r in rows] == [1, 3, 4, 5, 6, 7]  # the blank line 2 is no row
+    assert rows[0].fields == {"id": 1} and rows[0].where == "a.jsonl line 1"
+    assert rows[1].error is not None and rows[1].error.startswith("malformed JSON (")
+    assert rows[2].error == "expected a JSON object, got list"
+    assert rows[3].error == "malformed JSON (NaN is not valid JSON)"
+    assert rows[4].fields is None and rows[5].fields == {"id": 3}
+    assert [r.number for r in reader_for(path).rows(path, start=4)] == [5, 6, 7]
+
+
+def test_csv_and_tsv(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text('id,text,year\n1,"two\nlines",2020\n\n2,short\n3,ok,2021\n')
+    rows = list(reader_for(path).rows(path))
+    assert rows[0].fields == {"id": "1", "text": "two\nlines", "year": "2020"}
+    assert [r.where for r in rows] == ["a.csv line 3", "a.csv line 5", "a.csv line 6"]
+    assert rows[1].error == "has 2 fields, the header has 3"
+    assert [r.fields for r in reader_for(path).rows(path, start=2)] == [
+        {"id": "3", "text": "ok", "year": "2021"}
+    ]
+    tsv = tmp_path / "a.tsv"
+    tsv.write_text("id\ttext\nx\thello, world\n")
+    assert next(reader_for(tsv).rows(tsv)).fields == {"id": "x", "text": "hello, world"}
+
+
+def test_csv_that_is_not_utf8_fails_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"id,text\n1,ok\n2,\xff\xfe\n")
+    with pytest.raises(BadInput, match=r"bad.csv line \d: .*can't decode"):
+        list(reader_for(path).rows(path))
+
+
+def test_parquet_streams_row_groups_and_makes_values_json(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "id": list(range(10)),
+            "when": [dt.date(2020, 1, i + 1) for i in range(10)],
+            "score": [float("nan")] + [float(i) for i in range(1, 10)],
+            "blob": [b"\x00\x01"] * 10,
+            "price": pa.array([decimal.Decimal("1.10")] * 10, pa.decimal128(5, 2)),
+        }
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path, row_group_size=3)
+    rows = list(reader_for(path).rows(path))
+    assert [r.number for r in rows] == list(range(1, 11)) and rows[9].where == "t.parquet row 10"
+    assert rows[0].fields == {
+        "id": 0,
+        "when": "2020-01-01",
+        "score": None,
+        "blob": "AAE=",
+        "price": "1.10",
+    }
+    assert [r.fields["id"] for r in reader_for(path).rows(path, start=7)] == [7, 8, 9]
+    assert reader_for(path).estimate(path) == 10
+
+
+def test_unreadable_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 not really")
+    with pytest.raises(BadInput, match=r"broken.parquet: not a readable Parquet file"):
+        list(reader_for(path).rows(path))
+
+
+def test_image_folder_lists_images_recursively_in_order(tmp_path: Path) -> None:
+    if not FACES.exists():
+        pytest.skip("../shared/data/faces_deepface not present")
+    folder = tmp_path / "faces"
+    (folder / "alice").mkdir(parents=True)
+    shutil.copy(FACES / "img1.jpg", folder / "alice" / "a.jpg")
+    shutil.copy(FACES / "img2.jpg", folder / "b.JPG")
+    (folder / "readme.txt").write_text("not an image")
+    fmt = reader_for(folder)
+    rows = list(fmt.rows(folder))
+    assert [r.fields["id"] for r in rows] == ["alice/a.jpg", "b.JPG"]
+    assert rows[0].fields["folder"] == "alice" and rows[0].where == "faces/alice/a.jpg"
+    assert fmt.input_field == "image" and fmt.estimate(folder) == 2
+    before = fmt.fingerprint(folder)
+    shutil.copy(FACES / "img3.jpg", folder / "c.png")
+    assert fmt.fingerprint(folder) != before
+    assert [r.fields["id"] for r in fmt.rows(folder, start=2)] == ["c.png"]
+
+
+def test_file_fingerprint_follows_content(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"id": 1}\n')
+    fmt = reader_for(path)
+    first = fmt.fingerprint(path)
+    path.write_text('{"id": 2}\n')
+    assert fmt.fingerprint(path) != first
+    assert first["path"] == str(path.resolve()) and first["size"] == 10

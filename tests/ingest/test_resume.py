@@ -1,0 +1,170 @@
+"""Resumable builds: progress commits with the points; killed builds continue where they were."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from index.store import PointStore
+from ingest import encoding as ingest_encoding
+from ingest import pipeline as ingest_pipeline
+from ingest.summary import Summary
+
+Docs = Callable[[int], list[dict[str, Any]]]
+ARGS = ("--collection", "sci", "--encoder", "minilm", "--id-field", "_id", "--batch-size", "4")
+
+
+def assert_same_collection(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Same ids, vectors within 1e-6 and payloads."""
+    assert sorted(a) == sorted(b)
+    for key, (vector, payload) in a.items():
+        np.testing.assert_allclose(vector, b[key][0], atol=1e-6, err_msg=key)
+        assert payload == b[key][1]
+
+
+def test_progress_commits_in_the_same_transaction_as_the_points(tmp_path: Path) -> None:
+    store = PointStore(tmp_path / "s.sqlite3", dim=2)
+    store.upsert(["a"], np.ones((1, 2)), [{}], meta={"ingest": {"rows": 1}})
+    assert store.read_config()["ingest"] == {"rows": 1} and store.max_label() == 1
+    with pytest.raises(sqlite3.IntegrityError):  # a repeated id fails inside the transaction
+        store.upsert(["b", "b"], np.ones((2, 2)), [{}, {}], meta={"ingest": {"rows": 3}})
+    assert store.read_config()["ingest"] == {"rows": 1} and store.count() == 1
+    store.close()
+
+
+def test_an_interrupted_build_resumes_and_encodes_each_item_once(
+    ingest: Callable[..., Summary],
+    scifact_docs: Docs,
+    write_jsonl: Callable[..., Path],
+    stored: Callable[..., dict],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    docs = [{**d, "text": d["title"]} for d in scifact_docs(30)]
+    source = write_jsonl(tmp_path / "c.jsonl", docs)
+    encoded: list[str] = []
+    real_encode, real_commit = ingest_encoding.encode_inputs, ingest_pipeline._commit
+
+    def counting_encode(encoder: Any, inputs: list[Any], job: Any) -> np.ndarray:
+        encoded.extend(inputs)
+        return real_encode(encoder, inputs, job)
+
+    def commit_three(*args: Any) -> None:
+        if len(encoded) > 12:
+            raise KeyboardInterrupt  # after the third batch of 4 committed
+        real_commit(*args)
+
+    monkeypatch.setattr(ingest_encoding, "encode_inputs", counting_encode)
+    monkeypatch.setattr(ingest_pipeline, "_commit", commit_three)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(str(source), *ARGS)
+    staged = tmp_path / "data" / "collections" / ".building-sci"
+    assert staged.exists() and not (tmp_path / "data" / "collections" / "sci").exists()
+    monkeypatch.setattr(ingest_pipeline, "_commit", real_commit)
+    notes: list[str] = []
+    summary = ingest(str(source), *ARGS, notes=notes.append)
+    assert notes == [
+        "resuming 'sci': 12 rows of " + str(source) + " were committed (12 points); "
+        "continuing after them"
+    ]
+    assert (summary.status, summary.encoded, summary.stats.read, summary.count) == (
+        "resumed",
+        18,
+        30,
+        30,
+    )
+    texts = [d["text"] for d in docs]
+    # committed items are never encoded again; only the batch that was in flight is
+    assert encoded == texts[:16] + texts[12:]
+    reference = ingest(str(source), *ARGS, "--data-dir", str(tmp_path / "ref"))
+    assert reference.stats == summary.stats
+    assert_same_collection(stored(tmp_path / "data", "sci"), stored(tmp_path / "ref", "sci"))
+
+
+def test_a_changed_source_restarts_a_staged_build(
+    ingest: Callable[..., Summary],
+    write_jsonl: Callable[..., Path],
+    stored: Callable[..., dict],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    source = write_jsonl(
+        tmp_path / "c.jsonl", [{"_id": str(i), "text": f"v1 {i}"} for i in range(8)]
+    )
+
+    def interrupt(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ingest_pipeline, "_commit", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(str(source), *ARGS)
+    monkeypatch.undo()
+    write_jsonl(source, [{"_id": str(i), "text": f"v2 {i}"} for i in range(6)])
+    notes: list[str] = []
+    summary = ingest(str(source), *ARGS, notes=notes.append)
+    assert summary.status == "built" and summary.count == 6
+    assert notes[0].startswith("discarding the unfinished build in ")
+    assert sorted(stored(tmp_path / "data", "sci")) == [str(i) for i in range(6)]
+
+
+def committed_rows(store_file: Path) -> int:
+    """Rows the build in `store_file` has committed (0 before its first batch)."""
+    if not store_file.exists():
+        return 0
+    db = sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5)
+    try:
+        row = db.execute("SELECT value FROM config WHERE key = 'ingest'").fetchone()
+    except sqlite3.OperationalError:
+        return 0  # the schema is not there yet
+    finally:
+        db.close()
+    return int(json.loads(row[0])["rows"]) if row else 0
+
+
+def test_sigkill_mid_build_then_resume_equals_an_uninterrupted_build(
+    ingest: Callable[..., Summary],
+    scifact_docs: Docs,
+    write_jsonl: Callable[..., Path],
+    stored: Callable[..., dict],
+    tmp_path: Path,
+) -> None:
+    # the start of each abstract: a batch of 4 takes a moment to encode, the test stays short
+    docs = [{**d, "text": d["text"][:300]} for d in scifact_docs(40)]
+    source = write_jsonl(tmp_path / "corpus.jsonl", docs)
+    data = tmp_path / "data"
+    rng = random.Random()
+    kill_after = rng.randrange(4, 28, 4)  # rows committed before the kill: 1 to 6 batches
+    delay = rng.uniform(0, 0.5)
+    command = [str(Path(sys.executable).parent / "nestvec"), "ingest", str(source), *ARGS]
+    proc = subprocess.Popen([*command, "--data-dir", str(data), "--no-progress"])
+    staged = data / "collections" / ".building-sci" / "store.sqlite3"
+    deadline = time.monotonic() + 300
+    while committed_rows(staged) < kill_after and proc.poll() is None:
+        assert time.monotonic() < deadline, "the build made no progress"
+        time.sleep(0.02)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    where = f"(killed after {kill_after} rows + {delay:.2f} s)"
+    assert proc.returncode == -signal.SIGKILL, f"the build ended before the kill {where}"
+    assert not (data / "collections" / "sci").exists(), "a killed build must not be served"
+    before = committed_rows(staged)
+    assert before >= kill_after, where
+
+    summary = ingest(str(source), *ARGS)  # the same command, run again
+    assert summary.status == "resumed" and summary.encoded == 40 - before, where
+    assert (summary.stats.read, summary.count) == (40, 40)
+    reference = ingest(str(source), *ARGS, "--data-dir", str(tmp_path / "ref"))
+    assert_same_collection(stored(data, "sci"), stored(tmp_path / "ref", "sci"))
+    assert reference.stats == summary.stats

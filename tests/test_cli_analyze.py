@@ -1,0 +1,136 @@
+"""`nestvec analyze` as a user runs it: a subprocess on .npy files and on a collection directory."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from support import DATA
+
+from index import Catalog, CollectionConfig
+from index.analysis import subspace_vectors
+
+NESTVEC = str(Path(sys.executable).parent / "nestvec")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+RANK = 6
+
+
+def read_bvecs(path: Path, n: int) -> np.ndarray:
+    raw = np.fromfile(path, dtype=np.uint8)
+    dim = int(raw[:4].view(np.int32)[0])
+    return raw.reshape(-1, dim + 4)[:n, 4:].astype(np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Rank-6 vectors in 32-d (600 base, 20 queries) as .npy, and a data dir with collections
+    `m` (600 MNIST vectors, hnsw) and `s` (the rank-6 base, flat)."""
+    root = tmp_path_factory.mktemp("cli")
+    synthetic = subspace_vectors(620, 32, RANK, seed=0)
+    np.save(root / "base.npy", synthetic[:600])
+    np.save(root / "queries.npy", synthetic[600:])
+    catalog = Catalog(root / "data")
+    mnist = read_bvecs(DATA / "ann_mnist10k" / "base.bvecs", 600)
+    for name, vectors, index, params in (
+        ("m", mnist, "hnsw", {"M": 4}),
+        ("s", synthetic[:600], "flat", {}),
+    ):
+        config = CollectionConfig(name, vectors.shape[1], "l2", None, index, params)
+        catalog.create(config).upsert([f"{name}{i}" for i in range(600)], vectors, [{}] * 600)
+    catalog.close()
+    return {"base": root / "base.npy", "queries": root / "queries.npy", "data": root / "data"}
+
+
+def analyze(cwd: Path, command: str, files: dict[str, Path]) -> subprocess.CompletedProcess[str]:
+    """Run `nestvec analyze COMMAND` in `cwd` (the default --out lands there); `{base}`,
+    `{queries}` and `{data}` in COMMAND name the fixture's files."""
+    quoted = {key: shlex.quote(str(path)) for key, path in files.items()}
+    argv = [NESTVEC, "analyze", *shlex.split(command.format(**quoted))]
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def outputs(out: Path, name: str) -> dict[str, Any]:
+    """The JSON written, after checking the PNG beside it is one."""
+    assert (out / f"{name}.png").read_bytes().startswith(PNG_SIGNATURE)
+    return json.loads((out / f"{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_id_on_vectors(files: dict[str, Path], tmp_path: Path) -> None:
+    run = analyze(tmp_path, "id --vectors {base} --k 15", files)
+    assert run.returncode == 0, run.stderr
+    result = outputs(tmp_path / "analysis-out", "id")  # the default --out
+    assert RANK - 1.5 < result["mle"] < RANK + 1.5 and result["pca99"] == RANK
+    assert result["k"] == 15 and result["n"] == 600
+    assert "MLE" in run.stdout and "TwoNN" in run.stdout
+    assert "analysis-out/id.json" in run.stdout and "analysis-out/id.png" in run.stdout
+
+
+def test_lid_on_a_collection(files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "lid"
+    command = "lid --data-dir {data} --collection s --lid-k 30 --sample 500 --out lid"
+    run = analyze(tmp_path, command, files)
+    assert run.returncode == 0, run.stderr
+    result = outputs(out, "lid")
+    lid, ids = np.load(out / "lid.npy"), np.load(out / "lid_ids.npy")
+    assert lid.shape == ids.shape == (500,) and result["lid_k"] == 30
+    assert len(set(ids.tolist())) == 500 and all(i.startswith("s") for i in ids.tolist())
+    assert np.median(lid) == pytest.approx(result["lid_median"])
+    assert RANK - 1.5 < result["lid_median"] < RANK + 1.5
+    assert "lid/lid.npy" in run.stdout
+
+
+def test_order_on_vectors_with_query_file(files: dict[str, Path], tmp_path: Path) -> None:
+    run = analyze(
+        tmp_path,
+        "order --vectors {base} --queries {queries} --orders random lid-desc"
+        " --seeds 0 --libraries hnswlib --M 4 --ef-construction 16 --out o",
+        files,
+    )
+    assert run.returncode == 0, run.stderr
+    report = outputs(tmp_path / "o", "order")
+    assert report["n_queries"] == 20 and report["orders"] == ["random", "lid-desc"]
+    assert report["recommended"] in report["orders"] and "recommended order" in run.stdout
+    assert "HNSW builds" in run.stderr  # the tqdm bar
+
+
+def test_recall_on_a_collection(files: dict[str, Path], tmp_path: Path) -> None:
+    snapshot = files["data"] / "collections" / "m" / "index" / "index.json"
+    before = snapshot.stat().st_mtime_ns
+    run = analyze(
+        tmp_path,
+        "recall --data-dir {data} --collection m --n-queries 30 --target-recall 0.9"
+        """ --params '{{"ef": 10}}'""",
+        files,
+    )
+    assert run.returncode == 0, run.stderr
+    result = outputs(tmp_path / "analysis-out", "recall")
+    assert result["queries"] == 30 and len(result["query_ids"]) == 30
+    assert result["params"] == {"ef": 10} and 0 < result["recall"] <= 1
+    assert result["autotune"]["knob"] == "ef" and result["autotune"]["recall"] >= 0.9
+    assert "recall@10 =" in run.stdout and "autotune: ef=" in run.stdout
+    assert snapshot.stat().st_mtime_ns == before  # the data directory was only read
+
+
+BAD = [
+    ("order --vectors {base} --orders bogus", "orders: unknown order(s) ['bogus']; allowed:"),
+    ("recall --data-dir {data} --collection nope", "collection 'nope' does not exist"),
+    ("id --vectors {base} --k 600", "k=600 needs at least 601 points"),  # n = 600
+    ("id --vectors {base} --sample 1", "sample: Input should be greater than or equal to 2"),
+    ("recall --data-dir {data} --collection m --params '{{oops'", "Expecting property name"),
+    ("recall --vectors {base}", "the following arguments are required: --collection"),
+]
+
+
+@pytest.mark.parametrize(("command", "message"), BAD)
+def test_bad_input_exits_non_zero_with_a_message(
+    files: dict[str, Path], tmp_path: Path, command: str, message: str
+) -> None:
+    run = analyze(tmp_path, command, files)
+    assert run.returncode == 2 and message in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
