@@ -1,0 +1,74 @@
+"""Smoke runs of the load-test scripts: a short locust run and a tiny embed benchmark.
+
+Each script starts its own `nestvec serve` subprocess; timeouts are generous for a loaded
+2-core machine, and on a timeout the script's whole process group is killed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LOADTEST = ROOT / "loadtest"
+
+
+def run_script(name: str, *args: str, timeout: float = 300) -> tuple[int, str]:
+    """Run loadtest/`name` in a session of its own; exit code and stdout+stderr."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    proc = subprocess.Popen(
+        [sys.executable, str(LOADTEST / name), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        start_new_session=True,  # its server and locust share the group: one kill ends all
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"{name} timed out after {timeout}s:\n{out[-3000:]}")
+    return proc.returncode, out
+
+
+def table_rows(out: str) -> dict[str, list[str]]:
+    """The rows of run_locust's table: request name -> the other cells."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) == 7 and cells[1].isdigit():
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_short_locust_run_has_no_failures(tmp_path: Path) -> None:
+    if importlib.util.find_spec("locust") is None:  # not imported here: it monkey-patches
+        pytest.skip("locust is not installed (pip install -e '.[dev]')")
+    args = ["--users", "4", "--spawn-rate", "4", "--duration", "10s", "--out", str(tmp_path)]
+    code, out = run_script("run_locust.py", *args)
+    assert code == 0, out
+    rows = table_rows(out)
+    assert "Aggregated" in rows, out
+    assert int(rows["Aggregated"][0]) > 0
+    assert all(cells[1] == "0" for cells in rows.values()), out  # failures column
+    assert {"POST embed", "POST search"} <= set(rows), out
+    assert "RESULT: OK" in out
+
+
+def test_bench_embed_prints_a_ratio() -> None:
+    code, out = run_script("bench_embed.py", "--n", "32", "--repeats", "1")
+    assert code == 0, out
+    match = re.search(r"ratio REST÷plain: (\d+\.\d+)", out)
+    assert match and float(match[1]) > 0, out
+    assert "nestvec_encode_batch_size" in out
