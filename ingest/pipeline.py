@@ -60,7 +60,10 @@ def build(
     try:
         items, write_seconds = _write(plan, target, state, encoders)
     except BaseException:
-        target.store.close()  # what was committed stays; the same command resumes from there
+        if target.staged and target.state() is None:
+            target.discard()  # failed before its first commit: leave nothing behind
+        else:
+            target.store.close()  # what was committed stays; the same command resumes from there
         raise
     _check_written(plan, target, state)
     done, count, index_seconds = _finish(target, state, order, seed)

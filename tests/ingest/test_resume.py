@@ -103,10 +103,14 @@ def test_a_changed_source_restarts_a_staged_build(
         tmp_path / "c.jsonl", [{"_id": str(i), "text": f"v1 {i}"} for i in range(8)]
     )
 
-    def interrupt(*args: Any) -> None:
-        raise KeyboardInterrupt
+    real_commit, commits = ingest_pipeline._commit, []
 
-    monkeypatch.setattr(ingest_pipeline, "_commit", interrupt)
+    def commit_once(*args: Any) -> None:
+        if commits:
+            raise KeyboardInterrupt
+        commits.append(real_commit(*args))
+
+    monkeypatch.setattr(ingest_pipeline, "_commit", commit_once)
     with pytest.raises(KeyboardInterrupt):
         ingest(str(source), *ARGS)
     monkeypatch.undo()
@@ -132,6 +136,33 @@ def committed_rows(store_file: Path) -> int:
     return int(json.loads(row[0])["rows"]) if row else 0
 
 
+def wait_for_rows(proc: subprocess.Popen[bytes], store_file: Path, rows: int) -> float:
+    """Poll until the build has committed `rows`; the monotonic time it was seen."""
+    deadline = time.monotonic() + 300
+    while committed_rows(store_file) < rows:
+        assert proc.poll() is None, "the build ended early"
+        assert time.monotonic() < deadline, "the build made no progress"
+        time.sleep(0.005)
+    return time.monotonic()
+
+
+def test_a_build_failing_before_its_first_commit_leaves_nothing(
+    ingest: Callable[..., Summary],
+    write_jsonl: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    source = write_jsonl(tmp_path / "c.jsonl", [{"_id": "a", "text": "x"}])
+
+    def fail(*args: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ingest_pipeline, "_commit", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest(str(source), *ARGS)
+    assert list((tmp_path / "data" / "collections").iterdir()) == []
+
+
 def test_sigkill_mid_build_then_resume_equals_an_uninterrupted_build(
     ingest: Callable[..., Summary],
     scifact_docs: Docs,
@@ -142,21 +173,18 @@ def test_sigkill_mid_build_then_resume_equals_an_uninterrupted_build(
     # the start of each abstract: a batch of 4 takes a moment to encode, the test stays short
     docs = [{**d, "text": d["text"][:300]} for d in scifact_docs(40)]
     source = write_jsonl(tmp_path / "corpus.jsonl", docs)
-    data = tmp_path / "data"
-    rng = random.Random()
-    kill_after = rng.randrange(4, 28, 4)  # rows committed before the kill: 1 to 6 batches
-    delay = rng.uniform(0, 0.5)
+    data, rng = tmp_path / "data", random.Random()
+    kill_after = rng.randrange(8, 24, 4)  # 2 to 5 of the 10 batches are committed, then...
     command = [str(Path(sys.executable).parent / "nestvec"), "ingest", str(source), *ARGS]
     proc = subprocess.Popen([*command, "--data-dir", str(data), "--no-progress"])
     staged = data / "collections" / ".building-sci" / "store.sqlite3"
-    deadline = time.monotonic() + 300
-    while committed_rows(staged) < kill_after and proc.poll() is None:
-        assert time.monotonic() < deadline, "the build made no progress"
-        time.sleep(0.02)
+    previous = wait_for_rows(proc, staged, kill_after - 4)
+    interval = wait_for_rows(proc, staged, kill_after) - previous
+    delay = rng.uniform(0, interval)  # ...a random moment within the time of one more batch
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    where = f"(killed after {kill_after} rows + {delay:.2f} s)"
+    where = f"(killed {delay:.3f} s after {kill_after} rows were committed)"
     assert proc.returncode == -signal.SIGKILL, f"the build ended before the kill {where}"
     assert not (data / "collections" / "sci").exists(), "a killed build must not be served"
     before = committed_rows(staged)
