@@ -2,6 +2,7 @@
 
 from encoders.base import BaseEncoder, Encoder, Modality
 from encoders.errors import (
+    ArtifactMissing,
     EmptyInput,
     EncoderError,
     EncoderNotFound,
@@ -11,6 +12,7 @@ from encoders.errors import (
 from encoders.registry import EncoderPool, available_encoders, encoder_class, register_encoder
 
 __all__ = [
+    "ArtifactMissing",
     "BaseEncoder",
     "EmptyInput",
     "Encoder",

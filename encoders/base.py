@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -30,6 +31,18 @@ class Encoder(Protocol):
         ...
 
 
+@runtime_checkable
+class ItemEncoder(Protocol):
+    """Optional: an encoder that also reports something per input (the MoE's chosen domain, the
+    faces found in an image). `POST /v1/embed` returns those dicts as `items`."""
+
+    def encode_items(
+        self, inputs: Sequence[Any], *, dim: int | None = None, **opts: Any
+    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Vectors as `encode` gives them, plus one JSON-ready dict per input."""
+        ...
+
+
 class BaseEncoder:
     """Template: subclasses implement `_encode`; truncation and normalisation live here.
 
@@ -41,6 +54,15 @@ class BaseEncoder:
     modality: ClassVar[Modality]
     dim: int
     nested_dims: tuple[int, ...]
+    # Trained encoders take a `models_dir` argument (DATA_DIR/models); the pool passes it.
+    # Per-request options the encoder understands (the MoE: "domain"); the service refuses
+    # others with a 422 and calls `check_<option>(value)` when the encoder defines it.
+    request_options: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def describe_extra(cls, models_dir: Path | None) -> dict[str, Any]:
+        """More for `GET /v1/encoders` (artifact status, domains...); class-level, loads nothing."""
+        return {}
 
     def _encode(self, inputs: Sequence[Any], **opts: Any) -> np.ndarray:
         raise NotImplementedError
@@ -69,13 +91,15 @@ class BaseEncoder:
         return len(inputs)
 
 
-def describe_encoder(encoder: Encoder | type) -> dict[str, Any]:
+def describe_encoder(encoder: Encoder | type, models_dir: Path | None = None) -> dict[str, Any]:
     """Public description for `GET /v1/encoders`; works on a class so listing loads no model."""
+    extra = getattr(encoder, "describe_extra", None)
     return {
         "name": encoder.name,
         "modality": encoder.modality,
         "dim": encoder.dim,
         "nested_dims": list(encoder.nested_dims),
+        **(extra(models_dir) if extra else {}),
     }
 
 

@@ -26,3 +26,9 @@ class EmptyInput(EncoderError):
 
 class InvalidInput(EncoderError):
     code = "invalid_input"
+
+
+class ArtifactMissing(EncoderError):
+    """A trained encoder whose artifacts are not under the data directory (answered 409)."""
+
+    code = "model_not_trained"

@@ -6,9 +6,11 @@ Plugins declare `[project.entry-points."nestvec.encoders"] my-encoder = "pkg.mod
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, TypeVar
 
 from encoders.base import Encoder, describe_encoder
@@ -65,24 +67,41 @@ def encoder_class(name: str) -> type:
         raise EncoderNotFound(f"unknown encoder {name!r}; available: {known}", "encoder") from None
 
 
+def takes_models_dir(cls: type) -> bool:
+    """Trained encoders declare a `models_dir` parameter to find their artifacts."""
+    return "models_dir" in inspect.signature(cls).parameters
+
+
 class EncoderPool:
-    """Loaded encoder instances, created once on first use and shared (models are heavy)."""
+    """Loaded encoder instances, created once on first use and shared (models are heavy).
+
+    Trained encoders are keyed by their models directory too, so apps with different data
+    directories sharing one pool (tests do) never see each other's artifacts.
+    """
 
     def __init__(self, options: dict[str, dict[str, Any]] | None = None) -> None:
         self._options = options or {}
-        self._instances: dict[str, Encoder] = {}
+        self._instances: dict[tuple[str, Path | None], Encoder] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str) -> Encoder:
-        """The loaded encoder `name`, loading it on first use."""
-        if name in self._instances:
-            return self._instances[name]
-        cls = encoder_class(name)
-        with self._lock:
-            if name not in self._instances:
-                self._instances[name] = cls(**self._options.get(name, {}))
-        return self._instances[name]
+    def _key(self, name: str, models_dir: Path | None) -> tuple[str, Path | None]:
+        return (name, models_dir if takes_models_dir(encoder_class(name)) else None)
 
-    def describe(self, name: str) -> dict[str, Any]:
+    def get(self, name: str, models_dir: Path | None = None) -> Encoder:
+        """The loaded encoder `name`, loading it on first use."""
+        key = self._key(name, models_dir)
+        if key in self._instances:
+            return self._instances[key]
+        cls = encoder_class(name)
+        kwargs = dict(self._options.get(name, {}))
+        if key[1] is not None:
+            kwargs["models_dir"] = key[1]
+        with self._lock:
+            if key not in self._instances:
+                self._instances[key] = cls(**kwargs)
+        return self._instances[key]
+
+    def describe(self, name: str, models_dir: Path | None = None) -> dict[str, Any]:
         """Description of an encoder; uses class attributes so listing does not load models."""
-        return describe_encoder(self._instances.get(name) or encoder_class(name))
+        loaded = self._instances.get(self._key(name, models_dir))
+        return describe_encoder(loaded or encoder_class(name), models_dir)

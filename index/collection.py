@@ -43,6 +43,7 @@ class CollectionConfig:
     encoder: str | None = None
     index_type: str = "hnsw"
     index_params: dict[str, Any] = field(default_factory=dict)
+    domain: str | None = None  # domain-routed encoders: the domain of this collection's documents
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -51,6 +52,7 @@ class CollectionConfig:
             "dim": self.dim,
             "metric": self.metric,
             "index": {"type": self.index_type, "params": self.index_params},
+            "domain": self.domain,
         }
 
     @classmethod

@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Callable, Sequence
 
-from service.commands import analyze
+from service.commands import analyze, train
 from service.settings import Settings
 
 
@@ -68,6 +68,7 @@ COMMANDS: list[Command] = [
         analyze.run,
     ),
     ("ingest", "build a collection offline from a file or a folder", _add_ingest_args, _ingest),
+    ("train", "train an encoder: mrl, moe or graph", train.add_arguments, train.run),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -10,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from encoders import Encoder, EncoderPool, InvalidDimension
+from encoders import (
+    Encoder,
+    EncoderPool,
+    InvalidDimension,
+    InvalidInput,
+    available_encoders,
+)
+from encoders.base import ItemEncoder
 from index import Catalog, Collection, CollectionConfig, Hit
 from index.catalog import DataDirLock
 from index.vectors import as_matrix
@@ -19,6 +27,8 @@ from service.errors import LimitExceeded, NoEncoder
 from service.observability import Metrics
 from service.schemas import CreateCollectionRequest, PointIn, Query, SearchRequest
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -39,6 +49,14 @@ class Engine:
         self._batchers_lock = threading.Lock()
         for name in settings.preload_encoders:
             self.batcher(name)
+        self._log_artifacts()
+
+    def _log_artifacts(self) -> None:
+        """Say at start-up which trained encoders have their artifacts and which fall back."""
+        for name in available_encoders():
+            artifact = self.describe_encoder(name).get("artifact")
+            if artifact is not None:
+                log.info("encoder %s: %s", name, json.dumps(artifact))
 
     def close(self) -> None:
         for batcher in self._batchers.values():
@@ -52,13 +70,20 @@ class Engine:
             if encoder_name not in self._batchers:
                 s = self.settings
                 self._batchers[encoder_name] = EncodeBatcher(
-                    self.encoders.get(encoder_name),
+                    self.encoder(encoder_name),
                     s.batch_max_size,
                     s.batch_max_wait_ms,
                     s.batch_max_queue,
                     self.metrics.batch_observer(encoder_name),
                 )
             return self._batchers[encoder_name]
+
+    def encoder(self, name: str) -> Encoder:
+        """A loaded encoder; trained ones find their artifacts under the models directory."""
+        return self.encoders.get(name, self.settings.resolved_models_dir)
+
+    def describe_encoder(self, name: str) -> dict[str, Any]:
+        return self.encoders.describe(name, self.settings.resolved_models_dir)
 
     # limits -----------------------------------------------------------------------------------
     def check_batch(self, n: int, field: str) -> None:
@@ -71,18 +96,39 @@ class Engine:
 
     # embeddings -------------------------------------------------------------------------------
     def embed(
-        self, encoder_name: str, inputs: Sequence[Any], dim: int | None
+        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
     ) -> tuple[Encoder, np.ndarray]:
+        """Vectors for `inputs`; plain calls share model calls through the dynamic batcher,
+        calls with per-request options (a `domain`...) cannot and run on their own."""
         self.check_batch(len(inputs), "inputs")
+        opts = {key: value for key, value in opts.items() if value is not None}
+        if opts:
+            encoder = self.encoder(encoder_name)
+            check_options(encoder, opts)
+            return encoder, encoder.encode(inputs, dim=dim, **opts)
         batcher = self.batcher(encoder_name)
         return batcher.encoder, batcher.encode(inputs, dim)
+
+    def embed_items(
+        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
+    ) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
+        """Like `embed`, plus what an `ItemEncoder` reports per input (None for others)."""
+        encoder = self.encoder(encoder_name)
+        if not isinstance(encoder, ItemEncoder):
+            return self.embed(encoder_name, inputs, dim, **opts)[1], None
+        self.check_batch(len(inputs), "inputs")
+        opts = {key: value for key, value in opts.items() if value is not None}
+        check_options(encoder, opts)
+        return encoder.encode_items(inputs, dim=dim, **opts)
 
     # collections ------------------------------------------------------------------------------
     def create_collection(self, req: CreateCollectionRequest) -> Collection:
         dim = req.dim
         if req.encoder is not None:
-            encoder = self.encoders.get(req.encoder)
+            encoder = self.encoder(req.encoder)
             dim = encoder.check_dim(dim)  # type: ignore[attr-defined]
+            if req.domain is not None:
+                check_options(encoder, {"domain": req.domain})
         elif dim is None:
             raise InvalidDimension("a collection without an encoder needs 'dim'", "dim")
         config = CollectionConfig(
@@ -92,6 +138,7 @@ class Engine:
             encoder=req.encoder,
             index_type=req.index.type,
             index_params=req.index.params,
+            domain=req.domain,
         )
         return self.catalog.create(config)
 
@@ -110,7 +157,8 @@ class Engine:
         """Encode text points, validate vector points, then write all of them or none."""
         self.check_batch(len(points), "points")
         collection = self.catalog.get(name)
-        vectors = self._vectors(collection, points, [f"points[{i}]" for i in range(len(points))])
+        fields = [f"points[{i}]" for i in range(len(points))]
+        vectors = self._vectors(collection, points, fields, collection.config.domain)
         ids = [str(p.id) for p in points]
         return collection.upsert(ids, vectors, [p.payload for p in points])
 
@@ -122,30 +170,38 @@ class Engine:
         return deleted + (collection.delete_where(filter) if filter is not None else 0)
 
     def _vectors(
-        self, collection: Collection, items: Sequence[PointIn | Query], fields: Sequence[str]
+        self,
+        collection: Collection,
+        items: Sequence[PointIn | Query],
+        fields: Sequence[str],
+        domain: str | None = None,
     ) -> np.ndarray:
-        """One vector per item: texts encoded in one batch, raw vectors validated.
+        """One vector per item: texts and raw inputs encoded in one batch, vectors validated.
 
         Items with neither (queries by stored id) are left zero for the caller to fill.
         """
         dim = collection.config.dim
         vectors = np.zeros((len(items), dim), np.float32)
-        text_at = [i for i, item in enumerate(items) if item.text is not None]
+        raw = [item.text if item.text is not None else item.input for item in items]
+        raw_at = [i for i, value in enumerate(raw) if value is not None]
         vector_at = [i for i, item in enumerate(items) if item.vector is not None]
-        if text_at:
-            batcher = self._batcher_of(collection, f"{fields[text_at[0]]}.text")
-            vectors[text_at] = batcher.encode([items[i].text for i in text_at], dim)
+        if raw_at:
+            first = items[raw_at[0]]
+            field = f"{fields[raw_at[0]]}.{'text' if first.text is not None else 'input'}"
+            encoder_name = self._encoder_of(collection, field)
+            inputs = [raw[i] for i in raw_at]
+            vectors[raw_at] = self.embed(encoder_name, inputs, dim, domain=domain)[1]
         if vector_at:
             rows = [items[i].vector or [] for i in vector_at]
             vectors[vector_at] = as_matrix(rows, dim, [f"{fields[i]}.vector" for i in vector_at])
         return vectors
 
-    def _batcher_of(self, collection: Collection, field: str) -> EncodeBatcher:
+    def _encoder_of(self, collection: Collection, field: str) -> str:
         if collection.config.encoder is None:
             raise NoEncoder(
                 f"collection {collection.config.name!r} has no encoder; send vectors", field
             )
-        return self.batcher(collection.config.encoder)
+        return collection.config.encoder
 
     # search -----------------------------------------------------------------------------------
     def search(
@@ -160,7 +216,14 @@ class Engine:
             self.check_k(request.k, field.removesuffix("query") + "k")
         collection = self.catalog.get(name)
         queries = [r.query for r in requests]
-        vectors = self._vectors(collection, queries, fields)
+        vectors = np.zeros((len(queries), collection.config.dim), np.float32)
+        by_domain: dict[str | None, list[int]] = defaultdict(list)
+        for i, request in enumerate(requests):
+            by_domain[request.domain or collection.config.domain].append(i)
+        for domain, members in by_domain.items():
+            vectors[members] = self._vectors(
+                collection, [queries[i] for i in members], [fields[i] for i in members], domain
+            )
         exclude: list[list[str]] = [[] for _ in requests]
         for i, query in enumerate(queries):
             if query.id is not None:
@@ -186,3 +249,14 @@ class Engine:
             for i, found in zip(members, hits, strict=True):
                 results[i] = found[: requests[i].k]
         return results
+
+
+def check_options(encoder: Encoder, opts: dict[str, Any]) -> None:
+    """Per-request options must be ones the encoder declares; it validates their values."""
+    accepted = getattr(encoder, "request_options", ())
+    for key, value in opts.items():
+        if key not in accepted:
+            raise InvalidInput(f"encoder {encoder.name!r} does not take {key!r}", key)
+        check = getattr(encoder, f"check_{key}", None)
+        if check is not None:
+            check(value)

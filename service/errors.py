@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from encoders.errors import EncoderError, EncoderNotFound
+from encoders.errors import ArtifactMissing, EncoderError, EncoderNotFound
 from index.analysis.errors import AnalysisError
 from index.errors import (
     CollectionExists,
@@ -65,6 +65,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     PointNotFound: 404,
     PlotNotFound: 404,
     CollectionExists: 409,
+    ArtifactMissing: 409,  # a trained encoder not trained yet: the message names the command
     NotEnoughPoints: 409,
     Overloaded: 429,
     EncoderError: 422,

@@ -39,12 +39,16 @@ class EmbedRequest(BaseModel):
     encoder: str
     inputs: list[Any]
     dim: int | None = None
+    # Domain-routed encoders (the MoE): one domain for every input, or one per input.
+    domain: str | list[str] | None = None
 
 
 class EmbedResponse(BaseModel):
     encoder: str
     dim: int
     embeddings: list[list[float]]
+    # Per-input reports of encoders that give them (chosen domain, faces found); else absent.
+    items: list[dict[str, Any]] | None = None
 
 
 class OpenAIEmbeddingsRequest(BaseModel):
@@ -88,6 +92,7 @@ class CreateCollectionRequest(BaseModel):
     dim: int | None = None
     metric: str = "cosine"
     index: IndexSpec = Field(default_factory=IndexSpec)
+    domain: str | None = None  # domain-routed encoders: fixes the domain of the documents
 
 
 class CollectionInfo(BaseModel):
@@ -98,6 +103,7 @@ class CollectionInfo(BaseModel):
     index: IndexSpec
     count: int
     tombstone_ratio: float = 0.0
+    domain: str | None = None
 
 
 class CollectionList(BaseModel):
@@ -110,11 +116,12 @@ class PointIn(BaseModel):
     id: PointId
     text: str | None = None
     vector: list[float] | None = None
+    input: Any = None  # a raw input for non-text encoders: a node id, {"image_b64": ...}
     payload: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_input(self) -> PointIn:
-        one_of(self, ("text", "vector"))
+        one_of(self, ("text", "vector", "input"))
         return self
 
 
@@ -167,10 +174,11 @@ class Query(BaseModel):
     text: str | None = None
     vector: list[float] | None = None
     id: PointId | None = None
+    input: Any = None  # a raw input for non-text encoders: a node id, {"image_b64": ...}
 
     @model_validator(mode="after")
     def _one_query(self) -> Query:
-        one_of(self, ("text", "vector", "id"))
+        one_of(self, ("text", "vector", "id", "input"))
         return self
 
 
@@ -181,6 +189,7 @@ class SearchRequest(BaseModel):
     params: dict[str, Any] | None = None
     with_payload: bool = True
     with_vector: bool = False
+    domain: str | None = None  # domain-routed encoders: the query's domain (else the router's)
 
 
 class ScoredPoint(BaseModel):

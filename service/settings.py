@@ -14,6 +14,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NESTVEC_")
 
     data_dir: Path = Field(Path("data"), description="collections live under DATA_DIR/collections")
+    models_dir: Path | None = Field(
+        None, description="trained encoder artifacts (`nestvec train ...`); default DATA_DIR/models"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "info"
@@ -31,3 +34,7 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(64, ge=1, description="inputs the dynamic batcher combines")
     batch_max_wait_ms: float = Field(5, ge=0, description="how long a batch waits for company")
     batch_max_queue: int = Field(1024, ge=1, description="queued encode calls before 429")
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir if self.models_dir is not None else self.data_dir / "models"

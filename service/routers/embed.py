@@ -17,10 +17,15 @@ from service.schemas import (
 router = APIRouter(prefix="/v1", tags=["embeddings"])
 
 
-@router.post("/embed", response_model=EmbedResponse)
+@router.post("/embed", response_model=EmbedResponse, response_model_exclude_none=True)
 def embed(req: EmbedRequest, engine: EngineDep) -> dict[str, object]:
-    _, vectors = engine.embed(req.encoder, req.inputs, req.dim)
-    return {"encoder": req.encoder, "dim": vectors.shape[1], "embeddings": vectors.tolist()}
+    vectors, items = engine.embed_items(req.encoder, req.inputs, req.dim, domain=req.domain)
+    return {
+        "encoder": req.encoder,
+        "dim": vectors.shape[1],
+        "embeddings": vectors.tolist(),
+        "items": items,
+    }
 
 
 @router.post("/embeddings", response_model=OpenAIEmbeddingsResponse)

@@ -10,4 +10,4 @@ router = APIRouter(prefix="/v1", tags=["encoders"])
 
 @router.get("/encoders")
 def list_encoders(engine: EngineDep) -> dict[str, list[dict[str, object]]]:
-    return {"encoders": [engine.encoders.describe(name) for name in available_encoders()]}
+    return {"encoders": [engine.describe_encoder(name) for name in available_encoders()]}

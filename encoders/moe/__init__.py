@@ -1,0 +1,1 @@
+"""moe encoder family."""
