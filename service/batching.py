@@ -1,7 +1,8 @@
 """Dynamic batching: concurrent encode calls for one encoder are coalesced into one model call.
 
 Request threads submit work and wait on a future; one worker thread per encoder drains the queue,
-waiting at most `max_wait_ms` for company, and runs the model on the combined inputs. Encoders
+waiting at most `max_wait_ms` for company (only while fewer requests than in its previous batch
+have joined, so a lone client never waits), and runs the model on the combined inputs. Encoders
 stay synchronous and never see threads; all concurrency for encoding lives here.
 """
 
@@ -72,13 +73,18 @@ class EncodeBatcher:
         self._worker.join(timeout=10)
 
     def _run(self) -> None:
+        expected = self.max_batch  # requests to wait for; learnt from the previous batch
         while (first := self._queue.get()) is not None:
             jobs = [first]
             size = len(first.inputs)
             deadline = time.monotonic() + self.max_wait
-            while size < self.max_batch and (left := deadline - time.monotonic()) > 0:
+            while size < self.max_batch:
+                # Queued jobs join at once. Waiting for more pays only when the last batch had
+                # company: the requests it answered are about to come back, while a lone client
+                # would wait for nobody.
+                left = deadline - time.monotonic() if len(jobs) < expected else 0
                 try:
-                    job = self._queue.get(timeout=left)
+                    job = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if job is None:
@@ -86,6 +92,7 @@ class EncodeBatcher:
                     break
                 jobs.append(job)
                 size += len(job.inputs)
+            expected = len(jobs)
             self._encode(jobs)
 
     def _encode(self, jobs: list[_Job]) -> None:

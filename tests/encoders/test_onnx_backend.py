@@ -1,0 +1,64 @@
+"""The ONNX Runtime backends of `minilm` agree with the torch model and serve over REST."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from support import DATA
+
+from encoders import EncoderPool
+from encoders.minilm import MiniLMEncoder
+from service.app import create_app
+from service.settings import Settings
+
+
+def scifact_texts(n: int) -> list[str]:
+    with (DATA / "scifact" / "corpus.jsonl").open() as lines:
+        docs = [json.loads(next(lines)) for _ in range(n)]
+    return [f"{d['title']} {d['text']}" for d in docs]
+
+
+@pytest.fixture(scope="module")
+def int8_encoder(tmp_path_factory: pytest.TempPathFactory) -> MiniLMEncoder:
+    return MiniLMEncoder(backend="onnx-int8", onnx_dir=tmp_path_factory.mktemp("onnx"))
+
+
+def test_int8_vectors_match_torch(encoder_pool: EncoderPool, int8_encoder: MiniLMEncoder) -> None:
+    texts = scifact_texts(48)  # long abstracts: cut at 256 tokens by both backends
+    reference = encoder_pool.get("minilm").encode(texts)
+    vectors = int8_encoder.encode(texts)
+    cosines = (reference * vectors).sum(axis=1)
+    assert vectors.shape == (48, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert cosines.mean() >= 0.99 and cosines.min() >= 0.98, cosines.min()
+    assert int8_encoder.count_tokens(texts) == encoder_pool.get("minilm").count_tokens(texts)
+
+
+def test_export_describes_itself_and_is_reused(int8_encoder: MiniLMEncoder, tmp_path: Path) -> None:
+    from encoders.minilm import minilm_path
+    from encoders.onnx_backend import export_onnx
+
+    target = export_onnx(minilm_path(), tmp_path, quantize=False)
+    card = json.loads((tmp_path / "onnx.json").read_text())
+    assert card["quantized"] is False and card["pooling"] == "mean"
+    stamp = target.stat().st_mtime_ns
+    assert export_onnx(minilm_path(), tmp_path, quantize=False).stat().st_mtime_ns == stamp
+
+
+def test_unknown_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
+        MiniLMEncoder(backend="tensorrt")
+
+
+def test_backend_is_chosen_per_encoder_in_settings(tmp_path: Path) -> None:
+    options = {"minilm": {"backend": "onnx-int8", "onnx_dir": str(tmp_path / "onnx")}}
+    settings = Settings(data_dir=tmp_path / "data", preload_encoders=[], encoder_options=options)
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/v1/embed", json={"encoder": "minilm", "inputs": ["int8 on CPU"]})
+        assert r.status_code == 200, r.text
+        assert len(r.json()["embeddings"][0]) == 384
+    assert (tmp_path / "onnx" / "onnx-int8" / "model.onnx").exists()
