@@ -13,13 +13,16 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from encoders import Encoder, EncoderPool
+from encoders import Encoder, EncoderError, EncoderPool, encoder_class
+from encoders.base import PartEncoder
 from ingest.inputs import INPUT_KINDS
-from ingest.records import Batch
+from ingest.progress import Stats
+from ingest.records import Batch, Record
 
 Stage = Callable[[Iterator[Batch]], Iterator[tuple[Batch, np.ndarray]]]
 
@@ -31,6 +34,7 @@ class EncodeJob:
     encoder: str
     dim: int
     modality: str
+    edges: str | None = None  # graph encoders: an edge list giving each node its neighbours
 
 
 def encode_inputs(encoder: Encoder, inputs: list[Any], job: EncodeJob) -> np.ndarray:
@@ -38,7 +42,36 @@ def encode_inputs(encoder: Encoder, inputs: list[Any], job: EncodeJob) -> np.nda
     if not inputs:
         return np.empty((0, job.dim), np.float32)
     load = INPUT_KINDS[job.modality].load
-    return encoder.encode([load(x) for x in inputs], dim=job.dim)
+    values = [load(x) for x in inputs]
+    if job.edges is not None:
+        from ingest.edges import with_edges
+
+        values = with_edges(values, job.edges)
+    return encoder.encode(values, dim=job.dim)
+
+
+def encode_batch(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch, np.ndarray]:
+    """A batch and its vectors; a part encoder's rows become one record per part (`id#i`).
+
+    A part encoder (faces in photos) judges each input alone, so an input it refuses (no face,
+    a corrupt file) is skipped under the error's code instead of failing the whole build.
+    """
+    if not isinstance(encoder, PartEncoder):
+        return batch, encode_inputs(encoder, batch.inputs, job)
+    load, tally = INPUT_KINDS[job.modality].load, Stats().add(batch.tally)
+    records, vectors = [], []
+    for record in batch.records:
+        try:
+            parts = encoder.encode_parts([load(record.input)], dim=job.dim)[0]
+        except EncoderError as exc:
+            tally.skip(exc.code, f"{record.where}: {exc.message}")
+            continue
+        for i, part in enumerate(parts):
+            payload = {**record.payload, "source_id": record.id, **part.payload}
+            records.append(Record(f"{record.id}#{i}", None, None, payload, record.where))
+            vectors.append(part.vector)
+    out = np.asarray(vectors, np.float32).reshape(len(records), job.dim)
+    return Batch(records, batch.end, tally), out
 
 
 def stored_vectors(dim: int) -> Stage:
@@ -52,13 +85,13 @@ def stored_vectors(dim: int) -> Stage:
     return run
 
 
-def local(job: EncodeJob, encoders: EncoderPool) -> Stage:
+def local(job: EncodeJob, encoders: EncoderPool, models_dir: Path | None = None) -> Stage:
     """Encode in this process, one batch per `encode` call (the model loads now)."""
-    encoder = encoders.get(job.encoder)
+    encoder = encoders.get(job.encoder, models_dir)
 
     def run(batches: Iterator[Batch]) -> Iterator[tuple[Batch, np.ndarray]]:
         for batch in batches:
-            yield batch, encode_inputs(encoder, batch.inputs, job)
+            yield encode_batch(encoder, batch, job)
 
     return run
 
@@ -80,8 +113,15 @@ def _encode_in_worker(inputs: list[Any], job: EncodeJob) -> np.ndarray:
     return encode_inputs(_worker_encoder, inputs, job)
 
 
+def _split_in_worker(batch: Batch, job: EncodeJob) -> tuple[Batch, np.ndarray]:
+    assert _worker_encoder is not None
+    return encode_batch(_worker_encoder, batch, job)
+
+
 def processes(job: EncodeJob, workers: int) -> Stage:
     """Encode in `workers` local processes (each with its own model), results kept in order."""
+
+    split = issubclass(encoder_class(job.encoder), PartEncoder)
 
     def run(batches: Iterator[Batch]) -> Iterator[tuple[Batch, np.ndarray]]:
         threads = max(1, (os.cpu_count() or 1) // workers)
@@ -91,14 +131,20 @@ def processes(job: EncodeJob, workers: int) -> Stage:
             initializer=_init_worker,
             initargs=(job.encoder, threads),
         ) as pool:
-            pending: deque[tuple[Batch, Future[np.ndarray]]] = deque()
+            pending: deque[tuple[Batch, Future[Any]]] = deque()
             for batch in batches:
-                pending.append((batch, pool.submit(_encode_in_worker, batch.inputs, job)))
+                # Only a part encoder's batches travel whole (their records change there).
+                future = (
+                    pool.submit(_split_in_worker, batch, job)
+                    if split
+                    else pool.submit(_encode_in_worker, batch.inputs, job)
+                )
+                pending.append((batch, future))
                 if len(pending) >= 2 * workers:  # bounded: memory stays flat
                     done, future = pending.popleft()
-                    yield done, future.result()
+                    yield future.result() if split else (done, future.result())
             while pending:
                 done, future = pending.popleft()
-                yield done, future.result()
+                yield future.result() if split else (done, future.result())
 
     return run

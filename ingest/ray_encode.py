@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from encoders import EncoderPool
+from encoders import EncoderPool, encoder_class
+from encoders.base import PartEncoder
 from ingest.encoding import EncodeJob, Stage, encode_inputs
 from ingest.errors import InvalidOption
 from ingest.records import Batch
@@ -49,6 +50,9 @@ class EncodeActor:
 
 def ray_stage(job: EncodeJob, address: str, actors: int, batch_size: int) -> Stage:
     """A stage that runs each window of batches as one Ray Data job on the cluster at `address`."""
+    if issubclass(encoder_class(job.encoder), PartEncoder):
+        # The Ray path keeps one vector per row; splitting photos into faces is local only.
+        raise InvalidOption(f"--ray-address cannot split inputs of {job.encoder!r}", "ray_address")
     ray = import_ray()
     if not ray.is_initialized():
         try:

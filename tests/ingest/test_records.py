@@ -95,7 +95,7 @@ def test_unreadable_images_are_skipped(tmp_path: Path) -> None:
     maker = RecordMaker(FieldSpec(input_fields=("image",)), INPUT_KINDS["image"], 128, tmp_path)
     record = maker(row({"id": "1", "image": "ok.jpg"}))
     assert record.input == str(tmp_path / "ok.jpg")
-    assert INPUT_KINDS["image"].load(record.input).mode == "RGB"
+    assert INPUT_KINDS["image"].load(record.input) == (tmp_path / "ok.jpg").read_bytes()
     reason, message = skip_of(maker, row({"id": "2", "image": "bad.jpg"}))
     assert reason == "unreadable_image" and message.startswith("f.jsonl line 1: unreadable image")
     assert skip_of(maker, row({"id": "3", "image": "gone.png"}))[0] == "unreadable_image"

@@ -1,0 +1,67 @@
+"""Face verification: the raw-descriptor distance of two faces against the encoder's threshold.
+
+Each side is an image (its most prominent face) or a stored face point; a stored point keeps
+the normalised vector and `descriptor_norm`, whose product is the raw descriptor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from encoders import EncoderError
+from service.engine import Engine
+from service.errors import ServiceError
+from service.schemas_faces import FaceRef, VerifyRequest
+
+
+class NotVerifiable(ServiceError):
+    code = "not_verifiable"
+
+
+def verify(engine: Engine, req: VerifyRequest) -> dict[str, Any]:
+    """Distance, threshold used and same-person decision for the two faces of `req`."""
+    encoder = engine.encoder(req.encoder)
+    default = getattr(encoder, "threshold", None)
+    if default is None:
+        raise NotVerifiable(f"encoder {req.encoder!r} has no verification threshold", "encoder")
+    threshold = req.threshold if req.threshold is not None else float(default)
+    a, face_a = _side(engine, req, req.a, "a")
+    b, face_b = _side(engine, req, req.b, "b")
+    distance = float(np.linalg.norm(a - b))
+    return {
+        "encoder": req.encoder,
+        "distance": distance,
+        "threshold": threshold,
+        "same_person": distance <= threshold,
+        "faces": [face_a, face_b],
+    }
+
+
+def _side(
+    engine: Engine, req: VerifyRequest, ref: FaceRef, field: str
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The raw descriptor of one side, and what to report about its face."""
+    if ref.image_b64 is not None:
+        try:
+            _, items = engine.embed_items(req.encoder, [ref.image_input()], None)
+        except EncoderError as exc:  # name the side, not the encoder's input list
+            if exc.field is not None and exc.field.startswith("inputs[0]"):
+                exc.field = field + exc.field.removeprefix("inputs[0]")
+            raise
+        face = (items or [{}])[0]["faces"][0]
+        raw = np.asarray(face["embedding"]) * face["descriptor_norm"]
+        return raw, {"box": face["box"], "score": face["score"]}
+    collection = engine.catalog.get(str(ref.collection))
+    if collection.config.encoder != req.encoder:
+        raise NotVerifiable(
+            f"collection {ref.collection!r} holds {collection.config.encoder!r} vectors, "
+            f"not {req.encoder!r}",
+            f"{field}.collection",
+        )
+    point = collection.vector_of(str(ref.id), f"{field}.id")
+    norm = point.payload.get("descriptor_norm")
+    if not isinstance(norm, int | float) or point.vector is None:
+        raise NotVerifiable(f"point {point.id!r} is not a stored face", f"{field}.id")
+    return point.vector * float(norm), {"id": point.id, "box": point.payload.get("box")}

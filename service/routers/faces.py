@@ -1,0 +1,17 @@
+"""POST /v1/faces/verify: are two faces (images or stored points) the same person?"""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from service.deps import EngineDep
+from service.faces import verify
+from service.schemas_faces import VerifyRequest, VerifyResponse
+
+router = APIRouter(prefix="/v1/faces", tags=["faces"])
+
+
+@router.post("/verify", response_model=VerifyResponse, response_model_exclude_none=True)
+def verify_faces(req: VerifyRequest, engine: EngineDep) -> dict[str, Any]:
+    """Euclidean distance of the raw descriptors, against `threshold` (default: the encoder's)."""
+    return verify(engine, req)

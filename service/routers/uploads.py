@@ -1,0 +1,51 @@
+"""Multipart forms of embed and upsert, for image files sent as they are (no base64).
+
+`POST /v1/embed/upload` answers like `POST /v1/embed`; `POST /v1/collections/{name}/points/upload`
+stores each file as a point (id: the `ids` form field in order, else the file name).
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from service.deps import EngineDep
+from service.errors import ServiceError
+from service.schemas import EmbedResponse, PointIn, UpsertResponse
+
+router = APIRouter(prefix="/v1", tags=["uploads"])
+
+Files = Annotated[list[UploadFile], File(description="image files")]
+
+
+@router.post("/embed/upload", response_model=EmbedResponse, response_model_exclude_none=True)
+def embed_upload(
+    files: Files,
+    engine: EngineDep,
+    encoder: Annotated[str, Form()] = "face-dlib",
+    dim: Annotated[int | None, Form()] = None,
+) -> dict[str, Any]:
+    inputs = [f.file.read() for f in files]
+    vectors, items = engine.embed_items(encoder, inputs, dim)
+    return {
+        "encoder": encoder,
+        "dim": vectors.shape[1],
+        "embeddings": vectors.tolist(),
+        "items": items,
+    }
+
+
+@router.post("/collections/{name}/points/upload", response_model=UpsertResponse)
+def upsert_upload(
+    name: str,
+    files: Files,
+    engine: EngineDep,
+    ids: Annotated[list[str] | None, Form()] = None,
+) -> dict[str, int]:
+    if ids is not None and len(ids) != len(files):
+        raise ServiceError(f"{len(ids)} ids for {len(files)} files", "ids")
+    names = ids or [f.filename or str(i) for i, f in enumerate(files)]
+    points = [
+        PointIn(id=point_id, input=f.file.read(), payload={"filename": f.filename})
+        for point_id, f in zip(names, files, strict=True)
+    ]
+    return {"upserted": engine.upsert(name, points)}

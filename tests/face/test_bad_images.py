@@ -1,0 +1,113 @@
+"""Every bad image is a 4xx with a stable code and the offending field, never a 500."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from face_photos import b64, faceless_photo, group_photo, photo
+from fastapi.testclient import TestClient
+from PIL import Image
+from support import assert_error
+
+
+def embed(client: TestClient, item: Any) -> Any:
+    return client.post("/v1/embed", json={"encoder": "face-dlib", "inputs": [item]})
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims `width` x `height` pixels: a decompression bomb."""
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = bytearray(data[12:29])  # b"IHDR" + 13 bytes of fields
+    ihdr[4:12] = struct.pack(">II", width, height)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(data)
+
+
+def ico() -> bytes:
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(photo("img25.jpg"))).save(buffer, "ICO", sizes=[(64, 64)])
+    return buffer.getvalue()
+
+
+CASES: dict[str, tuple[Callable[[], Any], int, str, str]] = {
+    "not an image": (lambda: b64(b"%PDF-1.4 hello"), 422, "not_an_image", "inputs[0]"),
+    "empty file": (lambda: b64(b""), 422, "not_an_image", "inputs[0]"),
+    "bad base64": (lambda: {"image_b64": "@@not base64@@"}, 422, "invalid_base64", None),
+    "not an object": (lambda: "img1.jpg", 422, "invalid_input", "inputs[0]"),
+    "unsupported format": (lambda: b64(ico()), 415, "unsupported_format", "inputs[0]"),
+    "truncated": (lambda: b64(photo("img5.jpg")[:12000]), 422, "truncated_image", "inputs[0]"),
+    "no face": (lambda: b64(faceless_photo()), 422, "no_face", "inputs[0]"),
+    "too many faces": (
+        lambda: {**b64(group_photo()), "max_faces": 2},
+        422,
+        "too_many_faces",
+        "inputs[0]",
+    ),
+    "bomb over our cap": (lambda: b64(png_claiming(9000, 9000)), 413, "image_too_large", None),
+    "bomb over Pillow's": (lambda: b64(png_claiming(20000, 20000)), 413, "image_too_large", None),
+    "unknown option": (lambda: {**b64(photo("img5.jpg")), "zoom": 2}, 422, "invalid_input", None),
+    "bad jitters": (
+        lambda: {**b64(photo("img5.jpg")), "num_jitters": 0},
+        422,
+        "invalid_input",
+        "inputs[0].num_jitters",
+    ),
+    "bad detector": (
+        lambda: {**b64(photo("img5.jpg")), "detector": "yolo"},
+        422,
+        "invalid_input",
+        "inputs[0].detector",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_image_is_a_clear_4xx(client: TestClient, face_encoder: Any, case: str) -> None:
+    make, status, code, field = CASES[case]
+    assert_error(embed(client, make()), status, code, field)
+
+
+def test_bad_images_in_points_search_and_verify(client: TestClient, face_encoder: Any) -> None:
+    body = {"name": "faces", "encoder": "face-dlib", "index": {"type": "flat"}}
+    assert client.post("/v1/collections", json=body).status_code == 201
+    good = {"id": "ok", "input": b64(photo("img5.jpg"))}
+    bad = {"id": "bg", "input": b64(faceless_photo())}
+    r = client.put("/v1/collections/faces/points", json={"points": [good, bad]})
+    assert_error(r, 422, "no_face", "points[1].input")
+    assert client.get("/v1/collections/faces").json()["count"] == 0  # all or nothing
+    query = {"query": {"input": b64(b"GIF89a")}, "k": 1}
+    r = client.post("/v1/collections/faces/search", json=query)
+    assert r.status_code == 422 and r.json()["code"] in ("not_an_image", "truncated_image")
+    pair = {"a": b64(photo("img5.jpg")), "b": b64(faceless_photo())}
+    assert_error(client.post("/v1/faces/verify", json=pair), 422, "no_face", "b")
+    half = {"a": b64(photo("img5.jpg")), "b": {"collection": "faces"}}
+    assert_error(client.post("/v1/faces/verify", json=half), 422, "validation_error")
+
+
+def test_oversize_upload_is_413(make_client: Callable[..., TestClient], face_encoder: Any) -> None:
+    client = make_client(max_body_bytes=50_000)
+    files = [("files", ("big.jpg", photo("img11.jpg"), "image/jpeg"))]  # 56 kB
+    assert_error(client.post("/v1/embed/upload", files=files), 413, "too_large")
+    r = client.post("/v1/embed", json={"encoder": "face-dlib", "inputs": [b64(photo("img11.jpg"))]})
+    assert_error(r, 413, "too_large")
+
+
+def test_upload_form_errors(client: TestClient, face_encoder: Any) -> None:
+    assert_error(
+        client.post("/v1/embed/upload", data={"encoder": "face-dlib"}), 422, "validation_error"
+    )
+    files = [("files", ("x.txt", b"plain text", "text/plain"))]
+    assert_error(client.post("/v1/embed/upload", files=files), 422, "not_an_image", "inputs[0]")
+    body = {"name": "faces", "encoder": "face-dlib"}
+    assert client.post("/v1/collections", json=body).status_code == 201
+    files = [("files", ("a.jpg", photo("img5.jpg"), "image/jpeg"))]
+    r = client.post("/v1/collections/faces/points/upload", files=files, data={"ids": ["a", "b"]})
+    assert_error(r, 422, "invalid_request", "ids")
