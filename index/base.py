@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from index.filters import Filter
 from index.metrics import Metric
 
 
@@ -75,3 +77,28 @@ class VectorIndex(Protocol):
     def load(cls, path: Path, dim: int, metric: Metric, params: Any) -> VectorIndex:
         """Read an index written by `save`."""
         ...
+
+
+@runtime_checkable
+class FilteringIndex(VectorIndex, Protocol):
+    """A backend that keeps payloads and evaluates filters itself (a remote engine: Milvus).
+
+    The Collection sees `filters_natively = True` on the class, passes payloads to `add`, and
+    hands `search` the parsed filter instead of computing allowed labels from the store.
+    """
+
+    filters_natively: ClassVar[bool]
+
+    def add(  # type: ignore[override]
+        self, labels: np.ndarray, vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+    ) -> None: ...
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        allowed: np.ndarray | None = None,
+        filter: Filter | None = None,
+        **params: Any,
+    ) -> tuple[np.ndarray, np.ndarray]: ...

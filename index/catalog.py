@@ -10,7 +10,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from index.collection import STORE_FILE, Collection, CollectionConfig
+from index.collection import STORE_FILE, Collection, CollectionConfig, IndexDefaults
 from index.errors import (
     CollectionExists,
     CollectionNotFound,
@@ -66,14 +66,15 @@ def check_name(name: str) -> str:
 class Catalog:
     """Open collections of `data_dir/collections/`, each in its own directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, index_defaults: IndexDefaults | None = None) -> None:
         self.root = Path(data_dir) / "collections"
+        self.index_defaults = index_defaults
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._open: dict[str, Collection] = {}
         for path in sorted(self.root.iterdir()):
             if (path / STORE_FILE).exists() and NAME_PATTERN.fullmatch(path.name):
-                self._open[path.name] = Collection.open(path)
+                self._open[path.name] = Collection.open(path, index_defaults)
 
     def names(self) -> list[str]:
         return sorted(self._open)
@@ -92,15 +93,22 @@ class Catalog:
             if config.name in self._open:
                 raise CollectionExists(f"collection {config.name!r} already exists", "name")
             tmp = self.root / f".tmp-{config.name}-{uuid.uuid4().hex}"
-            collection = Collection.create(tmp, config)
-            collection.close()
+            try:
+                collection = Collection.create(tmp, config, self.index_defaults)
+                collection.close()
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)  # e.g. Milvus unreachable: leave nothing
+                raise
             tmp.rename(self.root / config.name)
-            self._open[config.name] = Collection.open(self.root / config.name)
+            self._open[config.name] = Collection.open(self.root / config.name, self.index_defaults)
             return self._open[config.name]
 
     def drop(self, name: str) -> None:
         with self._lock:
             collection = self.get(name)
+            drop_remote = getattr(collection.index, "drop", None)  # a Milvus collection
+            if drop_remote is not None:
+                drop_remote()  # first: if Milvus is down (503) the collection stays whole
             del self._open[name]
             collection.store.close()
             # Rename first so a crash mid-delete never leaves a half collection that loads.

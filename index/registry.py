@@ -21,6 +21,7 @@ BUILTIN_MODULES = (
     "index.backends.flat",
     "index.backends.faiss_hnsw",
     "index.backends.ivf",
+    "index.backends.milvus",
 )
 
 _REGISTRY: dict[str, type] = {}
@@ -83,3 +84,12 @@ def validate_params(
         raise InvalidIndexParams(
             f"{where}: {first['msg']}", f"{field}.{where}" if where else field
         ) from None
+
+
+def with_defaults(params: BaseModel, defaults: dict[str, Any] | None) -> Any:
+    """Fill parameters left unset (None) from service-wide defaults (e.g. the Milvus URI).
+
+    The defaults are not written into a collection's config, so they follow the settings.
+    """
+    unset = {k: v for k, v in (defaults or {}).items() if getattr(params, k, v) is None}
+    return params.model_copy(update=unset) if unset else params

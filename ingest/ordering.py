@@ -70,6 +70,6 @@ def _rebuild_by_category(collection: Collection, field: str) -> None:
         perm = insertion_order(CATEGORY, vectors, categories=np.asarray(categories))
         for start in range(0, len(perm), REBUILD_BATCH):
             chunk = perm[start : start + REBUILD_BATCH]
-            index.add(labels[chunk], vectors[chunk])
+            collection.add_to_index(index, labels[chunk], vectors[chunk])
     collection.index, collection.insertion_order = index, f"{CATEGORY}:{field}"
     collection._dirty = True  # as rebuild() does: the snapshot must be rewritten

@@ -41,7 +41,7 @@ def build(
     if options.strict:  # a failure must come before anything is written
         for _ in make_batches(plan.fmt.rows(options.source), plan.maker, 4096, strict=True):
             pass
-    target = open_target(options.data_dir, plan.request, plan.key, notes)
+    target = open_target(options.data_dir, plan.request, plan.key, notes, options.index_defaults)
     recorded = target.state()
     same = recorded if recorded is not None and recorded.key == plan.key else None
     order, seed = _order(options, same)
@@ -128,7 +128,7 @@ def _stage(plan: Plan, encoders: EncoderPool | None) -> encoding.Stage:
         return ray_stage(job, options.ray_address, options.workers, options.batch_size)
     if options.workers > 1:
         return encoding.processes(job, options.workers)
-    return encoding.local(job, encoders or EncoderPool())
+    return encoding.local(job, encoders or EncoderPool(), options.models_dir)
 
 
 def _commit(store: PointStore, state: BuildState, batch: Batch, vectors: np.ndarray) -> None:
@@ -165,7 +165,7 @@ def _finish(
     """Build the index in `order`, save it, mark the build done, publish a staged build."""
     target.store.close()
     started = time.perf_counter()
-    collection = Collection.open(target.path)
+    collection = Collection.open(target.path, target.index_defaults)
     build_index(collection, order, seed)
     collection.save_snapshot()
     done = state.finished(str(order), seed)

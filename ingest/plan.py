@@ -39,6 +39,10 @@ class IngestOptions:
     workers: int = 1
     ray_address: str | None = None
     progress: bool = True
+    edges: Path | None = None  # graph encoders: edge list giving each node its neighbours
+    models_dir: Path | None = None  # trained encoders' artifacts (default DATA_DIR/models)
+    # backend parameters a collection leaves unset (the Milvus URI), from Settings
+    index_defaults: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,15 +68,19 @@ def plan_build(options: IngestOptions) -> Plan:
     encoder = options.encoder or (existing.encoder if existing else None)
     dim = _dim(options, encoder, existing.dim if existing else None)
     job = _job(options, fmt, encoder, dim)
-    fields = options.input_fields or (fmt.input_field,)
-    spec = FieldSpec(options.id_field, fields if job else (), options.vector_field)
     kind = INPUT_KINDS[job.modality] if job else None
+    default = options.id_field if kind is not None and kind.node_ids else fmt.input_field
+    fields = options.input_fields or (default,)
+    spec = FieldSpec(options.id_field, fields if job else (), options.vector_field)
     maker = RecordMaker(spec, kind, dim, source if source.is_dir() else source.parent)
     request = CollectionRequest(
         options.collection, dim, encoder, options.metric, options.index_type, options.index_params
     )
     # as JSON gives it back from the store (tuples become lists), so keys compare equal
-    key = json.loads(json.dumps({"source": fmt.fingerprint(source), "fields": asdict(spec)}))
+    parts = {"source": fmt.fingerprint(source), "fields": asdict(spec)}
+    if options.edges is not None:  # another edge list is another build
+        parts["edges"] = reader_for(options.edges).fingerprint(options.edges)
+    key = json.loads(json.dumps(parts))
     if next(iter(fmt.rows(source)), None) is None:
         raise EmptySource(f"{source.name}: empty source (no rows to read)", "source")
     return Plan(options, fmt, request, job, maker, key)
@@ -108,4 +116,7 @@ def _job(
             f"a {modality} encoder",
             "encoder",
         )
-    return encoding.EncodeJob(encoder, dim, modality)
+    if options.edges is not None and not INPUT_KINDS[modality].node_ids:
+        raise InvalidOption(f"--edges is for graph encoders; {encoder!r} is a {modality} one")
+    edges = None if options.edges is None else str(options.edges.resolve())
+    return encoding.EncodeJob(encoder, dim, modality, edges)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from index.catalog import check_name, validate_config
-from index.collection import STORE_FILE, Collection, CollectionConfig
+from index.collection import STORE_FILE, Collection, CollectionConfig, IndexDefaults
 from index.registry import index_class, validate_params
 from index.store import PointStore
 from ingest.errors import ConfigConflict
@@ -78,6 +78,7 @@ class Target:
     final: Path
     store: PointStore
     config: CollectionConfig
+    index_defaults: IndexDefaults | None = None  # where a remote index (Milvus) lives
 
     @property
     def staged(self) -> bool:
@@ -110,8 +111,21 @@ def open_target(
     request: CollectionRequest,
     key: dict[str, Any],
     notes: Callable[[str], None] = print,
+    index_defaults: IndexDefaults | None = None,
 ) -> Target:
     """The existing collection, the staged build of the same source, or a new staged one."""
+    target = _find_or_stage(data_dir, request, key, notes, index_defaults)
+    target.index_defaults = index_defaults
+    return target
+
+
+def _find_or_stage(
+    data_dir: Path,
+    request: CollectionRequest,
+    key: dict[str, Any],
+    notes: Callable[[str], None],
+    index_defaults: IndexDefaults | None,
+) -> Target:
     root = Path(data_dir) / "collections"
     final = root / check_name(request.name)
     if (final / STORE_FILE).exists():
@@ -132,7 +146,7 @@ def open_target(
         target.discard()
     shutil.rmtree(staging, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
-    Collection.create(staging, request.new_config()).close()
+    Collection.create(staging, request.new_config(), index_defaults).close()
     return _open(staging, final)
 
 

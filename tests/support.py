@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,8 @@ def assert_error(r: Any, status: int, code: str, field: str | None = None) -> No
     assert body["message"]
     if field is not None:
         assert body["field"] == field
+
+
+def milvus_lite_uri() -> str:
+    """A fresh Milvus Lite file: share one per test module, since each file starts a server."""
+    return str(Path(tempfile.mkdtemp(prefix="nestvec-milvus-")) / "milvus.db")

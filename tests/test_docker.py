@@ -110,3 +110,20 @@ def test_compose_file_is_consistent() -> None:
     assert prometheus["profiles"] == ["monitoring"]
     scrape = yaml.safe_load((ROOT / "docker" / "prometheus.yml").read_text())
     assert scrape["scrape_configs"][0]["static_configs"][0]["targets"] == ["nestvec:8000"]
+
+
+def test_compose_milvus_profile_is_wired() -> None:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    services = compose["services"]
+    milvus = {"milvus-etcd", "milvus-minio", "milvus-standalone"}
+    assert all(services[name]["profiles"] == ["milvus"] for name in milvus)
+    standalone = services["milvus-standalone"]
+    assert standalone["environment"]["ETCD_ENDPOINTS"] == "milvus-etcd:2379"
+    assert standalone["environment"]["MINIO_ADDRESS"] == "milvus-minio:9000"
+    assert "19530:19530" in standalone["ports"]
+    # the service reads NESTVEC_MILVUS_URI; unset it is Milvus Lite inside the data volume
+    uri = services["nestvec"]["environment"]["NESTVEC_MILVUS_URI"]
+    assert uri == "${NESTVEC_MILVUS_URI:-/data/milvus.db}"
+    assert "profiles" not in services["nestvec"]  # Milvus stays optional

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import milvus_lite_uri
 
 from index import METRICS, available_indexes, index_class
 
@@ -25,6 +26,8 @@ GENEROUS = {
     "faiss-hnsw": {"ef": 200},
     "ivf": {"nlist": 4, "nprobe": 4},
     "ivfpq": {"nlist": 1, "nprobe": 1, "m": DIM, "nbits": 6},
+    # one Milvus Lite file (one embedded server) for the module; each index its own collection
+    "milvus": {"ef": 200, "uri": milvus_lite_uri()},
 }
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import evaluate_filter
+from support import evaluate_filter, milvus_lite_uri
 
 from index import METRICS, Catalog, CollectionConfig, available_indexes
 
@@ -22,6 +22,7 @@ GENEROUS: dict[str, dict[str, Any]] = {
     "ivf": {"nlist": 2, "nprobe": 2},
     "ivfpq": {"nlist": 1, "nprobe": 1, "m": 8, "nbits": 4},
     "flat": {},
+    "milvus": {"ef": 256, "M": 32, "uri": milvus_lite_uri()},  # one Milvus Lite for the module
 }
 SEARCH_PARAMS = {"ivfpq": {"rescore": True}}  # PQ is lossy; rescoring makes it exact
 PROFILE = settings(
@@ -158,10 +159,14 @@ filters = st.recursive(
 )
 
 
+# hnsw: filters compiled to SQL over the store; milvus: translated and evaluated inside Milvus
+@pytest.mark.parametrize("index_type", ["hnsw", "milvus"])
 @PROFILE
 @given(payloads=st.lists(payload_strategy(), min_size=1, max_size=40), flt=filters)
-def test_filters_equal_brute_force(payloads: list[dict[str, Any]], flt: dict[str, Any]) -> None:
-    col = collection("hnsw")
+def test_filters_equal_brute_force(
+    index_type: str, payloads: list[dict[str, Any]], flt: dict[str, Any]
+) -> None:
+    col = collection(index_type)
     ids = [f"p{i}" for i in range(len(payloads))]
     vectors = np.random.default_rng(0).normal(size=(len(ids), DIM)).astype(np.float32)
     col.upsert(ids, vectors, payloads)

@@ -17,6 +17,7 @@ BACKENDS = {
     "faiss-hnsw": {"M": 16, "ef": 128},
     "ivf": {"nlist": 4, "nprobe": 4},
     "ivfpq": {"nlist": 2, "m": 4, "nbits": 4, "nprobe": 2},
+    "milvus": {"M": 16},  # Milvus Lite in DATA_DIR/milvus.db (no NESTVEC_MILVUS_URI set)
 }
 
 

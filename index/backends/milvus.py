@@ -1,0 +1,283 @@
+"""Milvus backend: the searchable copy of a collection lives in a Milvus collection.
+
+`uri` is a local file ending in `.db` (Milvus Lite, embedded, started by pymilvus) or
+`http://host:19530` (a Milvus server or cluster). The SQLite store stays authoritative for ids,
+payloads and vectors; this index is reconciled against it at start-up like any snapshot, so a
+lost or wiped Milvus collection is rebuilt from SQLite. Rows: `id` (the store's int64 label),
+`vector`, `payload` (the point's JSON, for people querying Milvus directly) and `terms` (the
+derived filter document of `milvus_filter`). Filters are evaluated by Milvus itself.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from index.backends.common import LiveLabels, empty_result
+from index.backends.milvus_filter import FIELD, Widths, payload_terms, to_expression
+from index.base import IndexParams, QueryParams
+from index.errors import IndexBackendUnavailable
+from index.filters import Filter
+from index.metrics import Metric, l2_score
+from index.registry import register_index
+
+META_FILE = "milvus.json"
+INSERT_BATCH = 2000  # rows per insert call: keeps gRPC messages well under their 64 MB cap
+MAX_TOPK = 16384  # Milvus's limit on k (and on a query page)
+MILVUS_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,254}$"
+
+# Build parameters each Milvus index type takes, and the search knobs it reads.
+BUILD: dict[str, Callable[[MilvusParams], dict[str, Any]]] = {
+    "HNSW": lambda p: {"M": p.M, "efConstruction": p.ef_construction},
+    "IVF_FLAT": lambda p: {"nlist": p.nlist},
+    "IVF_SQ8": lambda p: {"nlist": p.nlist},
+    "FLAT": lambda p: {},
+}
+SEARCH: dict[str, Callable[[MilvusParams, dict[str, Any], int], dict[str, Any]]] = {
+    "HNSW": lambda p, q, k: {"ef": max(q.get("ef") or p.ef, k)},  # Milvus rejects ef < k
+    "IVF_FLAT": lambda p, q, k: {"nprobe": q.get("nprobe") or p.nprobe},
+    "IVF_SQ8": lambda p, q, k: {"nprobe": q.get("nprobe") or p.nprobe},
+    "FLAT": lambda p, q, k: {},
+}
+
+
+def _pymilvus() -> Any:
+    try:
+        import pymilvus
+    except ImportError:
+        raise ImportError(
+            "the milvus index backend needs pymilvus and milvus-lite: pip install 'nestvec[milvus]'"
+        ) from None
+    return pymilvus
+
+
+@contextmanager
+def _unavailable_on_failure(uri: str) -> Iterator[None]:
+    """Milvus failures (down, unreachable, refusing) as IndexBackendUnavailable (HTTP 503)."""
+    try:
+        yield
+    except IndexBackendUnavailable:
+        raise
+    except Exception as exc:  # pymilvus raises its own hierarchy and grpc errors
+        message = f"Milvus at {uri} failed: {exc}"
+        raise IndexBackendUnavailable(message, "index.params.uri") from None
+
+
+class _Guarded:
+    """A MilvusClient whose every call maps failures through `_unavailable_on_failure`."""
+
+    def __init__(self, client: Any, uri: str) -> None:
+        self._client, self._uri = client, uri
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _unavailable_on_failure(self._uri):
+                return method(*args, **kwargs)
+
+        return call
+
+
+class MilvusParams(IndexParams):
+    uri: str | None = Field(
+        None, description="Milvus Lite file (*.db) or http://host:19530; None: NESTVEC_MILVUS_URI"
+    )
+    collection: str = Field(
+        default_factory=lambda: f"nestvec_{uuid.uuid4().hex}",
+        pattern=MILVUS_NAME,
+        description="the Milvus collection (unique per nestvec collection)",
+    )
+    index_type: Literal["HNSW", "IVF_FLAT", "IVF_SQ8", "FLAT"] = "HNSW"
+    M: int = Field(16, ge=2, le=2048, description="HNSW graph degree")
+    ef_construction: int = Field(200, ge=1, le=65536, description="HNSW build beam width")
+    ef: int = Field(64, ge=1, le=32768, description="HNSW default query beam width")
+    nlist: int = Field(128, ge=1, le=65536, description="IVF lists")
+    nprobe: int = Field(8, ge=1, le=65536, description="IVF lists probed by default")
+
+
+class MilvusQuery(QueryParams):
+    ef: int | None = Field(None, ge=1, le=32768, description="HNSW beam width (>= k is used)")
+    nprobe: int | None = Field(None, ge=1, le=65536, description="IVF lists probed")
+
+
+@register_index("milvus")
+class MilvusIndex:
+    """A Milvus collection behind the VectorIndex contract; filters run inside Milvus."""
+
+    Params = MilvusParams
+    Query = MilvusQuery
+    filters_natively: ClassVar[bool] = True
+
+    def __init__(self, dim: int, metric: Metric, params: MilvusParams) -> None:
+        """A new, empty index: an existing Milvus collection of the same name is replaced."""
+        self._connect(dim, metric, params)
+        if self._client.has_collection(params.collection):
+            self._client.drop_collection(params.collection)
+        self._create()
+
+    def _connect(self, dim: int, metric: Metric, params: MilvusParams) -> None:
+        self.dim, self.metric, self.params = dim, metric, params
+        self._live, self.widths = LiveLabels(), Widths()
+        if params.uri is None:
+            raise IndexBackendUnavailable(
+                "no Milvus URI: set NESTVEC_MILVUS_URI or index.params.uri", "index.params.uri"
+            )
+        if params.uri.endswith(".db"):  # Milvus Lite wants the file's directory to exist
+            Path(params.uri).parent.mkdir(parents=True, exist_ok=True)
+        pymilvus = _pymilvus()
+        with _unavailable_on_failure(params.uri):
+            self._client = _Guarded(pymilvus.MilvusClient(uri=params.uri), params.uri)
+
+    def _create(self) -> None:
+        pm = _pymilvus()
+        schema = pm.MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", pm.DataType.INT64, is_primary=True)
+        schema.add_field("vector", pm.DataType.FLOAT_VECTOR, dim=self.dim)
+        schema.add_field("payload", pm.DataType.JSON)
+        schema.add_field(FIELD, pm.DataType.JSON)
+        index = self._client.prepare_index_params()
+        index.add_index(
+            field_name="vector",
+            index_type=self.params.index_type,
+            metric_type=self._metric_type,
+            params=BUILD[self.params.index_type](self.params),
+        )
+        # Strong: a search sees every write acknowledged before it, as with the local backends.
+        name = self.params.collection
+        self._client.create_collection(name, schema=schema, consistency_level="Strong")
+        # sync=False: the index of an empty collection is ready at once; waiting polls at 0.5 s
+        self._client.create_index(name, index, sync=False)
+        self._client.load_collection(name)
+
+    @property
+    def _metric_type(self) -> str:
+        # cosine vectors arrive normalised (Metric.prepare), so IP serves cosine and dot alike
+        return "IP" if self.metric.kind == "ip" else "L2"
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def add(
+        self,
+        labels: np.ndarray,
+        vectors: np.ndarray,
+        payloads: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        if len(labels) == 0:
+            return
+        payloads = payloads if payloads is not None else [{}] * len(labels)
+        for start in range(0, len(labels), INSERT_BATCH):
+            rows = []
+            for label, vector, payload in zip(
+                labels[start : start + INSERT_BATCH].tolist(),
+                vectors[start : start + INSERT_BATCH],
+                payloads[start : start + INSERT_BATCH],
+                strict=True,
+            ):
+                terms = payload_terms(payload)
+                self.widths.grow(terms)
+                rows.append({"id": label, "vector": vector, "payload": payload, FIELD: terms})
+            self._client.insert(self.params.collection, rows)
+            self._live.add(labels[start : start + INSERT_BATCH])
+
+    def remove(self, labels: np.ndarray) -> None:
+        present = self._live.discard(np.asarray(labels, dtype=np.int64))
+        if len(present):
+            self._client.delete(self.params.collection, ids=present.tolist())
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        allowed: np.ndarray | None = None,
+        filter: Filter | None = None,
+        **params: Any,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        k = min(k, len(self), MAX_TOPK, len(self) if allowed is None else len(allowed))
+        if k == 0:
+            return empty_result(len(queries))
+        clauses = [] if filter is None else [to_expression(filter, self.widths)]
+        if allowed is not None:
+            clauses.append(f"id in [{', '.join(map(str, allowed.tolist()))}]")
+        found = self._client.search(
+            self.params.collection,
+            data=[q.tolist() for q in queries],
+            limit=k,
+            filter=" and ".join(f"({c})" for c in clauses),
+            output_fields=["id"],
+            search_params={
+                "metric_type": self._metric_type,
+                "params": SEARCH[self.params.index_type](self.params, params, k),
+            },
+        )
+        labels = np.full((len(queries), k), -1, np.int64)
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        for row, hits in enumerate(found):
+            labels[row, : len(hits)] = [h["id"] for h in hits]
+            scores[row, : len(hits)] = self._scores(np.array([h["distance"] for h in hits]))
+        return labels, scores
+
+    def _scores(self, distances: np.ndarray) -> np.ndarray:
+        # Milvus reports inner products as they are and L2 as the squared distance
+        return distances if self.metric.kind == "ip" else l2_score(distances)
+
+    @property
+    def tombstone_ratio(self) -> float:
+        return 0.0  # Milvus compacts deleted rows itself
+
+    def labels(self) -> np.ndarray:
+        return self._live.array()
+
+    def save(self, path: Path) -> None:
+        """Flush Milvus and note what it holds; the rows themselves live in Milvus."""
+        self._client.flush(self.params.collection)
+        meta = {
+            "collection": self.params.collection,
+            "count": len(self),
+            # labels only grow: rows above this one were written after this note (see load)
+            "max_label": int(self.labels().max(initial=0)),
+            "widths": {"distinct": self.widths.distinct, "numbers": self.widths.numbers},
+        }
+        (path / META_FILE).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, path: Path, dim: int, metric: Metric, params: MilvusParams) -> MilvusIndex:
+        """Reopen the Milvus collection; a missing one comes back empty (the caller reconciles)."""
+        self = cls.__new__(cls)
+        self._connect(dim, metric, params)
+        if not self._client.has_collection(params.collection):
+            self._create()
+            return self
+        self._client.load_collection(params.collection)
+        meta_file = path / META_FILE
+        meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        self.widths = Widths(**meta.get("widths", {}))
+        # Rows written after the note (a crash skipped the save) may hold longer lists: the
+        # filter expressions must reach their last positions, so widen from those rows.
+        for row in self._scan(f"id > {meta.get('max_label', -1)}", FIELD):
+            self.widths.grow(row[FIELD])
+        self._live.add(np.array([row["id"] for row in self._scan("", "id")], dtype=np.int64))
+        return self
+
+    def _scan(self, where: str, field: str) -> Iterator[dict[str, Any]]:
+        """Rows Milvus holds matching `where` (with `field`), page by page."""
+        it = self._client.query_iterator(
+            self.params.collection, batch_size=1000, filter=where, output_fields=[field]
+        )
+        while page := it.next():
+            yield from page
+        it.close()
+
+    def drop(self) -> None:
+        """Delete the Milvus collection (the nestvec collection is being dropped)."""
+        if self._client.has_collection(self.params.collection):
+            self._client.drop_collection(self.params.collection)
