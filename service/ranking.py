@@ -1,0 +1,112 @@
+"""Re-rank candidates for a query with a bi-encoder: cosine of query and candidate vectors.
+
+No cross-encoder can be had offline here (no model package on PyPI ships one), so ranking uses
+any registered text encoder. That only helps when it differs from what retrieved the candidates:
+a stronger or domain-routed encoder, or full-dimension vectors after a low-dimension shortlist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from encoders.errors import EmptyInput
+from index import METRICS
+from index.errors import PointNotFound
+from index.rank import rank
+from index.store import StoredPoint
+from service.engine import Engine
+from service.errors import NoEncoder, UnsupportedInput
+
+DEFAULT_RANK_ENCODER = "minilm"
+COSINE = METRICS["cosine"]
+
+
+@dataclass(frozen=True)
+class Ranked:
+    encoder: str
+    order: list[int]  # candidate indices, best first
+    scores: list[float]
+    texts: list[str | None]  # per candidate (all of them), for return_documents
+
+
+def rank_texts(
+    engine: Engine,
+    query: str,
+    texts: Sequence[str],
+    encoder: str | None,
+    top_n: int | None,
+    dim: int | None = None,
+    domain: str | None = None,
+    field: str = "documents",
+) -> Ranked:
+    """Encode query and texts with one text encoder and order the texts by cosine."""
+    if not texts:
+        raise EmptyInput(f"{field} must not be empty", field)
+    name = encoder or DEFAULT_RANK_ENCODER
+    _require_text(engine, name)
+    engine.check_batch(len(texts), field)
+    _, q = engine.embed(name, [query], dim, domain=domain)
+    _, docs = engine.embed(name, list(texts), dim, domain=domain)
+    order, scores = rank(q[0], docs, COSINE, top_n)
+    return Ranked(name, order.tolist(), scores.tolist(), list(texts))
+
+
+def rank_points(
+    engine: Engine,
+    query: str,
+    collection_name: str,
+    ids: Sequence[str],
+    encoder: str | None,
+    top_n: int | None,
+    text_field: str = "text",
+    dim: int | None = None,
+    domain: str | None = None,
+) -> Ranked:
+    """Order stored points: by their stored vectors when ranked with the collection's own
+    encoder, else by encoding their payload texts (`text_field`) with `encoder`."""
+    if not ids:
+        raise EmptyInput("ids must not be empty", "ids")
+    engine.check_batch(len(ids), "ids")
+    collection = engine.catalog.get(collection_name)
+    config = collection.config
+    points = _points(collection.get(list(ids), with_vector=True), ids, config.name)
+    texts = [_text(p, text_field) for p in points]
+    if (encoder is not None and encoder != config.encoder) or dim not in (None, config.dim):
+        missing = [i for i, t in enumerate(texts) if t is None]
+        if missing:
+            message = f"point {ids[missing[0]]!r} has no string payload field {text_field!r}"
+            raise UnsupportedInput(message, f"ids[{missing[0]}]")
+        found = [t for t in texts if t is not None]
+        return rank_texts(engine, query, found, encoder, top_n, dim, domain, "ids")
+    if config.encoder is None:
+        message = f"collection {config.name!r} has no encoder: name one in 'model'"
+        raise NoEncoder(message, "model")
+    _require_text(engine, config.encoder)
+    _, q = engine.embed(config.encoder, [query], config.dim, domain=domain or config.domain)
+    vectors = np.stack([p.vector for p in points])  # type: ignore[misc]
+    order, scores = rank(q[0], vectors, collection.metric, top_n)
+    return Ranked(config.encoder, order.tolist(), scores.tolist(), texts)
+
+
+def _require_text(engine: Engine, name: str) -> None:
+    modality = engine.describe_encoder(name).get("modality")
+    if modality != "text":
+        raise UnsupportedInput(
+            f"encoder {name!r} is a {modality} encoder; rank needs text", "model"
+        )
+
+
+def _points(found: list[StoredPoint], ids: Sequence[str], collection: str) -> list[StoredPoint]:
+    by_id = {p.id: p for p in found}
+    for i, point_id in enumerate(ids):
+        if point_id not in by_id:
+            raise PointNotFound(f"no point with id {point_id!r} in {collection!r}", f"ids[{i}]")
+    return [by_id[i] for i in ids]
+
+
+def _text(point: StoredPoint, field: str) -> str | None:
+    value = point.payload.get(field)
+    return value if isinstance(value, str) else None

@@ -1,0 +1,73 @@
+"""Re-rank candidates for a query: Cohere/infinity's `POST /v1/rank`, TEI's `POST /rerank`."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from service.deps import EngineDep
+from service.errors import ServiceError
+from service.ranking import Ranked, rank_points, rank_texts
+from service.schemas_recommend import (
+    RankDocument,
+    RankRequest,
+    RankResponse,
+    TEIRank,
+    TEIRerankRequest,
+)
+
+router = APIRouter(tags=["rank"])
+
+
+@router.post("/v1/rank", response_model=RankResponse, response_model_exclude_none=True)
+def rank(req: RankRequest, engine: EngineDep) -> dict[str, Any]:
+    """`documents` (texts), or `ids` of points in `collection`; scores are cosine similarities."""
+    if req.model is not None and req.encoder is not None and req.model != req.encoder:
+        raise ServiceError("'model' and 'encoder' name the same thing; give one", "encoder")
+    encoder = req.encoder or req.model
+    if (req.documents is None) == (req.ids is None):
+        raise ServiceError("give exactly one of: documents, ids", "documents")
+    if req.ids is not None:
+        if req.collection is None:
+            raise ServiceError("'ids' need the 'collection' that holds them", "collection")
+        ids = [str(i) for i in req.ids]
+        ranked = rank_points(
+            engine,
+            req.query,
+            req.collection,
+            ids,
+            encoder,
+            req.top_n,
+            req.text_field,
+            req.dim,
+            req.domain,
+        )
+        return _cohere(ranked, req, ids)
+    texts = [d if isinstance(d, str) else d.text for d in req.documents or []]
+    ranked = rank_texts(engine, req.query, texts, encoder, req.top_n, req.dim, req.domain)
+    return _cohere(ranked, req, None)
+
+
+@router.post("/rerank", response_model=list[TEIRank], response_model_exclude_none=True)
+def rerank(req: TEIRerankRequest, engine: EngineDep) -> list[dict[str, Any]]:
+    """Text-embeddings-inference's shape: `[{index, score}]`, best first."""
+    ranked = rank_texts(engine, req.query, req.texts, req.model, None, field="texts")
+    return [
+        {"index": i, "score": s, "text": req.texts[i] if req.return_text else None}
+        for i, s in zip(ranked.order, ranked.scores, strict=True)
+    ]
+
+
+def _cohere(ranked: Ranked, req: RankRequest, ids: list[str] | None) -> dict[str, Any]:
+    results = []
+    for i, score in zip(ranked.order, ranked.scores, strict=True):
+        text = ranked.texts[i]
+        document = RankDocument(text=text) if req.return_documents and text is not None else None
+        results.append(
+            {
+                "index": i,
+                "relevance_score": score,
+                "document": document,
+                "id": ids[i] if ids is not None else None,
+            }
+        )
+    return {"model": ranked.encoder, "results": results}

@@ -1,0 +1,115 @@
+"""POST /v1/rank (Cohere/infinity shape) and POST /rerank (TEI shape) with the real minilm."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi.testclient import TestClient
+from support import DOCS, assert_error, create_docs
+
+QUERY = "Which animals make good pets?"
+TEXTS = [
+    "The central bank raised interest rates again.",
+    "Dogs are loyal companions and love to play.",
+    "Cats are independent pets that purr.",
+    "The football match ended in a draw.",
+]
+
+
+def cosine_order(client: TestClient, query: str, texts: list[str]) -> tuple[list[int], np.ndarray]:
+    """What ranking must give, from the embeddings the service itself returns."""
+    body = {"encoder": "minilm", "inputs": [query, *texts]}
+    vectors = np.array(client.post("/v1/embed", json=body).json()["embeddings"])
+    scores = vectors[1:] @ vectors[0]
+    return np.argsort(-scores, kind="stable").tolist(), scores
+
+
+def test_rank_documents_cohere_shape(client: TestClient) -> None:
+    order, scores = cosine_order(client, QUERY, TEXTS)
+    r = client.post("/v1/rank", json={"query": QUERY, "documents": TEXTS, "model": "minilm"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["object"] == "rerank" and body["model"] == "minilm"
+    assert [x["index"] for x in body["results"]] == order
+    assert set(order[:2]) == {1, 2}  # the two pet texts first
+    np.testing.assert_allclose(
+        [x["relevance_score"] for x in body["results"]], scores[order], atol=1e-4
+    )
+    assert all(set(x) == {"index", "relevance_score"} for x in body["results"])
+    top = client.post(
+        "/v1/rank",
+        json={
+            "query": QUERY,
+            "documents": [{"text": t} for t in TEXTS],
+            "top_n": 2,
+            "return_documents": True,
+        },
+    ).json()["results"]
+    assert [x["index"] for x in top] == order[:2]
+    assert [x["document"]["text"] for x in top] == [TEXTS[i] for i in order[:2]]
+
+
+def test_rank_ids_of_a_collection(client: TestClient) -> None:
+    create_docs(client)
+    ids = list(DOCS)
+    texts = [DOCS[i][0] for i in ids]
+    order, scores = cosine_order(client, QUERY, texts)
+    body = {"query": QUERY, "ids": ids, "collection": "docs", "top_n": 3}
+    got = client.post("/v1/rank", json=body).json()["results"]
+    assert [x["index"] for x in got] == order[:3]
+    assert [x["id"] for x in got] == [ids[i] for i in order[:3]]
+    np.testing.assert_allclose([x["relevance_score"] for x in got], scores[order[:3]], atol=1e-4)
+
+
+def test_rank_ids_by_payload_text_with_another_encoder(client: TestClient) -> None:
+    # a vector-only collection (say, 4-d shortlist vectors) re-ranked by minilm on payload texts
+    body = {"name": "short", "dim": 4, "index": {"type": "flat"}}
+    assert client.post("/v1/collections", json=body).status_code == 201
+    points = [
+        {"id": f"d{i}", "vector": [1.0, i, 0.0, 1.0], "payload": {"body": t}}
+        for i, t in enumerate(TEXTS)
+    ]
+    client.put("/v1/collections/short/points", json={"points": points})
+    order, _ = cosine_order(client, QUERY, TEXTS)
+    req = {"query": QUERY, "ids": ["d0", "d1", "d2", "d3"], "collection": "short"}
+    req |= {"model": "minilm", "text_field": "body", "return_documents": True}
+    got = client.post("/v1/rank", json=req).json()["results"]
+    assert [x["id"] for x in got] == [f"d{i}" for i in order]
+    assert got[0]["document"]["text"] == TEXTS[order[0]]
+    no_text = {**req, "text_field": "title"}
+    assert_error(client.post("/v1/rank", json=no_text), 422, "unsupported_input", "ids[0]")
+    no_model = {k: v for k, v in req.items() if k != "model"}
+    assert_error(client.post("/v1/rank", json=no_model), 422, "no_encoder", "model")
+
+
+def test_tei_rerank_shape(client: TestClient) -> None:
+    order, scores = cosine_order(client, QUERY, TEXTS)
+    r = client.post("/rerank", json={"query": QUERY, "texts": TEXTS})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert [x["index"] for x in got] == order
+    assert all(set(x) == {"index", "score"} for x in got)
+    np.testing.assert_allclose([x["score"] for x in got], scores[order], atol=1e-4)
+    with_text = client.post("/rerank", json={"query": QUERY, "texts": TEXTS, "return_text": True})
+    assert [x["text"] for x in with_text.json()] == [TEXTS[i] for i in order]
+
+
+def test_rank_bad_inputs(client: TestClient) -> None:
+    create_docs(client)
+    post = lambda body: client.post("/v1/rank", json=body)  # noqa: E731
+    both = {"query": "q", "documents": ["a"], "ids": ["cat"], "collection": "docs"}
+    assert_error(post(both), 422, "invalid_request", "documents")
+    assert_error(post({"query": "q"}), 422, "invalid_request", "documents")
+    assert_error(post({"query": "q", "ids": ["cat"]}), 422, "invalid_request", "collection")
+    assert_error(post({"query": "q", "documents": []}), 422, "empty_input", "documents")
+    missing = {"query": "q", "ids": ["cat", "nope"], "collection": "docs"}
+    assert_error(post(missing), 404, "point_not_found", "ids[1]")
+    unknown = {"query": "q", "ids": ["cat"], "collection": "nope"}
+    assert_error(post(unknown), 404, "collection_not_found")
+    assert_error(
+        post({"query": "q", "documents": ["a"], "model": "nope"}), 404, "encoder_not_found"
+    )
+    assert_error(post({"query": "q", "documents": ["a"], "top_n": 0}), 422, "validation_error")
+    clash = {"query": "q", "documents": ["a"], "model": "minilm", "encoder": "other"}
+    assert_error(post(clash), 422, "invalid_request", "encoder")
+    assert_error(client.post("/rerank", json={"query": "q", "texts": []}), 422, "empty_input")
+    assert_error(client.post("/rerank", json={"query": "q"}), 422, "validation_error", "texts")
