@@ -1,0 +1,157 @@
+"""Domains, training pairs and held-out evaluation sets for the MoE encoder, from ../shared/data.
+
+Domains: `scifact`, `nfcorpus`, and AG News's four topics (`world`, `sports`, `business`,
+`scitech`). Pairs: SciFact train qrels (claim <-> cited abstract) plus title <-> abstract for
+every abstract; NFCorpus train qrels (question <-> abstract); AG News title <-> description on a
+fixed, seeded, per-topic 80/20 split whose held-out rows are saved with the model.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DOMAINS = ("scifact", "nfcorpus", "world", "sports", "business", "scitech")
+AG_TOPICS = DOMAINS[2:]  # class_index 1..4 in ag_news_test/test.csv
+SPLIT_FILE = "ag_news_split.json"
+
+Pair = tuple[str, str]
+
+
+@dataclass
+class Retrieval:
+    """One domain's retrieval task: queries, a corpus and graded judgments."""
+
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    corpus_domain: dict[str, str] = field(default_factory=dict)  # doc id -> its domain
+
+
+def _jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _qrels(path: Path) -> dict[str, dict[str, int]]:
+    judged: dict[str, dict[str, int]] = defaultdict(dict)
+    with path.open(encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            qid, doc, score = line.rstrip("\n").split("\t")
+            if int(score) > 0:
+                judged[qid][doc] = int(score)
+    return dict(judged)
+
+
+def beir(root: Path, split: str) -> Retrieval:
+    """A BEIR-layout folder: docs are `title + " " + text`, as BEIR evaluates them."""
+    corpus = {d["_id"]: f"{d['title']} {d['text']}".strip() for d in _jsonl(root / "corpus.jsonl")}
+    qrels = _qrels(root / "qrels" / f"{split}.tsv")
+    queries = {q["_id"]: q["text"] for q in _jsonl(root / "queries.jsonl") if q["_id"] in qrels}
+    return Retrieval(queries, corpus, qrels)
+
+
+def ag_news(data: Path) -> dict[str, list[Pair]]:
+    """AG News (title, description) pairs per topic, in file order; HTML escapes undone."""
+    import html
+
+    by_topic: dict[str, list[Pair]] = defaultdict(list)
+    with (data / "ag_news_test" / "test.csv").open(encoding="utf-8", newline="") as f:
+        for label, title, description in csv.reader(f):
+            clean = [
+                html.unescape(t.replace("\\", " ").replace("#39;", "'"))
+                for t in (title, description)
+            ]
+            by_topic[AG_TOPICS[int(label) - 1]].append((clean[0], clean[1]))
+    return dict(by_topic)
+
+
+def ag_split(data: Path, seed: int = 0, train_share: float = 0.8) -> dict[str, list[int]]:
+    """Held-out row numbers (within each topic) of the seeded per-topic 80/20 split."""
+    held: dict[str, list[int]] = {}
+    for topic, pairs in ag_news(data).items():
+        rows = list(range(len(pairs)))
+        random.Random(f"{seed}:{topic}").shuffle(rows)
+        held[topic] = sorted(rows[int(len(rows) * train_share) :])
+    return held
+
+
+def save_split(held: dict[str, list[int]], out: Path, seed: int) -> None:
+    (out / SPLIT_FILE).write_text(json.dumps({"seed": seed, "held_out": held}))
+
+
+def load_split(model_dir: Path) -> dict[str, list[int]]:
+    return {
+        k: list(v) for k, v in json.loads((model_dir / SPLIT_FILE).read_text())["held_out"].items()
+    }
+
+
+def ag_pairs(data: Path, held: dict[str, list[int]], *, train: bool) -> dict[str, list[Pair]]:
+    """Per-topic pairs of the training side (train=True) or the held-out side of the split."""
+    out = {}
+    for topic, pairs in ag_news(data).items():
+        hold = set(held[topic])
+        out[topic] = [p for i, p in enumerate(pairs) if (i in hold) != train]
+    return out
+
+
+def training_pairs(data: Path, held: dict[str, list[int]]) -> dict[str, list[Pair]]:
+    """(anchor, positive) pairs per domain, nothing from an evaluation split."""
+    pairs: dict[str, list[Pair]] = {}
+    sci = beir(data / "scifact", "train")
+    docs = {d["_id"]: d for d in _jsonl(data / "scifact" / "corpus.jsonl")}
+    pairs["scifact"] = [(sci.queries[q], sci.corpus[d]) for q, ds in sci.qrels.items() for d in ds]
+    pairs["scifact"] += [(d["title"], d["text"]) for d in docs.values() if d["title"]]
+    nf = beir(data / "nfcorpus", "train")
+    pairs["nfcorpus"] = [(nf.queries[q], nf.corpus[d]) for q, ds in nf.qrels.items() for d in ds]
+    pairs.update(ag_pairs(data, held, train=True))
+    return pairs
+
+
+def ag_retrieval(data: Path, held: dict[str, list[int]]) -> dict[str, Retrieval]:
+    """Held-out title -> description per topic, against all held-out descriptions (every topic)."""
+    held_pairs = ag_pairs(data, held, train=False)
+    corpus = {f"{t}-{i}": desc for t, ps in held_pairs.items() for i, (_, desc) in enumerate(ps)}
+    domain_of = {doc: doc.rsplit("-", 1)[0] for doc in corpus}
+    return {
+        topic: Retrieval(
+            {f"{topic}-{i}": title for i, (title, _) in enumerate(ps)},
+            corpus,
+            {f"{topic}-{i}": {f"{topic}-{i}": 1} for i in range(len(ps))},
+            domain_of,
+        )
+        for topic, ps in held_pairs.items()
+    }
+
+
+def router_texts(
+    data: Path, held: dict[str, list[int]], *, train: bool, per_domain: int, seed: int = 0
+) -> list[tuple[str, str]]:
+    """(text, domain) samples for the router: queries and documents of each domain.
+
+    Held-out side: SciFact test claims, NFCorpus dev questions, AG held-out titles and
+    descriptions. Training side: the rest (train claims/questions, corpus documents, AG train).
+    """
+    rng = random.Random(seed)
+    by_domain: dict[str, list[str]] = {}
+    for name, split in (
+        ("scifact", "train" if train else "test"),
+        ("nfcorpus", "train" if train else "dev"),
+    ):
+        task = beir(data / name, split)
+        texts = list(task.queries.values())
+        if train:
+            texts += list(task.corpus.values())
+        by_domain[name] = texts
+    for topic, ps in ag_pairs(data, held, train=train).items():
+        by_domain[topic] = [t for pair in ps for t in pair]
+    out = []
+    for domain, texts in by_domain.items():
+        rng.shuffle(texts)
+        out += [(t, domain) for t in texts[:per_domain]]
+    return out

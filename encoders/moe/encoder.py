@@ -1,0 +1,149 @@
+"""`moe-minilm`: the domain-expert MiniLM trained by `nestvec train moe`, served per domain.
+
+`domain` (one for all inputs or one per input) enforces the expert; without it the router picks
+one per input and `encode_items` reports the choice and the router's probabilities. Inputs are
+grouped by domain so every model call runs one expert, as the base model runs its one MLP.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from encoders.artifacts import default_models_dir
+from encoders.base import BaseEncoder, Modality, l2_normalise
+from encoders.errors import ArtifactMissing, InvalidInput
+from encoders.minilm import check_texts
+from encoders.moe.data import DOMAINS
+from encoders.moe.model import read_domains
+from encoders.registry import register_encoder
+
+ARTIFACT = "moe-minilm"
+TRAIN_COMMAND = "nestvec train moe"
+
+Domain = str | Sequence[str] | None
+
+
+@register_encoder("moe-minilm")
+class MoEMiniLMEncoder(BaseEncoder):
+    """all-MiniLM-L6-v2 with one MLP expert per domain (SciFact, NFCorpus, AG News topics)."""
+
+    modality: ClassVar[Modality] = "text"
+    dim = 384
+    nested_dims = (384,)
+    request_options: ClassVar[tuple[str, ...]] = ("domain",)
+
+    def __init__(self, models_dir: Path | None = None, batch_size: int = 32) -> None:
+        path = Path(models_dir or default_models_dir()) / ARTIFACT
+        domains = read_domains(path)
+        if domains is None:
+            raise ArtifactMissing(
+                f"encoder 'moe-minilm' is not trained: no model at {path}; "
+                f"run `{TRAIN_COMMAND}` (with --data-dir pointing at the service's data dir)",
+                "encoder",
+            )
+        from encoders.moe.model import load_moe
+
+        self.path, self.domains, self.batch_size = path, domains, batch_size
+        self.model = load_moe(path)
+
+    @classmethod
+    def describe_extra(cls, models_dir: Path | None) -> dict[str, Any]:
+        path = Path(models_dir or default_models_dir()) / ARTIFACT
+        found = read_domains(path)
+        return {
+            "domains": found or list(DOMAINS),
+            "request_options": list(cls.request_options),
+            "artifact": {
+                "path": str(path),
+                "available": found is not None,
+                "train_command": TRAIN_COMMAND,
+                "fallback": None,
+            },
+        }
+
+    # validation -------------------------------------------------------------------------------
+    def check_domain(self, value: Domain, n: int | None = None) -> None:
+        """A known domain name, or a list of them (one per input when `n` is known)."""
+        names = [value] if isinstance(value, str) else list(value or [])
+        field = "domain" if isinstance(value, str) else None
+        for i, name in enumerate(names):
+            if name not in self.domains:
+                known = ", ".join(self.domains)
+                where = field or f"domain[{i}]"
+                raise InvalidInput(f"unknown domain {name!r}; domains: {known}", where)
+        if n is not None and not isinstance(value, str) and len(names) != n:
+            raise InvalidInput(f"domain has {len(names)} entries for {n} inputs", "domain")
+
+    def _per_input(self, inputs: Sequence[Any], domain: Domain) -> list[str | None]:
+        self.check_domain(domain, len(inputs)) if domain is not None else None
+        if domain is None or isinstance(domain, str):
+            return [domain] * len(inputs)
+        return list(domain)
+
+    # encoding ---------------------------------------------------------------------------------
+    def _run(
+        self, texts: list[str], domains: list[str | None]
+    ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+        """Vectors, chosen domain and router probabilities (rows routed by the router only)."""
+        vectors = np.zeros((len(texts), self.dim), np.float32)
+        chosen: list[str] = [""] * len(texts)
+        probs = np.full((len(texts), len(self.domains)), np.nan, np.float32)
+        groups: dict[str | None, list[int]] = defaultdict(list)
+        for i, d in enumerate(domains):
+            groups[d].append(i)
+        for domain, rows in groups.items():
+            for batch in self._batches(texts, rows):
+                out = self._forward([texts[i] for i in batch], domain)
+                vectors[batch] = out["sentence_embedding"].float().numpy()
+                for i, d in zip(batch, out["domain_ids"].tolist(), strict=True):
+                    chosen[i] = self.domains[d]
+                if "router_probs" in out:
+                    probs[batch] = out["router_probs"].float().numpy()
+        return vectors, chosen, (probs if None in groups else None)
+
+    def _batches(self, texts: list[str], rows: list[int]) -> list[list[int]]:
+        """Rows sorted by length and cut into batches, so padding stays small (as ST does)."""
+        ordered = sorted(rows, key=lambda i: -len(texts[i]))
+        return [ordered[s : s + self.batch_size] for s in range(0, len(ordered), self.batch_size)]
+
+    def _forward(self, texts: list[str], domain: str | None) -> dict[str, Any]:
+        import torch
+
+        with torch.inference_mode():
+            return self.model(self.model.preprocess(texts), domain=domain)  # type: ignore[no-any-return]
+
+    def _encode(self, inputs: Sequence[Any], **opts: Any) -> np.ndarray:
+        texts = check_texts(inputs)
+        return self._run(texts, self._per_input(texts, opts.get("domain")))[0]
+
+    def encode_items(
+        self, inputs: Sequence[Any], *, dim: int | None = None, **opts: Any
+    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Vectors plus, per input, the domain used and (router-chosen ones) its probabilities."""
+        target = self.check_dim(dim)
+        texts = check_texts(inputs) if inputs else []
+        if not texts:
+            self.encode(texts, dim=dim)  # raises the shared empty-input error
+        domains = self._per_input(texts, opts.get("domain"))
+        vectors, chosen, probs = self._run(texts, domains)
+        items: list[dict[str, Any]] = []
+        for i, name in enumerate(chosen):
+            item: dict[str, Any] = {"domain": name, "routed_by": "request"}
+            if domains[i] is None and probs is not None:
+                item["routed_by"] = "router"
+                item["router_probs"] = dict(
+                    zip(self.domains, probs[i].round(6).tolist(), strict=True)
+                )
+            items.append(item)
+        return l2_normalise(vectors[:, :target]), items
+
+    def count_tokens(self, inputs: Sequence[Any]) -> int:
+        ids = self.model.tokenizer(
+            check_texts(inputs), truncation=True, max_length=self.model.max_seq_length
+        )["input_ids"]
+        return sum(len(row) for row in ids)
