@@ -23,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--params", metavar="K=V,...", help="index parameters: K=V pairs or a JSON object"
     )
+    parser.add_argument(
+        "--milvus-uri",
+        help="Milvus of --index milvus: a *.db file (Milvus Lite) or http://host:19530 "
+        "(env NESTVEC_MILVUS_URI; default DATA_DIR/milvus.db)",
+    )
     parser.add_argument("--id-field", default="id", help="field holding the id (default: id)")
     parser.add_argument(
         "--text-field",
@@ -30,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "several comma-separated text fields are joined with a space",
     )
     parser.add_argument("--vector-field", help="field holding ready vectors (nothing is encoded)")
+    parser.add_argument(
+        "--edges",
+        type=Path,
+        help="graph encoders: edge list (CSV/JSONL/Parquet; source,target) giving each node of "
+        "the node table its neighbours; without it, nodes keep the trained graph's edges",
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="items per encode and commit")
     parser.add_argument(
         "--insertion-order",
@@ -65,6 +76,14 @@ def parse_params(text: str | None) -> dict[str, Any] | None:
     return params
 
 
+def _index_defaults(args: argparse.Namespace) -> dict[str, dict[str, Any]] | None:
+    """`nestvec ingest` resolves them from Settings; in-process callers may give --milvus-uri."""
+    resolved = getattr(args, "index_defaults", None)
+    if resolved is None and args.milvus_uri:
+        return {"milvus": {"uri": args.milvus_uri}}
+    return resolved
+
+
 def options_from_args(args: argparse.Namespace) -> Any:
     """The parsed command line as IngestOptions."""
     from ingest.plan import IngestOptions
@@ -89,6 +108,9 @@ def options_from_args(args: argparse.Namespace) -> Any:
         workers=args.workers,
         ray_address=args.ray_address,
         progress=not args.no_progress,
+        edges=args.edges,
+        models_dir=getattr(args, "models_dir", None) or (args.data_dir or Path("data")) / "models",
+        index_defaults=_index_defaults(args),
     )
 
 

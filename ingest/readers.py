@@ -40,7 +40,7 @@ class SourceFormat:
     name: ClassVar[str]
     description: ClassVar[str]  # for messages: "a {description}"
     input_field: ClassVar[str] = "text"  # the default field holding the text (or image path)
-    modalities: ClassVar[tuple[str, ...]] = ("text", "image")
+    modalities: ClassVar[tuple[str, ...]] = ("text", "image", "graph")
 
     def rows(self, path: Path, start: int = 0) -> Iterator[RawRow]:
         """Rows after the first `start` ones, in source order."""

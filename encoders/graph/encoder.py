@@ -1,0 +1,103 @@
+"""`graph-cora`: the PinSage-style model trained by `nestvec train graph`, served by node id or
+inductively for new nodes (features + edges to known nodes), without retraining."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from encoders.base import BaseEncoder, Modality
+from encoders.errors import ArtifactMissing
+from encoders.registry import register_encoder
+
+ARTIFACT = "graph-cora"
+EMBED_DIM = 128  # the class must know its dim before anything loads (GET /v1/encoders)
+TRAIN_COMMAND = "nestvec train graph"
+
+
+@register_encoder(ARTIFACT)
+class GraphEncoder(BaseEncoder):
+    """Node embeddings of the Cora citation graph (PinSage: random-walk neighbourhoods, K=2)."""
+
+    modality: ClassVar[Modality] = "graph"
+    dim = EMBED_DIM
+    nested_dims = (EMBED_DIM,)
+
+    def __init__(self, models_dir: Path) -> None:
+        from encoders.graph import artifact
+
+        folder = Path(models_dir) / ARTIFACT
+        if not artifact.exists(folder):
+            raise ArtifactMissing(
+                f"encoder {ARTIFACT!r} is not trained: no model in {folder}; "
+                f"run `{TRAIN_COMMAND}` (add --data-dir to match the service's)",
+                "encoder",
+            )
+        self.artifact = artifact.load(folder)
+        self.row_of = self.artifact.row_of
+        self.meta = self.artifact.meta
+
+    @classmethod
+    def describe_extra(cls, models_dir: Path | None) -> dict[str, Any]:
+        from encoders.graph import artifact
+
+        folder = None if models_dir is None else Path(models_dir) / ARTIFACT
+        return {
+            "artifact": {
+                "path": None if folder is None else str(folder),
+                "available": folder is not None and artifact.exists(folder),
+                "train_command": TRAIN_COMMAND,
+                "fallback": None,
+            }
+        }
+
+    def _encode(self, inputs: Sequence[Any], **opts: Any) -> np.ndarray:
+        import torch
+
+        from encoders.graph.features import encode_texts, unit_rows
+        from encoders.graph.inputs import edge_lists, parse_inputs
+        from encoders.graph.sampler import WalkConfig, neighbourhoods, ragged
+
+        table = self.artifact.table
+        width = table.features.shape[1]
+        takes_text = self.meta["features"]["kind"] == "text"
+        refs = parse_inputs(inputs, self.row_of, width, takes_text)
+        own = np.zeros((len(inputs), width), dtype=np.float32)
+        nbr_idx = np.zeros((len(inputs), table.idx.shape[1]), dtype=np.int64)
+        nbr_w = np.zeros(nbr_idx.shape, dtype=np.float32)
+        for i, row in refs.known:
+            own[i], nbr_idx[i], nbr_w[i] = table.features[row], table.idx[row], table.weight[row]
+        if refs.adhoc:
+            at = [i for i, *_ in refs.adhoc]
+            own[at] = self._own_features(refs.adhoc, encode_texts, unit_rows)
+            ptr, hops = ragged(edge_lists(refs))
+            walk = WalkConfig(**self.meta["walk"])
+            nbr_idx[at], nbr_w[at] = neighbourhoods(ptr, hops, table.indptr, table.indices, walk)
+        x, t_idx, t_w = table.tensors()
+        with torch.no_grad():
+            z = self.artifact.model(
+                torch.from_numpy(own),
+                torch.from_numpy(nbr_idx),
+                torch.from_numpy(nbr_w),
+                x,
+                t_idx,
+                t_w,
+            )
+        return z.numpy()
+
+    def _own_features(self, adhoc: list, encode_texts: Any, unit_rows: Any) -> np.ndarray:
+        """New nodes' own features, normalised as the training features were."""
+        table = self.artifact.table
+        rows = np.zeros((len(adhoc), table.features.shape[1]), dtype=np.float32)
+        texts = [(k, v) for k, (_, row, v, _) in enumerate(adhoc) if isinstance(v, str)]
+        for k, (_, row, value, _) in enumerate(adhoc):
+            if row is not None:
+                rows[k] = table.features[row]
+            elif isinstance(value, list):
+                rows[k] = unit_rows(np.asarray([value], dtype=np.float32))[0]
+        if texts:
+            rows[[k for k, _ in texts]] = encode_texts([v for _, v in texts])
+        return rows
