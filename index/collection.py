@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,10 @@ import numpy as np
 from index.analysis import insertion_order
 from index.base import VectorIndex
 from index.errors import PointNotFound
-from index.filters import compile_filter, parse_filter
+from index.filters import Filter, compile_filter, parse_filter
+from index.funnel import FunnelSearch, FunnelSpec
 from index.metrics import METRICS, Metric
-from index.registry import index_class, validate_params
+from index.registry import index_class, validate_params, with_defaults
 from index.store import PointStore, StoredPoint
 
 STORE_FILE = "store.sqlite3"
@@ -33,6 +34,10 @@ _NO_SKIP: frozenset[str] = frozenset()
 # `rebuild` adds vectors this many at a time: backends insert one add() call with several threads
 # (hnswlib) or shuffled within levels (faiss), so the requested order holds between batches.
 REBUILD_BATCH = 64
+
+
+# Service-wide defaults of backend parameters left unset, by backend name (settings -> here)
+IndexDefaults = Mapping[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -75,16 +80,26 @@ class Hit:
 class Collection:
     """Thread-safe: one lock serialises writes and searches (encoding happens outside it)."""
 
-    def __init__(self, path: Path, config: CollectionConfig, store: PointStore) -> None:
+    def __init__(
+        self,
+        path: Path,
+        config: CollectionConfig,
+        store: PointStore,
+        index_defaults: IndexDefaults | None = None,
+    ) -> None:
         self.path, self.config, self.store = path, config, store
         self.metric: Metric = METRICS[config.metric]
         self.backend = index_class(config.index_type)
-        self.params = validate_params(
-            self.backend.Params, config.index_params, "index.params", config.dim
+        self.params = with_defaults(
+            validate_params(self.backend.Params, config.index_params, "index.params", config.dim),
+            (index_defaults or {}).get(config.index_type),
         )
+        # backends that store payloads and evaluate filters themselves (Milvus)
+        self._native_filter: bool = getattr(self.backend, "filters_natively", False)
         self._lock = threading.RLock()
         self._dirty = False
         self._default_knobs: tuple[Any, dict[str, Any]] | None = None
+        self._funnel: FunnelSearch | None = None  # built on the first funnel search
         # label -> id in memory, so searches that need no payload never touch SQLite
         self._ids: dict[int, str] = self.store.label_ids()
         # the insertion order of the last `rebuild` (None: label order), kept in the snapshot
@@ -93,18 +108,20 @@ class Collection:
 
     # lifecycle --------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, config: CollectionConfig) -> Collection:
+    def create(
+        cls, path: Path, config: CollectionConfig, index_defaults: IndexDefaults | None = None
+    ) -> Collection:
         path.mkdir(parents=True)
         store = PointStore(path / STORE_FILE, config.dim)
         store.write_config(asdict(config))
-        return cls(path, config, store)
+        return cls(path, config, store, index_defaults)
 
     @classmethod
-    def open(cls, path: Path) -> Collection:
+    def open(cls, path: Path, index_defaults: IndexDefaults | None = None) -> Collection:
         store = PointStore(path / STORE_FILE, dim=0)
         config = CollectionConfig.from_stored(store.read_config())
         store.dim = config.dim
-        return cls(path, config, store)
+        return cls(path, config, store, index_defaults)
 
     def close(self) -> None:
         with self._lock:
@@ -141,8 +158,24 @@ class Collection:
             self._dirty = True
         missing = sorted(live - indexed)
         for labels, vectors in self.store.iter_vectors(missing if indexed else None):
-            index.add(labels, self.metric.prepare(vectors))
+            self.add_to_index(index, labels, self.metric.prepare(vectors))
             self._dirty = True
+
+    def add_to_index(
+        self,
+        index: VectorIndex,
+        labels: np.ndarray,
+        vectors: np.ndarray,
+        payloads: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        """Add prepared vectors; backends that filter natively also get the payloads."""
+        if not self._native_filter:
+            index.add(labels, vectors)
+            return
+        if payloads is None:
+            stored = {p.label: p.payload for p in self.store.by_labels(labels.tolist())}
+            payloads = [stored[label] for label in labels.tolist()]
+        index.add(labels, vectors, payloads)  # type: ignore[call-arg]
 
     def save_snapshot(self) -> None:
         """Write the index beside the store (atomically: temp dir, then rename)."""
@@ -177,7 +210,10 @@ class Collection:
             self._forget(removed)
             self._ids.update(zip(added.tolist(), ids, strict=True))
             self.index.remove(removed)
-            self.index.add(added, self.metric.prepare(vectors))
+            prepared = self.metric.prepare(vectors)
+            self.add_to_index(self.index, added, prepared, payloads)
+            if self._funnel is not None:  # `_forget` took the replaced labels out of it
+                self._funnel.add(added, prepared)
             self._dirty = True
         return len(ids)
 
@@ -203,6 +239,8 @@ class Collection:
         return len(labels)
 
     def _forget(self, labels: np.ndarray) -> None:
+        if self._funnel is not None:
+            self._funnel.remove(labels)
         for label in labels.tolist():
             self._ids.pop(label, None)
 
@@ -220,7 +258,7 @@ class Collection:
             index = self.backend(self.config.dim, self.metric, self.params)
             for start in range(0, len(labels), REBUILD_BATCH):
                 stop = start + REBUILD_BATCH
-                index.add(labels[start:stop], vectors[start:stop])
+                self.add_to_index(index, labels[start:stop], vectors[start:stop])
             self.index, self.insertion_order = index, order
             self._dirty = True
 
@@ -268,29 +306,59 @@ class Collection:
         exclude: Sequence[Sequence[str]] | None = None,
         with_payload: bool = True,
         with_vector: bool = False,
+        funnel: dict[str, Any] | None = None,
     ) -> list[list[Hit]]:
-        """Top-k hits per query, best first, payloads joined; `exclude[i]`: ids query i skips."""
+        """Top-k hits per query, best first, payloads joined; `exclude[i]`: ids query i skips.
+
+        `funnel` ({"dims": [...], "shortlist": n}) shortlists on low-dim prefixes and re-ranks
+        exactly with the full vectors (index.funnel) instead of asking the index.
+        """
+        spec = None if funnel is None else FunnelSpec.parse(funnel, self.config.dim)
         knobs = self._knobs(params)
         prepared = self.metric.prepare(queries)
         flt = parse_filter(filter)
         skips = [set(e) for e in exclude] if exclude else [_NO_SKIP] * len(queries)
         fetch = k + max(map(len, skips), default=0)
         with self._lock:
-            allowed = None if flt is None else self.store.labels_matching(*compile_filter(flt))
-            if allowed is not None and len(allowed) <= max(EXACT_FILTER_LIMIT, fetch):
+            allowed = self._allowed(flt)
+            scope = {"filter": flt} if self._native_filter and flt is not None else {}
+            if spec is not None:
+                if flt is not None and allowed is None:  # a natively filtering backend
+                    allowed = self.store.labels_matching(*compile_filter(flt))
+                labels, scores = self._funnel_search().search(prepared, fetch, spec, allowed)
+            elif allowed is not None and len(allowed) <= max(EXACT_FILTER_LIMIT, fetch):
                 labels, scores = self._exact(prepared, fetch, allowed)
             elif knobs[0].rescore:
                 shortlist, _ = self.index.search(
                     prepared,
                     max(fetch * RESCORE_OVERSAMPLE, RESCORE_MIN),
                     allowed=allowed,
+                    **scope,
                     **knobs[1],
                 )
                 labels, scores = self._rescore(prepared, shortlist, fetch)
             else:
-                labels, scores = self.index.search(prepared, fetch, allowed=allowed, **knobs[1])
+                labels, scores = self.index.search(
+                    prepared, fetch, allowed=allowed, **scope, **knobs[1]
+                )
             rows = zip(labels, scores, skips, strict=True)
             return [self._hits(ls, ss, k, skip, with_payload, with_vector) for ls, ss, skip in rows]
+
+    def _funnel_search(self) -> FunnelSearch:
+        """The in-memory full vectors and prefix tiers, loaded from the store on first use."""
+        if self._funnel is None:
+            funnel = FunnelSearch(self.metric, self.config.dim)
+            for labels, vectors in self.store.iter_vectors():
+                funnel.add(labels, self.metric.prepare(vectors))
+            self._funnel = funnel
+        return self._funnel
+
+    def _allowed(self, flt: Filter | None) -> np.ndarray | None:
+        """Labels a filter keeps, from the store; None when there is none or the backend
+        evaluates it itself (a remote engine filters where the data is)."""
+        if flt is None or self._native_filter:
+            return None
+        return self.store.labels_matching(*compile_filter(flt))
 
     def _knobs(self, params: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
         """Validated query knobs and the backend's share of them; the defaults are cached."""

@@ -129,3 +129,34 @@ class RebuildResponse(BaseModel):
     rebuilt: bool
     insertion_order: str | None
     count: int
+
+
+# funnel -------------------------------------------------------------------------------------
+class FunnelRecallRequest(_QueriesOrVectors):
+    k: int = Field(10, ge=1)
+    dims: list[int] | None = Field(
+        None, min_length=1, description="tier dims; default: the encoder's nested dims"
+    )
+    shortlist: int = Field(200, ge=1, description="candidates a tier passes on")
+    seed: Seed = Field(0, description="seed of the sampled queries")
+
+
+class TierRecall(BaseModel):
+    dim: int
+    recall: float
+
+
+class FunnelRecall(BaseModel):
+    dims: list[int]
+    shortlist: int
+    recall: float
+
+
+class FunnelRecallResponse(BaseModel):
+    k: int
+    queries: int
+    query_ids: list[str] | None = None
+    dim: int
+    tiers: list[TierRecall]
+    funnels: list[FunnelRecall]
+    plot_url: str

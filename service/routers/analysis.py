@@ -11,10 +11,13 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from service import analysis
+from service.analysis_funnel import funnel_recall_report
 from service.analysis_plots import plot_file, plot_path
 from service.deps import EngineDep
 from service.engine import Engine
 from service.schemas_analysis import (
+    FunnelRecallRequest,
+    FunnelRecallResponse,
     InsertionOrderRequest,
     InsertionOrderResponse,
     IntrinsicDimensionRequest,
@@ -35,7 +38,9 @@ def _with_plot_url(name: str, result: dict[str, Any]) -> dict[str, Any]:
     return {**result, "plot_url": f"{PREFIX.format(name=name)}/analysis/plots/{filename}"}
 
 
-def _check_queries(engine: Engine, req: InsertionOrderRequest | RecallRequest) -> None:
+def _check_queries(
+    engine: Engine, req: InsertionOrderRequest | RecallRequest | FunnelRecallRequest
+) -> None:
     if req.query_vectors is not None:
         engine.check_batch(len(req.query_vectors), "query_vectors")
 
@@ -71,6 +76,21 @@ def recall(name: str, engine: EngineDep, req: RecallRequest | None = None) -> di
     _check_queries(engine, req)
     png = plot_path(engine.settings.data_dir, name, "recall", req)
     return _with_plot_url(name, analysis.recall_report(engine.catalog.get(name), req, png))
+
+
+@router.post("/analysis/funnel", response_model=FunnelRecallResponse)
+def funnel_recall(
+    name: str, engine: EngineDep, req: FunnelRecallRequest | None = None
+) -> dict[str, Any]:
+    """Recall@k of each Matryoshka tier alone and of funnel searches against exact kNN."""
+    req = req or FunnelRecallRequest()
+    engine.check_k(req.k)
+    _check_queries(engine, req)
+    collection = engine.catalog.get(name)
+    encoder = collection.config.encoder
+    nested = None if encoder is None else engine.describe_encoder(encoder)["nested_dims"]
+    png = plot_path(engine.settings.data_dir, name, "funnel", req)
+    return _with_plot_url(name, funnel_recall_report(collection, req, nested, png))
 
 
 @router.get(

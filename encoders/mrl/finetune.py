@@ -1,0 +1,172 @@
+"""Full fine-tune of the base sentence-transformer with MatryoshkaLoss(MNRL).
+
+A small torch loop around sentence-transformers' own loss modules (no `datasets`/`accelerate`
+needed): batches of (anchor, positive) texts, in-batch negatives, linear warm-up then decay.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from encoders.mrl.pairs import Pair, in_batch_safe
+
+SIDECAR = "nestvec-mrl.json"  # beside the saved model: how it was trained
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    dims: tuple[int, ...] = (384, 256, 128, 64, 32)
+    batch_size: int = 32
+    epochs: int = 1
+    lr: float = 2e-5
+    warmup: float = 0.1  # share of the steps
+    max_seq_length: int = 96
+    probe_batches: int = 4  # fixed batches whose loss is measured before and after training
+    # Word embeddings and the lowest transformer layers stay frozen: on 2 shared CPU cores the
+    # backward pass through them would roughly double the step time for little gain.
+    freeze_layers: int = 3
+    seed: int = 0
+    threads: int = 2
+    # A trained linear adapter (adapter.npz) becomes a Dense layer after pooling, so training
+    # starts from a model whose prefixes already work; None: plain all-MiniLM-L6-v2.
+    init_adapter: str | None = None
+
+
+def _features(model: Any, texts: list[str]) -> dict[str, Any]:
+    return model.preprocess(texts)
+
+
+def _loss_on(model: Any, loss: Any, batches: list[list[Pair]]) -> float:
+    """Mean Matryoshka loss over `batches` in eval mode (no dropout, no gradients)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        values = [float(_batch_loss(model, loss, batch)) for batch in batches]
+    return sum(values) / max(len(values), 1)
+
+
+def _batch_loss(model: Any, loss: Any, batch: list[Pair]) -> Any:
+    anchors = _features(model, [p.anchor for p in batch])
+    positives = _features(model, [p.positive for p in batch])
+    return loss([anchors, positives], None)
+
+
+def finetune(
+    pairs: list[Pair], out: Path, config: FinetuneConfig, *, progress: bool = True
+) -> dict[str, Any]:
+    """Train, save a sentence-transformers model into `out` with its sidecar; return the report."""
+    import torch
+    from sentence_transformers.sentence_transformer.losses import (
+        MatryoshkaLoss,
+        MultipleNegativesRankingLoss,
+    )
+    from tqdm import tqdm
+
+    from encoders.minilm import load_minilm
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    model = load_minilm()
+    if config.init_adapter is not None:
+        model = _with_adapter(model, Path(config.init_adapter))
+    model.max_seq_length = config.max_seq_length
+    _freeze(model, config.freeze_layers)
+    loss = MatryoshkaLoss(model, MultipleNegativesRankingLoss(model), list(config.dims))
+    batches = in_batch_safe(pairs, config.batch_size)
+    probe = batches[: config.probe_batches]
+    before = _loss_on(model, loss, probe)
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr)
+    total = config.epochs * len(batches)
+    warm = max(1, int(config.warmup * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
+    )
+    rng = random.Random(config.seed)
+    losses: list[float] = []
+    started = time.perf_counter()
+    bar = tqdm(total=total, desc="mrl finetune", unit="batch", disable=not progress)
+    for _ in range(config.epochs):
+        model.train()
+        for batch in rng.sample(batches, len(batches)):
+            value = _batch_loss(model, loss, batch)
+            value.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            losses.append(value.item())
+            bar.update()
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    bar.close()
+    after = _loss_on(model, loss, probe)
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(str(out))
+    report = {
+        "mode": "finetune",
+        "base": "minilm",
+        "config": asdict(config),
+        "pairs": len(pairs),
+        "pair_kinds": sorted({p.kind for p in pairs}),
+        "steps": total,
+        "seconds": round(time.perf_counter() - started, 1),
+        "probe_loss_before": before,
+        "probe_loss_after": after,
+        "first_losses": losses[:10],
+        "last_losses": losses[-10:],
+        "versions": _versions(),
+    }
+    (out / SIDECAR).write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _with_adapter(model: Any, path: Path) -> Any:
+    """transformer → pooling → Dense(adapter, no bias, identity) → normalise."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Dense
+
+    from encoders.mrl.adapter import LinearAdapter
+
+    matrix = torch.from_numpy(LinearAdapter.load(path).matrix)
+    dense = Dense(
+        matrix.shape[1],
+        matrix.shape[0],
+        bias=False,
+        activation_function=torch.nn.Identity(),
+        init_weight=matrix,
+    )
+    modules = list(model)
+    return SentenceTransformer(modules=[*modules[:2], dense, *modules[2:]], device="cpu")
+
+
+def _freeze(model: Any, layers: int) -> None:
+    """Freeze the embeddings and the `layers` lowest transformer layers (none if layers < 0)."""
+    if layers < 0:
+        return
+    bert = model[0].auto_model
+    for param in bert.embeddings.parameters():
+        param.requires_grad = False
+    for layer in bert.encoder.layer[:layers]:
+        for param in layer.parameters():
+            param.requires_grad = False
+
+
+def _versions() -> dict[str, str]:
+    import sentence_transformers
+    import torch
+    import transformers
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "sentence_transformers": sentence_transformers.__version__,
+    }
