@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -40,6 +41,29 @@ class ItemEncoder(Protocol):
         self, inputs: Sequence[Any], *, dim: int | None = None, **opts: Any
     ) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Vectors as `encode` gives them, plus one JSON-ready dict per input."""
+        ...
+
+
+@dataclass(frozen=True)
+class Part:
+    """One of several things an input holds (a face in a photo): its vector and what to store."""
+
+    vector: np.ndarray  # float32, L2-normalised, as `encode` gives them
+    payload: dict[str, Any]
+
+
+@runtime_checkable
+class PartEncoder(Protocol):
+    """Optional: an encoder whose inputs hold several things to index (the faces of a photo).
+
+    A point upserted (or ingested) from such an input becomes one point per part, with id
+    `{id}#{i}` and the part's payload merged into the point's.
+    """
+
+    def encode_parts(
+        self, inputs: Sequence[Any], *, dim: int | None = None, **opts: Any
+    ) -> list[list[Part]]:
+        """The parts of each input, most prominent first; raises if an input has none."""
         ...
 
 

@@ -32,3 +32,15 @@ class ArtifactMissing(EncoderError):
     """A trained encoder whose artifacts are not under the data directory (answered 409)."""
 
     code = "model_not_trained"
+
+
+class InputTooLarge(EncoderError):
+    """An input over a size limit (a decompression-bomb image); answered 413."""
+
+    code = "input_too_large"
+
+
+class UnsupportedFormat(EncoderError):
+    """An input in a format the encoder does not read; answered 415."""
+
+    code = "unsupported_format"

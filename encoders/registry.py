@@ -13,13 +13,21 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
+from encoders.artifacts import default_models_dir
 from encoders.base import Encoder, describe_encoder
 from encoders.errors import EncoderNotFound
 
 ENTRY_POINT_GROUP = "nestvec.encoders"
 # Modules whose import registers the built-in encoders; imported on first registry use so that
 # importing `encoders` stays cheap (no torch until an encoder is actually needed).
-BUILTIN_MODULES = ("encoders.minilm",)
+BUILTIN_MODULES = (
+    "encoders.minilm",
+    "encoders.face.encoder",
+    "encoders.mrl.encoder",
+    "encoders.mrl.adapter_encoder",
+    "encoders.moe.encoder",
+    "encoders.graph.encoder",
+)
 
 _REGISTRY: dict[str, type] = {}
 _loaded = False
@@ -85,7 +93,10 @@ class EncoderPool:
         self._lock = threading.Lock()
 
     def _key(self, name: str, models_dir: Path | None) -> tuple[str, Path | None]:
-        return (name, models_dir if takes_models_dir(encoder_class(name)) else None)
+        if not takes_models_dir(encoder_class(name)):
+            return (name, None)
+        # callers without a data dir of their own (ingest workers) use the service's default
+        return (name, models_dir if models_dir is not None else default_models_dir())
 
     def get(self, name: str, models_dir: Path | None = None) -> Encoder:
         """The loaded encoder `name`, loading it on first use."""

@@ -18,15 +18,32 @@ from service.routers import (
     collections,
     embed,
     encoders,
+    faces,
     health,
     metrics,
     points,
+    rank,
+    recommend,
     search,
+    uploads,
 )
 from service.schemas import ERROR_RESPONSES
 from service.settings import Settings
 
-ROUTERS = (health, metrics, encoders, embed, collections, points, search, analysis)
+ROUTERS = (
+    health,
+    metrics,
+    encoders,
+    embed,
+    collections,
+    points,
+    search,
+    analysis,
+    faces,
+    uploads,
+    recommend,
+    rank,
+)
 
 
 def create_app(settings: Settings | None = None, encoders: EncoderPool | None = None) -> FastAPI:

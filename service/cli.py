@@ -53,8 +53,11 @@ def _add_ingest_args(parser: argparse.ArgumentParser) -> None:
 def _ingest(args: argparse.Namespace) -> int:
     from ingest.cli import run
 
-    if args.data_dir is None:  # the data directory `serve` would open (env NESTVEC_DATA_DIR)
-        args.data_dir = Settings().data_dir
+    # the data directory and Milvus `serve` would use (env NESTVEC_DATA_DIR, NESTVEC_MILVUS_URI)
+    given = {"data_dir": args.data_dir, "milvus_uri": args.milvus_uri}
+    settings = Settings(**{key: value for key, value in given.items() if value is not None})
+    args.data_dir, args.index_defaults = settings.data_dir, settings.index_defaults
+    args.models_dir = settings.resolved_models_dir  # trained encoders (graph-cora) load from here
     return run(args)
 
 

@@ -17,14 +17,17 @@ from encoders import (
     InvalidDimension,
     InvalidInput,
     available_encoders,
+    encoder_class,
 )
-from encoders.base import ItemEncoder
+from encoders.base import ItemEncoder, PartEncoder
 from index import Catalog, Collection, CollectionConfig, Hit
 from index.catalog import DataDirLock
+from index.funnel import FunnelSpec, check_nested
 from index.vectors import as_matrix
 from service.batching import EncodeBatcher
 from service.errors import LimitExceeded, NoEncoder
 from service.observability import Metrics
+from service.parts import expand_parts
 from service.schemas import CreateCollectionRequest, PointIn, Query, SearchRequest
 from service.settings import Settings
 
@@ -42,9 +45,9 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.encoders = encoders or EncoderPool()
+        self.encoders = encoders or EncoderPool(settings.encoder_options)
         self._lock = DataDirLock(settings.data_dir)
-        self.catalog = Catalog(settings.data_dir)
+        self.catalog = Catalog(settings.data_dir, settings.index_defaults)
         self._batchers: dict[str, EncodeBatcher] = {}
         self._batchers_lock = threading.Lock()
         for name in settings.preload_encoders:
@@ -154,13 +157,27 @@ class Engine:
 
     # points -----------------------------------------------------------------------------------
     def upsert(self, name: str, points: Sequence[PointIn]) -> int:
-        """Encode text points, validate vector points, then write all of them or none."""
+        """Encode text points, validate vector points, then write all of them or none.
+
+        Raw inputs of a part encoder (a photo's faces) become one point per part (service.parts).
+        """
         self.check_batch(len(points), "points")
         collection = self.catalog.get(name)
         fields = [f"points[{i}]" for i in range(len(points))]
-        vectors = self._vectors(collection, points, fields, collection.config.domain)
-        ids = [str(p.id) for p in points]
-        return collection.upsert(ids, vectors, [p.payload for p in points])
+        encoder_name = collection.config.encoder
+        split = encoder_name is not None and issubclass(encoder_class(encoder_name), PartEncoder)
+        whole = [i for i, p in enumerate(points) if not (split and p.input is not None)]
+        rest = sorted(set(range(len(points))) - set(whole))
+        ids, payloads = [str(points[i].id) for i in whole], [points[i].payload for i in whole]
+        pick = [points[i] for i in whole], [fields[i] for i in whole]
+        vectors = self._vectors(collection, *pick, collection.config.domain)
+        if rest:
+            pick = [points[i] for i in rest], [fields[i] for i in rest]
+            encoder: Any = self.encoder(str(encoder_name))
+            more = expand_parts(encoder, *pick, collection.config.dim)
+            ids, payloads = ids + more[0], payloads + more[2]
+            vectors = np.vstack([vectors, more[1]])
+        return collection.upsert(ids, vectors, payloads)
 
     def delete(self, name: str, ids: Sequence[str], filter: dict[str, Any] | None) -> int:
         """Delete by ids and/or by payload filter; returns how many points went."""
@@ -215,6 +232,7 @@ class Engine:
         for request, field in zip(requests, fields, strict=True):
             self.check_k(request.k, field.removesuffix("query") + "k")
         collection = self.catalog.get(name)
+        self._check_funnels(collection, requests, fields)
         queries = [r.query for r in requests]
         vectors = np.zeros((len(queries), collection.config.dim), np.float32)
         by_domain: dict[str | None, list[int]] = defaultdict(list)
@@ -231,7 +249,7 @@ class Engine:
                 vectors[i], exclude[i] = stored.vector, [stored.id]
         groups: dict[str, list[int]] = defaultdict(list)
         for i, r in enumerate(requests):
-            flags = [r.filter, r.params, r.with_payload, r.with_vector]
+            flags = [r.filter, r.params, r.with_payload, r.with_vector, r.funnel]
             key = json.dumps(flags, sort_keys=True, default=str)
             groups[key].append(i)
         results: list[list[Hit]] = [[] for _ in requests]
@@ -245,10 +263,25 @@ class Engine:
                 exclude=[exclude[i] for i in members],
                 with_payload=first.with_payload,
                 with_vector=first.with_vector,
+                funnel=None if first.funnel is None else first.funnel.model_dump(),
             )
             for i, found in zip(members, hits, strict=True):
                 results[i] = found[: requests[i].k]
         return results
+
+    def _check_funnels(
+        self, collection: Collection, requests: Sequence[SearchRequest], fields: Sequence[str]
+    ) -> None:
+        """Funnel dims must be Matryoshka dims of the collection's encoder (when it has one)."""
+        encoder = collection.config.encoder
+        for request, field in zip(requests, fields, strict=True):
+            if request.funnel is None:
+                continue
+            where = field.removesuffix("query") + "funnel"
+            spec = FunnelSpec.parse(request.funnel.model_dump(), collection.config.dim, where)
+            if encoder is not None:
+                nested = self.describe_encoder(encoder)["nested_dims"]
+                check_nested(spec, nested, encoder, where)
 
 
 def check_options(encoder: Encoder, opts: dict[str, Any]) -> None:

@@ -11,11 +11,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from encoders.errors import ArtifactMissing, EncoderError, EncoderNotFound
+from encoders.errors import (
+    ArtifactMissing,
+    EncoderError,
+    EncoderNotFound,
+    InputTooLarge,
+    UnsupportedFormat,
+)
 from index.analysis.errors import AnalysisError
 from index.errors import (
     CollectionExists,
     CollectionNotFound,
+    IndexBackendUnavailable,
     IndexError_,
     NotEnoughPoints,
     PointNotFound,
@@ -68,6 +75,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     ArtifactMissing: 409,  # a trained encoder not trained yet: the message names the command
     NotEnoughPoints: 409,
     Overloaded: 429,
+    IndexBackendUnavailable: 503,  # Milvus unreachable or unconfigured: retry later
+    InputTooLarge: 413,  # a decompression-bomb image: over the encoder's pixel cap
+    UnsupportedFormat: 415,
     EncoderError: 422,
     AnalysisError: 422,  # also an IndexError_; listed so the mapping reads explicitly
     IndexError_: 422,

@@ -26,7 +26,7 @@ class ErrorBody(BaseModel):
     field: str | None = None
 
 
-ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 429)
+ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429)
 # Declared app-wide so the OpenAPI document shows the real error shape (FastAPI would otherwise
 # advertise its own 422 body, which this service never sends).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -182,6 +182,14 @@ class Query(BaseModel):
         return self
 
 
+class Funnel(BaseModel):
+    """Shortlist on the first `dims[0]` dims, re-rank through the later dims, then exactly."""
+
+    model_config = ConfigDict(extra="forbid")
+    dims: list[int] = Field(min_length=1)
+    shortlist: int | list[int] = 200  # candidates kept after each tier (one value: all tiers)
+
+
 class SearchRequest(BaseModel):
     query: Query
     k: int = Field(10, ge=1)
@@ -190,6 +198,7 @@ class SearchRequest(BaseModel):
     with_payload: bool = True
     with_vector: bool = False
     domain: str | None = None  # domain-routed encoders: the query's domain (else the router's)
+    funnel: Funnel | None = None  # Matryoshka funnel: low-dim shortlist, full-dim re-rank
 
 
 class ScoredPoint(BaseModel):
