@@ -7,7 +7,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -104,7 +104,7 @@ class Engine:
         """Vectors for `inputs`; plain calls share model calls through the dynamic batcher,
         calls with per-request options (a `domain`...) cannot and run on their own."""
         self.check_batch(len(inputs), "inputs")
-        opts = {key: value for key, value in opts.items() if value is not None}
+        opts = given(opts)
         if opts:
             encoder = self.encoder(encoder_name)
             check_options(encoder, opts)
@@ -120,7 +120,7 @@ class Engine:
         if not isinstance(encoder, ItemEncoder):
             return self.embed(encoder_name, inputs, dim, **opts)[1], None
         self.check_batch(len(inputs), "inputs")
-        opts = {key: value for key, value in opts.items() if value is not None}
+        opts = given(opts)
         check_options(encoder, opts)
         return encoder.encode_items(inputs, dim=dim, **opts)
 
@@ -166,17 +166,26 @@ class Engine:
         fields = [f"points[{i}]" for i in range(len(points))]
         encoder_name = collection.config.encoder
         split = encoder_name is not None and issubclass(encoder_class(encoder_name), PartEncoder)
-        whole = [i for i, p in enumerate(points) if not (split and p.input is not None)]
-        rest = sorted(set(range(len(points))) - set(whole))
-        ids, payloads = [str(points[i].id) for i in whole], [points[i].payload for i in whole]
-        pick = [points[i] for i in whole], [fields[i] for i in whole]
-        vectors = self._vectors(collection, *pick, collection.config.domain)
-        if rest:
-            pick = [points[i] for i in rest], [fields[i] for i in rest]
-            encoder: Any = self.encoder(str(encoder_name))
-            more = expand_parts(encoder, *pick, collection.config.dim)
-            ids, payloads = ids + more[0], payloads + more[2]
-            vectors = np.vstack([vectors, more[1]])
+        in_parts = [split and point.input is not None for point in points]
+        whole = [i for i, parts in enumerate(in_parts) if not parts]
+        parted = [i for i, parts in enumerate(in_parts) if parts]
+        vectors = self._vectors(
+            collection,
+            [points[i] for i in whole],
+            [fields[i] for i in whole],
+            collection.config.domain,
+        )
+        ids = [str(points[i].id) for i in whole]
+        payloads = [points[i].payload for i in whole]
+        if parted:
+            part_ids, part_vectors, part_payloads = expand_parts(
+                cast(PartEncoder, self.encoder(str(encoder_name))),
+                [points[i] for i in parted],
+                [fields[i] for i in parted],
+                collection.config.dim,
+            )
+            ids, payloads = ids + part_ids, payloads + part_payloads
+            vectors = np.vstack([vectors, part_vectors])
         return collection.upsert(ids, vectors, payloads)
 
     def delete(self, name: str, ids: Sequence[str], filter: dict[str, Any] | None) -> int:
@@ -282,6 +291,11 @@ class Engine:
             if encoder is not None:
                 nested = self.describe_encoder(encoder)["nested_dims"]
                 check_nested(spec, nested, encoder, where)
+
+
+def given(opts: dict[str, Any]) -> dict[str, Any]:
+    """The per-request options a request actually set (None means not given)."""
+    return {key: value for key, value in opts.items() if value is not None}
 
 
 def check_options(encoder: Encoder, opts: dict[str, Any]) -> None:
