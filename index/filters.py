@@ -2,14 +2,16 @@
 
 `must`: every condition holds; `should`: at least one holds; `must_not`: none holds. Clauses
 combine with AND and nest. A condition on an array field holds when any element satisfies it,
-as in Qdrant.
+as in Qdrant. Keys, JSON paths and values all travel as bound parameters, never as SQL text.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,13 +20,37 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from index.errors import InvalidFilter
 
-Scalar = StrictStr | StrictInt | StrictBool
-Number = StrictInt | StrictFloat
+
+def _utf8(text: str) -> str:
+    # a lone surrogate ("\ud800" in JSON) cannot be bound to SQLite: refuse it up front
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid unicode (no lone surrogates)") from None
+    return text
+
+
+def _no_nul(text: str) -> str:
+    # SQLite 3.40 decodes a JSON "\u0000" by ending the string there, so a value holding it
+    # could never be compared exactly: refuse it rather than answer wrongly
+    if "\x00" in text:
+        raise ValueError("a match value may not contain NUL (\\u0000)")
+    return text
+
+
+# SQLite integers are 64-bit (a larger bound would fail to bind) and NaN/inf order nothing.
+Text = Annotated[StrictStr, AfterValidator(_utf8)]
+Value = Annotated[Text, AfterValidator(_no_nul)]
+Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+Finite = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+Scalar = Value | Int64 | StrictBool
+Number = Int64 | Finite
 
 
 class _Strict(BaseModel):
@@ -33,8 +59,8 @@ class _Strict(BaseModel):
 
 class Match(_Strict):
     value: Scalar | None = None
-    any: list[StrictStr] | list[StrictInt] | None = None
-    except_: list[StrictStr] | list[StrictInt] | None = Field(None, alias="except")
+    any: list[Value] | list[Int64] | None = None
+    except_: list[Value] | list[Int64] | None = Field(None, alias="except")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Match:
@@ -50,11 +76,26 @@ class Range(_Strict):
     lt: Number | None = None
     lte: Number | None = None
 
+    @model_validator(mode="after")
+    def _some_bound(self) -> Range:
+        # an empty range would silently mean "the key holds a number": refuse it as a mistake
+        if all(getattr(self, b) is None for b in ("gt", "gte", "lt", "lte")):
+            raise ValueError("range needs at least one of: gt, gte, lt, lte")
+        return self
+
 
 class FieldCondition(_Strict):
-    key: str = Field(min_length=1, pattern=r'^[^"$\[\]]+$')
+    key: Text = Field(min_length=1)
     match: Match | None = None
     range: Range | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _no_quote(cls, key: str) -> str:
+        # SQLite before 3.45 ends a quoted path label at the first `"`, escaped or not
+        if '"' in key:
+            raise ValueError('a key may not contain a double quote (")')
+        return key
 
     @model_validator(mode="after")
     def _one_operator(self) -> FieldCondition:
@@ -102,13 +143,36 @@ def _compile_item(item: FieldCondition | Filter) -> tuple[str, list[Any]]:
 
 
 def json_path(key: str) -> str:
-    """Dotted payload key -> quoted JSON path, so keys are never parsed as SQL or path syntax."""
-    return "$" + "".join(f'."{part}"' for part in key.split("."))
+    """Dotted payload key -> JSON path of quoted labels; it is bound as a parameter, never SQL.
+
+    Each label is JSON-escaped exactly as the store writes payload keys (`json.dumps`, ASCII), so
+    it matches both SQLite < 3.45 (compares the raw label text) and later (compares decoded).
+    """
+    return "$" + "".join("." + json.dumps(part) for part in key.split("."))
 
 
-def _exists(path: str, predicate: str) -> str:
-    # json_each yields one row for a scalar and one per element for an array: Qdrant's semantics.
-    return f"EXISTS (SELECT 1 FROM json_each(points.payload, '{path}') AS e WHERE {predicate})"
+def _exists(
+    path: str, predicate: str, params: list[Any], on_object: str = "0"
+) -> tuple[str, list[Any]]:
+    """Some element at the path satisfies the predicate; the path is a bound parameter.
+
+    The elements are an array's items (nulls included), else the value itself; a null or
+    missing value has none. An object is one element equal to nothing (`on_object` says whether
+    it satisfies the condition): json_each would walk its members instead. The branch is taken
+    on json_type, not on json_each's `key` column, whose value for a scalar differs across
+    SQLite versions.
+    """
+    sql = (
+        "CASE IFNULL(json_type(points.payload, ?), 'null') WHEN 'null' THEN 0 "
+        f"WHEN 'object' THEN {on_object} "
+        f"ELSE EXISTS (SELECT 1 FROM json_each(points.payload, ?) AS e WHERE {predicate}) END"
+    )
+    return sql, [path, path, *params]
+
+
+def _except(path: str, predicate: str, params: list[Any]) -> tuple[str, list[Any]]:
+    """Some element is outside the list: an object value always is."""
+    return _exists(path, f"NOT {predicate}", params, on_object="1")
 
 
 def _typed_eq(value: Any) -> tuple[str, list[Any]]:
@@ -122,18 +186,16 @@ def _typed_eq(value: Any) -> tuple[str, list[Any]]:
 def _match_sql(path: str, match: Match) -> tuple[str, list[Any]]:
     if match.value is not None:
         predicate, params = _typed_eq(match.value)
-        return _exists(path, predicate), params
+        return _exists(path, predicate, params)
     values = match.any if match.any is not None else match.except_
     assert values is not None
-    if not values:
-        # any of nothing matches nothing; except nothing matches every point with the key
-        return ("0", []) if match.any is not None else (_exists(path, "1"), [])
+    # any of nothing matches nothing; except nothing matches every point with the key
     preds = [_typed_eq(v) for v in values]
-    predicate = "(" + " OR ".join(p for p, _ in preds) + ")"
+    predicate = "(" + (" OR ".join(p for p, _ in preds) or "0") + ")"
     params = [x for _, ps in preds for x in ps]
     if match.any is not None:
-        return _exists(path, predicate), params
-    return _exists(path, f"NOT {predicate}"), params
+        return ("0", []) if not values else _exists(path, predicate, params)
+    return _except(path, predicate, params)
 
 
 def _range_sql(path: str, rng: Range) -> tuple[str, list[Any]]:
@@ -145,7 +207,7 @@ def _range_sql(path: str, rng: Range) -> tuple[str, list[Any]]:
         if bound is not None:
             preds.append(f"e.value {op} ?")
             params.append(bound)
-    return _exists(path, " AND ".join(preds)), params
+    return _exists(path, " AND ".join(preds), params)
 
 
 def parse_filter(raw: dict[str, Any] | Filter | None) -> Filter | None:
@@ -155,12 +217,28 @@ def parse_filter(raw: dict[str, Any] | Filter | None) -> Filter | None:
     try:
         return Filter.model_validate(raw)
     except ValidationError as exc:
-        errors = exc.errors()
-        # drop pydantic's union/validator tags so the location reads like the user's JSON
-        loc = ".".join(str(p) for p in errors[0]["loc"] if not _is_tag(str(p)))
-        message = f"invalid filter at {loc or 'top level'}: {errors[0]['msg']}"
+        # A union reports every branch; the user's branch is the one not refusing a condition's
+        # fields as a nested Filter's extras, then the deepest, then not a mere type mismatch.
+        loc, error = max(((_user_loc(e), e) for e in exc.errors()), key=_rank)
+        reason = error["msg"].removeprefix("Value error, ")
+        message = f"invalid filter at {'.'.join(loc) or 'top level'}: {reason}"
         raise InvalidFilter(message, "filter") from None
 
 
+def _user_loc(error: Any) -> list[str]:
+    # drop pydantic's union/validator tags so the location reads like the user's JSON
+    return [str(p) for p in error["loc"] if not _is_tag(str(p))]
+
+
+def _rank(located: tuple[list[str], Any]) -> tuple[bool, int, bool]:
+    loc, error = located
+    as_filter_extra = error["type"] == "extra_forbidden" and "Filter" in error["loc"]
+    return (not as_filter_extra, len(loc), not error["type"].endswith("_type"))
+
+
 def _is_tag(part: str) -> bool:
-    return "[" in part or part in {"FieldCondition", "Filter", "str", "int", "bool", "float"}
+    return (
+        "[" in part
+        or part.startswith("constrained-")
+        or part in {"FieldCondition", "Filter", "str", "int", "bool", "float"}
+    )

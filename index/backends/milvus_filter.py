@@ -12,7 +12,8 @@ each point also stores a derived document whose every predicate is a plain, type
 
 Positions are unrolled up to the widest list seen (`Widths`), each guarded by `exists`, so an
 expression is never NULL and `must_not` negates exactly. Hashes keep user strings out of the
-expression text (no quoting or injection). Semantics are those of `index.filters` and the tests'
+expression text (no quoting or injection); range bounds, the only values written out, are checked
+to be finite numbers (`_number`). Semantics are those of `index.filters` and the tests'
 brute-force oracle: a condition on an array holds when any element satisfies it; nulls are absent.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -129,8 +131,15 @@ def _match(key: str, match: Match, width: int) -> str:
     for j in range(width):
         slot = f'{FIELD}["e"]["{_hash(key)}"][{j}]'
         outside = "".join(f' and {slot} != "{t}"' for t in excluded)
-        positions.append(f"(exists {slot}{outside})")
+        positions.append(f"((exists {slot}){outside})")  # 2.3 binds `exists` loosely
     return "(" + " or ".join(positions) + ")" if positions else FALSE
+
+
+def _number(value: Any) -> str:
+    """A numeric literal for the expression: the only filter value written out, not hashed."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"range bound must be a finite number, not {value!r}")
+    return repr(value)
 
 
 def _range(key: str, rng: Range, width: int) -> str:
@@ -139,9 +148,9 @@ def _range(key: str, rng: Range, width: int) -> str:
     for j in range(width):
         slot = f'{FIELD}["n"]["{_hash(key)}"][{j}]'
         bounds = "".join(
-            f" and {slot} {op} {getattr(rng, name)!r}"
+            f" and {slot} {op} {_number(getattr(rng, name))}"
             for name, op in ops.items()
             if getattr(rng, name) is not None
         )
-        positions.append(f"(exists {slot}{bounds})")
+        positions.append(f"((exists {slot}){bounds})")
     return "(" + " or ".join(positions) + ")" if positions else FALSE
