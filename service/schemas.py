@@ -34,8 +34,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Every request model forbids unknown fields: a typo ("fliter", "limit") is a 422 that names
+# it, never a silently ignored option.
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
 # embeddings ---------------------------------------------------------------------------------
-class EmbedRequest(BaseModel):
+class EmbedRequest(_Request):
     encoder: str
     inputs: list[Any]
     dim: int | None = None
@@ -51,13 +57,14 @@ class EmbedResponse(BaseModel):
     items: list[dict[str, Any]] | None = None
 
 
-class OpenAIEmbeddingsRequest(BaseModel):
-    """OpenAI's body; `user` and other extra fields are accepted and ignored, as OpenAI does."""
+class OpenAIEmbeddingsRequest(_Request):
+    """OpenAI's body: every field its SDK sends; `user` is accepted and ignored, others refused."""
 
     input: str | list[str] | list[int] | list[list[int]]
     model: str
     dimensions: int | None = None
     encoding_format: Literal["float", "base64"] = "float"
+    user: str | None = None  # OpenAI's end-user id for abuse monitoring: nothing to do here
 
 
 class OpenAIEmbedding(BaseModel):
@@ -79,14 +86,12 @@ class OpenAIEmbeddingsResponse(BaseModel):
 
 
 # collections --------------------------------------------------------------------------------
-class IndexSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class IndexSpec(_Request):
     type: str = "hnsw"
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class CreateCollectionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CreateCollectionRequest(_Request):
     name: str
     encoder: str | None = None
     dim: int | None = None
@@ -111,8 +116,7 @@ class CollectionList(BaseModel):
 
 
 # points -------------------------------------------------------------------------------------
-class PointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PointIn(_Request):
     id: PointId
     text: str | None = None
     vector: list[float] | None = None
@@ -125,7 +129,7 @@ class PointIn(BaseModel):
         return self
 
 
-class UpsertRequest(BaseModel):
+class UpsertRequest(_Request):
     points: list[PointIn]
 
 
@@ -144,14 +148,12 @@ class PointsPage(BaseModel):
     next_offset: str | None = None
 
 
-class DeletePointsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DeletePointsRequest(_Request):
     ids: list[PointId] = Field(default_factory=list)
     filter: dict[str, Any] | None = None
 
 
-class CountRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CountRequest(_Request):
     filter: dict[str, Any] | None = None
 
 
@@ -169,8 +171,7 @@ class DeleteResponse(BaseModel):
 
 
 # search -------------------------------------------------------------------------------------
-class Query(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Query(_Request):
     text: str | None = None
     vector: list[float] | None = None
     id: PointId | None = None
@@ -182,15 +183,14 @@ class Query(BaseModel):
         return self
 
 
-class Funnel(BaseModel):
+class Funnel(_Request):
     """Shortlist on the first `dims[0]` dims, re-rank through the later dims, then exactly."""
 
-    model_config = ConfigDict(extra="forbid")
     dims: list[int] = Field(min_length=1)
     shortlist: int | list[int] = 200  # candidates kept after each tier (one value: all tiers)
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(_Request):
     query: Query
     k: int = Field(10, ge=1)
     filter: dict[str, Any] | None = None
@@ -212,7 +212,7 @@ class SearchResponse(BaseModel):
     results: list[ScoredPoint]
 
 
-class BatchSearchRequest(BaseModel):
+class BatchSearchRequest(_Request):
     searches: list[SearchRequest]
 
 

@@ -58,13 +58,21 @@ class RecommendResponse(BaseModel):
 
 # rank (Cohere / infinity shape) -----------------------------------------------------------------
 class RankDocument(BaseModel):
+    # A Cohere document object is data with any fields (`rank_fields` picks among them); it is
+    # ranked by its `text`, and its other fields are content, not options: ignored, not refused.
+    model_config = ConfigDict(extra="ignore")
     text: str
 
 
 class RankRequest(BaseModel):
-    """Cohere's body (other Cohere fields are accepted and ignored); candidates are `documents`
-    (texts), or `ids` of points in `collection` (their stored vectors, or payload texts when
-    ranked with another encoder)."""
+    """Cohere's (and infinity's) body; candidates are `documents` (texts), or `ids` of points in
+    `collection` (their stored vectors, or payload texts when ranked with another encoder).
+
+    Unknown fields are refused; the other fields Cohere's and infinity's clients send are
+    accepted and ignored: documents are ranked whole by `text`, scores are cosine similarities.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     query: str
     documents: list[str | RankDocument] | None = None
@@ -77,6 +85,11 @@ class RankRequest(BaseModel):
     text_field: str = "text"  # payload key holding a point's text (ids ranked by another encoder)
     dim: int | None = None
     domain: str | None = None
+    # accepted and ignored (see above)
+    max_chunks_per_doc: int | None = None  # Cohere v1
+    max_tokens_per_doc: int | None = None  # Cohere v2
+    rank_fields: list[str] | None = None  # Cohere v1: documents are ranked by `text`
+    raw_scores: bool = False  # infinity
 
 
 class RankResult(BaseModel):
@@ -95,7 +108,10 @@ class RankResponse(BaseModel):
 # rerank (Hugging Face text-embeddings-inference shape) ------------------------------------------
 class TEIRerankRequest(BaseModel):
     """TEI's body; `truncate`/`truncation_direction`/`raw_scores` are accepted (inputs are always
-    truncated to the model's length, and scores are cosine similarities either way)."""
+    truncated to the model's length, and scores are cosine similarities either way); unknown
+    fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
 
     query: str
     texts: list[str]
