@@ -37,6 +37,7 @@ class GraphEncoder(BaseEncoder):
                 "encoder",
             )
         self.artifact = artifact.load(folder)
+        self.artifact.table.tensors()  # fill its lazy cache now, not from concurrent requests
         self.row_of = self.artifact.row_of
         self.meta = self.artifact.meta
 

@@ -143,7 +143,8 @@ class MoEMiniLMEncoder(BaseEncoder):
         return l2_normalise(vectors[:, :target]), items
 
     def count_tokens(self, inputs: Sequence[Any]) -> int:
-        ids = self.model.tokenizer(
-            check_texts(inputs), truncation=True, max_length=self.model.max_seq_length
-        )["input_ids"]
-        return sum(len(row) for row in ids)
+        """Tokens the model actually sees (after truncation), padding excluded."""
+        # Tokenise exactly as encoding does: other settings (no padding) would be written onto
+        # the tokenizer that concurrent encodes share, and their batches would come out ragged.
+        mask = self.model.preprocess(check_texts(inputs))["attention_mask"]
+        return int(mask.sum())

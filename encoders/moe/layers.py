@@ -4,12 +4,21 @@ A BERT layer's feed-forward block is `LayerNorm(out_dense(act(in_dense(x))) + x)
 dense layers are copied into one expert per domain, each scaled by its own gate `w·x + b`
 initialised to w = 0, b = 1, so an untrained mixture computes exactly what the base model does.
 The residual LayerNorm stays shared. Which expert a row uses is decided once per forward and kept
-in a `Routing` object that every mixture layer of the model reads.
+in a fresh `Routing` object of that call, which every mixture layer of the model reads.
+
+Why a context variable: HF's `BertModel.forward` passes no extra argument down to
+`layer.intermediate`, so the call's routing cannot travel as an argument without copying BERT's
+forward (mask building, attention dispatch) out of transformers. `routed()` binds the call's
+own `Routing` for the extent of that one forward; a context variable is private to its thread and
+asyncio task, so concurrent calls never see each other's routing and no shared module is written.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
@@ -18,7 +27,7 @@ from torch import nn
 
 @dataclass
 class Routing:
-    """Per-forward routing state shared by the mixture layers of one model.
+    """Routing of one forward call, read by every mixture layer of the model it runs.
 
     `domain_ids` is set before the forward for enforced routing and left None for the router to
     fill in at the first mixture layer; `probs` holds the router's softmax when it ran.
@@ -27,6 +36,27 @@ class Routing:
     domain_ids: torch.Tensor | None = None
     attention_mask: torch.Tensor | None = None
     probs: torch.Tensor | None = None
+
+
+_ROUTING: ContextVar[Routing | None] = ContextVar("moe_routing", default=None)
+
+
+@contextmanager
+def routed(routing: Routing) -> Iterator[Routing]:
+    """Bind `routing` to the mixture layers for the forward run inside this block."""
+    token = _ROUTING.set(routing)
+    try:
+        yield routing
+    finally:
+        _ROUTING.reset(token)
+
+
+def current_routing() -> Routing:
+    """The routing of the forward call running in this thread or task."""
+    routing = _ROUTING.get()
+    if routing is None:
+        raise RuntimeError("mixture layer called outside MoEBert.forward (no routing bound)")
+    return routing
 
 
 class Router(nn.Module):
@@ -73,17 +103,16 @@ class MoEFeedForward(nn.Module):
         intermediate: nn.Module,
         out_dense: nn.Linear,
         n_experts: int,
-        routing: Routing,
         router: Router | None = None,
     ) -> None:
         super().__init__()
         self.experts = nn.ModuleList(Expert(intermediate, out_dense) for _ in range(n_experts))
         self.router = router  # only the first mixture layer routes; the rest follow its choice
-        self._routing = [routing]  # a list so the shared object is not registered as a child
 
     @property
     def routing(self) -> Routing:
-        return self._routing[0]
+        """The routing of the call now running (not state of this module)."""
+        return current_routing()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         state = self.routing
@@ -120,7 +149,7 @@ def moe_layer_indices(n_layers: int, which: str) -> list[int]:
     return list(range(n_layers)) if which == "all" else [n_layers // 2]
 
 
-def convert_to_moe(bert: nn.Module, n_experts: int, which: str, routing: Routing) -> Router:
+def convert_to_moe(bert: nn.Module, n_experts: int, which: str) -> Router:
     """Replace the MLP of the chosen layers of a `BertModel` in place; return the router."""
     layers = bert.encoder.layer
     indices = moe_layer_indices(len(layers), which)
@@ -131,7 +160,6 @@ def convert_to_moe(bert: nn.Module, n_experts: int, which: str, routing: Routing
             layer.intermediate,
             layer.output.dense,
             n_experts,
-            routing,
             router if position == 0 else None,
         )
         layer.output = ResidualNorm(layer.output)

@@ -24,7 +24,7 @@ from safetensors.torch import load_model as load_safetensors_model
 from sentence_transformers.base.modules.input_module import InputModule
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-from encoders.moe.layers import MoEFeedForward, Router, Routing, convert_to_moe
+from encoders.moe.layers import MoEFeedForward, Router, Routing, convert_to_moe, routed
 
 
 class MoEBert(InputModule):
@@ -50,10 +50,9 @@ class MoEBert(InputModule):
         self.max_seq_length = max_seq_length
         self.do_lower_case = do_lower_case
         self.tokenizer = tokenizer
-        self.routing = Routing()
         self.auto_model = bert
         if convert:
-            convert_to_moe(bert, len(self.domains), layers, self.routing)
+            convert_to_moe(bert, len(self.domains), layers)
 
     @property
     def router(self) -> Router:
@@ -90,22 +89,23 @@ class MoEBert(InputModule):
         if ids is None and domain is not None:
             n = features["input_ids"].shape[0]
             ids = torch.full((n,), self.domain_id(domain), dtype=torch.long)
-        state = self.routing
-        state.domain_ids = None if ids is None else ids.to(features["input_ids"].device)
-        state.attention_mask, state.probs = features["attention_mask"], None
-        try:
+        # A fresh Routing per call, bound only for this forward (see layers.py): concurrent
+        # calls on the shared model each see their own, and no module attribute is written.
+        routing = Routing(
+            domain_ids=None if ids is None else ids.to(features["input_ids"].device),
+            attention_mask=features["attention_mask"],
+        )
+        with routed(routing):
             out = self.auto_model(
                 input_ids=features["input_ids"],
                 attention_mask=features["attention_mask"],
                 token_type_ids=features.get("token_type_ids"),
                 return_dict=True,
             )
-            features["token_embeddings"] = out.last_hidden_state
-            features["domain_ids"] = state.domain_ids
-            if state.probs is not None:
-                features["router_probs"] = state.probs
-        finally:  # never leak one call's routing into the next
-            state.domain_ids = state.attention_mask = state.probs = None
+        features["token_embeddings"] = out.last_hidden_state
+        features["domain_ids"] = routing.domain_ids
+        if routing.probs is not None:
+            features["router_probs"] = routing.probs
         return features
 
     def get_embedding_dimension(self) -> int:

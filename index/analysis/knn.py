@@ -26,6 +26,7 @@ def available_cores() -> int:
 @contextmanager
 def faiss_threads(threads: int | None) -> Iterator[None]:
     """Run a block with faiss/OpenMP using ``threads`` (default: all cores), then restore."""
+    # OpenMP's thread count is per calling thread: concurrent searches keep their own.
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(threads or available_cores())
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,30 +50,23 @@ class LiveLabels:
 # id map over results), and for a single query waking threads on a busy 2-core machine cost more
 # than the search itself (measured 85 vs 5,674 QPS for faiss-hnsw through IndexIDMap2).
 SINGLE_THREAD_BELOW = 8
-_omp_lock = threading.Lock()
-_omp_users = 0
-_omp_before = 1
 
 
 @contextmanager
 def faiss_threads_for(nq: int) -> Iterator[None]:
-    """Run the block on one faiss thread when `nq` is small; restored when the last one leaves."""
-    global _omp_users, _omp_before
+    """Run the block on one faiss thread when `nq` is small; only the calling thread is set."""
+    # OpenMP's thread count (nthreads-var) belongs to the thread that sets it, so a search sets
+    # its own thread's count and puts it back: concurrent searches of other sizes and analyses
+    # with their own count are untouched, and a pooled worker takes nothing to its next call.
     if nq >= SINGLE_THREAD_BELOW:
         yield
         return
-    with _omp_lock:
-        if _omp_users == 0:
-            _omp_before = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(1)
-        _omp_users += 1
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
     try:
         yield
     finally:
-        with _omp_lock:
-            _omp_users -= 1
-            if _omp_users == 0:
-                faiss.omp_set_num_threads(_omp_before)
+        faiss.omp_set_num_threads(before)
 
 
 def widened(knob: int, total: int, allowed: np.ndarray | None, cap: int) -> int:
