@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import re
 import shutil
 import threading
@@ -21,6 +22,7 @@ from index.errors import (
 from index.metrics import METRICS
 from index.registry import index_class, validate_params
 
+log = logging.getLogger(__name__)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_DIM = 65536
 
@@ -117,9 +119,14 @@ class Catalog:
             shutil.rmtree(trash, ignore_errors=True)
 
     def close(self) -> None:
+        """Close every collection. One whose snapshot cannot be written (Milvus down) is logged
+        and closed all the same: its store holds every point, the next start reconciles."""
         with self._lock:
-            for collection in self._open.values():
-                collection.close()
+            for name, collection in self._open.items():
+                try:
+                    collection.close()
+                except Exception as exc:  # noqa: BLE001 - the others must close too
+                    log.warning("collection %r: snapshot not saved at close (%s)", name, exc)
             self._open.clear()
 
 

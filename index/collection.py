@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,7 @@ import numpy as np
 
 from index.analysis import insertion_order
 from index.base import VectorIndex
-from index.errors import PointNotFound
+from index.errors import IndexBackendUnavailable, PointNotFound
 from index.filters import Filter, compile_filter, parse_filter
 from index.funnel import FunnelSearch, FunnelSpec
 from index.metrics import METRICS, Metric
@@ -23,6 +27,9 @@ from index.store import PointStore, StoredPoint
 
 STORE_FILE = "store.sqlite3"
 INDEX_DIR = "index"
+# a snapshot being written, and the previous one while the new one is moved in (save_snapshot)
+TMP_SUFFIX, OLD_SUFFIX = ".tmp", ".old"
+META_FILE = "index.json"
 # Filters this selective are answered exactly from stored vectors: cheaper than steering the
 # graph search through a sparse allowed set, and exact (Qdrant plans small filters the same way).
 EXACT_FILTER_LIMIT = 2048
@@ -34,6 +41,8 @@ _NO_SKIP: frozenset[str] = frozenset()
 # `rebuild` adds vectors this many at a time: backends insert one add() call with several threads
 # (hnswlib) or shuffled within levels (faiss), so the requested order holds between batches.
 REBUILD_BATCH = 64
+
+log = logging.getLogger(__name__)
 
 
 # Service-wide defaults of backend parameters left unset, by backend name (settings -> here)
@@ -49,6 +58,8 @@ class CollectionConfig:
     index_type: str = "hnsw"
     index_params: dict[str, Any] = field(default_factory=dict)
     domain: str | None = None  # domain-routed encoders: the domain of this collection's documents
+    # what the encoder's vectors came from (encoders' `fingerprint`); None: not recorded yet
+    encoder_fingerprint: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -58,6 +69,7 @@ class CollectionConfig:
             "metric": self.metric,
             "index": {"type": self.index_type, "params": self.index_params},
             "domain": self.domain,
+            "encoder_fingerprint": self.encoder_fingerprint,
         }
 
     @classmethod
@@ -98,6 +110,8 @@ class Collection:
         self._native_filter: bool = getattr(self.backend, "filters_natively", False)
         self._lock = threading.RLock()
         self._dirty = False
+        # an index write failed after its store commit: reconcile before the next write/search
+        self._pending = False
         self._default_knobs: tuple[Any, dict[str, Any]] | None = None
         self._funnel: FunnelSearch | None = None  # built on the first funnel search
         # label -> id in memory, so searches that need no payload never touch SQLite
@@ -125,28 +139,85 @@ class Collection:
 
     def close(self) -> None:
         with self._lock:
-            self.save_snapshot()
-            self.store.close()
+            try:
+                self.save_snapshot()
+            finally:  # unsaved, the next start reconciles the older snapshot with the store
+                self.store.close()
 
     def _open_index(self) -> VectorIndex:
-        """Load the snapshot if it was built with this config, then replay what it misses."""
-        snapshot = self.path / INDEX_DIR
-        if self._snapshot_matches(snapshot):
-            index = self.backend.load(snapshot, self.config.dim, self.metric, self.params)
-            meta = json.loads((snapshot / "index.json").read_text())
+        """Load the newest sound snapshot built with this config, then replay what it misses.
+
+        A snapshot that is missing files, fails its checksums or does not load is skipped with a
+        warning: the store holds every point, so the index is rebuilt from it rather than
+        failing start-up. An unreachable remote backend is not damage and is raised as it is.
+        """
+        for snapshot in self._snapshot_candidates():
+            try:
+                meta = self._verified_meta(snapshot)
+                if meta is None:
+                    continue  # built with another config: rebuilt below without a word
+                index = self.backend.load(snapshot, self.config.dim, self.metric, self.params)
+                self._reconcile(index)
+            except IndexBackendUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any damage means: rebuild from the store
+                log.warning(
+                    "collection %r: index snapshot %s is unusable (%s: %s); rebuilding it "
+                    "from the store",
+                    self.config.name,
+                    snapshot.name,
+                    type(exc).__name__,
+                    exc,
+                )
+                continue
+            if snapshot.name != INDEX_DIR:
+                log.warning(
+                    "collection %r: a snapshot write was interrupted; loaded %s instead",
+                    self.config.name,
+                    snapshot.name,
+                )
+                self._dirty = True  # the next save puts a snapshot back in its place
             self.insertion_order = meta.get("insertion_order")
-            self._reconcile(index)
             return index
         index = self.backend(self.config.dim, self.metric, self.params)
         self._reconcile(index)
+        self._dirty = True
         return index
 
-    def _snapshot_matches(self, snapshot: Path) -> bool:
-        meta_file = snapshot / "index.json"
-        if not meta_file.exists():
-            return False
-        meta = json.loads(meta_file.read_text())
-        return meta.get("config") == self.config.describe()
+    def _snapshot_candidates(self) -> list[Path]:
+        """Snapshot directories worth trying, best first.
+
+        `save_snapshot` renames the old snapshot aside before moving the new one in, so a crash
+        between the two leaves `index.tmp` (complete, checksummed) and `index.old`.
+        """
+        names = (INDEX_DIR, INDEX_DIR + TMP_SUFFIX, INDEX_DIR + OLD_SUFFIX)
+        found = [self.path / name for name in names if (self.path / name).is_dir()]
+        if found and found[0].name != INDEX_DIR:
+            log.warning("collection %r: no index snapshot in place", self.config.name)
+        return found
+
+    def _verified_meta(self, snapshot: Path) -> dict[str, Any] | None:
+        """The snapshot's index.json once every file it lists matches its checksum; None when
+        the snapshot was built with another config. Raises SnapshotDamaged on any damage."""
+        meta_file = snapshot / META_FILE
+        if not meta_file.is_file():
+            raise SnapshotDamaged(f"{META_FILE} is missing")
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SnapshotDamaged(f"{META_FILE} is unreadable: {exc}") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
+            raise SnapshotDamaged(f"{META_FILE} lists no file checksums")
+        if meta.get("config") != self.config.describe():
+            return None
+        for name, digest in meta["files"].items():
+            file = snapshot / name
+            # names come from our own index.json; still, never follow one out of the snapshot
+            if Path(name).name != name or not file.is_file():
+                raise SnapshotDamaged(f"file {name!r} is missing")
+            if _sha256(file) != digest:
+                raise SnapshotDamaged(f"file {name!r} does not match its checksum")
+        return meta
 
     def _reconcile(self, index: VectorIndex) -> None:
         # Labels are immutable, so set differences are an exact replay of what changed.
@@ -178,52 +249,81 @@ class Collection:
         index.add(labels, vectors, payloads)  # type: ignore[call-arg]
 
     def save_snapshot(self) -> None:
-        """Write the index beside the store (atomically: temp dir, then rename)."""
+        """Write the index beside the store, atomically and checksummed.
+
+        The new snapshot is written and fsynced in `index.tmp`; then `index` moves to
+        `index.old`, `index.tmp` to `index`, and `index.old` goes. At every step one complete
+        snapshot is on disk (see `_snapshot_candidates`), and a torn one fails its checksums.
+        """
         with self._lock:
-            if not self._dirty and (self.path / INDEX_DIR).exists():
+            current = self.path / INDEX_DIR
+            if not self._dirty and current.exists():
                 return
-            tmp = self.path / (INDEX_DIR + ".tmp")
+            tmp, old = self.path / (INDEX_DIR + TMP_SUFFIX), self.path / (INDEX_DIR + OLD_SUFFIX)
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             self.index.save(tmp)
+            files = {}
+            for file in sorted(tmp.iterdir()):
+                _fsync_file(file)
+                files[file.name] = _sha256(file)
             meta = {
                 "config": self.config.describe(),
                 "count": len(self.index),
                 "insertion_order": self.insertion_order,
+                "files": files,
             }
-            (tmp / "index.json").write_text(json.dumps(meta, indent=2))
-            shutil.rmtree(self.path / INDEX_DIR, ignore_errors=True)
-            tmp.rename(self.path / INDEX_DIR)
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+            _fsync_file(tmp / META_FILE)
+            _fsync_file(tmp)
+            if current.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                current.rename(old)
+            tmp.rename(current)
+            _fsync_file(self.path)
+            shutil.rmtree(old, ignore_errors=True)
             self._dirty = False
 
     # writes -----------------------------------------------------------------------------------
     def upsert(
-        self, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+        self,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict[str, Any]],
     ) -> int:
-        """Insert or replace points (the last occurrence of a repeated id wins)."""
+        """Insert or replace points (the last occurrence of a repeated id wins).
+
+        Upserting an id replaces the point of that id and every part of it (a photo's faces,
+        see `PointStore.upsert`), in the store's transaction; the index drops them too.
+        """
         last = {pid: i for i, pid in enumerate(ids)}
         keep = sorted(last.values())
         ids = [ids[i] for i in keep]
         vectors, payloads = vectors[keep], [payloads[i] for i in keep]
         with self._lock:
+            self._catch_up()
             removed, added = self.store.upsert(ids, vectors, payloads)
             self._forget(removed)
             self._ids.update(zip(added.tolist(), ids, strict=True))
-            self.index.remove(removed)
             prepared = self.metric.prepare(vectors)
-            self.add_to_index(self.index, added, prepared, payloads)
             if self._funnel is not None:  # `_forget` took the replaced labels out of it
                 self._funnel.add(added, prepared)
             self._dirty = True
+            with self._index_follows_store():
+                self.index.remove(removed)
+                self.add_to_index(self.index, added, prepared, payloads)
         return len(ids)
 
     def delete(self, ids: Sequence[str]) -> int:
-        """Delete points by id; returns how many existed."""
+        """Delete points by id, each with its parts (a photo's faces); returns how many
+        points went."""
         with self._lock:
+            self._catch_up()
             removed = self.store.delete(ids)
             self._forget(removed)
-            self.index.remove(removed)
             self._dirty = self._dirty or bool(len(removed))
+            with self._index_follows_store():
+                self.index.remove(removed)
         return len(removed)
 
     def delete_where(self, filter: dict[str, Any]) -> int:
@@ -231,12 +331,30 @@ class Collection:
         flt = parse_filter(filter)
         assert flt is not None
         with self._lock:
+            self._catch_up()
             labels = self.store.labels_matching(*compile_filter(flt))
             self.store.delete_labels(labels.tolist())
             self._forget(labels)
-            self.index.remove(labels)
             self._dirty = self._dirty or bool(len(labels))
+            with self._index_follows_store():
+                self.index.remove(labels)
         return len(labels)
+
+    @contextmanager
+    def _index_follows_store(self) -> Iterator[None]:
+        """Index writes after a store commit: if one fails (a remote index down: 503), the
+        committed points are durable but unindexed, so the next write or search reconciles."""
+        try:
+            yield
+        except BaseException:
+            self._pending = True
+            raise
+
+    def _catch_up(self) -> None:
+        """Replay into the index what a failed index write left out (callers hold the lock)."""
+        if self._pending:
+            self._reconcile(self.index)  # raises again while the index is still down
+            self._pending = False
 
     def _forget(self, labels: np.ndarray) -> None:
         if self._funnel is not None:
@@ -260,7 +378,7 @@ class Collection:
                 stop = start + REBUILD_BATCH
                 self.add_to_index(index, labels[start:stop], vectors[start:stop])
             self.index, self.insertion_order = index, order
-            self._dirty = True
+            self._dirty, self._pending = True, False  # built from the store: nothing to replay
 
     def train(self) -> None:
         """Train the index now if it is a trained kind (IVF); others need nothing."""
@@ -320,6 +438,7 @@ class Collection:
         skips = [set(e) for e in exclude] if exclude else [_NO_SKIP] * len(queries)
         fetch = k + max(map(len, skips), default=0)
         with self._lock:
+            self._catch_up()
             allowed = self._allowed(flt)
             scope = {"filter": flt} if self._native_filter and flt is not None else {}
             if spec is not None:
@@ -422,6 +541,27 @@ class Collection:
             )
             for label, score in found
         ]
+
+
+class SnapshotDamaged(Exception):
+    """An index snapshot that cannot be trusted (missing file, bad checksum, bad index.json)."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    """fsync a file or a directory (a directory's fsync makes its renames durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _concat(batches: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,9 @@
 It is the source of truth; index files are snapshots reconciled against it. Labels come from
 AUTOINCREMENT and are never reused, so a label always names one immutable vector: an upsert of an
 existing id deletes the old row and inserts a new one.
+
+A point may be a part of another (a face of a photo: `photo#0`, `photo#1`...): its `source_id`
+column names the whole. Upserting or deleting an id also removes every part whose source it is.
 """
 
 from __future__ import annotations
@@ -22,9 +25,32 @@ CREATE TABLE IF NOT EXISTS points (
     label INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     vector BLOB NOT NULL,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    source_id TEXT
 );
 """
+# Stores made before `source_id` get the column on open; their parts are found by the payload's
+# `source_id` where the id is that source plus "#<n>" (the shape service.parts gives part ids).
+MIGRATE_SOURCE_ID = """
+ALTER TABLE points ADD COLUMN source_id TEXT;
+UPDATE points SET source_id = json_extract(payload, '$.source_id')
+WHERE json_type(payload, '$.source_id') = 'text'
+  AND substr(id, 1, length(json_extract(payload, '$.source_id')) + 1)
+      = json_extract(payload, '$.source_id') || '#'
+  AND substr(id, length(json_extract(payload, '$.source_id')) + 2) GLOB '[0-9]*'
+  AND NOT substr(id, length(json_extract(payload, '$.source_id')) + 2) GLOB '*[^0-9]*';
+"""
+SOURCE_INDEX = "CREATE INDEX IF NOT EXISTS points_source_id ON points (source_id)"
+
+
+def source_of(point_id: str, payload: dict[str, Any]) -> str | None:
+    """The point this one is a part of: the payload's `source_id` when the id is that source
+    plus "#<n>" (service.parts); None for a whole point, whatever its payload says."""
+    source = payload.get("source_id")
+    if not isinstance(source, str) or not point_id.startswith(source + "#"):
+        return None
+    suffix = point_id[len(source) + 1 :]
+    return source if suffix.isascii() and suffix.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -45,6 +71,13 @@ class PointStore:
         # FULL: a write acknowledged to the client survives a power cut, not only a crash.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(points)")}
+        if "source_id" not in columns:
+            with self._transaction():
+                for statement in MIGRATE_SOURCE_ID.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+        self._db.execute(SOURCE_INDEX)
 
     def close(self) -> None:
         self._db.close()
@@ -70,20 +103,24 @@ class PointStore:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Replace-or-insert unique ids in one transaction; returns (removed, new labels).
 
+        Every stored point with one of the ids or of their sources (`source_of`), and every
+        part of those, is replaced: a photo upserted again with fewer faces keeps none of its
+        old faces, whether it came through the API or `nestvec ingest`.
         `meta` rows are written into the config table in the same transaction, so progress
         recorded there (e.g. an offline build's position in its source) commits with the points.
         """
+        sources = [source_of(pid, payload) for pid, payload in zip(ids, payloads, strict=True)]
         id_list = json.dumps(list(ids))
+        replaced = json.dumps(sorted(set(ids) | {s for s in sources if s is not None}))
         rows = [
-            (pid, np.asarray(vec, np.float32).tobytes(), json.dumps(payload))
-            for pid, vec, payload in zip(ids, vectors, payloads, strict=True)
+            (pid, np.asarray(vec, np.float32).tobytes(), json.dumps(payload), source)
+            for pid, vec, payload, source in zip(ids, vectors, payloads, sources, strict=True)
         ]
         with self._transaction():
-            removed = self._labels_where_ids(id_list)
-            self._db.execute(
-                "DELETE FROM points WHERE id IN (SELECT value FROM json_each(?))", (id_list,)
+            removed = self._remove_with_parts(replaced)
+            self._db.executemany(
+                "INSERT INTO points (id, vector, payload, source_id) VALUES (?, ?, ?, ?)", rows
             )
-            self._db.executemany("INSERT INTO points (id, vector, payload) VALUES (?, ?, ?)", rows)
             # AUTOINCREMENT labels ascend in insertion order, so this lines up with `ids`.
             added = self._labels_where_ids(id_list, order_by_label=True)
             if meta:
@@ -94,13 +131,19 @@ class PointStore:
         return removed, added
 
     def delete(self, ids: Sequence[str]) -> np.ndarray:
-        """Delete by external id; returns the labels removed."""
-        id_list = json.dumps(list(ids))
+        """Delete by external id, each point with its parts; returns the labels removed."""
         with self._transaction():
-            removed = self._labels_where_ids(id_list)
-            self._db.execute(
-                "DELETE FROM points WHERE id IN (SELECT value FROM json_each(?))", (id_list,)
-            )
+            return self._remove_with_parts(json.dumps(list(ids)))
+
+    def _remove_with_parts(self, id_list: str) -> np.ndarray:
+        """Delete the points of a JSON list of ids and their parts (inside a transaction)."""
+        where = (
+            "WHERE id IN (SELECT value FROM json_each(?1))"
+            " OR source_id IN (SELECT value FROM json_each(?1))"
+        )
+        cur = self._db.execute(f"SELECT label FROM points {where}", (id_list,))
+        removed = np.array([r[0] for r in cur], dtype=np.int64)
+        self._db.execute(f"DELETE FROM points {where}", (id_list,))
         return removed
 
     def delete_labels(self, labels: Sequence[int]) -> int:

@@ -14,6 +14,10 @@ Datasets:
            Vectors are cached under --cache-dir (the first encode takes minutes on 2 cores).
 
     .venv/bin/python loadtest/bench_milvus.py [--datasets mnist scifact] [--rounds 2]
+        [--milvus-uri http://127.0.0.1:19530 | --milvus-uri embedded]
+
+`--milvus-uri` serves the milvus collection from a Milvus server instead of Milvus Lite:
+`embedded` starts one with the `milvus` package (tests/embedded_milvus.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -183,7 +188,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (best kept)")
     parser.add_argument("--queries", type=int, default=1000, help="MNIST queries (max 1000)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument(
+        "--milvus-uri", help="a Milvus server's URI, or `embedded` (default: Milvus Lite)"
+    )
     args = parser.parse_args(argv)
+    if args.milvus_uri:  # the served process reads NESTVEC_MILVUS_URI (bench_search.server)
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from embedded_milvus import shared_uri
+
+        os.environ["NESTVEC_MILVUS_URI"] = shared_uri(args.milvus_uri)
+        print(f"Milvus: {os.environ['NESTVEC_MILVUS_URI']}")
     loaders = {
         "mnist": lambda: load_mnist(None, args.queries),
         "scifact": lambda: load_scifact_docs(args.cache_dir),

@@ -23,9 +23,11 @@ from encoders.base import ItemEncoder, PartEncoder
 from index import Catalog, Collection, CollectionConfig, Hit
 from index.catalog import DataDirLock
 from index.funnel import FunnelSpec, check_nested
+from index.reencode import record_fingerprint
+from index.texts import record_texts
 from index.vectors import as_matrix
 from service.batching import EncodeBatcher
-from service.errors import LimitExceeded, NoEncoder
+from service.errors import EncoderChanged, LimitExceeded, NoEncoder
 from service.observability import Metrics
 from service.parts import expand_parts
 from service.schemas import CreateCollectionRequest, PointIn, Query, SearchRequest
@@ -126,10 +128,11 @@ class Engine:
 
     # collections ------------------------------------------------------------------------------
     def create_collection(self, req: CreateCollectionRequest) -> Collection:
-        dim = req.dim
+        dim, fingerprint = req.dim, None
         if req.encoder is not None:
             encoder = self.encoder(req.encoder)
             dim = encoder.check_dim(dim)  # type: ignore[attr-defined]
+            fingerprint = self.encoders.fingerprint(req.encoder, self.settings.resolved_models_dir)
             if req.domain is not None:
                 check_options(encoder, {"domain": req.domain})
         elif dim is None:
@@ -142,6 +145,7 @@ class Engine:
             index_type=req.index.type,
             index_params=req.index.params,
             domain=req.domain,
+            encoder_fingerprint=fingerprint,
         )
         return self.catalog.create(config)
 
@@ -167,8 +171,11 @@ class Engine:
         encoder_name = collection.config.encoder
         split = encoder_name is not None and issubclass(encoder_class(encoder_name), PartEncoder)
         in_parts = [split and point.input is not None for point in points]
-        whole = [i for i, parts in enumerate(in_parts) if not parts]
-        parted = [i for i, parts in enumerate(in_parts) if parts]
+        # the last occurrence of a repeated id wins, before a photo becomes its faces
+        last = {str(point.id): i for i, point in enumerate(points)}
+        kept = [i for i, point in enumerate(points) if last[str(point.id)] == i]
+        whole = [i for i in kept if not in_parts[i]]
+        parted = [i for i in kept if in_parts[i]]
         vectors = self._vectors(
             collection,
             [points[i] for i in whole],
@@ -186,7 +193,10 @@ class Engine:
             )
             ids, payloads = ids + part_ids, payloads + part_payloads
             vectors = np.vstack([vectors, part_vectors])
-        return collection.upsert(ids, vectors, payloads)
+        written = collection.upsert(ids, vectors, payloads)
+        if encoder_name is not None:  # kept for `nestvec reindex`; None forgets an older text
+            record_texts(collection.path, {str(points[i].id): points[i].text for i in whole})
+        return written
 
     def delete(self, name: str, ids: Sequence[str], filter: dict[str, Any] | None) -> int:
         """Delete by ids and/or by payload filter; returns how many points went."""
@@ -215,6 +225,7 @@ class Engine:
             first = items[raw_at[0]]
             field = f"{fields[raw_at[0]]}.{'text' if first.text is not None else 'input'}"
             encoder_name = self._encoder_of(collection, field)
+            self._check_fingerprint(collection, encoder_name, field)
             inputs = [raw[i] for i in raw_at]
             vectors[raw_at] = self.embed(encoder_name, inputs, dim, domain=domain)[1]
         if vector_at:
@@ -228,6 +239,27 @@ class Engine:
                 f"collection {collection.config.name!r} has no encoder; send vectors", field
             )
         return collection.config.encoder
+
+    def _check_fingerprint(self, collection: Collection, encoder_name: str, field: str) -> None:
+        """Refuse to mix vectors of two models in one collection (409 encoder_changed).
+
+        A collection created before fingerprints were recorded adopts the served one on its
+        first encoded write or search.
+        """
+        self.encoder(encoder_name)  # loaded first: its fingerprint is then computed once
+        served = self.encoders.fingerprint(encoder_name, self.settings.resolved_models_dir)
+        config = collection.config
+        if config.encoder_fingerprint is None:
+            record_fingerprint(collection, served)
+            log.info("collection %s: recorded encoder %s %s", config.name, encoder_name, served)
+        elif config.encoder_fingerprint != served:
+            raise EncoderChanged(
+                f"collection {config.name!r} holds vectors of encoder {encoder_name!r} "
+                f"{config.encoder_fingerprint}, but {encoder_name!r} now serves {served} "
+                f"(another model); re-encode it with `nestvec reindex {config.name}`, "
+                "or send vectors",
+                field,
+            )
 
     # search -----------------------------------------------------------------------------------
     def search(

@@ -66,14 +66,28 @@ class Overloaded(ServiceError):
     code = "overloaded"
 
 
+class EncoderChanged(ServiceError):
+    """The encoder now serves other weights than a collection's vectors came from."""
+
+    code = "encoder_changed"
+
+
+class Forbidden(ServiceError):
+    """A read-only API key on a route declared write."""
+
+    code = "forbidden"
+
+
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     EncoderNotFound: 404,
     CollectionNotFound: 404,
     PointNotFound: 404,
     PlotNotFound: 404,
+    Forbidden: 403,
     CollectionExists: 409,
     ArtifactMissing: 409,  # a trained encoder not trained yet: the message names the command
     NotEnoughPoints: 409,
+    EncoderChanged: 409,  # old and new vectors would mix: the message names `nestvec reindex`
     Overloaded: 429,
     IndexBackendUnavailable: 503,  # Milvus unreachable or unconfigured: retry later
     InputTooLarge: 413,  # a decompression-bomb image: over the encoder's pixel cap

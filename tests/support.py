@@ -153,5 +153,13 @@ def assert_error(r: Any, status: int, code: str, field: str | None = None) -> No
 
 
 def milvus_lite_uri() -> str:
-    """A fresh Milvus Lite file: share one per test module, since each file starts a server."""
+    """A fresh Milvus Lite file: share one per test module, since each file starts a server.
+
+    With NESTVEC_TEST_MILVUS_URI set (a server's URI, or `embedded`), that server instead.
+    """
+    override = os.environ.get("NESTVEC_TEST_MILVUS_URI")
+    if override:
+        from embedded_milvus import shared_uri
+
+        return shared_uri(override)
     return str(Path(tempfile.mkdtemp(prefix="nestvec-milvus-")) / "milvus.db")

@@ -126,6 +126,7 @@ class MilvusIndex:
     def _connect(self, dim: int, metric: Metric, params: MilvusParams) -> None:
         self.dim, self.metric, self.params = dim, metric, params
         self._live, self.widths = LiveLabels(), Widths()
+        self._uncertain: set[int] = set()  # labels of inserts that failed: maybe in Milvus
         if params.uri is None:
             raise IndexBackendUnavailable(
                 "no Milvus URI: set NESTVEC_MILVUS_URI or index.params.uri", "index.params.uri"
@@ -175,9 +176,10 @@ class MilvusIndex:
             return
         payloads = payloads if payloads is not None else [{}] * len(labels)
         for start in range(0, len(labels), INSERT_BATCH):
+            batch = labels[start : start + INSERT_BATCH]
             rows = []
             for label, vector, payload in zip(
-                labels[start : start + INSERT_BATCH].tolist(),
+                batch.tolist(),
                 vectors[start : start + INSERT_BATCH],
                 payloads[start : start + INSERT_BATCH],
                 strict=True,
@@ -185,13 +187,29 @@ class MilvusIndex:
                 terms = payload_terms(payload)
                 self.widths.grow(terms)
                 rows.append({"id": label, "vector": vector, "payload": payload, FIELD: terms})
-            self._client.insert(self.params.collection, rows)
-            self._live.add(labels[start : start + INSERT_BATCH])
+            # A failed insert may still have landed (the reply was lost): replaying those labels
+            # with upsert keeps one row per id, where a second insert would duplicate them.
+            replay = not self._uncertain.isdisjoint(batch.tolist())
+            try:
+                if replay:
+                    self._client.upsert(self.params.collection, rows)
+                else:
+                    self._client.insert(self.params.collection, rows)
+            except BaseException:
+                self._uncertain.update(batch.tolist())
+                raise
+            self._uncertain.difference_update(batch.tolist())
+            self._live.add(batch)
 
     def remove(self, labels: np.ndarray) -> None:
-        present = self._live.discard(np.asarray(labels, dtype=np.int64))
-        if len(present):
-            self._client.delete(self.params.collection, ids=present.tolist())
+        labels = np.asarray(labels, dtype=np.int64)
+        present = [x for x in labels.tolist() if x in self._live or x in self._uncertain]
+        if present:
+            # forgotten only once Milvus confirms: a failed delete stays live, so the
+            # collection's reconciliation finds it stale and deletes it again
+            self._client.delete(self.params.collection, ids=present)
+            self._live.discard(np.array(present, dtype=np.int64))
+            self._uncertain.difference_update(present)
 
     def search(
         self,
@@ -208,17 +226,24 @@ class MilvusIndex:
         clauses = [] if filter is None else [to_expression(filter, self.widths)]
         if allowed is not None:
             clauses.append(f"id in [{', '.join(map(str, allowed.tolist()))}]")
-        found = self._client.search(
-            self.params.collection,
-            data=[q.tolist() for q in queries],
-            limit=k,
-            filter=" and ".join(f"({c})" for c in clauses),
-            output_fields=["id"],
-            search_params={
+        request = {
+            "data": [q.tolist() for q in queries],
+            "limit": k,
+            "filter": " and ".join(f"({c})" for c in clauses),
+            "output_fields": ["id"],
+            "search_params": {
                 "metric_type": self._metric_type,
                 "params": SEARCH[self.params.index_type](self.params, params, k),
             },
-        )
+        }
+        try:
+            found = self._client.search(self.params.collection, **request)
+        except IndexBackendUnavailable:
+            # A restarted Milvus takes writes before it has reloaded its collections and
+            # answers searches "collection not loaded" until then: load (a no-op when loaded,
+            # a wait while loading) and ask once more. Still down: the 503 stands.
+            self._client.load_collection(self.params.collection)
+            found = self._client.search(self.params.collection, **request)
         labels = np.full((len(queries), k), -1, np.int64)
         scores = np.full((len(queries), k), -np.inf, np.float32)
         for row, hits in enumerate(found):
