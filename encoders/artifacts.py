@@ -7,7 +7,9 @@ same folder, so a model trained with `--data-dir D` is served by `nestvec serve 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -33,3 +35,43 @@ def output_dir(args: argparse.Namespace, artifact: str) -> Path:
     if args.data_dir is not None:
         return Path(args.data_dir) / "models" / artifact
     return default_models_dir() / artifact
+
+
+# What a fingerprint hashes in a model folder: weights, configs and vocabularies. Model cards
+# (README.md) and git metadata change nothing about the vectors, so they are left out.
+FINGERPRINT_SUFFIXES = (".safetensors", ".bin", ".npz", ".pt", ".json", ".txt", ".model")
+FINGERPRINT_CHARS = 16
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's content, read in chunks (90 MB of weights take well under a second)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fingerprint(*parts: str) -> str:
+    """A short stable hash of the parts (what determines an encoder's vectors)."""
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:FINGERPRINT_CHARS]
+
+
+def files_fingerprint(kind: str, files: Iterable[Path], root: Path | None = None) -> str:
+    """Fingerprint of `kind` plus the content hashes of `files` (named relative to `root`)."""
+    parts = [kind]
+    for file in sorted(Path(f) for f in files):
+        name = file.relative_to(root).as_posix() if root is not None else file.name
+        parts.append(f"{name}:{file_sha256(file)}")
+    return fingerprint(*parts)
+
+
+def folder_fingerprint(kind: str, folder: Path) -> str:
+    """Fingerprint of a model folder: the content of its weight, config and vocabulary files."""
+    folder = Path(folder)
+    files = [
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in FINGERPRINT_SUFFIXES and not p.name.startswith(".")
+    ]
+    return files_fingerprint(kind, files, folder)

@@ -88,6 +88,36 @@ class BaseEncoder:
         """More for `GET /v1/encoders` (artifact status, domains...); class-level, loads nothing."""
         return {}
 
+    @classmethod
+    def artifact_fingerprint(cls, models_dir: Path | None = None) -> str:
+        """What the vectors would come from if loaded now, hashed; loads no model.
+
+        Default: the trained artifact that `describe_extra` names (weights and configs hashed),
+        else the encoder's name alone (an encoder whose weights ship with a package).
+        """
+        from encoders.artifacts import file_sha256, fingerprint, folder_fingerprint
+
+        artifact = cls.describe_extra(models_dir).get("artifact") or {}
+        path = Path(artifact["path"]) if artifact.get("path") else None
+        if path is not None and path.is_dir() and artifact.get("available"):
+            return folder_fingerprint(f"encoder:{cls.name}", path)
+        if path is not None and path.is_file():
+            return fingerprint(f"encoder:{cls.name}", file_sha256(path))
+        return fingerprint(f"encoder:{cls.name}")
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of what this instance loaded: set by `__init__` or computed once.
+
+        Immutable after load (a retrained artifact is served only after a restart), so caching
+        it on the instance keeps no per-call state.
+        """
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            cached = type(self).artifact_fingerprint(getattr(self, "models_dir", None))
+            self.__dict__["_fingerprint"] = cached
+        return str(cached)
+
     def _encode(self, inputs: Sequence[Any], **opts: Any) -> np.ndarray:
         raise NotImplementedError
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from encoders.artifacts import folder_fingerprint
 from encoders.base import BaseEncoder, Modality
 from encoders.errors import InvalidInput
 from encoders.onnx_backend import BACKENDS, OnnxTextModel
@@ -65,6 +66,15 @@ class MiniLMEncoder(BaseEncoder):
             )
             self.tokenizer = self.onnx.tokenizer
 
+    @classmethod
+    def artifact_fingerprint(cls, models_dir: Path | None = None) -> str:
+        """The packaged model's weights, configs and vocabulary, hashed.
+
+        The runtime backend is left out on purpose: torch, onnx and onnx-int8 run the same
+        weights (int8 vectors keep cosine >= 0.99 to torch's), so switching it needs no reindex.
+        """
+        return folder_fingerprint("encoder:minilm", Path(minilm_path()))
+
     def _encode(self, inputs: Sequence[Any], **opts: Any) -> np.ndarray:
         texts = check_texts(inputs)
         batch_size = opts.get("batch_size", self.batch_size)
@@ -76,8 +86,13 @@ class MiniLMEncoder(BaseEncoder):
 
     def count_tokens(self, inputs: Sequence[Any]) -> int:
         """Tokens the model actually sees (after truncation to its maximum length)."""
-        ids = self.tokenizer(check_texts(inputs), truncation=True, max_length=self.max_seq_length)
-        return sum(len(row) for row in ids["input_ids"])
+        # Same padding and truncation as encoding: a fast tokenizer stores these settings on the
+        # shared Rust object at each call, so other arguments would flip them under concurrent
+        # encodes (ragged batches). Padding is then left out of the count by the attention mask.
+        features = self.tokenizer(
+            check_texts(inputs), padding=True, truncation=True, max_length=self.max_seq_length
+        )
+        return sum(sum(row) for row in features["attention_mask"])
 
 
 def check_texts(inputs: Sequence[Any]) -> list[str]:

@@ -80,6 +80,18 @@ def takes_models_dir(cls: type) -> bool:
     return "models_dir" in inspect.signature(cls).parameters
 
 
+def encoder_fingerprint(name: str, models_dir: Path | None = None) -> str:
+    """The fingerprint `name` would have if loaded now (hashes its files, loads no model)."""
+    cls: Any = encoder_class(name)
+    if not hasattr(cls, "artifact_fingerprint"):  # a plugin outside BaseEncoder: its name only
+        from encoders.artifacts import fingerprint
+
+        return fingerprint(f"encoder:{name}")
+    if not takes_models_dir(cls):
+        return str(cls.artifact_fingerprint())
+    return str(cls.artifact_fingerprint(models_dir or default_models_dir()))
+
+
 class EncoderPool:
     """Loaded encoder instances, created once on first use and shared (models are heavy).
 
@@ -111,6 +123,13 @@ class EncoderPool:
             if key not in self._instances:
                 self._instances[key] = cls(**kwargs)
         return self._instances[key]
+
+    def fingerprint(self, name: str, models_dir: Path | None = None) -> str:
+        """The loaded instance's fingerprint, or what loading it now would give."""
+        loaded: Any = self._instances.get(self._key(name, models_dir))
+        if loaded is not None and hasattr(loaded, "fingerprint"):
+            return str(loaded.fingerprint)
+        return encoder_fingerprint(name, models_dir)
 
     def describe(self, name: str, models_dir: Path | None = None) -> dict[str, Any]:
         """Description of an encoder; uses class attributes so listing does not load models."""

@@ -53,6 +53,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-address", help="encode on Ray: auto or ray://HOST:PORT")
     parser.add_argument("--summary-json", type=Path, help="also write the summary as JSON here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--url",
+        help="load into the nestvec server running at this URL (REST; it encodes) instead of "
+        "building offline into --data-dir",
+    )
+    parser.add_argument("--api-key", help="--url: an API key with write access")
+    parser.add_argument(
+        "--state",
+        type=Path,
+        help="--url: progress file that lets a re-run resume "
+        "(default: SOURCE.nestvec-progress.json beside the source)",
+    )
 
 
 def parse_params(text: str | None) -> dict[str, Any] | None:
@@ -121,6 +133,8 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
     from ingest.errors import IngestError
     from ingest.pipeline import build
 
+    if getattr(args, "url", None):
+        return _run_remote(args)
     try:
         summary = build(options_from_args(args), encoders)
     except (IngestError, IndexError_, EncoderError) as exc:
@@ -135,4 +149,27 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
     print(summary.render())
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary.to_json(), indent=2))
+    return 0
+
+
+def _run_remote(args: argparse.Namespace) -> int:
+    """`--url`: send the source to a running server; same errors and summary as offline."""
+    from encoders.errors import EncoderError
+    from ingest.errors import IngestError
+    from ingest.remote import Remote, render, upload
+
+    try:
+        summary = upload(options_from_args(args), Remote(args.url, args.api_key), args.state)
+    except (IngestError, EncoderError) as exc:
+        print(f"nestvec ingest: error: {exc.message}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"nestvec ingest: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("nestvec ingest: interrupted; run the same command to resume", file=sys.stderr)
+        return 130
+    print(render(summary))
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary, indent=2))
     return 0

@@ -40,3 +40,15 @@ class ConfigConflict(IngestError):
 
 class InvalidOption(IngestError):
     code = "invalid_option"
+
+
+class DataDirBusy(IngestError):
+    """A server (or another build) holds the data directory's lock."""
+
+    code = "data_dir_locked"
+
+
+class EncoderChanged(IngestError):
+    """The collection's vectors came from another model than the encoder gives now."""
+
+    code = "encoder_changed"

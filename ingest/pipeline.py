@@ -10,14 +10,19 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from encoders import EncoderPool
+from encoders.registry import encoder_fingerprint
+from index.catalog import DataDirLock, DataDirLocked
 from index.collection import Collection
 from index.store import PointStore
+from index.texts import record_texts
 from ingest import encoding
-from ingest.errors import NothingToWrite
+from ingest.errors import DataDirBusy, EncoderChanged, NothingToWrite
 from ingest.ordering import AS_IS, OrderSpec, build_index
 from ingest.plan import IngestOptions, Plan, plan_build
 from ingest.progress import INGEST_KEY, BuildState, ProgressBar, Stats
@@ -35,13 +40,39 @@ def _to_stderr(message: str) -> None:
 def build(
     options: IngestOptions, encoders: EncoderPool | None = None, notes: Notes = _to_stderr
 ) -> Summary:
-    """Run, resume, re-order or confirm one offline build; returns its summary."""
+    """Run, resume, re-order or confirm one offline build; returns its summary.
+
+    Checking the options and the source writes nothing; from there to its end the build holds
+    the data directory's lock (only this process: encoding workers and Ray actors write nothing),
+    so it never writes into a directory a server holds.
+    """
     started = time.perf_counter()
     plan = plan_build(options)
+    lock = _lock(options.data_dir)
+    try:
+        return _build(plan, encoders, notes, started)
+    finally:
+        lock.release()
+
+
+def _lock(data_dir: Path) -> DataDirLock:
+    try:
+        return DataDirLock(data_dir)
+    except DataDirLocked:
+        raise DataDirBusy(
+            f"{data_dir} is held by a running nestvec server (or another nestvec process); "
+            "stop it, or load into the server with --url http://HOST:PORT",
+            "data_dir",
+        ) from None
+
+
+def _build(plan: Plan, encoders: EncoderPool | None, notes: Notes, started: float) -> Summary:
+    options = plan.options
     if options.strict:  # a failure must come before anything is written
         for _ in make_batches(plan.fmt.rows(options.source), plan.maker, 4096, strict=True):
             pass
     target = open_target(options.data_dir, plan.request, plan.key, notes, options.index_defaults)
+    _check_encoder(plan, target)
     recorded = target.state()
     same = recorded if recorded is not None and recorded.key == plan.key else None
     order, seed = _order(options, same)
@@ -68,6 +99,25 @@ def build(
     _check_written(plan, target, state)
     done, count, index_seconds = _finish(target, state, order, seed)
     return _summary(plan, target, done, status, count, started, items, write_seconds, index_seconds)
+
+
+def _check_encoder(plan: Plan, target: Target) -> None:
+    """Record the encoder's fingerprint in the collection; refuse to mix another model's vectors."""
+    if plan.job is None:
+        return
+    served = encoder_fingerprint(plan.job.encoder, plan.options.models_dir)
+    recorded = target.config.encoder_fingerprint
+    if recorded is None:  # a new collection, or one from before fingerprints: adopt it
+        target.store.write_config({"encoder_fingerprint": served})
+        target.config = replace(target.config, encoder_fingerprint=served)
+    elif recorded != served:
+        target.store.close()
+        name = target.config.name
+        raise EncoderChanged(
+            f"collection {name!r} holds vectors of encoder {plan.job.encoder!r} {recorded}, but "
+            f"it now gives {served} (another model); run `nestvec reindex {name}` first",
+            "encoder",
+        )
 
 
 def _order(options: IngestOptions, recorded: BuildState | None) -> tuple[OrderSpec, int]:
@@ -109,7 +159,11 @@ def _write(
     bar = ProgressBar(plan.fmt.estimate(options.source), state.rows, options.progress)
     items = 0
     try:
+        texts = plan.job is not None and plan.job.modality == "text"
         for batch, vectors in stage(batches):
+            if target.config.encoder is not None:  # what `nestvec reindex` re-encodes
+                kept = {r.id: r.input if texts else None for r in batch.records}
+                record_texts(target.path, kept)
             _commit(target.store, state, batch, vectors)
             items += len(batch.records)
             bar.advance_to(state.rows)

@@ -77,19 +77,24 @@ class BuildState:
 class ProgressBar:
     """tqdm bar over source rows with items/s and ETA; silent when disabled or not a terminal."""
 
-    def __init__(self, total: int | None, done: int, enabled: bool) -> None:
+    def __init__(self, total: int | None, done: int, enabled: bool, desc: str = "ingest") -> None:
         from tqdm import tqdm
 
         self._bar = tqdm(
             total=total,
             initial=done,
             unit="item",
-            desc="ingest",
+            desc=desc,
             file=sys.stderr,
             disable=None if enabled else True,
             dynamic_ncols=True,
             smoothing=0.1,
         )
+
+    @property
+    def n(self) -> int:
+        """Rows done so far."""
+        return int(self._bar.n)
 
     def advance_to(self, rows: int) -> None:
         if rows > self._bar.n:

@@ -4,10 +4,33 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Callable, Sequence
 
-from service.commands import analyze, train
-from service.settings import Settings
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from encoders.errors import EncoderError
+from index.errors import IndexError_
+from ingest.errors import IngestError
+from service.commands import analyze, reindex, train
+from service.errors import ServiceError
+from service.settings import Settings, settings_error
+
+# Errors of the user's making (bad input, settings, files, a held data dir): one line, no traceback.
+# Anything else is a bug and keeps its traceback.
+USER_ERRORS = (
+    EncoderError,
+    IndexError_,  # DataDirLocked included
+    IngestError,
+    ServiceError,
+    ValidationError,
+    SettingsError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
 
 
 def _add_serve_args(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
         if key in Settings.model_fields and value is not None
     }
     settings = Settings(**overrides)
+    _check_preloads(settings)  # before uvicorn, whose start-up failures come as tracebacks
     if settings.json_logs:
         configure_json_logging(settings.log_level)
     else:
@@ -42,6 +66,16 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,  # the app logs each request itself, with its request id
     )
     return 0
+
+
+def _check_preloads(settings: Settings) -> None:
+    from encoders.registry import encoder_class
+
+    for name in settings.preload_encoders:
+        try:
+            encoder_class(name)
+        except EncoderError as exc:
+            raise type(exc)(f"NESTVEC_PRELOAD_ENCODERS: {exc.message}", exc.field) from None
 
 
 def _add_ingest_args(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +106,12 @@ COMMANDS: list[Command] = [
     ),
     ("ingest", "build a collection offline from a file or a folder", _add_ingest_args, _ingest),
     ("train", "train an encoder: mrl, moe or graph", train.add_arguments, train.run),
+    (
+        "reindex",
+        "re-encode a collection after its encoder's model changed",
+        reindex.add_arguments,
+        reindex.run,
+    ),
 ]
 
 
@@ -83,7 +123,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         add_arguments(command)
         command.set_defaults(run=run)
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except USER_ERRORS as exc:
+        print(f"nestvec: error: {user_message(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nestvec: interrupted", file=sys.stderr)
+        return 130
+
+
+def user_message(exc: Exception) -> str:
+    """The one-line message of a user error (settings errors name their NESTVEC_* variable)."""
+    if isinstance(exc, SettingsError) or (
+        isinstance(exc, ValidationError) and exc.title == Settings.__name__
+    ):
+        message = settings_error(exc)  # type: ignore[arg-type]
+    elif isinstance(exc, ValidationError):  # a request model built from command-line flags
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = f"{where}: {first['msg']}" if where else first["msg"]
+    else:
+        message = getattr(exc, "message", None) or str(exc)
+    return " ".join(message.split())  # one line, whatever the message held
 
 
 if __name__ == "__main__":

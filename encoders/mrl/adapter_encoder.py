@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from encoders.artifacts import file_sha256, fingerprint
 from encoders.base import BaseEncoder, Modality
 from encoders.errors import ArtifactMissing
 from encoders.minilm import MiniLMEncoder
@@ -44,6 +45,25 @@ class AdapterEncoder(BaseEncoder):
                 f"not for {self.base_name!r}; run `{self.train_command()}`",
                 "encoder",
             )
+        self._fingerprint = self._combined(path, self.base.fingerprint)
+
+    @classmethod
+    def _combined(cls, adapter: Path, base_fingerprint: str) -> str:
+        return fingerprint(f"encoder:{cls.name}", file_sha256(adapter), base_fingerprint)
+
+    @classmethod
+    def artifact_fingerprint(cls, models_dir: Path | None = None) -> str:
+        """The adapter file and the base encoder's fingerprint, hashed together."""
+        path = cls.adapter_path(models_dir)
+        base: Any = cls.base_cls
+        base_fingerprint = (
+            base.artifact_fingerprint(models_dir)
+            if takes_models_dir(base)
+            else base.artifact_fingerprint()
+        )
+        if path is None:
+            return fingerprint(f"encoder:{cls.name}", "no adapter", base_fingerprint)
+        return cls._combined(path, base_fingerprint)
 
     @classmethod
     def train_command(cls) -> str:

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
+from encoders.artifacts import fingerprint, folder_fingerprint
 from encoders.base import Modality
 from encoders.minilm import MiniLMEncoder, load_minilm
 from encoders.registry import register_encoder
@@ -56,9 +57,22 @@ class MiniLMMRLEncoder(MiniLMEncoder):
 
             log.info("minilm-mrl: loading the fine-tuned model from %s", path)
             self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self._fingerprint = self.artifact_fingerprint(models_dir, fallback=self.fallback)
         self.model.max_seq_length = SERVE_MAX_SEQ_LENGTH
         self.backend, self.batch_size = "torch", batch_size  # what MiniLMEncoder's methods read
         self.tokenizer = self.model.tokenizer
+
+    @classmethod
+    def artifact_fingerprint(
+        cls, models_dir: Path | None = None, fallback: bool | None = None
+    ) -> str:
+        """The fine-tuned model's files, hashed; serving base MiniLM is a different fingerprint."""
+        path = artifact_dir(models_dir)
+        if fallback is None:
+            fallback = not has_model(path)
+        if fallback or path is None:
+            return fingerprint("fallback:minilm", MiniLMEncoder.artifact_fingerprint())
+        return folder_fingerprint(f"encoder:{cls.name}", path)
 
     @classmethod
     def describe_extra(cls, models_dir: Path | None) -> dict[str, Any]:
