@@ -1,30 +1,23 @@
-"""API-key authentication: full keys may do anything, read-only keys may only read and search.
+"""API-key authentication and the read/write access each route declares.
 
-Keys come from settings (`NESTVEC_API_KEYS`, `NESTVEC_READ_ONLY_KEYS`, JSON lists); with none
-configured the service is open, as a local embedded default should be. Health probes and
-/metrics stay open.
+Keys come from settings (`NESTVEC_API_KEYS`, `NESTVEC_READ_ONLY_KEYS`); with none configured the
+service is open, as a local embedded default should be. The middleware only authenticates (401);
+whether a route reads or writes is declared on the route itself with `ReadAccess` or
+`WriteAccess` (service/deps.py), so no URL pattern has to guess it. Health probes, /metrics and
+the API docs stay open.
 """
 
 from __future__ import annotations
 
 import hmac
 
+from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.asgi import reject
+from service.errors import Forbidden
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"})
-# POST routes that only read: a read-only key may call them.
-READ_POST_SUFFIXES = (
-    "/search",
-    "/search/batch",
-    "/count",
-    "/embed",
-    "/embeddings",
-    "/rank",
-    "/recommend",
-)
-READ_POST_MARKERS = ("/analysis/",)
 
 
 def presented_key(scope: Scope) -> str | None:
@@ -45,16 +38,21 @@ def matches(key: str, candidates: list[str]) -> bool:
     return found
 
 
-def is_read(method: str, path: str) -> bool:
-    if method in ("GET", "HEAD", "OPTIONS"):
-        return True
-    return method == "POST" and (
-        path.endswith(READ_POST_SUFFIXES) or any(m in path for m in READ_POST_MARKERS)
-    )
+def require_read(request: Request) -> None:
+    """Declares a read route: any accepted key may call it (the middleware has checked it)."""
+
+
+def require_write(request: Request) -> None:
+    """Declares a write route: a read-only key gets 403 `forbidden`."""
+    if getattr(request.state, "read_only", False):
+        raise Forbidden("this API key may only read")
+
+
+ACCESS_DECLARATIONS = (require_read, require_write)
 
 
 class ApiKeyAuth:
-    """ASGI middleware answering 401 (no or unknown key) and 403 (read-only key writing)."""
+    """ASGI middleware answering 401 to no or an unknown key; marks read-only keys in the state."""
 
     def __init__(self, app: ASGIApp, keys: list[str], read_only_keys: list[str]) -> None:
         self.app, self.keys, self.read_only_keys = app, keys, read_only_keys
@@ -66,11 +64,11 @@ class ApiKeyAuth:
         if key is None:
             return await reject(send, 401, "unauthorized", "missing API key", auth=True)
         if matches(key, self.keys):
-            scope.setdefault("state", {})["api_key"] = key
-            return await self.app(scope, receive, send)
-        if not matches(key, self.read_only_keys):
+            read_only = False
+        elif matches(key, self.read_only_keys):
+            read_only = True
+        else:
             return await reject(send, 401, "unauthorized", "unknown API key", auth=True)
-        if not is_read(scope["method"], scope["path"]):
-            return await reject(send, 403, "forbidden", "this API key may only read")
-        scope.setdefault("state", {})["api_key"] = key
+        state = scope.setdefault("state", {})
+        state["api_key"], state["read_only"] = key, read_only
         await self.app(scope, receive, send)

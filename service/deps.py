@@ -1,4 +1,4 @@
-"""Dependencies declared once as `Annotated` aliases."""
+"""Dependencies declared once as `Annotated` aliases, and the access each route declares."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.auth import require_read, require_write
 from service.engine import Engine
 
 
@@ -15,3 +16,9 @@ def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+# Every route but the open probes declares exactly one (tests/service/test_auth_matrix.py checks):
+# `dependencies=[ReadAccess]` on a router or route that only reads, `[WriteAccess]` on one that
+# changes a collection. A read-only API key gets 403 `forbidden` on write routes only.
+ReadAccess = Depends(require_read)
+WriteAccess = Depends(require_write)

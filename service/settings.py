@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+# Lists and objects are parsed by the validators below, not by pydantic-settings' JSON decoding,
+# so a plain `NESTVEC_API_KEYS=secret` is one key rather than a start-up crash.
+StrList = Annotated[list[str], NoDecode]
+JSONObject = Annotated[dict[str, dict[str, Any]], NoDecode]
+SECRET_FIELDS = frozenset({"api_keys", "read_only_keys"})  # never echoed in error messages
+
+
+def split_list(value: Any) -> Any:
+    """A list setting from the environment: one value, `a,b,c`, or a JSON list; empty: none."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError("expected a JSON list, a comma-separated list or one value") from None
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def parse_object(value: Any) -> Any:
+    """An object setting from the environment: JSON; empty means `{}`."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value) if value.strip() else {}
+    except json.JSONDecodeError:
+        raise ValueError('expected a JSON object, e.g. {"minilm": {"backend": "onnx"}}') from None
 
 
 class Settings(BaseSettings):
-    """Service configuration; every field can be set as `NESTVEC_<FIELD>` (lists as JSON)."""
+    """Service configuration; every field can be set as `NESTVEC_<FIELD>`."""
 
     model_config = SettingsConfigDict(env_prefix="NESTVEC_")
 
@@ -20,19 +51,19 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    log_level: str = "info"
-    encoder_options: dict[str, dict[str, Any]] = Field(
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    encoder_options: JSONObject = Field(
         default_factory=dict,
         description='constructor options per encoder, e.g. {"minilm": {"backend": "onnx-int8"}}',
     )
-    preload_encoders: list[str] = Field(
+    preload_encoders: StrList = Field(
         default_factory=lambda: ["minilm"], description="encoders loaded at start-up"
     )
     max_k: int = Field(1000, ge=1, description="largest k a search may ask for")
     max_batch: int = Field(2048, ge=1, description="most inputs or points in one request")
     max_page: int = Field(1000, ge=1, description="largest page of points returned by GET points")
-    api_keys: list[str] = Field(default_factory=list, description="keys with full access")
-    read_only_keys: list[str] = Field(default_factory=list, description="keys that only read")
+    api_keys: StrList = Field(default_factory=list, description="keys with full access")
+    read_only_keys: StrList = Field(default_factory=list, description="keys that only read")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="larger bodies get 413")
     rate_limit_per_minute: int = Field(0, ge=0, description="per key (or address); 0 = off")
     json_logs: bool = Field(True, description="structured JSON logs with request ids")
@@ -45,6 +76,16 @@ class Settings(BaseSettings):
         "*.db file (Milvus Lite, embedded) or http://host:19530; default DATA_DIR/milvus.db",
     )
 
+    _lists = field_validator("preload_encoders", "api_keys", "read_only_keys", mode="before")(
+        split_list
+    )
+    _objects = field_validator("encoder_options", mode="before")(parse_object)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @property
     def resolved_models_dir(self) -> Path:
         return self.models_dir if self.models_dir is not None else self.data_dir / "models"
@@ -53,3 +94,18 @@ class Settings(BaseSettings):
     def index_defaults(self) -> dict[str, dict[str, Any]]:
         """Backend parameters a collection leaves unset, by backend (not stored in configs)."""
         return {"milvus": {"uri": self.milvus_uri or str(self.data_dir / "milvus.db")}}
+
+
+def settings_error(exc: ValidationError | SettingsError) -> str:
+    """One line naming each bad `NESTVEC_*` variable and what it expects (keys never echoed)."""
+    if isinstance(exc, SettingsError):  # a value pydantic-settings itself could not decode
+        found = re.search(r'field "(\w+)"', str(exc))
+        return f"NESTVEC_{found.group(1).upper() if found else '?'}: cannot be parsed"
+    parts = []
+    for error in exc.errors():
+        field, *inner = [str(part) for part in error["loc"]] or ["?"]
+        given = "" if field in SECRET_FIELDS else f"={str(error['input'])[:60]!r}"
+        where = f" at {'.'.join(inner)}" if inner else ""
+        expects = error["msg"].removeprefix("Value error, ").replace("Input should be", "should be")
+        parts.append(f"NESTVEC_{field.upper()}{where}{given}: {expects}")
+    return "invalid setting " + "; ".join(parts)

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse
 from service import analysis
 from service.analysis_funnel import funnel_recall_report
 from service.analysis_plots import plot_file, plot_path
-from service.deps import EngineDep
+from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.engine import Engine
 from service.schemas_analysis import (
     FunnelRecallRequest,
@@ -45,7 +45,11 @@ def _check_queries(
         engine.check_batch(len(req.query_vectors), "query_vectors")
 
 
-@router.post("/analysis/intrinsic-dimension", response_model=IntrinsicDimensionResponse)
+@router.post(
+    "/analysis/intrinsic-dimension",
+    response_model=IntrinsicDimensionResponse,
+    dependencies=[ReadAccess],
+)
 def intrinsic_dimension(
     name: str, engine: EngineDep, req: IntrinsicDimensionRequest | None = None
 ) -> dict[str, Any]:
@@ -56,7 +60,9 @@ def intrinsic_dimension(
     return _with_plot_url(name, summary)
 
 
-@router.post("/analysis/insertion-order", response_model=InsertionOrderResponse)
+@router.post(
+    "/analysis/insertion-order", response_model=InsertionOrderResponse, dependencies=[ReadAccess]
+)
 def insertion_order(
     name: str, engine: EngineDep, req: InsertionOrderRequest | None = None
 ) -> dict[str, Any]:
@@ -68,7 +74,7 @@ def insertion_order(
     return _with_plot_url(name, report)
 
 
-@router.post("/analysis/recall", response_model=RecallResponse)
+@router.post("/analysis/recall", response_model=RecallResponse, dependencies=[ReadAccess])
 def recall(name: str, engine: EngineDep, req: RecallRequest | None = None) -> dict[str, Any]:
     """Recall@k of the real search path against exact kNN; autotunes ef/nprobe on request."""
     req = req or RecallRequest()
@@ -78,7 +84,7 @@ def recall(name: str, engine: EngineDep, req: RecallRequest | None = None) -> di
     return _with_plot_url(name, analysis.recall_report(engine.catalog.get(name), req, png))
 
 
-@router.post("/analysis/funnel", response_model=FunnelRecallResponse)
+@router.post("/analysis/funnel", response_model=FunnelRecallResponse, dependencies=[ReadAccess])
 def funnel_recall(
     name: str, engine: EngineDep, req: FunnelRecallRequest | None = None
 ) -> dict[str, Any]:
@@ -97,6 +103,7 @@ def funnel_recall(
     "/analysis/plots/{filename}",
     response_class=FileResponse,
     responses={200: {"content": {"image/png": {}}}},
+    dependencies=[ReadAccess],
 )
 def get_plot(name: str, filename: str, engine: EngineDep) -> FileResponse:
     """A PNG an analysis of this collection wrote."""
@@ -105,7 +112,8 @@ def get_plot(name: str, filename: str, engine: EngineDep) -> FileResponse:
     return FileResponse(path, media_type="image/png")
 
 
-@router.post("/rebuild", response_model=RebuildResponse)
+# a write: it replaces the collection's index (in the chosen insertion order)
+@router.post("/rebuild", response_model=RebuildResponse, dependencies=[WriteAccess])
 def rebuild(name: str, engine: EngineDep, req: RebuildRequest | None = None) -> dict[str, Any]:
     """Rebuild the index from the stored vectors, inserting them in the given order."""
     return analysis.rebuild(engine.catalog.get(name), req or RebuildRequest())

@@ -5,7 +5,7 @@ import base64
 import numpy as np
 from fastapi import APIRouter
 
-from service.deps import EngineDep
+from service.deps import EngineDep, ReadAccess
 from service.errors import UnsupportedInput
 from service.schemas import (
     EmbedRequest,
@@ -14,7 +14,7 @@ from service.schemas import (
     OpenAIEmbeddingsResponse,
 )
 
-router = APIRouter(prefix="/v1", tags=["embeddings"])
+router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[ReadAccess])
 
 
 @router.post("/embed", response_model=EmbedResponse, response_model_exclude_none=True)

@@ -3,9 +3,9 @@
 from fastapi import APIRouter
 
 from encoders import available_encoders
-from service.deps import EngineDep
+from service.deps import EngineDep, ReadAccess
 
-router = APIRouter(prefix="/v1", tags=["encoders"])
+router = APIRouter(prefix="/v1", tags=["encoders"], dependencies=[ReadAccess])
 
 
 @router.get("/encoders")

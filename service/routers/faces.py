@@ -4,11 +4,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from service.deps import EngineDep
+from service.deps import EngineDep, ReadAccess
 from service.faces import verify
 from service.schemas_faces import VerifyRequest, VerifyResponse
 
-router = APIRouter(prefix="/v1/faces", tags=["faces"])
+router = APIRouter(prefix="/v1/faces", tags=["faces"], dependencies=[ReadAccess])
 
 
 @router.post("/verify", response_model=VerifyResponse, response_model_exclude_none=True)

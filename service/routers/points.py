@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from service.deps import EngineDep
+from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.schemas import (
     DeletePointsRequest,
     DeleteResponse,
@@ -17,12 +17,14 @@ from service.schemas import (
 router = APIRouter(prefix="/v1/collections/{name}/points", tags=["points"])
 
 
-@router.put("", response_model=UpsertResponse)
+@router.put("", response_model=UpsertResponse, dependencies=[WriteAccess])
 def upsert_points(name: str, req: UpsertRequest, engine: EngineDep) -> dict[str, int]:
     return {"upserted": engine.upsert(name, req.points)}
 
 
-@router.get("", response_model=PointsPage, response_model_exclude_unset=True)
+@router.get(
+    "", response_model=PointsPage, response_model_exclude_unset=True, dependencies=[ReadAccess]
+)
 def get_points(
     name: str,
     engine: EngineDep,
@@ -48,7 +50,7 @@ def get_points(
     }
 
 
-@router.delete("", response_model=DeleteResponse)
+@router.delete("", response_model=DeleteResponse, dependencies=[WriteAccess])
 def delete_points(
     name: str,
     engine: EngineDep,

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from service.deps import EngineDep
+from service.deps import EngineDep, ReadAccess
 from service.errors import ServiceError
 from service.ranking import Ranked, rank_points, rank_texts
 from service.schemas_recommend import (
@@ -15,7 +15,7 @@ from service.schemas_recommend import (
     TEIRerankRequest,
 )
 
-router = APIRouter(tags=["rank"])
+router = APIRouter(tags=["rank"], dependencies=[ReadAccess])
 
 
 @router.post("/v1/rank", response_model=RankResponse, response_model_exclude_none=True)

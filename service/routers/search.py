@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from index import Hit
-from service.deps import EngineDep
+from service.deps import EngineDep, ReadAccess
 from service.schemas import (
     BatchSearchRequest,
     BatchSearchResponse,
@@ -14,7 +14,7 @@ from service.schemas import (
     point_dict,
 )
 
-router = APIRouter(prefix="/v1/collections/{name}", tags=["search"])
+router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], dependencies=[ReadAccess])
 
 
 @router.post("/search", response_model=SearchResponse, response_model_exclude_unset=True)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from service.deps import EngineDep
+from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.errors import ServiceError
 from service.schemas import EmbedResponse, PointIn, UpsertResponse
 
@@ -17,7 +17,12 @@ router = APIRouter(prefix="/v1", tags=["uploads"])
 Files = Annotated[list[UploadFile], File(description="image files")]
 
 
-@router.post("/embed/upload", response_model=EmbedResponse, response_model_exclude_none=True)
+@router.post(
+    "/embed/upload",
+    response_model=EmbedResponse,
+    response_model_exclude_none=True,
+    dependencies=[ReadAccess],
+)
 def embed_upload(
     files: Files,
     engine: EngineDep,
@@ -34,7 +39,11 @@ def embed_upload(
     }
 
 
-@router.post("/collections/{name}/points/upload", response_model=UpsertResponse)
+@router.post(
+    "/collections/{name}/points/upload",
+    response_model=UpsertResponse,
+    dependencies=[WriteAccess],
+)
 def upsert_upload(
     name: str,
     files: Files,

@@ -1,0 +1,89 @@
+"""Settings from the environment as users write them, and user errors as one line, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from support import LiveServer, free_port
+
+from service.settings import Settings
+
+NESTVEC = str(Path(sys.executable).parent / "nestvec")
+
+
+@pytest.mark.parametrize(
+    ("value", "keys"),
+    [
+        ("secret", ["secret"]),
+        ("one, two,three", ["one", "two", "three"]),
+        ('["one", "two,with comma"]', ["one", "two,with comma"]),
+        ("", []),
+    ],
+)
+def test_key_lists_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, keys: list[str]
+) -> None:
+    for name in ("NESTVEC_API_KEYS", "NESTVEC_READ_ONLY_KEYS", "NESTVEC_PRELOAD_ENCODERS"):
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.api_keys == settings.read_only_keys == settings.preload_encoders == keys
+
+
+def test_plain_api_key_serves(tmp_path: Path) -> None:
+    env = {"NESTVEC_API_KEYS": "secret", "NESTVEC_PRELOAD_ENCODERS": ""}  # empty: none, fast start
+    server = LiveServer(tmp_path / "data", env=env).start(timeout=60)
+    try:
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        auth = {"Authorization": "Bearer secret"}
+        assert httpx.get(server.url + "/v1/collections", headers=auth).status_code == 200
+        r = httpx.get(server.url + "/v1/collections")
+        assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+    finally:
+        server.stop()
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "NESTVEC_PRELOAD_ENCODERS": "", **env}
+    return subprocess.run(
+        [NESTVEC, *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expects"),
+    [
+        ("NESTVEC_PORT", "abc", "integer"),
+        ("NESTVEC_MAX_K", "-1", "greater than or equal to 1"),
+        ("NESTVEC_ENCODER_OPTIONS", "notjson", "JSON object"),
+        ("NESTVEC_LOG_LEVEL", "loud", "'info'"),
+        ("NESTVEC_API_KEYS", '["unterminated', "JSON list"),
+        ("NESTVEC_PRELOAD_ENCODERS", "nosuch", "unknown encoder 'nosuch'"),
+    ],
+)
+def test_bad_setting_is_one_line(tmp_path: Path, variable: str, value: str, expects: str) -> None:
+    args = ["serve", "--data-dir", str(tmp_path / "data")]
+    if variable != "NESTVEC_PORT":  # the flag would win over the variable
+        args += ["--port", str(free_port())]
+    done = run_cli(args, {variable: value}, tmp_path)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert variable in lines[0] and expects in lines[0], lines[0]
+    if variable == "NESTVEC_API_KEYS":
+        assert "unterminated" not in lines[0]  # a key, even a malformed list of them, never echoed
+
+
+def test_unknown_encoder_for_training_is_one_line(tmp_path: Path) -> None:
+    args = ["train", "mrl", "--mode", "adapter", "--base", "nosuch", "--out", str(tmp_path / "m")]
+    done = run_cli(args, {}, Path.cwd())
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("nestvec: error: unknown encoder 'nosuch'") and "minilm" in lines[0]
