@@ -1,24 +1,36 @@
-"""Crash-safety soak: SIGKILL the real server mid-stream, many times; no acknowledged write lost.
+"""Crash-safety soak: faults injected into the real server, many times; no acknowledged write lost.
 
-Like tests/service/test_crash_safety.py with more trials: each trial starts `nestvec serve` on
-the same data dir, streams upserts of random vectors from `--writers` threads, and SIGKILLs the
-server at a random moment. Every `--clean-every` trials a graceful restart writes index snapshots,
-so later starts reconcile a stale snapshot with SQLite instead of rebuilding. At the end every
-acknowledged id must be stored with its payload and vector and be found by a search for its
-vector. Prints trials, acknowledged writes and lost writes (target 0); exits 1 on any loss.
+Each fault kind runs `--trials` trials on its own data dir and its own ledger of acknowledged
+points, then restarts the server once more and checks every acknowledged id: stored with its
+payload and vector, and found by a search for its vector. Fault kinds (`--faults`, all by default):
 
-    .venv/bin/python loadtest/bench_crash.py [--trials 20] [--writers 2] [--seed 1]
+- `upserts`: SIGKILL at a random moment while writers stream upserts (every `--clean-every`
+  trials a graceful restart writes snapshots, so later starts reconcile a stale snapshot);
+- `snapshot`: SIGTERM, then SIGKILL a few milliseconds later, while shutdown writes the snapshots;
+- `ingest`: SIGKILL the server at a random moment while `nestvec ingest --url` loads a file into
+  it; the ingest is re-run against the restarted server until it completes (resumable);
+- `damage`: after a graceful stop, truncate, corrupt or delete the snapshot before the restart.
+
+Prints one table: trials, acknowledged points, lost points (target 0) and restarts that failed
+(target 0) per kind; exits 1 on any loss or failed restart.
+
+    .venv/bin/python loadtest/bench_crash.py [--trials 20] [--faults upserts,snapshot,ingest,damage]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +39,13 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_locust import Server  # noqa: E402
+from run_locust import ROOT, Server  # noqa: E402
 
 DIM = 8
 COLLECTION = "crash"
 POINTS = f"/v1/collections/{COLLECTION}/points"
 NO_MODEL = {"NESTVEC_PRELOAD_ENCODERS": "[]"}  # vectors only: start fast
+SPEC = {"name": COLLECTION, "dim": DIM, "index": {"type": "hnsw"}}
 
 
 @dataclass
@@ -42,6 +55,7 @@ class Ledger:
     acked: dict[str, tuple[np.ndarray, dict[str, Any]]] = field(default_factory=dict)
     requests: int = 0
     rejected: list[str] = field(default_factory=list)  # non-200 answers (none expected)
+    failed_restarts: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, ids: list[str], vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
@@ -76,12 +90,221 @@ def writer(url: str, tag: str, seed: int, ledger: Ledger, stop: threading.Event)
             i += n
 
 
+@dataclass
+class Streams:
+    """Upsert streams writing until `halt`."""
+
+    stop: threading.Event
+    threads: list[threading.Thread]
+
+    def halt(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def stream(url: str, tag: str, writers: int, rnd: random.Random, ledger: Ledger) -> Streams:
+    """Start `writers` upsert streams of new points."""
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=writer, args=(url, f"{tag}w{w}", rnd.randrange(2**32), ledger, stop)
+        )
+        for w in range(writers)
+    ]
+    for t in threads:
+        t.start()
+    return Streams(stop, threads)
+
+
+def start(data_dir: Path, ledger: Ledger, what: str) -> Server | None:
+    """Start the server; a start that fails is recorded (and retried once, to go on measuring)."""
+    for attempt in range(2):
+        try:
+            return Server(data_dir, NO_MODEL).start(timeout=120)
+        except RuntimeError as exc:
+            ledger.failed_restarts.append(f"{what} (attempt {attempt + 1}): {str(exc)[-300:]}")
+    return None
+
+
 def count(url: str) -> int:
     r = httpx.post(f"{url}/v1/collections/{COLLECTION}/count", json={}, timeout=60)
     r.raise_for_status()
     return int(r.json()["count"])
 
 
+def ensure_collection(url: str) -> None:
+    r = httpx.post(f"{url}/v1/collections", json=SPEC, timeout=60)
+    if r.status_code not in (201, 409):
+        r.raise_for_status()
+
+
+# fault kinds --------------------------------------------------------------------------------------
+def upserts_trial(
+    data_dir: Path, n: int, args: argparse.Namespace, rnd: random.Random, ledger: Ledger
+) -> str:
+    """Stream upserts, SIGKILL at a random moment."""
+    server = start(data_dir, ledger, f"upserts trial {n + 1}")
+    if server is None:
+        return f"trial {n + 1:3d}: RESTART FAILED"
+    ensure_collection(server.url)
+    before = len(ledger.acked)
+    stop = stream(server.url, f"u{n}", args.writers, rnd, ledger)
+    delay = rnd.uniform(args.min_delay, args.max_delay)
+    time.sleep(delay)
+    server.kill()
+    stop.halt()
+    if args.clean_every and (n + 1) % args.clean_every == 0:
+        again = start(data_dir, ledger, f"upserts graceful restart {n + 1}")
+        if again is not None:
+            again.stop()  # SIGTERM: snapshots written, so later starts reconcile a stale one
+    return f"trial {n + 1:3d}: killed after {delay:4.2f}s, +{len(ledger.acked) - before} acked"
+
+
+def snapshot_trial(
+    data_dir: Path, n: int, args: argparse.Namespace, rnd: random.Random, ledger: Ledger
+) -> str:
+    """Write for a while, then SIGTERM and SIGKILL a few ms later, inside the snapshot write."""
+    server = start(data_dir, ledger, f"snapshot trial {n + 1}")
+    if server is None:
+        return f"trial {n + 1:3d}: RESTART FAILED"
+    ensure_collection(server.url)
+    before = len(ledger.acked)
+    stop = stream(server.url, f"s{n}", args.writers, rnd, ledger)
+    time.sleep(rnd.uniform(0.5, 1.5))
+    stop.halt()  # every acknowledged upsert is in; shutdown now writes the snapshot
+    assert server.proc is not None
+    delay = rnd.uniform(0.0, args.snapshot_window)
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(delay)
+    exited = server.proc.poll() is not None
+    server.kill()
+    when = "after a clean exit" if exited else "inside shutdown"
+    return (
+        f"trial {n + 1:3d}: SIGKILL {delay * 1000:5.1f} ms after SIGTERM ({when}), "
+        f"+{len(ledger.acked) - before} acked"
+    )
+
+
+def damage_trial(
+    data_dir: Path, n: int, args: argparse.Namespace, rnd: random.Random, ledger: Ledger
+) -> str:
+    """Write, stop gracefully (snapshot written), damage the snapshot, start again."""
+    server = start(data_dir, ledger, f"damage trial {n + 1}")
+    if server is None:
+        return f"trial {n + 1:3d}: RESTART FAILED"
+    ensure_collection(server.url)
+    before = len(ledger.acked)
+    stop = stream(server.url, f"d{n}", args.writers, rnd, ledger)
+    time.sleep(rnd.uniform(0.3, 1.0))
+    stop.halt()
+    server.stop()
+    how = damage(data_dir / "collections" / COLLECTION / "index", rnd)
+    return f"trial {n + 1:3d}: snapshot {how}, +{len(ledger.acked) - before} acked"
+
+
+def damage(snapshot: Path, rnd: random.Random) -> str:
+    """Truncate, overwrite with garbage, or delete a snapshot file, or the whole snapshot."""
+    files = sorted(p for p in snapshot.iterdir() if p.is_file()) if snapshot.exists() else []
+    if not files:
+        return "absent"
+    how = rnd.choice(["truncated", "garbage", "deleted file", "deleted dir", "bad index.json"])
+    target = rnd.choice(files)
+    if how == "truncated":
+        size = target.stat().st_size
+        os.truncate(target, rnd.randrange(size) if size else 0)
+    elif how == "garbage":
+        data = bytearray(target.read_bytes())
+        for _ in range(max(1, len(data) // 100)):
+            if data:
+                data[rnd.randrange(len(data))] = rnd.randrange(256)
+        target.write_bytes(bytes(data))
+    elif how == "deleted file":
+        target.unlink()
+    elif how == "deleted dir":
+        shutil.rmtree(snapshot)
+        return how
+    else:
+        target = snapshot / "index.json"
+        target.write_text("{not json")
+    return f"{how} ({target.name})"
+
+
+def ingest_trial(
+    data_dir: Path, n: int, args: argparse.Namespace, rnd: random.Random, ledger: Ledger
+) -> str:
+    """Run `nestvec ingest --url` against the server and SIGKILL the server mid-load."""
+    server = start(data_dir, ledger, f"ingest trial {n + 1}")
+    if server is None:
+        return f"trial {n + 1:3d}: RESTART FAILED"
+    source = data_dir.parent / f"ingest-{n}.jsonl"
+    rng = np.random.default_rng(rnd.randrange(2**32))
+    vectors = rng.normal(size=(args.ingest_rows, DIM)).astype(np.float32)
+    rows = [
+        {"id": f"i{n}-{j}", "vector": v.tolist(), "payload_n": j} for j, v in enumerate(vectors)
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    delay = rnd.uniform(args.min_delay, args.ingest_max_delay)
+    first = run_ingest(source, server.url, delay_kill=(delay, server))
+    landed = first != 0  # else the ingest was done before the kill came
+    runs = 1
+    # the server died mid-load: restart it and re-run the same command until it completes
+    while first != 0 and runs < 5:
+        server = start(data_dir, ledger, f"ingest restart {n + 1}")
+        if server is None:
+            return f"trial {n + 1:3d}: RESTART FAILED"
+        first = run_ingest(source, server.url)
+        runs += 1
+    if first == 0:
+        for row, vector in zip(rows, vectors, strict=True):
+            ledger.acked[row["id"]] = (vector, {"payload_n": row["payload_n"]})
+    server.kill()  # the next trial starts from a crash, too
+    return (
+        f"trial {n + 1:3d}: server killed {delay:4.2f}s into the ingest "
+        f"({'mid-load' if landed else 'after it finished'}); completed in {runs} runs"
+    )
+
+
+def run_ingest(source: Path, url: str, delay_kill: tuple[float, Server] | None = None) -> int:
+    """`nestvec ingest SOURCE --url URL` in a subprocess; SIGKILL the server meanwhile if asked."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "ingest",
+        str(source),
+        "--collection",
+        COLLECTION,
+        "--url",
+        url,
+        "--vector-field",
+        "vector",
+        "--dim",
+        str(DIM),
+        "--batch-size",
+        "25",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if delay_kill is not None:
+        delay, server = delay_kill
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    proc.communicate(timeout=300)
+    return proc.returncode
+
+
+KINDS: dict[str, Callable[..., str]] = {
+    "upserts": upserts_trial,
+    "snapshot": snapshot_trial,
+    "ingest": ingest_trial,
+    "damage": damage_trial,
+}
+
+
+# verification -------------------------------------------------------------------------------------
 @dataclass
 class Report:
     missing: list[str] = field(default_factory=list)
@@ -96,8 +319,8 @@ def verify(url: str, ledger: Ledger) -> Report:
     report = Report(stored=count(url))
     ids = list(ledger.acked)
     with httpx.Client(base_url=url, timeout=120) as api:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for start_at in range(0, len(ids), 500):
+            chunk = ids[start_at : start_at + 500]
             r = api.get(POINTS, params={"ids": chunk, "with_vector": True})
             r.raise_for_status()
             got = {p["id"]: p for p in r.json()["points"]}
@@ -110,8 +333,8 @@ def verify(url: str, ledger: Ledger) -> Report:
                     report.bad_payload.append(pid)
                 if not _same_direction(vector, np.asarray(got[pid]["vector"], np.float32)):
                     report.bad_vector.append(pid)
-        for start in range(0, len(ids), 100):
-            chunk = ids[start : start + 100]
+        for start_at in range(0, len(ids), 100):
+            chunk = ids[start_at : start_at + 100]
             searches = [
                 {
                     "query": {"vector": ledger.acked[pid][0].tolist()},
@@ -137,93 +360,86 @@ def _same_direction(a: np.ndarray, b: np.ndarray) -> bool:
     return cos > 1 - 1e-5
 
 
-def trial(
-    data_dir: Path, n: int, args: argparse.Namespace, rnd: random.Random, ledger: Ledger
-) -> str:
-    """Start, stream upserts, SIGKILL at a random moment; one line describing the trial."""
-    server = Server(data_dir, NO_MODEL)
-    t0 = time.monotonic()
-    server.start()
-    started = time.monotonic() - t0
-    if n == 0:
-        spec = {"name": COLLECTION, "dim": DIM, "index": {"type": "hnsw"}}
-        httpx.post(f"{server.url}/v1/collections", json=spec, timeout=60).raise_for_status()
-    stored = count(server.url)
-    before, requests = len(ledger.acked), ledger.requests
-    note = "" if stored >= before else f"  LOSS: {stored} stored < {before} acknowledged"
-    stop = threading.Event()
-    threads = [
-        threading.Thread(
-            target=writer, args=(server.url, f"t{n}w{w}", rnd.randrange(2**32), ledger, stop)
-        )
-        for w in range(args.writers)
-    ]
-    for t in threads:
-        t.start()
-    delay = rnd.uniform(args.min_delay, args.max_delay)
-    time.sleep(delay)
-    server.kill()
-    stop.set()
-    for t in threads:
-        t.join()
-    return (
-        f"trial {n + 1:3d}: ready in {started:4.1f}s, stored at start {stored:6d}, "
-        f"killed after {delay:4.2f}s, +{len(ledger.acked) - before:5d} acknowledged "
-        f"in {ledger.requests - requests:4d} requests{note}"
-    )
+def run_kind(kind: str, args: argparse.Namespace, rnd: random.Random, root: Path) -> dict[str, Any]:
+    """All trials of one fault kind on a fresh data dir, then the final check."""
+    data_dir = root / kind / "data"
+    data_dir.parent.mkdir(parents=True)
+    ledger = Ledger()
+    print(f"\n== {kind}", flush=True)
+    for n in range(args.trials):
+        print(KINDS[kind](data_dir, n, args, rnd, ledger), flush=True)
+    server = start(data_dir, ledger, f"{kind} final restart")
+    report = Report() if server is None else verify(server.url, ledger)
+    if server is not None:
+        server.stop()
+    for line in ledger.failed_restarts[:3]:
+        print("failed restart:", line)
+    for answer in ledger.rejected[:3]:
+        print("non-200:", answer)
+    for sample in (report.missing, report.bad_payload, report.bad_vector, report.not_found):
+        if sample:
+            print("e.g.", sample[:5])
+    return {
+        "fault": kind,
+        "trials": args.trials,
+        "acknowledged points": len(ledger.acked),
+        "lost (acknowledged, missing)": len(report.missing) if server else len(ledger.acked),
+        "payload/vector mismatches": len(report.bad_payload) + len(report.bad_vector),
+        "not found by search": len(report.not_found),
+        "non-200 while streaming": len(ledger.rejected),
+        "restarts failed": len(ledger.failed_restarts),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=20, help="kill -9 cycles")
+    parser.add_argument("--trials", type=int, default=20, help="trials per fault kind")
+    parser.add_argument("--faults", default=",".join(KINDS), help="comma-separated fault kinds")
     parser.add_argument("--writers", type=int, default=2, help="concurrent upsert streams")
     parser.add_argument("--min-delay", type=float, default=0.2, help="earliest kill (s)")
     parser.add_argument("--max-delay", type=float, default=3.0, help="latest kill (s)")
+    parser.add_argument(
+        "--snapshot-window",
+        type=float,
+        default=0.3,
+        help="SIGKILL lands this many seconds after SIGTERM at most (snapshot)",
+    )
+    parser.add_argument("--ingest-rows", type=int, default=4000, help="rows per ingest trial")
+    parser.add_argument(
+        "--ingest-max-delay", type=float, default=0.8, help="latest kill into an ingest (s)"
+    )
     parser.add_argument("--clean-every", type=int, default=5, help="graceful restart every N")
     parser.add_argument("--seed", type=int, help="random seed (printed when not given)")
     args = parser.parse_args(argv)
+    kinds = [k for k in args.faults.split(",") if k]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        parser.error(f"unknown fault kinds {unknown}; known: {', '.join(KINDS)}")
     if args.trials < 1 or args.writers < 1 or not 0 <= args.min_delay <= args.max_delay:
         parser.error("need trials >= 1, writers >= 1, 0 <= min-delay <= max-delay")
     seed = args.seed if args.seed is not None else random.randrange(10**6)
-    print(f"trials={args.trials} writers={args.writers} seed={seed} dim={DIM}", flush=True)
-    rnd, ledger = random.Random(seed), Ledger()
+    print(f"trials={args.trials} faults={','.join(kinds)} writers={args.writers} seed={seed}")
+    rnd = random.Random(seed)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="nestvec-crash-") as tmp:
-        data_dir = Path(tmp) / "data"
-        for n in range(args.trials):
-            print(trial(data_dir, n, args, rnd, ledger), flush=True)
-            if args.clean_every and (n + 1) % args.clean_every == 0:
-                Server(data_dir, NO_MODEL).start().stop()  # SIGTERM: snapshots written
-                print("           graceful restart: snapshots written", flush=True)
-        with Server(data_dir, NO_MODEL) as server:
-            report = verify(server.url, ledger)
-    lost = len(report.missing)
-    problems = lost + len(report.bad_payload) + len(report.bad_vector) + len(report.not_found)
-    rows = [
-        ("trials (SIGKILL)", args.trials),
-        ("acknowledged requests", ledger.requests),
-        ("acknowledged writes (points)", len(ledger.acked)),
-        ("stored points after restart", report.stored),
-        ("  of which committed, never acknowledged", report.stored - len(ledger.acked) + lost),
-        ("lost writes (acknowledged, missing)", lost),
-        ("payload mismatches", len(report.bad_payload)),
-        ("vector mismatches", len(report.bad_vector)),
-        ("not found by search (top-10, own vector)", len(report.not_found)),
-        ("non-200 answers while streaming", len(ledger.rejected)),
-    ]
-    width = max(len(name) for name, _ in rows)
-    print(f"\n{'measurement':<{width}} | value")
-    print("-" * width + "-+------")
-    for name, value in rows:
-        print(f"{name:<{width}} | {value}")
-    for sample in (report.missing, report.bad_payload, report.bad_vector, report.not_found):
-        if sample:
-            print("e.g.", sample[:5])
-    for answer in ledger.rejected[:5]:
-        print("non-200:", answer)
+        rows = [run_kind(kind, args, rnd, Path(tmp)) for kind in kinds]
+    columns = list(rows[0])
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+    print("\n" + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(str(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
     print(f"wall {time.monotonic() - started:.0f}s")
-    ok = problems == 0 and not ledger.rejected and len(ledger.acked) > 0
-    print(f"RESULT: {'OK' if ok else 'FAIL'} lost={lost}")
+    bad = sum(
+        r["lost (acknowledged, missing)"]
+        + r["payload/vector mismatches"]
+        + r["not found by search"]
+        + r["restarts failed"]
+        + r["non-200 while streaming"]
+        for r in rows
+    )
+    ok = bad == 0 and all(r["acknowledged points"] > 0 for r in rows)
+    print(f"RESULT: {'OK' if ok else 'FAIL'}")
     return 0 if ok else 1
 
 
