@@ -7,8 +7,9 @@ payload and vector, and found by a search for its vector. Fault kinds (`--faults
 - `upserts`: SIGKILL at a random moment while writers stream upserts (every `--clean-every`
   trials a graceful restart writes snapshots, so later starts reconcile a stale snapshot);
 - `snapshot`: SIGTERM, then SIGKILL a few milliseconds later, while shutdown writes the snapshots;
-- `ingest`: SIGKILL the server at a random moment while `nestvec ingest --url` loads a file into
-  it; the ingest is re-run against the restarted server until it completes (resumable);
+- `ingest`: SIGKILL at a random moment while `nestvec ingest --url` loads a file into a live
+  server: the server on even trials (restarted on its port while the ingest retries), the ingest
+  on odd ones (the same command is run again and resumes after its last acknowledged batch);
 - `damage`: after a graceful stop, truncate, corrupt or delete the snapshot before the restart.
 
 Prints one table: trials, acknowledged points, lost points (target 0) and restarts that failed
@@ -117,11 +118,14 @@ def stream(url: str, tag: str, writers: int, rnd: random.Random, ledger: Ledger)
     return Streams(stop, threads)
 
 
-def start(data_dir: Path, ledger: Ledger, what: str) -> Server | None:
+def start(data_dir: Path, ledger: Ledger, what: str, port: int | None = None) -> Server | None:
     """Start the server; a start that fails is recorded (and retried once, to go on measuring)."""
     for attempt in range(2):
         try:
-            return Server(data_dir, NO_MODEL).start(timeout=120)
+            server = Server(data_dir, NO_MODEL)
+            if port is not None:  # where a client is still retrying
+                server.port, server.url = port, f"http://127.0.0.1:{port}"
+            return server.start(timeout=120)
         except RuntimeError as exc:
             ledger.failed_restarts.append(f"{what} (attempt {attempt + 1}): {str(exc)[-300:]}")
     return None
@@ -233,7 +237,9 @@ def damage(snapshot: Path, rnd: random.Random) -> str:
 def ingest_trial(
     data_dir: Path, n: int, args: argparse.Namespace, rnd: random.Random, ledger: Ledger
 ) -> str:
-    """Run `nestvec ingest --url` against the server and SIGKILL the server mid-load."""
+    """SIGKILL mid-load during `nestvec ingest --url`: the server (restarted on the same port
+    while the ingest retries) on even trials, the ingest itself (then re-run: it resumes) on odd.
+    """
     server = start(data_dir, ledger, f"ingest trial {n + 1}")
     if server is None:
         return f"trial {n + 1:3d}: RESTART FAILED"
@@ -245,55 +251,43 @@ def ingest_trial(
     ]
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     delay = rnd.uniform(args.min_delay, args.ingest_max_delay)
-    first = run_ingest(source, server.url, delay_kill=(delay, server))
-    landed = first != 0  # else the ingest was done before the kill came
-    runs = 1
-    # the server died mid-load: restart it and re-run the same command until it completes
-    while first != 0 and runs < 5:
-        server = start(data_dir, ledger, f"ingest restart {n + 1}")
-        if server is None:
-            return f"trial {n + 1:3d}: RESTART FAILED"
-        first = run_ingest(source, server.url)
-        runs += 1
-    if first == 0:
+    victim = "server" if n % 2 == 0 else "ingest"
+    proc = launch_ingest(source, server.url)
+    try:
+        proc.wait(timeout=delay)
+        landed = False  # the ingest was done before the kill came
+    except subprocess.TimeoutExpired:
+        landed = True
+        if victim == "server":
+            server.kill()
+            server = start(data_dir, ledger, f"ingest restart {n + 1}", port=server.port)
+            if server is None:
+                proc.kill()
+                return f"trial {n + 1:3d}: RESTART FAILED"
+        else:
+            proc.kill()
+    code, runs = proc.wait(timeout=300), 1
+    while code != 0 and runs < 4:  # the same command again: it resumes after the last ack
+        code, runs = launch_ingest(source, server.url).wait(timeout=300), runs + 1
+    if code == 0:
         for row, vector in zip(rows, vectors, strict=True):
             ledger.acked[row["id"]] = (vector, {"payload_n": row["payload_n"]})
+    else:
+        ledger.rejected.append(f"ingest trial {n + 1} did not complete in {runs} runs")
     server.kill()  # the next trial starts from a crash, too
+    when = "mid-load" if landed else "too late: the load had finished"
     return (
-        f"trial {n + 1:3d}: server killed {delay:4.2f}s into the ingest "
-        f"({'mid-load' if landed else 'after it finished'}); completed in {runs} runs"
+        f"trial {n + 1:3d}: SIGKILL of the {victim} {delay:4.2f}s into the ingest ({when}); "
+        f"complete after {runs} run(s)"
     )
 
 
-def run_ingest(source: Path, url: str, delay_kill: tuple[float, Server] | None = None) -> int:
-    """`nestvec ingest SOURCE --url URL` in a subprocess; SIGKILL the server meanwhile if asked."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "ingest",
-        str(source),
-        "--collection",
-        COLLECTION,
-        "--url",
-        url,
-        "--vector-field",
-        "vector",
-        "--dim",
-        str(DIM),
-        "--batch-size",
-        "25",
-        "--no-progress",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if delay_kill is not None:
-        delay, server = delay_kill
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    proc.communicate(timeout=300)
-    return proc.returncode
+def launch_ingest(source: Path, url: str) -> subprocess.Popen[bytes]:
+    """`nestvec ingest SOURCE --url URL` in a subprocess (vectors from the file, no model)."""
+    cmd = [sys.executable, "-m", "service.cli", "ingest", str(source), "--collection"]
+    cmd += [COLLECTION, "--url", url, "--vector-field", "vector", "--dim", str(DIM)]
+    cmd += ["--batch-size", "25", "--no-progress"]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 KINDS: dict[str, Callable[..., str]] = {
