@@ -57,7 +57,9 @@ class Settings(BaseSettings):
         description='constructor options per encoder, e.g. {"minilm": {"backend": "onnx-int8"}}',
     )
     preload_encoders: StrList = Field(
-        default_factory=lambda: ["minilm"], description="encoders loaded at start-up"
+        default_factory=list,
+        # none by default: a server of vector collections stays small; models load on first use
+        description="encoders loaded at start-up (others load when first needed)",
     )
     max_k: int = Field(1000, ge=1, description="largest k a search may ask for")
     max_batch: int = Field(2048, ge=1, description="most inputs or points in one request")

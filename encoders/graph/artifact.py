@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from encoders.graph.training import NeighbourTable
+if TYPE_CHECKING:  # training imports torch: describing the encoder must not load it
+    from encoders.graph.training import NeighbourTable
 
 MODEL_JSON = "graph.json"
 WEIGHTS = "model.pt"
@@ -68,6 +69,7 @@ def load(folder: Path) -> GraphArtifact:
     import torch
 
     from encoders.graph.model import ModelConfig, PinSage
+    from encoders.graph.training import NeighbourTable
 
     meta = json.loads((folder / MODEL_JSON).read_text())
     model = PinSage(ModelConfig(**meta["model"]))
