@@ -18,10 +18,16 @@ import numpy as np
 
 from index.analysis import insertion_order
 from index.base import VectorIndex
-from index.errors import IndexBackendUnavailable, PointNotFound
+from index.errors import (
+    IndexBackendUnavailable,
+    InvalidCollectionConfig,
+    PayloadIndexNotFound,
+    PointNotFound,
+)
 from index.filters import Filter, compile_filter, parse_filter
 from index.funnel import FunnelSearch, FunnelSpec
 from index.metrics import METRICS, Metric
+from index.payload_index import FIELD_TYPES, PayloadIndex
 from index.registry import index_class, validate_params, with_defaults
 from index.store import PointStore, StoredPoint
 
@@ -41,6 +47,10 @@ _NO_SKIP: frozenset[str] = frozenset()
 # `rebuild` adds vectors this many at a time: backends insert one add() call with several threads
 # (hnswlib) or shuffled within levels (faiss), so the requested order holds between batches.
 REBUILD_BATCH = 64
+# The config-table row holding the declared payload indexes ({dotted key: type}). It is kept out
+# of CollectionConfig.describe(), which snapshots are checked against: declaring an index must
+# not throw a sound ANN snapshot away.
+PAYLOAD_INDEXES_KEY = "payload_indexes"
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +126,10 @@ class Collection:
         self._funnel: FunnelSearch | None = None  # built on the first funnel search
         # label -> id in memory, so searches that need no payload never touch SQLite
         self._ids: dict[int, str] = self.store.label_ids()
+        self._live: np.ndarray | None = None  # sorted live labels; None after a write
+        self._declared: dict[str, str] = dict(store.read_config().get(PAYLOAD_INDEXES_KEY) or {})
+        # None when no field is declared: collections without payload indexes pay nothing
+        self._payload_index: PayloadIndex | None = self._load_payload_index()
         # the insertion order of the last `rebuild` (None: label order), kept in the snapshot
         self.insertion_order: str | None = None
         self.index: VectorIndex = self._open_index()
@@ -305,6 +319,9 @@ class Collection:
             removed, added = self.store.upsert(ids, vectors, payloads)
             self._forget(removed)
             self._ids.update(zip(added.tolist(), ids, strict=True))
+            if self._payload_index is not None:
+                with self._payload_index_follows():
+                    self._payload_index.add(added, payloads)
             prepared = self.metric.prepare(vectors)
             if self._funnel is not None:  # `_forget` took the replaced labels out of it
                 self._funnel.add(added, prepared)
@@ -332,7 +349,7 @@ class Collection:
         assert flt is not None
         with self._lock:
             self._catch_up()
-            labels = self.store.labels_matching(*compile_filter(flt))
+            labels = self._matching(flt)
             self.store.delete_labels(labels.tolist())
             self._forget(labels)
             self._dirty = self._dirty or bool(len(labels))
@@ -359,8 +376,107 @@ class Collection:
     def _forget(self, labels: np.ndarray) -> None:
         if self._funnel is not None:
             self._funnel.remove(labels)
+        if self._payload_index is not None:
+            with self._payload_index_follows():
+                self._payload_index.remove(labels)
         for label in labels.tolist():
             self._ids.pop(label, None)
+        self._live = None
+
+    @contextmanager
+    def _payload_index_follows(self) -> Iterator[None]:
+        """Payload index writes after a store commit. If one fails midway, the payload index is
+        dropped and SQLite answers every filter until the next open rebuilds it: slower, never
+        wrong. The write itself committed, so it goes on to the ANN index."""
+        try:
+            yield
+        except Exception as exc:
+            self._payload_index = None
+            log.warning(
+                "collection %r: payload index dropped until restart (%s: %s)",
+                self.config.name,
+                type(exc).__name__,
+                exc,
+            )
+        except BaseException:
+            self._payload_index, self._pending = None, True  # the ANN index may lag: reconcile
+            raise
+
+    # payload indexes --------------------------------------------------------------------------
+    @property
+    def payload_indexes(self) -> dict[str, str]:
+        """Declared payload indexes: dotted key -> type."""
+        return dict(self._declared)
+
+    def create_payload_index(self, key: str, schema: str) -> None:
+        """Declare (or re-type) an in-memory index on a payload field, indexing every point.
+
+        The schema is written first: should indexing fail, the field is declared but unindexed,
+        and filters on it go to SQLite, which answers the same.
+        """
+        check_payload_field(key, schema)
+        with self._lock:
+            indexed = {} if self._payload_index is None else self._payload_index.fields
+            if self._declared.get(key) == schema == indexed.get(key):
+                return  # declared and indexed already
+            self._write_declared({**self._declared, key: schema})
+            labels, values = self._field_values(key)
+            index = self._payload_index or PayloadIndex()
+            index.add_field(key, schema, labels, values)
+            self._payload_index = index
+
+    def drop_payload_index(self, key: str) -> None:
+        """Forget a declared payload index (PayloadIndexNotFound when there is none)."""
+        with self._lock:
+            if key not in self._declared:
+                raise PayloadIndexNotFound(
+                    f"collection {self.config.name!r} has no payload index on {key!r}",
+                    "field_name",
+                )
+            if self._payload_index is not None:
+                self._payload_index.drop_field(key)
+                if not self._payload_index.fields:
+                    self._payload_index = None
+            self._write_declared({k: t for k, t in self._declared.items() if k != key})
+
+    def _write_declared(self, declared: dict[str, str]) -> None:
+        self.store.write_config({PAYLOAD_INDEXES_KEY: declared})
+        self._declared = declared
+
+    def _load_payload_index(self) -> PayloadIndex | None:
+        """The declared fields indexed from the stored payloads, in one pass (None: none)."""
+        if not self._declared:
+            return None
+        index = PayloadIndex(self._declared)
+        for labels, payloads in self.store.iter_payloads():
+            index.add(labels, payloads)
+        return index
+
+    def _field_values(self, key: str) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Every point's label with its payload cut down to `key`, so memory stays small."""
+        parts, all_labels, values = key.split("."), [], []
+        for labels, payloads in self.store.iter_payloads():
+            all_labels.append(labels)
+            values += [_project(payload, parts) for payload in payloads]
+        labels = np.concatenate(all_labels) if all_labels else np.empty(0, np.int64)
+        return labels, values
+
+    def _matching(self, flt: Filter) -> np.ndarray:
+        """Labels whose payload satisfies `flt`: from the payload index when it answers every
+        condition, else from SQLite (the same labels either way)."""
+        index = self._payload_index
+        if index is not None and index.covers(flt):
+            return index.matching(flt, self._live_labels())
+        return self.store.labels_matching(*compile_filter(flt))
+
+    def _live_labels(self) -> np.ndarray:
+        """Sorted labels of the stored points, cached until the next write changes them."""
+        if self._live is None:
+            live = np.fromiter(self._ids, np.int64, len(self._ids))
+            live.sort()
+            live.setflags(write=False)
+            self._live = live
+        return self._live
 
     def rebuild(self, order: str | None = None, seed: int = 0) -> None:
         """Rebuild the index from the store, inserting in insertion-order strategy `order`.
@@ -395,7 +511,7 @@ class Collection:
         with self._lock:
             if flt is None:
                 return self.store.count()
-            return len(self.store.labels_matching(*compile_filter(flt)))
+            return len(self._matching(flt))
 
     def get(self, ids: Sequence[str], with_vector: bool = False) -> list[StoredPoint]:
         with self._lock:
@@ -443,7 +559,7 @@ class Collection:
             scope = {"filter": flt} if self._native_filter and flt is not None else {}
             if spec is not None:
                 if flt is not None and allowed is None:  # a natively filtering backend
-                    allowed = self.store.labels_matching(*compile_filter(flt))
+                    allowed = self._matching(flt)
                 labels, scores = self._funnel_search().search(prepared, fetch, spec, allowed)
             elif allowed is not None and len(allowed) <= max(EXACT_FILTER_LIMIT, fetch):
                 labels, scores = self._exact(prepared, fetch, allowed)
@@ -473,11 +589,11 @@ class Collection:
         return self._funnel
 
     def _allowed(self, flt: Filter | None) -> np.ndarray | None:
-        """Labels a filter keeps, from the store; None when there is none or the backend
-        evaluates it itself (a remote engine filters where the data is)."""
+        """Labels a filter keeps (payload index or store); None when there is none or the
+        backend evaluates it itself (a remote engine filters where the data is)."""
         if flt is None or self._native_filter:
             return None
-        return self.store.labels_matching(*compile_filter(flt))
+        return self._matching(flt)
 
     def _knobs(self, params: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
         """Validated query knobs and the backend's share of them; the defaults are cached."""
@@ -541,6 +657,44 @@ class Collection:
             )
             for label, score in found
         ]
+
+
+def check_payload_field(
+    key: Any, schema: Any, where: tuple[str, str] = ("field_name", "field_schema")
+) -> None:
+    """A payload index must name a key a filter can use and one of the indexable types;
+    `where` names the request fields of the key and of the type."""
+    if not isinstance(key, str) or not key or '"' in key or not _is_utf8(key):
+        raise InvalidCollectionConfig(
+            "a payload index field must be a non-empty dotted key in valid unicode, without "
+            "a double quote",
+            where[0],
+        )
+    if schema not in FIELD_TYPES:
+        raise InvalidCollectionConfig(
+            f"payload index type must be one of {', '.join(FIELD_TYPES)}, got {schema!r}",
+            where[1],
+        )
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate could never be a filter's key
+        return False
+    return True
+
+
+def _project(payload: Any, parts: list[str]) -> dict[str, Any]:
+    """The payload cut down to the value at a dotted path: {} when it is absent."""
+    value = payload
+    for part in parts:
+        if not isinstance(value, dict) or part not in value:
+            return {}
+        value = value[part]
+    for part in reversed(parts):
+        value = {part: value}
+    return value
 
 
 class SnapshotDamaged(Exception):

@@ -48,6 +48,10 @@ class PointNotFound(IndexError_):
     code = "point_not_found"
 
 
+class PayloadIndexNotFound(IndexError_):
+    code = "payload_index_not_found"
+
+
 class InvalidFilter(IndexError_):
     code = "invalid_filter"
 

@@ -226,6 +226,12 @@ class PointStore:
                 np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, self.dim),
             )
 
+    def iter_payloads(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, list[Any]]]:
+        """(labels, decoded payloads) of every point in label order, in batches."""
+        cur = self._db.execute("SELECT label, payload FROM points ORDER BY label")
+        while rows := cur.fetchmany(batch):
+            yield np.array([r[0] for r in rows], np.int64), [json.loads(r[1]) for r in rows]
+
     def _point(self, row: tuple[Any, ...], with_vector: bool) -> StoredPoint:
         vector = np.frombuffer(row[3], np.float32) if with_vector else None
         return StoredPoint(label=row[0], id=row[1], payload=json.loads(row[2]), vector=vector)

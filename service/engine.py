@@ -22,6 +22,7 @@ from encoders import (
 from encoders.base import ItemEncoder, PartEncoder
 from index import Catalog, Collection, CollectionConfig, Hit
 from index.catalog import DataDirLock
+from index.collection import check_payload_field
 from index.funnel import FunnelSpec, check_nested
 from index.reencode import record_fingerprint
 from index.texts import record_texts
@@ -137,6 +138,8 @@ class Engine:
                 check_options(encoder, {"domain": req.domain})
         elif dim is None:
             raise InvalidDimension("a collection without an encoder needs 'dim'", "dim")
+        for key, schema in req.payload_indexes.items():  # refused before anything is written
+            check_payload_field(key, schema, ("payload_indexes", f"payload_indexes.{key}"))
         config = CollectionConfig(
             name=req.name,
             dim=dim,
@@ -147,13 +150,17 @@ class Engine:
             domain=req.domain,
             encoder_fingerprint=fingerprint,
         )
-        return self.catalog.create(config)
+        collection = self.catalog.create(config)
+        for key, schema in req.payload_indexes.items():  # an empty collection: no scan
+            collection.create_payload_index(key, schema)
+        return collection
 
     def describe(self, collection: Collection) -> dict[str, Any]:
         return {
             **collection.config.describe(),
             "count": collection.count(),
             "tombstone_ratio": collection.index.tombstone_ratio,
+            "payload_indexes": collection.payload_indexes,
         }
 
     def describe_all(self) -> list[dict[str, Any]]:

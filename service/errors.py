@@ -25,6 +25,7 @@ from index.errors import (
     IndexBackendUnavailable,
     IndexError_,
     NotEnoughPoints,
+    PayloadIndexNotFound,
     PointNotFound,
 )
 
@@ -82,6 +83,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     EncoderNotFound: 404,
     CollectionNotFound: 404,
     PointNotFound: 404,
+    PayloadIndexNotFound: 404,
     PlotNotFound: 404,
     Forbidden: 403,
     CollectionExists: 409,

@@ -98,6 +98,25 @@ class CreateCollectionRequest(_Request):
     metric: str = "cosine"
     index: IndexSpec = Field(default_factory=IndexSpec)
     domain: str | None = None  # domain-routed encoders: fixes the domain of the documents
+    # in-memory payload indexes, {dotted key: keyword | integer | float | bool}
+    payload_indexes: dict[str, str] = Field(default_factory=dict)
+
+
+class PayloadIndexRequest(_Request):
+    """Qdrant's `create_payload_index` body (its names): the type is checked by the index."""
+
+    field_name: str
+    field_schema: str
+
+
+class PayloadIndexInfo(BaseModel):
+    field_name: str
+    field_schema: str
+
+
+class PayloadIndexDeleted(BaseModel):
+    field_name: str
+    deleted: bool
 
 
 class CollectionInfo(BaseModel):
@@ -109,6 +128,7 @@ class CollectionInfo(BaseModel):
     count: int
     tombstone_ratio: float = 0.0
     domain: str | None = None
+    payload_indexes: dict[str, str] = Field(default_factory=dict)
 
 
 class CollectionList(BaseModel):

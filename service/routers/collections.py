@@ -9,6 +9,9 @@ from service.schemas import (
     CountRequest,
     CountResponse,
     CreateCollectionRequest,
+    PayloadIndexDeleted,
+    PayloadIndexInfo,
+    PayloadIndexRequest,
     TrainResponse,
 )
 
@@ -54,3 +57,22 @@ def train_index(name: str, engine: EngineDep) -> dict[str, object]:
     collection = engine.catalog.get(name)
     collection.train()
     return {"trained": True, "count": collection.count()}
+
+
+@router.put("/{name}/payload_index", response_model=PayloadIndexInfo, dependencies=[WriteAccess])
+def create_payload_index(name: str, req: PayloadIndexRequest, engine: EngineDep) -> dict[str, str]:
+    """Declare (or re-type) an in-memory index on a payload field; filters on it skip SQLite."""
+    engine.catalog.get(name).create_payload_index(req.field_name, req.field_schema)
+    return {"field_name": req.field_name, "field_schema": req.field_schema}
+
+
+# `:path`: a payload key may hold a "/", which arrives decoded from %2F
+@router.delete(
+    "/{name}/payload_index/{field_name:path}",
+    response_model=PayloadIndexDeleted,
+    dependencies=[WriteAccess],
+)
+def drop_payload_index(name: str, field_name: str, engine: EngineDep) -> dict[str, object]:
+    """Forget a payload index (404 payload_index_not_found when the field has none)."""
+    engine.catalog.get(name).drop_payload_index(field_name)
+    return {"field_name": field_name, "deleted": True}

@@ -49,6 +49,9 @@ WRITE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "json": {"points": [{"id": "new", "text": "A new point.", "payload": {}}]}
     },
     ("DELETE", "/v1/collections/{name}/points"): {"json": {"ids": ["new"]}},
+    ("PUT", "/v1/collections/{name}/payload_index"): {
+        "json": {"field_name": "topic", "field_schema": "keyword"}
+    },
 }
 # A real photo sent as a form: the read-only key is refused before the form is looked at.
 FORMS = {("POST", "/v1/collections/{name}/points/upload"): UPLOAD}
@@ -61,6 +64,8 @@ WRITES = {
     ("DELETE", "/v1/collections/{name}/points"),
     ("POST", "/v1/collections/{name}/points/upload"),
     ("POST", "/v1/collections/{name}/rebuild"),
+    ("PUT", "/v1/collections/{name}/payload_index"),
+    ("DELETE", "/v1/collections/{name}/payload_index/{field_name:path}"),
 }
 
 
@@ -86,7 +91,7 @@ def test_every_route_declares_read_or_write_once() -> None:
 
 
 def _call(client: TestClient, method: str, path: str, headers: dict[str, str], name: str) -> Any:
-    url = path.format(name=name, filename="nosuch.png")
+    url = path.replace(":path}", "}").format(name=name, filename="nosuch.png", field_name="topic")
     key = (method, path)
     request = READ_OK.get(key) or WRITE_BODIES.get(key) or FORMS.get(key)
     if request is None and method in ("POST", "PUT", "DELETE"):

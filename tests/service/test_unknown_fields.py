@@ -26,6 +26,7 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/collections/{name}/analysis/recall"): {"k": 5},
     ("POST", "/v1/collections/{name}/analysis/funnel"): {"k": 5},
     ("POST", "/v1/collections/{name}/rebuild"): {"seed": 0},
+    ("PUT", "/v1/collections/{name}/payload_index"): {"field_name": "a", "field_schema": "bool"},
     ("POST", "/v1/faces/verify"): {
         "a": {"collection": "c", "id": "x"},
         "b": {"collection": "c", "id": "y"},
