@@ -26,6 +26,7 @@ from index.errors import (
 )
 from index.filters import Filter, compile_filter, parse_filter
 from index.funnel import FunnelSearch, FunnelSpec
+from index.locks import ReadWriteLock
 from index.metrics import METRICS, Metric
 from index.payload_index import FIELD_TYPES, PayloadIndex
 from index.registry import index_class, validate_params, with_defaults
@@ -100,7 +101,12 @@ class Hit:
 
 
 class Collection:
-    """Thread-safe: one lock serialises writes and searches (encoding happens outside it)."""
+    """Thread-safe. Writes serialise on `_lock` (an RLock, which outside code holding the
+    collection still for a consistent read takes too); the store commit, fsync included, holds
+    only that. The in-memory view (ANN index, ids, funnel, payload index) changes under the
+    write side of `_rw`, and reads (search, count, get, page) hold only its read side and use
+    the store's per-thread read-only connections, so searches run together and never wait
+    for a commit. A read between a commit and its in-memory update sees the previous view."""
 
     def __init__(
         self,
@@ -118,7 +124,8 @@ class Collection:
         )
         # backends that store payloads and evaluate filters themselves (Milvus)
         self._native_filter: bool = getattr(self.backend, "filters_natively", False)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the writer mutex: writes, snapshots, rebuilds, close
+        self._rw = ReadWriteLock()  # the in-memory view: readers share it, mutations exclude
         self._dirty = False
         # an index write failed after its store commit: reconcile before the next write/search
         self._pending = False
@@ -156,7 +163,8 @@ class Collection:
             try:
                 self.save_snapshot()
             finally:  # unsaved, the next start reconciles the older snapshot with the store
-                self.store.close()
+                with self._rw.write():  # reads in flight finish before their connections close
+                    self.store.close()
 
     def _open_index(self) -> VectorIndex:
         """Load the newest sound snapshot built with this config, then replay what it misses.
@@ -268,6 +276,7 @@ class Collection:
         The new snapshot is written and fsynced in `index.tmp`; then `index` moves to
         `index.old`, `index.tmp` to `index`, and `index.old` goes. At every step one complete
         snapshot is on disk (see `_snapshot_candidates`), and a torn one fails its checksums.
+        Only the writer mutex is held: saving reads the index, as searches do.
         """
         with self._lock:
             current = self.path / INDEX_DIR
@@ -314,21 +323,22 @@ class Collection:
         keep = sorted(last.values())
         ids = [ids[i] for i in keep]
         vectors, payloads = vectors[keep], [payloads[i] for i in keep]
+        prepared = self.metric.prepare(vectors)
         with self._lock:
             self._catch_up()
-            removed, added = self.store.upsert(ids, vectors, payloads)
-            self._forget(removed)
-            self._ids.update(zip(added.tolist(), ids, strict=True))
-            if self._payload_index is not None:
-                with self._payload_index_follows():
-                    self._payload_index.add(added, payloads)
-            prepared = self.metric.prepare(vectors)
-            if self._funnel is not None:  # `_forget` took the replaced labels out of it
-                self._funnel.add(added, prepared)
-            self._dirty = True
-            with self._index_follows_store():
-                self.index.remove(removed)
-                self.add_to_index(self.index, added, prepared, payloads)
+            removed, added = self.store.upsert(ids, vectors, payloads)  # searches go on
+            with self._rw.write():
+                self._forget(removed)
+                self._ids.update(zip(added.tolist(), ids, strict=True))
+                if self._payload_index is not None:
+                    with self._payload_index_follows():
+                        self._payload_index.add(added, payloads)
+                if self._funnel is not None:  # `_forget` took the replaced labels out of it
+                    self._funnel.add(added, prepared)
+                self._dirty = True
+                with self._index_follows_store():
+                    self.index.remove(removed)
+                    self.add_to_index(self.index, added, prepared, payloads)
         return len(ids)
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -337,24 +347,26 @@ class Collection:
         with self._lock:
             self._catch_up()
             removed = self.store.delete(ids)
-            self._forget(removed)
-            self._dirty = self._dirty or bool(len(removed))
-            with self._index_follows_store():
-                self.index.remove(removed)
+            with self._rw.write():
+                self._forget(removed)
+                self._dirty = self._dirty or bool(len(removed))
+                with self._index_follows_store():
+                    self.index.remove(removed)
         return len(removed)
 
     def delete_where(self, filter: dict[str, Any]) -> int:
         """Delete every point whose payload matches a filter; returns how many."""
         flt = parse_filter(filter)
         assert flt is not None
-        with self._lock:
+        with self._lock:  # no write lands between the match and the delete
             self._catch_up()
             labels = self._matching(flt)
             self.store.delete_labels(labels.tolist())
-            self._forget(labels)
-            self._dirty = self._dirty or bool(len(labels))
-            with self._index_follows_store():
-                self.index.remove(labels)
+            with self._rw.write():
+                self._forget(labels)
+                self._dirty = self._dirty or bool(len(labels))
+                with self._index_follows_store():
+                    self.index.remove(labels)
         return len(labels)
 
     @contextmanager
@@ -368,12 +380,15 @@ class Collection:
             raise
 
     def _catch_up(self) -> None:
-        """Replay into the index what a failed index write left out (callers hold the lock)."""
+        """Replay into the index what a failed index write left out (callers hold `_lock`, so
+        the store holds no commit the view has not seen but those the replay brings in)."""
         if self._pending:
-            self._reconcile(self.index)  # raises again while the index is still down
-            self._pending = False
+            with self._rw.write():
+                self._reconcile(self.index)  # raises again while the index is still down
+                self._pending = False
 
     def _forget(self, labels: np.ndarray) -> None:
+        """Take labels out of the in-memory view (callers hold the write side)."""
         if self._funnel is not None:
             self._funnel.remove(labels)
         if self._payload_index is not None:
@@ -420,10 +435,15 @@ class Collection:
             if self._declared.get(key) == schema == indexed.get(key):
                 return  # declared and indexed already
             self._write_declared({**self._declared, key: schema})
-            labels, values = self._field_values(key)
-            index = self._payload_index or PayloadIndex()
-            index.add_field(key, schema, labels, values)
-            self._payload_index = index
+            labels, values = self._field_values(key)  # stable: no write lands under `_lock`
+            if self._payload_index is None:  # built aside, so searches go on meanwhile
+                index = PayloadIndex()
+                index.add_field(key, schema, labels, values)
+                with self._rw.write():
+                    self._payload_index = index
+                return
+            with self._rw.write():
+                self._payload_index.add_field(key, schema, labels, values)
 
     def drop_payload_index(self, key: str) -> None:
         """Forget a declared payload index (PayloadIndexNotFound when there is none)."""
@@ -433,10 +453,11 @@ class Collection:
                     f"collection {self.config.name!r} has no payload index on {key!r}",
                     "field_name",
                 )
-            if self._payload_index is not None:
-                self._payload_index.drop_field(key)
-                if not self._payload_index.fields:
-                    self._payload_index = None
+            with self._rw.write():
+                if self._payload_index is not None:
+                    self._payload_index.drop_field(key)
+                    if not self._payload_index.fields:
+                        self._payload_index = None
             self._write_declared({k: t for k, t in self._declared.items() if k != key})
 
     def _write_declared(self, declared: dict[str, str]) -> None:
@@ -490,15 +511,16 @@ class Collection:
                 perm = insertion_order(order, vectors, seed=seed)
                 labels, vectors = labels[perm], vectors[perm]
             index = self.backend(self.config.dim, self.metric, self.params)
-            for start in range(0, len(labels), REBUILD_BATCH):
+            for start in range(0, len(labels), REBUILD_BATCH):  # searches use the old index
                 stop = start + REBUILD_BATCH
                 self.add_to_index(index, labels[start:stop], vectors[start:stop])
-            self.index, self.insertion_order = index, order
-            self._dirty, self._pending = True, False  # built from the store: nothing to replay
+            with self._rw.write():
+                self.index, self.insertion_order = index, order
+                self._dirty, self._pending = True, False  # built from the store: no replay
 
     def train(self) -> None:
         """Train the index now if it is a trained kind (IVF); others need nothing."""
-        with self._lock:
+        with self._lock, self._rw.write():  # trains in place: searches wait
             train = getattr(self.index, "train", None)
             if train is not None:
                 train()
@@ -508,17 +530,19 @@ class Collection:
     def count(self, filter: dict[str, Any] | None = None) -> int:
         """Number of points, or of points matching a filter."""
         flt = parse_filter(filter)
-        with self._lock:
+        with self._rw.read():
             if flt is None:
                 return self.store.count()
             return len(self._matching(flt))
 
     def get(self, ids: Sequence[str], with_vector: bool = False) -> list[StoredPoint]:
-        with self._lock:
+        """Stored points for ids, in the order asked; unknown ids are skipped."""
+        with self._rw.read():
             return self.store.by_ids(ids, with_vector)
 
     def page(self, after: str | None, limit: int, with_vector: bool = False) -> list[StoredPoint]:
-        with self._lock:
+        """Points ordered by id after the cursor `after`."""
+        with self._rw.read():
             return self.store.page(after, limit, with_vector)
 
     def vector_of(self, point_id: str, field_name: str = "query.id") -> StoredPoint:
@@ -553,8 +577,13 @@ class Collection:
         flt = parse_filter(filter)
         skips = [set(e) for e in exclude] if exclude else [_NO_SKIP] * len(queries)
         fetch = k + max(map(len, skips), default=0)
-        with self._lock:
-            self._catch_up()
+        if self._pending:  # as a writer first: the index must hold every committed point
+            with self._lock:
+                self._catch_up()
+        if spec is not None and self._funnel is None:
+            with self._lock:
+                self._build_funnel()
+        with self._rw.read():
             allowed = self._allowed(flt)
             scope = {"filter": flt} if self._native_filter and flt is not None else {}
             if spec is not None:
@@ -579,13 +608,19 @@ class Collection:
             rows = zip(labels, scores, skips, strict=True)
             return [self._hits(ls, ss, k, skip, with_payload, with_vector) for ls, ss, skip in rows]
 
-    def _funnel_search(self) -> FunnelSearch:
-        """The in-memory full vectors and prefix tiers, loaded from the store on first use."""
+    def _build_funnel(self) -> None:
+        """Load the funnel's full vectors and prefix tiers from the store (callers hold `_lock`:
+        no commit lands meanwhile, so the store and the view agree; searches go on)."""
         if self._funnel is None:
             funnel = FunnelSearch(self.metric, self.config.dim)
             for labels, vectors in self.store.iter_vectors():
                 funnel.add(labels, self.metric.prepare(vectors))
-            self._funnel = funnel
+            with self._rw.write():
+                self._funnel = funnel
+
+    def _funnel_search(self) -> FunnelSearch:
+        """The in-memory funnel (search builds it first, under `_lock`)."""
+        assert self._funnel is not None
         return self._funnel
 
     def _allowed(self, flt: Filter | None) -> np.ndarray | None:
@@ -609,6 +644,12 @@ class Collection:
         self, queries: np.ndarray, k: int, labels: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         stored_labels, vectors = _concat(self.store.iter_vectors(labels.tolist()), self.config.dim)
+        # a point committed but not yet in the view is not an answer yet (see the class docs)
+        seen = np.fromiter(
+            (x in self._ids for x in stored_labels.tolist()), bool, len(stored_labels)
+        )
+        if not seen.all():
+            stored_labels, vectors = stored_labels[seen], vectors[seen]
         scores = self.metric.scores(queries, self.metric.prepare(vectors))
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return stored_labels[order], np.take_along_axis(scores, order, axis=1)
@@ -648,7 +689,7 @@ class Collection:
         if not (with_payload or with_vector):
             return [Hit(self._ids[label], score) for label, score in found]
         stored = {p.label: p for p in self.store.by_labels([x for x, _ in found], with_vector)}
-        return [
+        return [  # a row just replaced or deleted (committed, view not yet updated) is skipped
             Hit(
                 stored[label].id,
                 score,
@@ -656,6 +697,7 @@ class Collection:
                 stored[label].vector,
             )
             for label, score in found
+            if label in stored
         ]
 
 

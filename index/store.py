@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,9 @@ WHERE json_type(payload, '$.source_id') = 'text'
   AND NOT substr(id, length(json_extract(payload, '$.source_id')) + 2) GLOB '*[^0-9]*';
 """
 SOURCE_INDEX = "CREATE INDEX IF NOT EXISTS points_source_id ON points (source_id)"
+# One writer per store: a second one (an ingest, a test holding a lock) is waited for rather
+# than failing the write at once (sqlite3's default wait is 5 s).
+BUSY_TIMEOUT_S = 30.0
 
 
 def source_of(point_id: str, payload: dict[str, Any]) -> str | None:
@@ -62,11 +67,21 @@ class StoredPoint:
 
 
 class PointStore:
-    """One SQLite file in WAL mode. Callers serialise access (the Collection holds a lock)."""
+    """One SQLite file in WAL mode. Writes go through one connection and callers serialise them
+    (the Collection's writer lock); reads use a read-only connection per thread, which WAL lets
+    read the last commit while a write is under way."""
 
     def __init__(self, path: Path, dim: int) -> None:
         self.dim = dim
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
+        )
+        self._uri = Path(path).absolute().as_uri() + "?mode=ro"  # as_uri quotes '?', '#', '%'
+        self._local = threading.local()
+        # every thread's reader, to close with the store; a thread's reader goes when it ends
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        self._readers_lock = threading.Lock()
+        self._closed = False
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a write acknowledged to the client survives a power cut, not only a crash.
         self._db.execute("PRAGMA synchronous=FULL")
@@ -80,7 +95,32 @@ class PointStore:
         self._db.execute(SOURCE_INDEX)
 
     def close(self) -> None:
+        with self._readers_lock:
+            self._closed = True
+            readers = list(self._readers)
+        for reader in readers:  # first: the writer, closing last, checkpoints the WAL
+            reader.db.close()
         self._db.close()
+
+    def _read(self) -> sqlite3.Connection:
+        """This thread's read-only connection (autocommit: each statement reads the last commit)."""
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            with self._readers_lock:
+                if self._closed:
+                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                reader = _Reader(
+                    sqlite3.connect(
+                        self._uri,
+                        uri=True,
+                        check_same_thread=False,
+                        isolation_level=None,
+                        timeout=BUSY_TIMEOUT_S,
+                    )
+                )
+                self._readers.add(reader)
+            self._local.reader = reader
+        return reader.db
 
     # config -----------------------------------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> None:
@@ -91,7 +131,7 @@ class PointStore:
             )
 
     def read_config(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM config")}
+        return {k: json.loads(v) for k, v in self._read().execute("SELECT key, value FROM config")}
 
     # writes -----------------------------------------------------------------------------------
     def upsert(
@@ -165,20 +205,22 @@ class PointStore:
 
     # reads ------------------------------------------------------------------------------------
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+        return int(self._read().execute("SELECT COUNT(*) FROM points").fetchone()[0])
 
     def max_label(self) -> int:
         """The highest label ever assigned (0 if none); later writes get larger labels."""
-        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'points'").fetchone()
+        row = (
+            self._read().execute("SELECT seq FROM sqlite_sequence WHERE name = 'points'").fetchone()
+        )
         return int(row[0]) if row else 0
 
     def label_ids(self) -> dict[int, str]:
         """Every stored label with its external id."""
-        return dict(self._db.execute("SELECT label, id FROM points"))
+        return dict(self._read().execute("SELECT label, id FROM points"))
 
     def by_ids(self, ids: Sequence[str], with_vector: bool = False) -> list[StoredPoint]:
         """Points for external ids, in the order asked; unknown ids are skipped."""
-        cur = self._db.execute(
+        cur = self._read().execute(
             "SELECT label, id, payload, vector FROM points "
             "WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(list(ids)),),
@@ -188,7 +230,7 @@ class PointStore:
 
     def by_labels(self, labels: Sequence[int], with_vector: bool = False) -> list[StoredPoint]:
         """Points for labels, in the order asked; labels no longer stored are skipped."""
-        cur = self._db.execute(
+        cur = self._read().execute(
             "SELECT label, id, payload, vector FROM points "
             "WHERE label IN (SELECT value FROM json_each(?))",
             (json.dumps([int(x) for x in labels]),),
@@ -198,7 +240,7 @@ class PointStore:
 
     def page(self, after: str | None, limit: int, with_vector: bool) -> list[StoredPoint]:
         """Points ordered by id, starting after the cursor `after` (scroll pagination)."""
-        cur = self._db.execute(
+        cur = self._read().execute(
             "SELECT label, id, payload, vector FROM points WHERE id > ? ORDER BY id LIMIT ?",
             (after or "", limit),
         )
@@ -206,7 +248,7 @@ class PointStore:
 
     def labels_matching(self, where_sql: str, params: Sequence[Any]) -> np.ndarray:
         """Labels of points whose payload satisfies a compiled filter."""
-        cur = self._db.execute(f"SELECT label FROM points WHERE {where_sql}", params)
+        cur = self._read().execute(f"SELECT label FROM points WHERE {where_sql}", params)
         return np.array([r[0] for r in cur], dtype=np.int64)
 
     def iter_vectors(
@@ -214,9 +256,9 @@ class PointStore:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(labels, vectors) in batches; all points, or only the given labels."""
         if labels is None:
-            cur = self._db.execute("SELECT label, vector FROM points ORDER BY label")
+            cur = self._read().execute("SELECT label, vector FROM points ORDER BY label")
         else:
-            cur = self._db.execute(
+            cur = self._read().execute(
                 "SELECT label, vector FROM points WHERE label IN (SELECT value FROM json_each(?))",
                 (json.dumps([int(x) for x in labels]),),
             )
@@ -228,7 +270,7 @@ class PointStore:
 
     def iter_payloads(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, list[Any]]]:
         """(labels, decoded payloads) of every point in label order, in batches."""
-        cur = self._db.execute("SELECT label, payload FROM points ORDER BY label")
+        cur = self._read().execute("SELECT label, payload FROM points ORDER BY label")
         while rows := cur.fetchmany(batch):
             yield np.array([r[0] for r in rows], np.int64), [json.loads(r[1]) for r in rows]
 
@@ -238,6 +280,15 @@ class PointStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+class _Reader:
+    """A thread's read-only connection; its last reference going (the thread ended) closes it."""
+
+    __slots__ = ("__weakref__", "db")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
 
 
 class _Transaction:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,39 @@ class HnswQuery(QueryParams):
     ef: int | None = Field(None, ge=1, le=32768, description="query beam width (>= k is used)")
 
 
+class _EfGate:
+    """hnswlib keeps ef on the index (`set_ef`), not per query. Searches with the ef in force
+    run together; one with another ef waits until they finish, then sets its own. Arrivals
+    with the current ef queue behind a waiter with another one, so neither side starves."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._ef: int | None = None
+        self._active = 0
+        self._waiting = 0
+
+    @contextmanager
+    def using(self, index: hnswlib.Index, ef: int) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            try:
+                while self._active and (self._ef != ef or self._waiting > 1):
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
+            if self._ef != ef:  # no search is running here: the change is safe
+                index.set_ef(ef)
+                self._ef = ef
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                if not self._active:
+                    self._cond.notify_all()
+
+
 @register_index("hnsw")
 class HnswIndex:
     """hnswlib index. Deleted labels are marked and their slots reused by `replace_deleted`."""
@@ -51,6 +87,7 @@ class HnswIndex:
             allow_replace_deleted=True,
         )
         self._live: set[int] = set()
+        self._ef_gate = _EfGate()
 
     def __len__(self) -> int:
         return len(self._live)
@@ -85,14 +122,18 @@ class HnswIndex:
         allowed_set = None if allowed is None else set(allowed.tolist())
         accept = None if allowed_set is None else allowed_set.__contains__
         try:
-            self._index.set_ef(max(ef, k))
-            labels, distances = self._index.knn_query(queries, k=k, filter=accept)
+            labels, distances = self._knn(queries, k, max(ef, k), accept)
         except RuntimeError:
             # Too few reachable matches for k at this ef (tiny or heavily filtered graph):
             # widen the beam to the whole index, which makes the search exhaustive.
-            self._index.set_ef(max(len(self), k))
-            labels, distances = self._index.knn_query(queries, k=k, filter=accept)
+            labels, distances = self._knn(queries, k, max(len(self), k), accept)
         return labels.astype(np.int64), self._scores(distances)
+
+    def _knn(
+        self, queries: np.ndarray, k: int, ef: int, accept: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        with self._ef_gate.using(self._index, ef):
+            return self._index.knn_query(queries, k=k, filter=accept)
 
     def _scores(self, distances: np.ndarray) -> np.ndarray:
         if self.metric.kind == "ip":
@@ -124,4 +165,5 @@ class HnswIndex:
             str(path / "hnsw.bin"), max_elements=capacity, allow_replace_deleted=True
         )
         self._live = set(np.load(path / "live_labels.npy").tolist())
+        self._ef_gate = _EfGate()
         return self
