@@ -165,19 +165,33 @@ def upserts_trial(
     return f"trial {n + 1:3d}: killed after {delay:4.2f}s, +{len(ledger.acked) - before} acked"
 
 
+def write_a_while(
+    data_dir: Path,
+    tag: str,
+    seconds: tuple[float, float],
+    args: argparse.Namespace,
+    rnd: random.Random,
+    ledger: Ledger,
+) -> tuple[Server | None, int]:
+    """Start the server and stream upserts for a random while; (server, acked before)."""
+    server = start(data_dir, ledger, f"{tag} start")
+    before = len(ledger.acked)
+    if server is not None:
+        ensure_collection(server.url)
+        stop = stream(server.url, tag, args.writers, rnd, ledger)
+        time.sleep(rnd.uniform(*seconds))
+        stop.halt()
+    return server, before
+
+
 def snapshot_trial(
     data_dir: Path, n: int, args: argparse.Namespace, rnd: random.Random, ledger: Ledger
 ) -> str:
     """Write for a while, then SIGTERM and SIGKILL a few ms later, inside the snapshot write."""
-    server = start(data_dir, ledger, f"snapshot trial {n + 1}")
+    server, before = write_a_while(data_dir, f"s{n}", (0.5, 1.5), args, rnd, ledger)
     if server is None:
         return f"trial {n + 1:3d}: RESTART FAILED"
-    ensure_collection(server.url)
-    before = len(ledger.acked)
-    stop = stream(server.url, f"s{n}", args.writers, rnd, ledger)
-    time.sleep(rnd.uniform(0.5, 1.5))
-    stop.halt()  # every acknowledged upsert is in; shutdown now writes the snapshot
-    assert server.proc is not None
+    assert server.proc is not None  # every acknowledged upsert is in; shutdown writes the snapshot
     delay = rnd.uniform(0.0, args.snapshot_window)
     server.proc.send_signal(signal.SIGTERM)
     time.sleep(delay)
@@ -194,14 +208,9 @@ def damage_trial(
     data_dir: Path, n: int, args: argparse.Namespace, rnd: random.Random, ledger: Ledger
 ) -> str:
     """Write, stop gracefully (snapshot written), damage the snapshot, start again."""
-    server = start(data_dir, ledger, f"damage trial {n + 1}")
+    server, before = write_a_while(data_dir, f"d{n}", (0.3, 1.0), args, rnd, ledger)
     if server is None:
         return f"trial {n + 1:3d}: RESTART FAILED"
-    ensure_collection(server.url)
-    before = len(ledger.acked)
-    stop = stream(server.url, f"d{n}", args.writers, rnd, ledger)
-    time.sleep(rnd.uniform(0.3, 1.0))
-    stop.halt()
     server.stop()
     how = damage(data_dir / "collections" / COLLECTION / "index", rnd)
     return f"trial {n + 1:3d}: snapshot {how}, +{len(ledger.acked) - before} acked"
