@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from index import Hit
 from service.deps import EngineDep, ReadAccess
+from service.responses import json_response
 from service.schemas import (
     BatchSearchRequest,
     BatchSearchResponse,
@@ -18,16 +19,17 @@ router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], dependencie
 
 
 @router.post("/search", response_model=SearchResponse, response_model_exclude_unset=True)
-def search(name: str, req: SearchRequest, engine: EngineDep) -> dict[str, Any]:
+def search(name: str, req: SearchRequest, engine: EngineDep) -> Response:
     hits = engine.search(name, [req], ["query"])[0]
-    return {"results": _render(hits, req)}
+    return json_response({"results": _render(hits, req)})
 
 
 @router.post("/search/batch", response_model=BatchSearchResponse, response_model_exclude_unset=True)
-def search_batch(name: str, req: BatchSearchRequest, engine: EngineDep) -> dict[str, Any]:
+def search_batch(name: str, req: BatchSearchRequest, engine: EngineDep) -> Response:
     fields = [f"searches[{i}].query" for i in range(len(req.searches))]
     answers = engine.search(name, req.searches, fields)
-    return {"results": [_render(hits, r) for hits, r in zip(answers, req.searches, strict=True)]}
+    results = [_render(hits, r) for hits, r in zip(answers, req.searches, strict=True)]
+    return json_response({"results": results})
 
 
 def _render(hits: list[Hit], req: SearchRequest) -> list[dict[str, Any]]:
