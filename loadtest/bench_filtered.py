@@ -38,10 +38,15 @@ FILTERS: dict[str, dict[str, Any] | None] = {
 
 
 def clustered(n: int, seed: int) -> np.ndarray:
-    """Unit vectors around 100 random centres (an embedding-like, clustered cloud)."""
+    """Unit vectors around 100 centres, spread in a 16-d subspace: embedding-like (clustered,
+    of low intrinsic dimension); the same centres and subspace for every seed."""
+    shape = np.random.default_rng(1234)
+    centres = shape.normal(size=(100, DIM)).astype(np.float32)
+    basis = shape.normal(size=(16, DIM)).astype(np.float32)
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(100, DIM)).astype(np.float32)
-    x = centres[rng.integers(0, 100, n)] + 0.35 * rng.normal(size=(n, DIM)).astype(np.float32)
+    spread = rng.normal(size=(n, 16)).astype(np.float32) @ basis
+    x = centres[rng.integers(0, 100, n)] + 0.4 * spread
+    x += 0.05 * rng.normal(size=(n, DIM)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
