@@ -31,6 +31,7 @@ from index.metrics import METRICS, Metric
 from index.payload_index import FIELD_TYPES, PayloadIndex
 from index.registry import index_class, validate_params, with_defaults
 from index.store import PointStore, StoredPoint
+from index.vector_table import VectorTable
 
 STORE_FILE = "store.sqlite3"
 INDEX_DIR = "index"
@@ -136,6 +137,8 @@ class Collection:
         self._pending = False
         self._default_knobs: tuple[Any, dict[str, Any]] | None = None
         self._funnel: FunnelSearch | None = None  # built on the first funnel search
+        # prepared vectors in memory, built on the first filtered or rescored search
+        self._table: VectorTable | None = None
         # label -> id in memory, so searches that need no payload never touch SQLite
         self._ids: dict[int, str] = self.store.label_ids()
         self._live: np.ndarray | None = None  # sorted live labels; None after a write
@@ -340,6 +343,8 @@ class Collection:
                         self._payload_index.add(added, payloads)
                 if self._funnel is not None:  # `_forget` took the replaced labels out of it
                     self._funnel.add(added, prepared)
+                if self._table is not None:
+                    self._table.add(added, prepared)
                 self._dirty = True
                 with self._index_follows_store():
                     self.index.remove(removed)
@@ -396,6 +401,8 @@ class Collection:
         """Take labels out of the in-memory view (callers hold the write side)."""
         if self._funnel is not None:
             self._funnel.remove(labels)
+        if self._table is not None:
+            self._table.remove(labels)
         if self._payload_index is not None:
             with self._payload_index_follows():
                 self._payload_index.remove(labels)
@@ -588,6 +595,10 @@ class Collection:
         if spec is not None and self._funnel is None:
             with self._lock:
                 self._build_funnel()
+        wants_table = flt is not None or knobs[0].rescore
+        if wants_table and self._table is None and not self._native_filter:
+            with self._lock:
+                self._build_table()
         with self._rw.read():
             allowed = self._allowed(flt)
             scope = {"filter": flt} if self._native_filter and flt is not None else {}
@@ -653,6 +664,24 @@ class Collection:
             with self._rw.write():
                 self._funnel = funnel
 
+    def _build_table(self) -> None:
+        """Load every stored vector into the in-memory table (under `_lock`, as the funnel)."""
+        if self._table is None:
+            table = VectorTable(self.config.dim)
+            for labels, vectors in self.store.iter_vectors():
+                table.add(labels, self.metric.prepare(vectors))
+            with self._rw.write():
+                self._table = table
+
+    def _prepared_vectors(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(labels in the view, their prepared vectors): from memory once the table is built."""
+        if self._table is not None:
+            return self._table.get(labels)
+        stored, vectors = _concat(self.store.iter_vectors(labels.tolist()), self.config.dim)
+        # a point committed but not yet in the view is not an answer yet (see the class docs)
+        seen = np.fromiter((x in self._ids for x in stored.tolist()), bool, len(stored))
+        return stored[seen], self.metric.prepare(vectors[seen])
+
     def _funnel_search(self) -> FunnelSearch:
         """The in-memory funnel (search builds it first, under `_lock`)."""
         assert self._funnel is not None
@@ -678,14 +707,8 @@ class Collection:
     def _exact(
         self, queries: np.ndarray, k: int, labels: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        stored_labels, vectors = _concat(self.store.iter_vectors(labels.tolist()), self.config.dim)
-        # a point committed but not yet in the view is not an answer yet (see the class docs)
-        seen = np.fromiter(
-            (x in self._ids for x in stored_labels.tolist()), bool, len(stored_labels)
-        )
-        if not seen.all():
-            stored_labels, vectors = stored_labels[seen], vectors[seen]
-        scores = self.metric.scores(queries, self.metric.prepare(vectors))
+        stored_labels, vectors = self._prepared_vectors(labels)
+        scores = self.metric.scores(queries, vectors)
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return stored_labels[order], np.take_along_axis(scores, order, axis=1)
 
@@ -694,9 +717,9 @@ class Collection:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Re-rank each query's shortlist with exact scores from the stored vectors."""
         candidates = np.unique(shortlist[shortlist >= 0])
-        stored, vectors = _concat(self.store.iter_vectors(candidates.tolist()), self.config.dim)
+        stored, vectors = self._prepared_vectors(candidates)
         column = {int(label): i for i, label in enumerate(stored)}
-        exact = self.metric.scores(queries, self.metric.prepare(vectors))
+        exact = self.metric.scores(queries, vectors)
         labels = np.full((len(queries), k), -1, np.int64)
         scores = np.full((len(queries), k), -np.inf, np.float32)
         for row, found in enumerate(shortlist):
