@@ -1,21 +1,35 @@
 """Matryoshka funnel search: shortlist on low-dimensional prefixes, re-rank with full vectors.
 
 Adaptive retrieval as in Kusupati et al. (2022): the first `dims[0]` coordinates of every stored
-vector (renormalised for cosine) form a small tier that is scanned exhaustively; each further
-tier re-ranks the survivors at a larger prefix; the last shortlist is scored exactly with the
-full vectors. With a shortlist as large as the collection it is exact search.
+vector (renormalised for cosine) form a small tier, searched by an HNSW graph over that prefix
+(`tier: "hnsw"`, the default) or scanned exhaustively (`tier: "flat"`); each further tier
+re-ranks the survivors at a larger prefix; the last shortlist is scored exactly with the full
+vectors. With a flat tier and a shortlist as large as the collection it is exact search.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from index.backends.hnsw import HnswIndex, HnswParams
 from index.errors import IndexError_
 from index.metrics import Metric
+
+TIERS = ("hnsw", "flat")
+# The first tier's default: at equal recall@10 an HNSW graph over the prefix beats the flat scan
+# many times over on 50k vectors (loadtest/bench_funnel.py prints the curve).
+DEFAULT_TIER = "hnsw"
+# Default graph beam of the hnsw tier as a multiple of its shortlist (hnswlib never searches
+# with a beam narrower than the number of results it returns).
+DEFAULT_EF_FACTOR = 1
+SORT_WHOLE = 512  # final shortlists up to this long are sorted whole (see `search`)
+MAX_EF = 32768  # the hnsw backend's own bound on ef
+SPEC_KEYS = ("dims", "shortlist", "tier", "ef")
 
 
 class InvalidFunnel(IndexError_):
@@ -28,14 +42,24 @@ class InvalidFunnelDimension(InvalidFunnel):
 
 @dataclass(frozen=True)
 class FunnelSpec:
-    """Tier dims (increasing, each below the full dim) and the candidates kept after each."""
+    """Tier dims (increasing, each below the full dim), the candidates kept after each, how the
+    first tier is searched (`tier`) and the hnsw tier's beam width (`ef`; None: the default)."""
 
     dims: tuple[int, ...]
     shortlist: tuple[int, ...]
+    tier: str = DEFAULT_TIER
+    ef: int | None = None
 
     @classmethod
     def parse(cls, raw: dict[str, Any], dim: int, field: str = "funnel") -> FunnelSpec:
-        """Validate `{"dims": [...], "shortlist": n | [...]}` against a collection dimension."""
+        """Validate `{"dims": [...], "shortlist": n | [...], "tier": t, "ef": n}` against a
+        collection dimension; absent or null `tier` and `ef` take the defaults."""
+        unknown = sorted(str(key) for key in raw if key not in SPEC_KEYS)
+        if unknown:
+            raise InvalidFunnel(
+                f"unknown funnel field {unknown[0]!r}; known: {', '.join(SPEC_KEYS)}",
+                f"{field}.{unknown[0]}",
+            )
         dims = tuple(int(d) for d in raw.get("dims") or ())
         if not dims:
             raise InvalidFunnelDimension("funnel needs at least one dim", f"{field}.dims")
@@ -50,78 +74,180 @@ class FunnelSpec:
             )
         raw_short = raw.get("shortlist", 200)
         short = (raw_short,) * len(dims) if isinstance(raw_short, int) else tuple(raw_short)
-        if len(short) != len(dims) or any(s < 1 for s in short):
+        if len(short) != len(dims) or any(not _positive_int(s) for s in short):
             raise InvalidFunnel(
                 "shortlist must be a positive int or one positive int per dim",
                 f"{field}.shortlist",
             )
-        return cls(dims, short)
+        return cls(dims, short, _parse_tier(raw, field), _parse_ef(raw, field))
+
+    def tier_ef(self, keep: int) -> int:
+        """The hnsw tier's beam width for a first shortlist of `keep` rows."""
+        return max(self.ef or DEFAULT_EF_FACTOR * keep, keep)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _parse_tier(raw: dict[str, Any], field: str) -> str:
+    tier = raw.get("tier")
+    if tier is None:
+        return DEFAULT_TIER
+    if not isinstance(tier, str) or tier not in TIERS:
+        raise InvalidFunnel(
+            f"funnel tier must be one of {', '.join(map(repr, TIERS))}", f"{field}.tier"
+        )
+    return tier
+
+
+def _parse_ef(raw: dict[str, Any], field: str) -> int | None:
+    ef = raw.get("ef")
+    if ef is None:
+        return None
+    if isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= MAX_EF:
+        raise InvalidFunnel(f"funnel ef must be an int in [1, {MAX_EF}]", f"{field}.ef")
+    return ef
 
 
 class FunnelSearch:
     """Full prepared vectors in memory plus lazily built prefix tiers, kept in step with writes.
 
-    The first tier is scanned by a faiss flat index (SIMD, one thread for a few queries: a
-    BLAS matrix-vector product oversubscribes threads and is several times slower on a busy
-    machine); later tiers and the exact re-rank score only the shortlisted rows.
-    Not thread-safe: the Collection calls it under its lock.
+    The first tier is searched by an HNSW graph over the prefix (hnswlib; stored labels as its
+    labels, so deletes only mark them) or scanned by a faiss flat index (SIMD, one thread for a
+    few queries: a BLAS matrix-vector product oversubscribes threads and is several times slower
+    on a busy machine). Filtered searches always scan flat, with the allowed rows as a faiss
+    selector: a Python filter callback per visited graph node would cost more than the scan.
+    Later tiers and the exact re-rank score only the shortlisted rows.
+    Thread-safety: `add` and `remove` need exclusive use (the Collection holds the write side
+    of its lock); searches may run together, and a structure one of them builds on first use
+    is built once, under `_building`. The graph's ef is gated as in the hnsw backend.
     """
 
-    def __init__(self, metric: Metric, dim: int) -> None:
+    def __init__(self, metric: Metric, dim: int, graph: HnswParams | None = None) -> None:
         self.metric, self.dim = metric, dim
+        self.graph_params = graph or HnswParams()
         self.labels = np.empty(0, np.int64)
         self.full = np.empty((0, dim), np.float32)
         self._tiers: dict[int, np.ndarray] = {}
         self._scans: dict[int, Any] = {}  # dim -> faiss flat index over that tier, by row
+        self._graphs: dict[int, HnswIndex] = {}  # dim -> HNSW over that tier, by label
         self._row: dict[int, int] = {}
+        self._ascending = True  # labels ascend (store labels do): rows found by bisection
+        self._building = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def tier(self, d: int) -> np.ndarray:
         """Stored vectors cut to `d` dims, prepared by the metric (cosine: renormalised)."""
-        if d not in self._tiers:
-            self._tiers[d] = self.metric.prepare(self.full[:, :d])
-        return self._tiers[d]
+        found = self._tiers.get(d)
+        if found is None:
+            with self._building:
+                if d not in self._tiers:
+                    self._tiers[d] = self.metric.prepare(self.full[:, :d])
+                found = self._tiers[d]
+        return found
+
+    def prepare(self, spec: FunnelSpec) -> None:
+        """Build what searches with `spec` need, so that the first of them does not pay."""
+        for d in spec.dims:
+            self.tier(d)
+        if spec.tier == "hnsw":
+            self._graph(spec.dims[0])
+
+    def ready(self, spec: FunnelSpec, filtered: bool = False) -> bool:
+        """Whether a search with `spec` reads only built structures and no full tier scan."""
+        built = all(d in self._tiers for d in spec.dims)
+        return built and spec.tier == "hnsw" and not filtered and spec.dims[0] in self._graphs
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Append prepared full vectors under new labels."""
         if not len(labels):
             return
-        self.labels = np.concatenate([self.labels, np.asarray(labels, np.int64)])
+        labels = np.asarray(labels, np.int64)
+        self._ascending = self._ascending and bool(
+            np.all(np.diff(labels) > 0) and (not len(self.labels) or labels[0] > self.labels[-1])
+        )
+        self.labels = np.concatenate([self.labels, labels])
         self.full = np.concatenate([self.full, vectors.astype(np.float32)])
         for d, tier in self._tiers.items():
             fresh = self.metric.prepare(vectors[:, :d])
             self._tiers[d] = np.concatenate([tier, fresh])
             if d in self._scans:
                 self._scans[d].add(fresh)
+            if d in self._graphs:
+                self._graphs[d].add(labels, fresh)
         self._reindex()
 
     def remove(self, labels: np.ndarray) -> None:
+        """Drop labels (unknown ones are ignored)."""
         if not len(labels) or not len(self.labels):
             return
         keep = ~np.isin(self.labels, np.asarray(labels, np.int64))
         if keep.all():
             return
+        gone = self.labels[~keep]
         self.labels, self.full = self.labels[keep], self.full[keep]
         self._tiers = {d: tier[keep] for d, tier in self._tiers.items()}
         self._scans = {}  # rows moved: rebuilt on the next search
+        for graph in self._graphs.values():  # labels, not rows: marking them deleted suffices
+            graph.remove(gone)
         self._reindex()
 
     def _scan(self, d: int) -> Any:
         """The faiss flat index of tier `d` (row i of the tier is faiss id i)."""
-        if d not in self._scans:
+        found = self._scans.get(d)
+        if found is None:
             import faiss
 
-            index = faiss.IndexFlatIP(d) if self.metric.kind == "ip" else faiss.IndexFlatL2(d)
-            index.add(self.tier(d))
-            self._scans[d] = index
-        return self._scans[d]
+            tier = self.tier(d)
+            with self._building:
+                if d not in self._scans:
+                    flat = (
+                        faiss.IndexFlatIP(d) if self.metric.kind == "ip" else faiss.IndexFlatL2(d)
+                    )
+                    flat.add(tier)
+                    self._scans[d] = flat
+                found = self._scans[d]
+        return found
+
+    def _graph(self, d: int) -> HnswIndex:
+        """The HNSW graph of tier `d`, labelled with the stored labels."""
+        found = self._graphs.get(d)
+        if found is None:
+            tier = self.tier(d)
+            with self._building:
+                if d not in self._graphs:
+                    graph = HnswIndex(d, self.metric, self.graph_params)
+                    graph.add(self.labels, tier)
+                    self._graphs[d] = graph
+                found = self._graphs[d]
+        return found
 
     def _shortlist(
+        self, queries: np.ndarray, spec: FunnelSpec, keep: int, allowed: np.ndarray | None
+    ) -> np.ndarray:
+        """(nq, keep) rows best on the first tier, -1 padded when fewer rows are found."""
+        d = spec.dims[0]
+        if spec.tier == "hnsw" and allowed is None:
+            try:
+                found, _ = self._graph(d).search(
+                    self._query_tier(queries, d), keep, ef=spec.tier_ef(keep)
+                )
+            except RuntimeError:  # hnswlib found fewer than `keep` even exhaustively
+                pass
+            else:
+                if found.shape[1] == keep:
+                    return self._rows_of(found)
+                rows = np.full((len(queries), keep), -1, np.int64)
+                rows[:, : found.shape[1]] = self._rows_of(found)
+                return rows
+        return self._flat_shortlist(queries, d, keep, allowed)
+
+    def _flat_shortlist(
         self, queries: np.ndarray, d: int, keep: int, allowed: np.ndarray | None
     ) -> np.ndarray:
-        """(nq, keep) rows best on tier `d`, -1 padded when fewer rows are allowed."""
         import faiss
 
         from index.backends.common import faiss_threads_for
@@ -132,6 +258,14 @@ class FunnelSearch:
         with faiss_threads_for(len(queries)):
             _, rows = self._scan(d).search(self._query_tier(queries, d), keep, params=params)
         return rows.astype(np.int64)
+
+    def _rows_of(self, labels: np.ndarray) -> np.ndarray:
+        """Rows of labels the graph returned (all stored: hnswlib pads with nothing)."""
+        if self._ascending:
+            return np.searchsorted(self.labels, labels)
+        return np.fromiter(
+            (self._row[x] for x in labels.ravel().tolist()), np.int64, labels.size
+        ).reshape(labels.shape)
 
     def _reindex(self) -> None:
         self._row = {label: row for row, label in enumerate(self.labels.tolist())}
@@ -145,27 +279,36 @@ class FunnelSearch:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(labels, scores), each (nq, k), -1 / -inf padded; `queries` prepared full vectors."""
         nq = len(queries)
-        labels = np.full((nq, k), -1, np.int64)
-        scores = np.full((nq, k), -np.inf, np.float32)
         if not len(self.labels) or not nq:
-            return labels, scores
+            return np.full((nq, k), -1, np.int64), np.full((nq, k), -np.inf, np.float32)
         keep0 = min(max(spec.shortlist[0], k), len(self.labels))
-        candidates = self._shortlist(queries, spec.dims[0], keep0, allowed)
+        candidates = self._shortlist(queries, spec, keep0, allowed)
         valid = candidates >= 0
-        candidates = np.where(valid, candidates, 0)  # padding: any row, scored -inf below
+        complete = bool(valid.all())  # the usual case: skip the padding bookkeeping
+        if not complete:
+            candidates = np.where(valid, candidates, 0)  # padding: any row, scored -inf below
         for d, keep in zip(spec.dims[1:], spec.shortlist[1:], strict=True):
             tier_scores = self._pair_scores(self._query_tier(queries, d), self.tier(d), candidates)
             best = _top(np.where(valid, tier_scores, -np.inf), max(keep, k))
             candidates = np.take_along_axis(candidates, best, axis=1)
             valid = np.take_along_axis(valid, best, axis=1)
-        exact = np.where(valid, self._pair_scores(queries, self.full, candidates), -np.inf)
-        best = _top(exact, k, ordered=True)
-        n = best.shape[1]
-        found = np.take_along_axis(exact, best, axis=1)
-        rows = np.take_along_axis(candidates, best, axis=1)
-        labels[:, :n] = np.where(np.isfinite(found), self.labels[rows], -1)
-        scores[:, :n] = found
-        return labels, scores
+        exact = self._pair_scores(queries, self.full, candidates)
+        if not complete:
+            exact[~valid] = -np.inf
+        # one stable sort of a short row costs less than partition + sort + two gathers
+        if exact.shape[1] <= SORT_WHOLE:
+            best = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+        else:
+            best = _top(exact, k, ordered=True)
+        at = np.arange(nq)[:, None]
+        found, labels = exact[at, best], self.labels[candidates[at, best]]
+        if not complete:
+            labels[~np.isfinite(found)] = -1
+        if best.shape[1] == k:
+            return labels, found
+        padded = np.full((nq, k), -1, np.int64), np.full((nq, k), -np.inf, np.float32)
+        padded[0][:, : best.shape[1]], padded[1][:, : best.shape[1]] = labels, found
+        return padded
 
     def _rows(self, allowed: np.ndarray | None) -> np.ndarray:
         if allowed is None:
@@ -182,7 +325,7 @@ class FunnelSearch:
         """Score query i against vectors[rows[i]] only: (nq, s)."""
         gathered = vectors[rows]  # (nq, s, d)
         if self.metric.kind == "ip":
-            return np.einsum("qsd,qd->qs", gathered, queries)
+            return np.matmul(gathered, queries[:, :, None])[:, :, 0]  # BLAS, not einsum's loop
         diff = gathered - queries[:, None, :]
         return -np.sqrt(np.einsum("qsd,qsd->qs", diff, diff))
 

@@ -208,6 +208,9 @@ class Funnel(_Request):
 
     dims: list[int] = Field(min_length=1)
     shortlist: int | list[int] = 200  # candidates kept after each tier (one value: all tiers)
+    # how the first tier is searched: an HNSW graph over the prefix, or a flat scan (null: hnsw)
+    tier: Literal["hnsw", "flat"] | None = None
+    ef: int | None = Field(None, ge=1, le=32768)  # the hnsw tier's beam (null: the shortlist)
 
 
 class SearchRequest(_Request):
