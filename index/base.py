@@ -41,6 +41,9 @@ class VectorIndex(Protocol):
     name: ClassVar[str]
     Params: ClassVar[type[IndexParams]]
     Query: ClassVar[type[QueryParams]]
+    # True when a search reads every stored vector (a flat scan) or leaves the process (a remote
+    # engine): its cost grows with the collection, so the service never runs it on its event loop
+    scans_all: ClassVar[bool]
 
     def __init__(self, dim: int, metric: Metric, params: Any) -> None: ...
 

@@ -630,6 +630,27 @@ class Collection:
             rows = zip(labels, scores, skips, strict=True)
             return [self._hits(ls, ss, k, skip, with_payload, with_vector) for ls, ss, skip in rows]
 
+    def reads_in_memory(
+        self, filter: dict[str, Any] | None = None, funnel: dict[str, Any] | None = None
+    ) -> bool:
+        """Whether a search with this filter and funnel reads only structures already built in
+        memory (a sublinear index, a payload index that answers the filter, the vector table):
+        short enough to run on the caller's event loop. False when it would scan every vector,
+        call a remote engine, scan the store, build something first or wait for a writer."""
+        # a write in progress would hold the reader up for the whole index add (a race that
+        # starts one just after this check costs one add's wait, rarely)
+        flt = parse_filter(filter)
+        if self.backend.scans_all or self._native_filter or self._pending or self._rw.contended:
+            return False
+        if funnel is not None:  # its tiers and graph must be built; a flat tier scans them all
+            spec = FunnelSpec.parse(funnel, self.config.dim)
+            if self._funnel is None or not self._funnel.ready(spec, filtered=flt is not None):
+                return False
+        if flt is None:
+            return True
+        index = self._payload_index
+        return self._table is not None and index is not None and index.covers(flt)
+
     def _post_filtered(
         self, queries: np.ndarray, k: int, allowed: np.ndarray, knobs: dict[str, Any]
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,11 @@ class ReadWriteLock:
         self._writers_waiting = 0
         self._local = threading.local()  # this thread's read depth and whether it is counted
 
+    @property
+    def contended(self) -> bool:
+        """Whether a writer holds or waits for the lock (a new reader would wait); a snapshot."""
+        return self._writer is not None or bool(self._writers_waiting)
+
     @contextmanager
     def read(self) -> Iterator[None]:
         """Hold the shared side for the block."""

@@ -30,14 +30,15 @@ from service.routers import (
 from service.schemas import ERROR_RESPONSES
 from service.settings import Settings
 
+# Routes are matched in this order, router by router: the probes and the hot paths first.
 ROUTERS = (
     health,
+    search,
+    points,
+    embed,
     metrics,
     encoders,
-    embed,
     collections,
-    points,
-    search,
     analysis,
     faces,
     uploads,

@@ -38,11 +38,12 @@ def matches(key: str, candidates: list[str]) -> bool:
     return found
 
 
-def require_read(request: Request) -> None:
+# async: FastAPI runs a sync dependency in the thread pool, a hop that costs more than the check
+async def require_read(request: Request) -> None:
     """Declares a read route: any accepted key may call it (the middleware has checked it)."""
 
 
-def require_write(request: Request) -> None:
+async def require_write(request: Request) -> None:
     """Declares a write route: a read-only key gets 403 `forbidden`."""
     if getattr(request.state, "read_only", False):
         raise Forbidden("this API key may only read")

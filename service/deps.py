@@ -10,8 +10,9 @@ from service.auth import require_read, require_write
 from service.engine import Engine
 
 
-def get_engine(request: Request) -> Engine:
-    """The Engine the app's lifespan opened (Starlette lifespan state, not a global)."""
+async def get_engine(request: Request) -> Engine:
+    """The Engine the app's lifespan opened (Starlette lifespan state, not a global); async, so
+    FastAPI calls it on the event loop instead of hopping to a worker thread."""
     return request.state.engine  # type: ignore[no-any-return]
 
 

@@ -317,6 +317,15 @@ class Engine:
                 results[i] = found[: requests[i].k]
         return results
 
+    def search_in_memory(self, name: str, request: SearchRequest) -> bool:
+        """Whether one search needs no encoder and reads only built in-memory structures (the
+        route may then run it on the event loop: cheaper than a worker-thread hop)."""
+        query = request.query
+        if query.text is not None or query.input is not None:
+            return False
+        funnel = None if request.funnel is None else request.funnel.model_dump()
+        return self.catalog.get(name).reads_in_memory(request.filter, funnel)
+
     def _check_funnels(
         self, collection: Collection, requests: Sequence[SearchRequest], fields: Sequence[str]
     ) -> None:

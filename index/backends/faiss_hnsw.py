@@ -34,6 +34,7 @@ class FaissHnswParams(HnswGraphParams):
 @register_index("faiss-hnsw")
 class FaissHnswIndex:
     Params = FaissHnswParams
+    scans_all = False
     Query = HnswQuery
 
     def __init__(self, dim: int, metric: Metric, params: FaissHnswParams) -> None:

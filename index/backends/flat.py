@@ -27,6 +27,7 @@ class FlatIndex:
     """Brute-force exact search; deletes compact the storage (`remove_ids`)."""
 
     Params = FlatParams
+    scans_all = True
     Query = FlatQuery
 
     def __init__(self, dim: int, metric: Metric, params: FlatParams) -> None:

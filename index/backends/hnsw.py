@@ -74,6 +74,7 @@ class HnswIndex:
     """hnswlib index. Deleted labels are marked and their slots reused by `replace_deleted`."""
 
     Params = HnswParams
+    scans_all = False
     Query = HnswQuery
 
     def __init__(self, dim: int, metric: Metric, params: HnswParams) -> None:

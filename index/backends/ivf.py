@@ -69,6 +69,7 @@ class IvfPqQuery(IvfQuery):
 class _IvfBase:
     Params: ClassVar[type[IvfParams]]
     Query = IvfQuery
+    scans_all = False  # only until trained (a small staging table)
 
     def __init__(self, dim: int, metric: Metric, params: Any) -> None:
         self.dim, self.metric, self.params = dim, metric, params

@@ -115,6 +115,7 @@ class MilvusIndex:
     Params = MilvusParams
     Query = MilvusQuery
     filters_natively: ClassVar[bool] = True
+    scans_all = True  # every search is a network call
 
     def __init__(self, dim: int, metric: Metric, params: MilvusParams) -> None:
         """A new, empty index: an existing Milvus collection of the same name is replaced."""

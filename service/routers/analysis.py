@@ -15,6 +15,7 @@ from service.analysis_funnel import funnel_recall_report
 from service.analysis_plots import plot_file, plot_path
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.engine import Engine
+from service.routers import JsonRoute
 from service.schemas_analysis import (
     FunnelRecallRequest,
     FunnelRecallResponse,
@@ -29,7 +30,7 @@ from service.schemas_analysis import (
 )
 
 PREFIX = "/v1/collections/{name}"
-router = APIRouter(prefix=PREFIX, tags=["analysis"])
+router = APIRouter(route_class=JsonRoute, prefix=PREFIX, tags=["analysis"])
 
 
 def _with_plot_url(name: str, result: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, status
 
 from service.deps import EngineDep, ReadAccess, WriteAccess
+from service.routers import JsonRoute
 from service.schemas import (
     CollectionInfo,
     CollectionList,
@@ -15,7 +16,7 @@ from service.schemas import (
     TrainResponse,
 )
 
-router = APIRouter(prefix="/v1/collections", tags=["collections"])
+router = APIRouter(route_class=JsonRoute, prefix="/v1/collections", tags=["collections"])
 
 
 @router.post(

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from service.deps import EngineDep, ReadAccess
 from service.errors import UnsupportedInput
+from service.routers import JsonRoute
 from service.schemas import (
     EmbedRequest,
     EmbedResponse,
@@ -14,7 +15,9 @@ from service.schemas import (
     OpenAIEmbeddingsResponse,
 )
 
-router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[ReadAccess])
+router = APIRouter(
+    route_class=JsonRoute, prefix="/v1", tags=["embeddings"], dependencies=[ReadAccess]
+)
 
 
 @router.post("/embed", response_model=EmbedResponse, response_model_exclude_none=True)

@@ -4,8 +4,11 @@ from fastapi import APIRouter
 
 from encoders import available_encoders
 from service.deps import EngineDep, ReadAccess
+from service.routers import JsonRoute
 
-router = APIRouter(prefix="/v1", tags=["encoders"], dependencies=[ReadAccess])
+router = APIRouter(
+    route_class=JsonRoute, prefix="/v1", tags=["encoders"], dependencies=[ReadAccess]
+)
 
 
 @router.get("/encoders")

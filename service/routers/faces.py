@@ -6,9 +6,12 @@ from fastapi import APIRouter
 
 from service.deps import EngineDep, ReadAccess
 from service.faces import verify
+from service.routers import JsonRoute
 from service.schemas_faces import VerifyRequest, VerifyResponse
 
-router = APIRouter(prefix="/v1/faces", tags=["faces"], dependencies=[ReadAccess])
+router = APIRouter(
+    route_class=JsonRoute, prefix="/v1/faces", tags=["faces"], dependencies=[ReadAccess]
+)
 
 
 @router.post("/verify", response_model=VerifyResponse, response_model_exclude_none=True)

@@ -3,8 +3,9 @@
 from fastapi import APIRouter
 
 from service.deps import EngineDep
+from service.routers import JsonRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=JsonRoute, tags=["health"])
 
 
 @router.get("/healthz")

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from service.deps import EngineDep, ReadAccess, WriteAccess
+from service.routers import JsonRoute
 from service.schemas import (
     DeletePointsRequest,
     DeleteResponse,
@@ -14,7 +15,7 @@ from service.schemas import (
     point_dict,
 )
 
-router = APIRouter(prefix="/v1/collections/{name}/points", tags=["points"])
+router = APIRouter(route_class=JsonRoute, prefix="/v1/collections/{name}/points", tags=["points"])
 
 
 @router.put("", response_model=UpsertResponse, dependencies=[WriteAccess])

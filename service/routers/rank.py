@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from service.deps import EngineDep, ReadAccess
 from service.errors import ServiceError
 from service.ranking import Ranked, rank_points, rank_texts
+from service.routers import JsonRoute
 from service.schemas_recommend import (
     RankDocument,
     RankRequest,
@@ -15,7 +16,7 @@ from service.schemas_recommend import (
     TEIRerankRequest,
 )
 
-router = APIRouter(tags=["rank"], dependencies=[ReadAccess])
+router = APIRouter(route_class=JsonRoute, tags=["rank"], dependencies=[ReadAccess])
 
 
 @router.post("/v1/rank", response_model=RankResponse, response_model_exclude_none=True)

@@ -6,10 +6,16 @@ from fastapi import APIRouter
 
 from service.deps import EngineDep, ReadAccess
 from service.recommend import Recommendation, recommend
+from service.routers import JsonRoute
 from service.schemas import point_dict
 from service.schemas_recommend import RecommendRequest, RecommendResponse
 
-router = APIRouter(prefix="/v1/collections/{name}", tags=["recommend"], dependencies=[ReadAccess])
+router = APIRouter(
+    route_class=JsonRoute,
+    prefix="/v1/collections/{name}",
+    tags=["recommend"],
+    dependencies=[ReadAccess],
+)
 
 
 @router.post("/recommend", response_model=RecommendResponse, response_model_exclude_unset=True)

@@ -5,8 +5,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from index import Hit
+from service import offload
 from service.deps import EngineDep, ReadAccess
 from service.responses import json_response
+from service.routers import JsonRoute
 from service.schemas import (
     BatchSearchRequest,
     BatchSearchResponse,
@@ -15,12 +17,18 @@ from service.schemas import (
     point_dict,
 )
 
-router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], dependencies=[ReadAccess])
+router = APIRouter(
+    route_class=JsonRoute,
+    prefix="/v1/collections/{name}",
+    tags=["search"],
+    dependencies=[ReadAccess],
+)
 
 
 @router.post("/search", response_model=SearchResponse, response_model_exclude_unset=True)
-def search(name: str, req: SearchRequest, engine: EngineDep) -> Response:
-    hits = engine.search(name, [req], ["query"])[0]
+async def search(name: str, req: SearchRequest, engine: EngineDep) -> Response:
+    inline = engine.search_in_memory(name, req)
+    hits = (await offload.run(engine.search, name, [req], ["query"], inline=inline))[0]
     return json_response({"results": _render(hits, req)})
 
 

@@ -10,9 +10,10 @@ from fastapi import APIRouter, File, Form, UploadFile
 
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.errors import ServiceError
+from service.routers import JsonRoute
 from service.schemas import EmbedResponse, PointIn, UpsertResponse
 
-router = APIRouter(prefix="/v1", tags=["uploads"])
+router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["uploads"])
 
 Files = Annotated[list[UploadFile], File(description="image files")]
 

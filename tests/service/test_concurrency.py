@@ -80,3 +80,49 @@ def test_second_process_on_same_data_dir_is_refused(tmp_path: Path) -> None:
         assert out.returncode != 0 and "in use by another nestvec process" in out.stderr
     finally:
         server.stop()
+
+
+def test_a_large_write_stalls_neither_the_server_nor_other_collections(tmp_path: Path) -> None:
+    """Searches of a collection in memory run on the event loop; while another collection takes
+    large upserts (seconds of index build on a worker thread), probes and searches of the first
+    go on: several answer before the upserts are done, each as it answers alone."""
+    server = LiveServer(tmp_path / "data", env=NO_MODEL).start()
+    rng = np.random.default_rng(1)
+    try:
+        api = httpx.Client(base_url=server.url, timeout=120)
+        for name in ("small", "big"):
+            index = {"type": "hnsw", "params": {"ef_construction": 400}}
+            api.post("/v1/collections", json={"name": name, "dim": 64, "index": index})
+        small = [{"id": str(i), "vector": rng.normal(size=64).tolist()} for i in range(200)]
+        api.put("/v1/collections/small/points", json={"points": small}).raise_for_status()
+        query = {"query": {"vector": rng.normal(size=64).tolist()}, "k": 5}
+        alone = api.post("/v1/collections/small/search", json=query).json()
+        big = rng.normal(size=(20_000, 64))
+        upserted, failures = threading.Event(), []
+
+        def write() -> None:
+            try:
+                with httpx.Client(base_url=server.url, timeout=300) as w:
+                    for lo in range(0, len(big), 2000):  # max_batch is 2048
+                        points = [
+                            {"id": str(i), "vector": big[i].tolist()} for i in range(lo, lo + 2000)
+                        ]
+                        r = w.put("/v1/collections/big/points", json={"points": points})
+                        if r.status_code != 200:
+                            failures.append(r.text)
+            finally:
+                upserted.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        answered_during = 0
+        while not upserted.is_set():
+            assert api.get("/healthz").status_code == 200
+            assert api.post("/v1/collections/small/search", json=query).json() == alone
+            answered_during += not upserted.is_set()
+        writer.join()
+        assert failures == []
+        assert answered_during >= 3
+        assert api.post("/v1/collections/big/count").json() == {"count": len(big)}
+    finally:
+        server.stop()
