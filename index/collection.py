@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -41,14 +41,20 @@ META_FILE = "index.json"
 # Filters this selective are answered exactly from stored vectors: cheaper than steering the
 # graph search through a sparse allowed set, and exact (Qdrant plans small filters the same way).
 EXACT_FILTER_LIMIT = 2048
+# ... and so are filters narrower than POST_FILTER_SHARE whose rows hold at most this many floats
+# (16,384 rows of 128 dims): one matrix product over them costs less than a graph search
+# steered by a Python callback (hnswlib `filter=`), whose cost grows as the filter narrows.
+EXACT_SCAN_FLOATS = 16_384 * 128
+MATCHES_CACHED = 16  # filters whose matches a collection keeps between writes
 # `rescore` fetches this many times k (and at least RESCORE_MIN candidates) from the index
 # before exact re-ranking, as LanceDB's refine_factor / Qdrant's oversampling do.
 RESCORE_OVERSAMPLE = 4
 RESCORE_MIN = 100
+KNOBS_MEMO = 64  # distinct validated `params` kept per collection
 # Filters keeping at least this share of the points are applied after an unfiltered ANN search
 # of k / share (x POST_FILTER_OVERSAMPLE) candidates: one native search instead of a Python
 # callback per visited node. Rows that come up short are searched again with the filter inside.
-POST_FILTER_SHARE = 0.3
+POST_FILTER_SHARE = 0.05
 POST_FILTER_OVERSAMPLE = 2
 _NO_SKIP: frozenset[str] = frozenset()
 # `rebuild` adds vectors this many at a time: backends insert one add() call with several threads
@@ -136,6 +142,8 @@ class Collection:
         # an index write failed after its store commit: reconcile before the next write/search
         self._pending = False
         self._default_knobs: tuple[Any, dict[str, Any]] | None = None
+        self._knobs_seen: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+        self._matches: dict[str, _Matches] = {}  # filter -> what it keeps, until the next write
         self._funnel: FunnelSearch | None = None  # built on the first funnel search
         # prepared vectors in memory, built on the first filtered or rescored search
         self._table: VectorTable | None = None
@@ -409,6 +417,7 @@ class Collection:
         for label in labels.tolist():
             self._ids.pop(label, None)
         self._live = None
+        self._matches = {}  # every write (upserts call this too) may change what filters keep
 
     @contextmanager
     def _payload_index_follows(self) -> Iterator[None]:
@@ -600,20 +609,24 @@ class Collection:
             with self._lock:
                 self._build_table()
         with self._rw.read():
-            allowed = self._allowed(flt)
+            matches = None if flt is None or self._native_filter else self._matches_of(flt)
+            allowed = None if matches is None else matches.labels
             scope = {"filter": flt} if self._native_filter and flt is not None else {}
+            share = 0.0 if allowed is None else len(allowed) / max(len(self._ids), 1)
             if spec is not None:
                 if flt is not None and allowed is None:  # a natively filtering backend
                     allowed = self._matching(flt)
                 labels, scores = self._funnel_search().search(prepared, fetch, spec, allowed)
-            elif allowed is not None and len(allowed) <= max(EXACT_FILTER_LIMIT, fetch):
-                labels, scores = self._exact(prepared, fetch, allowed)
-            elif (
-                allowed is not None
-                and not knobs[0].rescore
-                and len(allowed) >= POST_FILTER_SHARE * len(self._ids)
+            elif matches is not None and (
+                len(matches.labels) <= max(EXACT_FILTER_LIMIT, fetch)
+                or (
+                    share < POST_FILTER_SHARE
+                    and matches.scan_floats(self.config.dim) <= EXACT_SCAN_FLOATS
+                )
             ):
-                labels, scores = self._post_filtered(prepared, fetch, allowed, knobs[1])
+                labels, scores = self._exact(prepared, fetch, matches)
+            elif matches is not None and not knobs[0].rescore and share >= POST_FILTER_SHARE:
+                labels, scores = self._post_filtered(prepared, fetch, matches, knobs[1])
             elif knobs[0].rescore:
                 shortlist, _ = self.index.search(
                     prepared,
@@ -652,13 +665,14 @@ class Collection:
         return self._table is not None and index is not None and index.covers(flt)
 
     def _post_filtered(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray, knobs: dict[str, Any]
+        self, queries: np.ndarray, k: int, matches: _Matches, knobs: dict[str, Any]
     ) -> tuple[np.ndarray, np.ndarray]:
         """A wide filter: the allowed hits among an unfiltered, oversampled ANN search."""
+        allowed = matches.labels
         share = len(allowed) / max(len(self._ids), 1)
         wide = min(len(self._ids), int(np.ceil(POST_FILTER_OVERSAMPLE * k / share)))
         found, found_scores = self.index.search(queries, wide, **knobs)
-        keep = np.isin(found, allowed)
+        keep = matches.contains(found)
         labels = np.full((len(queries), k), -1, np.int64)
         scores = np.full((len(queries), k), -np.inf, np.float32)
         short = []
@@ -708,6 +722,18 @@ class Collection:
         assert self._funnel is not None
         return self._funnel
 
+    def _matches_of(self, flt: Filter) -> _Matches:
+        """The labels `flt` keeps, cached (with what searches derive from them) until the next
+        write: a repeated filter (a tenant, a category) is evaluated once, not per query."""
+        key = repr(flt)
+        found = self._matches.get(key)
+        if found is None:
+            found = _Matches(self._matching(flt))
+            if len(self._matches) >= MATCHES_CACHED:
+                self._matches.pop(next(iter(self._matches)), None)  # the oldest
+            self._matches[key] = found
+        return found
+
     def _allowed(self, flt: Filter | None) -> np.ndarray | None:
         """Labels a filter keeps (payload index or store); None when there is none or the
         backend evaluates it itself (a remote engine filters where the data is)."""
@@ -718,19 +744,34 @@ class Collection:
     def _knobs(self, params: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
         """Validated query knobs and the backend's share of them; the defaults are cached."""
         if params:
-            knobs = validate_params(self.backend.Query, params, "params")
-            return knobs, knobs.backend_knobs()
+            # memoised by value and type (True == 1 must not share an entry): validating a
+            # pydantic model costs as much as a small search
+            key = tuple(sorted((k, type(v), v) for k, v in params.items() if _plain(v)))
+            found = self._knobs_seen.get(key) if len(key) == len(params) else None
+            if found is None:
+                knobs = validate_params(self.backend.Query, params, "params")
+                found = (knobs, knobs.backend_knobs())
+                if len(key) == len(params):
+                    if len(self._knobs_seen) >= KNOBS_MEMO:
+                        self._knobs_seen.clear()
+                    self._knobs_seen[key] = found
+            return found
         if self._default_knobs is None:
             knobs = self.backend.Query()
             self._default_knobs = (knobs, knobs.backend_knobs())
         return self._default_knobs
 
     def _exact(
-        self, queries: np.ndarray, k: int, labels: np.ndarray
+        self, queries: np.ndarray, k: int, matches: _Matches
     ) -> tuple[np.ndarray, np.ndarray]:
-        stored_labels, vectors = self._prepared_vectors(labels)
+        stored_labels, vectors = matches.vectors(self._prepared_vectors)
         scores = self.metric.scores(queries, vectors)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        if k < scores.shape[1]:  # the k best of each row, then only those sorted
+            part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            top = np.take_along_axis(scores, part, axis=1)
+            order = np.take_along_axis(part, np.argsort(-top, axis=1, kind="stable"), axis=1)
+        else:
+            order = np.argsort(-scores, axis=1, kind="stable")
         return stored_labels[order], np.take_along_axis(scores, order, axis=1)
 
     def _rescore(
@@ -778,6 +819,10 @@ class Collection:
             for label, score in found
             if label in stored
         ]
+
+
+def _plain(value: Any) -> bool:
+    return value is None or type(value) in (bool, int, float, str)
 
 
 def check_payload_field(
@@ -844,3 +889,42 @@ def _concat(batches: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
     if not pairs:
         return np.empty(0, np.int64), np.empty((0, dim), np.float32)
     return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+
+class _Matches:
+    """The sorted labels a filter keeps and what searches derive from them: a bitmap for
+    membership, and for small sets their prepared vectors. Built by readers on first use (a
+    race only repeats the work); the Collection drops every entry on a write."""
+
+    __slots__ = ("labels", "_bitmap", "_vectors")
+
+    def __init__(self, labels: np.ndarray) -> None:
+        self.labels = labels
+        self._bitmap: np.ndarray | None = None
+        self._vectors: tuple[np.ndarray, np.ndarray] | None = None
+
+    def scan_floats(self, dim: int) -> int:
+        return len(self.labels) * dim
+
+    def contains(self, found: np.ndarray) -> np.ndarray:
+        """Which of `found` (labels, -1 padded) the filter keeps."""
+        bitmap = self._bitmap
+        if bitmap is None:
+            bitmap = np.zeros(int(self.labels[-1]) + 1 if len(self.labels) else 0, bool)
+            bitmap[self.labels] = True
+            self._bitmap = bitmap
+        inside = (found >= 0) & (found < len(bitmap))
+        out = np.zeros(found.shape, bool)
+        out[inside] = bitmap[found[inside]]
+        return out
+
+    def vectors(
+        self, load: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, prepared vectors) of the matches, from `load`; kept when small."""
+        if self._vectors is not None:
+            return self._vectors
+        loaded = load(self.labels)
+        if loaded[1].size <= EXACT_SCAN_FLOATS:
+            self._vectors = loaded
+        return loaded

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any, cast
 
 import numpy as np
@@ -27,7 +29,7 @@ from index.funnel import FunnelSpec, check_nested
 from index.reencode import record_fingerprint
 from index.texts import record_texts
 from index.vectors import as_matrix
-from service.batching import EncodeBatcher
+from service.batching import EncodeBatcher, Mode
 from service.errors import EncoderChanged, LimitExceeded, NoEncoder
 from service.observability import Metrics
 from service.parts import expand_parts
@@ -81,6 +83,7 @@ class Engine:
                     s.batch_max_wait_ms,
                     s.batch_max_queue,
                     self.metrics.batch_observer(encoder_name),
+                    s.batch_max_tokens,
                 )
             return self._batchers[encoder_name]
 
@@ -104,28 +107,53 @@ class Engine:
     def embed(
         self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
     ) -> tuple[Encoder, np.ndarray]:
-        """Vectors for `inputs`; plain calls share model calls through the dynamic batcher,
-        calls with per-request options (a `domain`...) cannot and run on their own."""
-        self.check_batch(len(inputs), "inputs")
-        opts = given(opts)
-        if opts:
-            encoder = self.encoder(encoder_name)
-            check_options(encoder, opts)
-            return encoder, encoder.encode(inputs, dim=dim, **opts)
-        batcher = self.batcher(encoder_name)
-        return batcher.encoder, batcher.encode(inputs, dim)
+        """Vectors for `inputs`, through the encoder's batch handler (options travel as data)."""
+        batcher, job = self._submit(self.batcher(encoder_name), inputs, dim, "vectors", opts)
+        return batcher.encoder, job.result()
 
     def embed_items(
         self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
     ) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
         """Like `embed`, plus what an `ItemEncoder` reports per input (None for others)."""
-        encoder = self.encoder(encoder_name)
-        if not isinstance(encoder, ItemEncoder):
-            return self.embed(encoder_name, inputs, dim, **opts)[1], None
+        batcher = self.batcher(encoder_name)
+        mode: Mode = "items" if isinstance(batcher.encoder, ItemEncoder) else "vectors"
+        result = self._submit(batcher, inputs, dim, mode, opts)[1].result()
+        return result if mode == "items" else (result, None)
+
+    async def aembed(
+        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
+    ) -> tuple[Encoder, np.ndarray]:
+        """`embed` for async routes: awaits the batch instead of blocking a worker thread."""
+        batcher = await self.abatcher(encoder_name)
+        job = self._submit(batcher, inputs, dim, "vectors", opts)[1]
+        return batcher.encoder, await asyncio.wrap_future(job)
+
+    async def aembed_items(
+        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
+    ) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
+        """`embed_items` for async routes."""
+        batcher = await self.abatcher(encoder_name)
+        mode: Mode = "items" if isinstance(batcher.encoder, ItemEncoder) else "vectors"
+        result = await asyncio.wrap_future(self._submit(batcher, inputs, dim, mode, opts)[1])
+        return result if mode == "items" else (result, None)  # type: ignore[no-any-return]
+
+    async def abatcher(self, encoder_name: str) -> EncodeBatcher:
+        """`batcher` without blocking the event loop on a first model load."""
+        found = self._batchers.get(encoder_name)
+        return found or await asyncio.to_thread(self.batcher, encoder_name)
+
+    def _submit(
+        self,
+        batcher: EncodeBatcher,
+        inputs: Sequence[Any],
+        dim: int | None,
+        mode: Mode,
+        opts: dict[str, Any],
+    ) -> tuple[EncodeBatcher, Future[Any]]:
         self.check_batch(len(inputs), "inputs")
         opts = given(opts)
-        check_options(encoder, opts)
-        return encoder.encode_items(inputs, dim=dim, **opts)
+        check_options(batcher.encoder, opts)
+        return batcher, batcher.submit(inputs, dim, mode, **opts)
 
     # collections ------------------------------------------------------------------------------
     def create_collection(self, req: CreateCollectionRequest) -> Collection:
@@ -193,7 +221,7 @@ class Engine:
         payloads = [points[i].payload for i in whole]
         if parted:
             part_ids, part_vectors, part_payloads = expand_parts(
-                cast(PartEncoder, self.encoder(str(encoder_name))),
+                cast(PartEncoder, self.batcher(str(encoder_name))),  # batched like the rest
                 [points[i] for i in parted],
                 [fields[i] for i in parted],
                 collection.config.dim,
@@ -298,7 +326,7 @@ class Engine:
         groups: dict[str, list[int]] = defaultdict(list)
         for i, r in enumerate(requests):
             flags = [r.filter, r.params, r.with_payload, r.with_vector, r.funnel]
-            key = json.dumps(flags, sort_keys=True, default=str)
+            key = json.dumps(flags, sort_keys=True, default=str) if len(requests) > 1 else ""
             groups[key].append(i)
         results: list[list[Hit]] = [[] for _ in requests]
         for members in groups.values():

@@ -1,0 +1,41 @@
+"""A filter's matches are cached between writes: every write, to any point, drops them, so a
+repeated filtered search always answers as a fresh one (each plan: exact, in-ANN, post-filter)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import Catalog, CollectionConfig
+
+DIM, N = 8, 6000
+FILTERS = {  # shares of N: exact (few matches), exact (the float budget), post-filter
+    "n == 3 (1%)": {"must": [{"key": "n", "match": {"value": 3}}]},
+    "n < 3 (3%)": {"must": [{"key": "n", "range": {"lt": 3}}]},
+    "n < 60 (60%)": {"must": [{"key": "n", "range": {"lt": 60}}]},
+}
+INSIDE = 2  # a value of n every filter keeps but the first, which keeps 3
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_repeated_filtered_searches_follow_writes(tmp_path: Path, name: str, indexed: bool) -> None:
+    col = Catalog(tmp_path).create(CollectionConfig("c", DIM))
+    if indexed:
+        col.create_payload_index("n", "integer")
+    rng = np.random.default_rng(0)
+    col.upsert(
+        [f"p{i}" for i in range(N)], rng.normal(size=(N, DIM)), [{"n": i % 100} for i in range(N)]
+    )
+    flt, q = FILTERS[name], rng.normal(size=(1, DIM))
+    before = [h.id for h in col.search(q, 5, filter=flt)[0]]
+    assert [h.id for h in col.search(q, 5, filter=flt)[0]] == before  # served from the cache
+    inside = 3 if "==" in name else INSIDE
+    col.upsert(["new"], q * 10, [{"n": inside}])  # the query's own direction: the best match
+    assert [h.id for h in col.search(q, 5, filter=flt)[0]] == ["new"] + before[:4]
+    col.upsert(["new"], q * 10, [{"n": 99}])  # now outside every filter
+    assert [h.id for h in col.search(q, 5, filter=flt)[0]] == before
+    col.delete([before[0]])
+    assert [h.id for h in col.search(q, 5, filter=flt)[0]][:4] == before[1:]
