@@ -1,41 +1,59 @@
-"""Dynamic batching: concurrent encode calls for one encoder are coalesced into one model call.
+"""One batch handler per encoder: every encode call of the service goes through it.
 
-Request threads submit work and wait on a future; one worker thread per encoder drains the queue,
-waiting at most `max_wait_ms` for company (only while fewer requests than in its previous batch
-have joined, so a lone client never waits), and runs the model on the combined inputs. Encoders
-stay synchronous and never see threads; all concurrency for encoding lives here.
+Callers submit a job and get a `concurrent.futures.Future`: async routes await it
+(`asyncio.wrap_future`), sync code blocks on it. One worker thread per encoder drains a bounded
+queue (full: 429 `overloaded` with Retry-After), waits at most `max_wait_ms` for company (only
+while fewer jobs than in its previous batch have joined, so a lone client never waits), then:
+
+- groups the jobs by their per-call options (dim, an MoE `domain`, and what is asked for:
+  vectors, per-input items or parts); options travel with the job as data, never as state on
+  the shared encoder, and each group gets its own model calls;
+- sorts a group's inputs by length and cuts them into model calls under a budget of padded
+  tokens (as TEI does), so short texts do not pad to long ones; answers come back in order.
+
+Lengths are estimated from characters (about 4 per token, capped at the encoder's maximum
+sequence length), not tokenised: the encoders tokenise inside their model call, and doing it
+twice would cost more than the estimate's error. Encoders stay synchronous and never see
+threads; all concurrency for encoding lives here. `close` fails queued jobs with 503
+`shutting_down` and lets the batch in flight finish.
 """
 
 from __future__ import annotations
 
-import queue
+import asyncio
+import json
+import math
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from encoders import EmptyInput, Encoder
-from service.errors import Overloaded
+from service.errors import Overloaded, ShuttingDown
+
+Mode = Literal["vectors", "items", "parts"]
+BatchObserver = Callable[[int, float, float], None]  # (inputs, queue wait s, encode s)
+CHARS_PER_TOKEN = 4  # a rough WordPiece average for English; only orders inputs and sizes calls
 
 
 @dataclass
 class _Job:
     inputs: Sequence[Any]
     dim: int | None
-    future: Future[np.ndarray] = field(default_factory=Future)
+    mode: Mode
+    opts: dict[str, Any]
+    key: str  # jobs with the same key may share model calls
+    future: Future[Any] = field(default_factory=Future)
     queued: float = field(default_factory=time.monotonic)
 
 
-BatchObserver = Callable[[int, float, float], None]  # (inputs, queue wait s, encode s)
-
-
 class EncodeBatcher:
-    """Batches encode calls for one encoder on its own worker thread."""
+    """Batches the encode calls of one encoder on its own worker thread."""
 
     def __init__(
         self,
@@ -44,82 +62,200 @@ class EncodeBatcher:
         max_wait_ms: float = 5,
         max_queue: int = 1024,
         on_batch: BatchObserver | None = None,
+        max_tokens: int = 8192,
     ) -> None:
-        self.on_batch = on_batch
-        self.encoder, self.max_batch, self.max_wait = encoder, max_batch, max_wait_ms / 1000
-        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
+        self.encoder, self.on_batch = encoder, on_batch
+        self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait_ms / 1000, max_queue
+        self.max_tokens = max_tokens
+        self.max_seq = int(getattr(encoder, "max_seq_length", 512))
+        self._pending: deque[_Job] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._seconds_per_input = 0.01  # learnt from model calls; sizes Retry-After
+        self.batches = 0  # observability: how many model calls, for tests and metrics
+        self.items = 0
         self._worker = threading.Thread(
             target=self._run, name=f"batcher-{encoder.name}", daemon=True
         )
         self._worker.start()
-        self.batches = 0  # observability: how many model calls, for tests and metrics
-        self.items = 0
 
-    def encode(self, inputs: Sequence[Any], dim: int | None = None) -> np.ndarray:
-        """Encode like `Encoder.encode`, sharing a model call with concurrent requests."""
+    # request side -------------------------------------------------------------------------
+    def submit(
+        self, inputs: Sequence[Any], dim: int | None = None, mode: Mode = "vectors", **opts: Any
+    ) -> Future[Any]:
+        """Queue a job; its future gives vectors, (vectors, items) or parts, as `mode` says."""
         # Fail fast, outside the batch, on what would otherwise vanish inside a combined call.
         self.encoder.check_dim(dim)  # type: ignore[attr-defined]
         if len(inputs) == 0:
             raise EmptyInput("inputs must not be empty", field="inputs")
-        job = _Job(inputs, dim)
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            raise Overloaded("the encoder queue is full; retry shortly", None) from None
-        return job.future.result()
+        key = json.dumps([dim, mode, opts], sort_keys=True, default=str)
+        job = _Job(list(inputs), dim, mode, opts, key)
+        with self._cond:
+            if self._closed:
+                raise ShuttingDown("the service is shutting down; retry on another instance")
+            if len(self._pending) >= self.max_queue:
+                queued = sum(len(j.inputs) for j in self._pending)
+                wait = math.ceil(max(1.0, queued * self._seconds_per_input))
+                raise Overloaded("the encoder queue is full; retry shortly", None, wait)
+            self._pending.append(job)
+            self._cond.notify()
+        return job.future
+
+    def encode(self, inputs: Sequence[Any], dim: int | None = None, **opts: Any) -> np.ndarray:
+        """Encode like `Encoder.encode`, sharing model calls with concurrent requests."""
+        return self.submit(inputs, dim, "vectors", **opts).result()  # type: ignore[no-any-return]
+
+    async def aencode(
+        self, inputs: Sequence[Any], dim: int | None = None, mode: Mode = "vectors", **opts: Any
+    ) -> Any:
+        """`submit` awaited on the event loop: no worker thread blocks while the model runs."""
+        return await asyncio.wrap_future(self.submit(inputs, dim, mode, **opts))
+
+    def encode_parts(self, inputs: Sequence[Any], *, dim: int | None = None, **opts: Any) -> Any:
+        """`PartEncoder.encode_parts` through the batch (so `expand_parts` can take the batcher)."""
+        return self.submit(inputs, dim, "parts", **opts).result()
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._worker.join(timeout=10)
+        """Refuse new jobs, fail queued ones (503 `shutting_down`), finish the batch in flight."""
+        with self._cond:
+            self._closed = True
+            dropped = list(self._pending)
+            self._pending.clear()
+            self._cond.notify_all()
+        for job in dropped:
+            if job.future.set_running_or_notify_cancel():
+                job.future.set_exception(ShuttingDown("the service shut down before encoding"))
+        self._worker.join(timeout=30)
 
+    # worker side --------------------------------------------------------------------------
     def _run(self) -> None:
-        expected = self.max_batch  # requests to wait for; learnt from the previous batch
-        while (first := self._queue.get()) is not None:
-            jobs = [first]
-            size = len(first.inputs)
+        expected = self.max_batch  # jobs to wait for; learnt from the previous batch
+        while (jobs := self._take(expected)) is not None:
+            if jobs:
+                expected = len(jobs)
+                self._encode(jobs)
+
+    def _take(self, expected: int) -> list[_Job] | None:
+        """The next batch in arrival order (None once closed), after waiting for company."""
+        with self._cond:
+            while not self._pending and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return None
+            # Waiting pays only when the last batch had company: the requests it answered are
+            # about to come back, while a lone client would wait for nobody.
             deadline = time.monotonic() + self.max_wait
-            while size < self.max_batch:
-                # Queued jobs join at once. Waiting for more pays only when the last batch had
-                # company: the requests it answered are about to come back, while a lone client
-                # would wait for nobody.
-                left = deadline - time.monotonic() if len(jobs) < expected else 0
-                try:
-                    job = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    self._queue.put(None)  # finish this batch, then stop
-                    break
+            while (
+                len(self._pending) < expected
+                and sum(len(j.inputs) for j in self._pending) < self.max_batch
+                and (left := deadline - time.monotonic()) > 0
+                and not self._closed
+            ):
+                self._cond.wait(left)
+            jobs, size, cap = [], 0, self.max_batch
+            while self._pending and (not jobs or size + len(self._pending[0].inputs) <= cap):
+                job = self._pending.popleft()
                 jobs.append(job)
                 size += len(job.inputs)
-            expected = len(jobs)
-            self._encode(jobs)
+        # A job whose caller gave up (a cancelled await) is dropped; the rest cannot be cancelled.
+        return [job for job in jobs if job.future.set_running_or_notify_cancel()]
+
+    def _cost(self, item: Any) -> int:
+        """Estimated tokens of one input (non-texts: 1, they are not padded against each other)."""
+        if not isinstance(item, str):
+            return 1
+        return min(self.max_seq, len(item) // CHARS_PER_TOKEN + 2)
 
     def _encode(self, jobs: list[_Job]) -> None:
-        by_dim: dict[int | None, list[_Job]] = defaultdict(list)
+        groups: dict[str, list[_Job]] = defaultdict(list)
         for job in jobs:
-            by_dim[job.dim].append(job)
-        for dim, group in by_dim.items():
-            inputs = [x for job in group for x in job.inputs]
-            started = time.monotonic()
+            groups[job.key].append(job)
+        for group in groups.values():
+            if any(isinstance(v, list | tuple) for v in group[0].opts.values()):
+                # per-input options (a domain per text) follow their inputs: no reordering
+                for job in group:
+                    self._encode_alone(job)
+                continue
             try:
-                vectors = self.encoder.encode(inputs, dim=dim)
+                results = self._encode_group(group)
             except Exception:
                 # One bad input must not fail its neighbours: encode each job on its own.
                 for job in group:
                     self._encode_alone(job)
                 continue
-            self.batches, self.items = self.batches + 1, self.items + len(inputs)
+            for job, result in zip(group, results, strict=True):
+                job.future.set_result(result)
+
+    def _encode_group(self, group: list[_Job]) -> list[Any]:
+        """Results of jobs that share options: inputs sorted by length, calls under the budget."""
+        first = group[0]
+        inputs = [x for job in group for x in job.inputs]
+        costs = [self._cost(x) for x in inputs]
+        order = sorted(range(len(inputs)), key=costs.__getitem__)
+        vectors: np.ndarray | None = None
+        per_input: list[Any] = [None] * len(inputs)
+        waited = time.monotonic() - min(job.queued for job in group)
+        for chunk in self._chunks(order, costs):
+            started = time.monotonic()
+            out, extra = self._call(first, [inputs[i] for i in chunk])
+            spent = time.monotonic() - started
+            if out is not None:
+                if vectors is None:
+                    vectors = np.empty((len(inputs), out.shape[1]), np.float32)
+                vectors[chunk] = out
+            if extra is not None:
+                for i, value in zip(chunk, extra, strict=True):
+                    per_input[i] = value
+            self.batches, self.items = self.batches + 1, self.items + len(chunk)
+            self._seconds_per_input = 0.8 * self._seconds_per_input + 0.2 * spent / len(chunk)
             if self.on_batch is not None:
-                waited = started - min(job.queued for job in group)
-                self.on_batch(len(inputs), waited, time.monotonic() - started)
-            start = 0
-            for job in group:
-                job.future.set_result(vectors[start : start + len(job.inputs)])
-                start += len(job.inputs)
+                self.on_batch(len(chunk), waited, spent)
+            waited = 0.0
+        results, start = [], 0
+        for job in group:
+            end = start + len(job.inputs)
+            rows = None if vectors is None else vectors[start:end]
+            results.append(_result(job.mode, rows, per_input[start:end]))
+            start = end
+        return results
+
+    def _chunks(self, order: list[int], costs: list[int]) -> list[list[int]]:
+        """Cut length-sorted inputs into calls of at most `max_batch` inputs and `max_tokens`
+        padded tokens (count times the longest, which is the last: the order is ascending)."""
+        chunks: list[list[int]] = [[]]
+        for i in order:
+            chunk = chunks[-1]
+            padded = (len(chunk) + 1) * costs[i]
+            if chunk and (len(chunk) >= self.max_batch or padded > self.max_tokens):
+                chunks.append(chunk := [])
+            chunk.append(i)
+        return chunks
+
+    def _call(self, job: _Job, inputs: list[Any]) -> tuple[np.ndarray | None, list[Any] | None]:
+        """One model call: (vectors, per-input items or parts) as the job's mode asks."""
+        if job.mode == "items":
+            vectors, items = self.encoder.encode_items(inputs, dim=job.dim, **job.opts)  # type: ignore[attr-defined]
+            return vectors, items
+        if job.mode == "parts":
+            return None, self.encoder.encode_parts(inputs, dim=job.dim, **job.opts)  # type: ignore[attr-defined]
+        return self.encoder.encode(inputs, dim=job.dim, **job.opts), None
 
     def _encode_alone(self, job: _Job) -> None:
+        started = time.monotonic()
         try:
-            job.future.set_result(self.encoder.encode(job.inputs, dim=job.dim))
-        except Exception as exc:  # handed to the waiting request thread, which raises it
+            vectors, extra = self._call(job, list(job.inputs))
+        except Exception as exc:  # handed to the waiting caller, which raises it
             job.future.set_exception(exc)
+            return
+        self.batches, self.items = self.batches + 1, self.items + len(job.inputs)
+        if self.on_batch is not None:
+            self.on_batch(len(job.inputs), started - job.queued, time.monotonic() - started)
+        job.future.set_result(_result(job.mode, vectors, extra or []))
+
+
+def _result(mode: Mode, vectors: np.ndarray | None, extra: list[Any]) -> Any:
+    if mode == "items":
+        return vectors, extra
+    if mode == "parts":
+        return extra
+    return vectors

@@ -64,7 +64,19 @@ class PlotNotFound(ServiceError):
 
 
 class Overloaded(ServiceError):
+    """A full queue: 429 with `Retry-After` (seconds) so clients back off instead of piling on."""
+
     code = "overloaded"
+
+    def __init__(self, message: str, field: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, field)
+        self.retry_after = retry_after
+
+
+class ShuttingDown(ServiceError):
+    """Work queued when the service stops is failed cleanly (503), never left hanging."""
+
+    code = "shutting_down"
 
 
 class EncoderChanged(ServiceError):
@@ -91,6 +103,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     NotEnoughPoints: 409,
     EncoderChanged: 409,  # old and new vectors would mix: the message names `nestvec reindex`
     Overloaded: 429,
+    ShuttingDown: 503,
     IndexBackendUnavailable: 503,  # Milvus unreachable or unconfigured: retry later
     InputTooLarge: 413,  # a decompression-bomb image: over the encoder's pixel cap
     UnsupportedFormat: 415,
@@ -115,7 +128,9 @@ def _status_of(exc: Exception) -> int:
 
 async def domain_error(_: Request, exc: Exception) -> JSONResponse:
     body = error_body(exc.code, exc.message, exc.field)  # type: ignore[attr-defined]
-    return JSONResponse(body, status_code=_status_of(exc))
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(body, status_code=_status_of(exc), headers=headers)
 
 
 async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(64, ge=1, description="inputs the dynamic batcher combines")
     batch_max_wait_ms: float = Field(5, ge=0, description="how long a batch waits for company")
     batch_max_queue: int = Field(1024, ge=1, description="queued encode calls before 429")
+    batch_max_tokens: int = Field(
+        8192, ge=1, description="padded tokens per model call (count x longest, estimated)"
+    )
     milvus_uri: str | None = Field(
         None,
         description="Milvus for `index.type: milvus` collections without params.uri: a local "

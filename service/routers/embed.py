@@ -1,12 +1,18 @@
-"""POST /v1/embed (native) and POST /v1/embeddings (OpenAI-compatible)."""
+"""POST /v1/embed (native) and POST /v1/embeddings (OpenAI-compatible).
+
+Both are async: they await the encoder's batch handler on the event loop, so concurrency is
+bounded by its queue (429 `overloaded` when full), not by the worker-thread pool. Answers are
+serialised once with orjson straight from the float32 arrays.
+"""
 
 import base64
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from service.deps import EngineDep, ReadAccess
 from service.errors import UnsupportedInput
+from service.responses import json_response
 from service.routers import JsonRoute
 from service.schemas import (
     EmbedRequest,
@@ -21,37 +27,53 @@ router = APIRouter(
 
 
 @router.post("/embed", response_model=EmbedResponse, response_model_exclude_none=True)
-def embed(req: EmbedRequest, engine: EngineDep) -> dict[str, object]:
-    vectors, items = engine.embed_items(req.encoder, req.inputs, req.dim, domain=req.domain)
-    return {
-        "encoder": req.encoder,
-        "dim": vectors.shape[1],
-        "embeddings": vectors.tolist(),
-        "items": items,
-    }
+async def embed(req: EmbedRequest, engine: EngineDep) -> Response:
+    """Vectors (and, for item encoders, what they report per input) for `inputs`."""
+    vectors, items = await engine.aembed_items(req.encoder, req.inputs, req.dim, domain=req.domain)
+    return json_response(embed_answer(req.encoder, vectors, items))
+
+
+def embed_answer(
+    encoder: str, vectors: np.ndarray, items: list[dict[str, object]] | None
+) -> dict[str, object]:
+    """The body of an embed answer; `items` left out when the encoder reports none."""
+    body: dict[str, object] = {"encoder": encoder, "dim": vectors.shape[1], "embeddings": vectors}
+    if items is not None:
+        # items may repeat a vector as Python floats (a face's embedding): written as float64
+        # too, the two stay equal once parsed
+        body["embeddings"], body["items"] = vectors.astype(np.float64), items
+    return body
 
 
 @router.post("/embeddings", response_model=OpenAIEmbeddingsResponse)
-def embeddings(req: OpenAIEmbeddingsRequest, engine: EngineDep) -> dict[str, object]:
+async def embeddings(req: OpenAIEmbeddingsRequest, engine: EngineDep) -> Response:
+    """OpenAI's embeddings endpoint: `model` names the encoder; float or base64 vectors."""
     texts = [req.input] if isinstance(req.input, str) else req.input
     if any(not isinstance(t, str) for t in texts):
         # OpenAI token arrays are tiktoken ids; they mean nothing to this service's tokenizers.
         raise UnsupportedInput("token-id inputs are not supported; send strings", "input")
-    encoder, vectors = engine.embed(req.model, texts, req.dimensions)
+    encoder, vectors = await engine.aembed(req.model, texts, req.dimensions)
     tokens = encoder.count_tokens(texts)
-    return {
-        "object": "list",
-        "data": [
-            {"object": "embedding", "index": i, "embedding": _encode(v, req.encoding_format)}
-            for i, v in enumerate(vectors)
-        ],
-        "model": req.model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
+    return json_response(
+        {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": row}
+                for i, row in enumerate(_rows(vectors, req.encoding_format))
+            ],
+            "model": req.model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )
 
 
-def _encode(vector: np.ndarray, encoding_format: str) -> list[float] | str:
+def _rows(vectors: np.ndarray, encoding_format: str) -> list[np.ndarray] | list[str]:
+    """Per-row embeddings: float32 rows for orjson, or base64 of their bytes (no float lists)."""
+    matrix = np.ascontiguousarray(vectors, dtype="<f4")
     if encoding_format == "base64":
-        # OpenAI's format: the little-endian float32 bytes, base64-encoded.
-        return base64.b64encode(vector.astype("<f4").tobytes()).decode()
-    return vector.tolist()  # type: ignore[no-any-return]
+        # OpenAI's format: the little-endian float32 bytes, base64-encoded, sliced per row.
+        raw, width = memoryview(matrix.tobytes()), matrix.shape[1] * 4
+        return [
+            base64.b64encode(raw[i * width : (i + 1) * width]).decode() for i in range(len(matrix))
+        ]
+    return list(matrix)

@@ -4,13 +4,15 @@
 stores each file as a point (id: the `ids` form field in order, else the file name).
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.errors import ServiceError
+from service.responses import json_response
 from service.routers import JsonRoute
+from service.routers.embed import embed_answer
 from service.schemas import EmbedResponse, PointIn, UpsertResponse
 
 router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["uploads"])
@@ -24,20 +26,15 @@ Files = Annotated[list[UploadFile], File(description="image files")]
     response_model_exclude_none=True,
     dependencies=[ReadAccess],
 )
-def embed_upload(
+async def embed_upload(
     files: Files,
     engine: EngineDep,
     encoder: Annotated[str, Form()] = "face-dlib",
     dim: Annotated[int | None, Form()] = None,
-) -> dict[str, Any]:
-    inputs = [f.file.read() for f in files]
-    vectors, items = engine.embed_items(encoder, inputs, dim)
-    return {
-        "encoder": encoder,
-        "dim": vectors.shape[1],
-        "embeddings": vectors.tolist(),
-        "items": items,
-    }
+) -> Response:
+    inputs = [await f.read() for f in files]
+    vectors, items = await engine.aembed_items(encoder, inputs, dim)  # awaits the batch
+    return json_response(embed_answer(encoder, vectors, items))
 
 
 @router.post(

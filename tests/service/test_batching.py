@@ -42,3 +42,18 @@ def test_a_bad_job_fails_alone(encoder_pool: EncoderPool) -> None:
             batcher.encode(["x"], dim=7)
     finally:
         batcher.close()
+
+
+def test_a_cancelled_job_is_skipped_and_the_worker_lives_on(encoder_pool: EncoderPool) -> None:
+    encoder = encoder_pool.get("minilm")
+    batcher = EncodeBatcher(encoder, max_batch=64, max_wait_ms=0)
+    try:
+        busy = batcher.submit([" ".join(TEXTS)] * 64)  # keeps the worker busy for a while
+        gone = batcher.submit(["a caller that gave up"])
+        assert gone.cancel()  # still queued behind `busy`: an awaiting request was cancelled
+        after = batcher.submit(TEXTS[:2])
+        assert busy.result(timeout=120).shape == (64, 384)
+        np.testing.assert_allclose(after.result(timeout=60), encoder.encode(TEXTS[:2]), atol=1e-5)
+        assert batcher.items == 66  # the cancelled job never reached the model
+    finally:
+        batcher.close()
