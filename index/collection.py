@@ -554,7 +554,7 @@ class Collection:
         with self._rw.read():
             if flt is None:
                 return self.store.count()
-            return len(self._matching(flt))
+            return len(self._matches_of(flt).labels)
 
     def get(self, ids: Sequence[str], with_vector: bool = False) -> list[StoredPoint]:
         """Stored points for ids, in the order asked; unknown ids are skipped."""
@@ -733,13 +733,6 @@ class Collection:
                 self._matches.pop(next(iter(self._matches)), None)  # the oldest
             self._matches[key] = found
         return found
-
-    def _allowed(self, flt: Filter | None) -> np.ndarray | None:
-        """Labels a filter keeps (payload index or store); None when there is none or the
-        backend evaluates it itself (a remote engine filters where the data is)."""
-        if flt is None or self._native_filter:
-            return None
-        return self._matching(flt)
 
     def _knobs(self, params: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
         """Validated query knobs and the backend's share of them; the defaults are cached."""

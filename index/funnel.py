@@ -10,7 +10,7 @@ vectors. With a flat tier and a shortlist as large as the collection it is exact
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,22 +139,20 @@ class FunnelSearch:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def tier(self, d: int) -> np.ndarray:
-        """Stored vectors cut to `d` dims, prepared by the metric (cosine: renormalised)."""
-        found = self._tiers.get(d)
+    def _once(self, built: dict[int, Any], d: int, make: Callable[[], Any]) -> Any:
+        """`built[d]`, made by `make()` under `_building` the first time: concurrent searches
+        share one build."""
+        found = built.get(d)
         if found is None:
             with self._building:
-                if d not in self._tiers:
-                    self._tiers[d] = self.metric.prepare(self.full[:, :d])
-                found = self._tiers[d]
+                if d not in built:
+                    built[d] = make()
+                found = built[d]
         return found
 
-    def prepare(self, spec: FunnelSpec) -> None:
-        """Build what searches with `spec` need, so that the first of them does not pay."""
-        for d in spec.dims:
-            self.tier(d)
-        if spec.tier == "hnsw":
-            self._graph(spec.dims[0])
+    def tier(self, d: int) -> np.ndarray:
+        """Stored vectors cut to `d` dims, prepared by the metric (cosine: renormalised)."""
+        return self._once(self._tiers, d, lambda: self.metric.prepare(self.full[:, :d]))  # type: ignore[no-any-return]
 
     def ready(self, spec: FunnelSpec, filtered: bool = False) -> bool:
         """Whether a search with `spec` reads only built structures and no full tier scan."""
@@ -197,33 +195,27 @@ class FunnelSearch:
 
     def _scan(self, d: int) -> Any:
         """The faiss flat index of tier `d` (row i of the tier is faiss id i)."""
-        found = self._scans.get(d)
-        if found is None:
+
+        def make() -> Any:
             import faiss
 
-            tier = self.tier(d)
-            with self._building:
-                if d not in self._scans:
-                    flat = (
-                        faiss.IndexFlatIP(d) if self.metric.kind == "ip" else faiss.IndexFlatL2(d)
-                    )
-                    flat.add(tier)
-                    self._scans[d] = flat
-                found = self._scans[d]
-        return found
+            flat = faiss.IndexFlatIP(d) if self.metric.kind == "ip" else faiss.IndexFlatL2(d)
+            flat.add(tier)
+            return flat
+
+        tier = self.tier(d)  # built first: `_building` is not re-entrant
+        return self._once(self._scans, d, make)
 
     def _graph(self, d: int) -> HnswIndex:
         """The HNSW graph of tier `d`, labelled with the stored labels."""
-        found = self._graphs.get(d)
-        if found is None:
-            tier = self.tier(d)
-            with self._building:
-                if d not in self._graphs:
-                    graph = HnswIndex(d, self.metric, self.graph_params)
-                    graph.add(self.labels, tier)
-                    self._graphs[d] = graph
-                found = self._graphs[d]
-        return found
+
+        def make() -> HnswIndex:
+            graph = HnswIndex(d, self.metric, self.graph_params)
+            graph.add(self.labels, tier)
+            return graph
+
+        tier = self.tier(d)  # built first: `_building` is not re-entrant
+        return self._once(self._graphs, d, make)  # type: ignore[no-any-return]
 
     def _shortlist(
         self, queries: np.ndarray, spec: FunnelSpec, keep: int, allowed: np.ndarray | None
