@@ -60,22 +60,6 @@ class NotEnoughPoints(IndexError_):
     code = "not_enough_points"
 
 
-class UnknownStrategy(IndexError_):
-    code = "unknown_strategy"
-
-
-class UnknownMerge(IndexError_):
-    code = "unknown_merge"
-
-
-class InvalidExamples(IndexError_):
-    code = "invalid_examples"
-
-
-class InvalidHistory(IndexError_):
-    code = "invalid_history"
-
-
 class IndexBackendUnavailable(IndexError_):
     """A remote index backend (Milvus) is unconfigured or unreachable."""
 

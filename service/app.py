@@ -27,7 +27,7 @@ from service.routers import (
     search,
     uploads,
 )
-from service.schemas import ERROR_RESPONSES
+from service.schemas.common import ERROR_RESPONSES
 from service.settings import Settings
 
 # Routes are matched in this order, router by router: the probes and the hot paths first.

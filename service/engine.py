@@ -33,7 +33,9 @@ from service.batching import EncodeBatcher, Mode
 from service.errors import EncoderChanged, LimitExceeded, NoEncoder
 from service.observability import Metrics
 from service.parts import expand_parts
-from service.schemas import CreateCollectionRequest, PointIn, Query, SearchRequest
+from service.schemas.collections import CreateCollectionRequest
+from service.schemas.points import PointIn
+from service.schemas.search import Query, SearchRequest
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

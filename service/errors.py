@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from diagnostics.errors import PlotNotFound
 from encoders.errors import (
     ArtifactMissing,
     EncoderError,
@@ -53,14 +54,6 @@ class NoEncoder(ServiceError):
 
 class UnsupportedInput(ServiceError):
     code = "unsupported_input"
-
-
-class InvalidPlotName(ServiceError):
-    code = "invalid_plot_name"
-
-
-class PlotNotFound(ServiceError):
-    code = "plot_not_found"
 
 
 class Overloaded(ServiceError):

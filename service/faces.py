@@ -13,7 +13,7 @@ import numpy as np
 from encoders import EncoderError
 from service.engine import Engine
 from service.errors import ServiceError
-from service.schemas_faces import FaceRef, VerifyRequest
+from service.schemas.faces import FaceRef, VerifyRequest
 
 
 class NotVerifiable(ServiceError):

@@ -14,7 +14,7 @@ import numpy as np
 
 from encoders import EncoderError
 from encoders.base import PartEncoder
-from service.schemas import PointIn
+from service.schemas.points import PointIn
 
 _INPUT_FIELD = re.compile(r"^inputs\[(\d+)\]")
 

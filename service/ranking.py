@@ -15,8 +15,8 @@ import numpy as np
 from encoders.errors import EmptyInput
 from index import METRICS
 from index.errors import PointNotFound
-from index.rank import rank
 from index.store import StoredPoint
+from recommend.rank import rank
 from service.engine import Engine
 from service.errors import NoEncoder, UnsupportedInput
 

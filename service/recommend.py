@@ -1,4 +1,6 @@
-"""Recommend requests: resolve examples or a history to vectors, then run `index.recommender`."""
+"""Recommend requests: resolve examples or a history to vectors, then run
+`recommend.recommender`.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from index import Collection, Hit
-from index.errors import InvalidExamples, InvalidHistory, PointNotFound
-from index.interests import Interests
-from index.recommend import strategy
-from index.recommender import SearchOptions, recommend_examples, recommend_history
+from index.errors import PointNotFound
 from index.vectors import as_matrix
+from recommend.errors import InvalidExamples, InvalidHistory
+from recommend.interests import Interests
+from recommend.recommender import SearchOptions, recommend_examples, recommend_history
+from recommend.strategies import strategy
 from service.engine import Engine
-from service.schemas_recommend import Example, RecommendRequest
+from service.schemas.recommend import Example, RecommendRequest
 
 HISTORY_OPTIONS = ("interests", "short_term", "mmr_lambda")
 

@@ -19,17 +19,17 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from index import Catalog, Collection, IndexError_
-from index.analysis.knn import Progress, normalize_rows
-from service import analysis
-from service.analysis_data import held_out, label_ids
-from service.schemas_analysis import (
+from diagnostics import reports as analysis
+from diagnostics.data import held_out, label_ids
+from diagnostics.requests import (
     DEFAULT_ORDERS,
     DEFAULT_SAMPLE,
     InsertionOrderRequest,
     IntrinsicDimensionRequest,
     RecallRequest,
 )
+from index import Catalog, Collection, IndexError_
+from index.analysis.knn import Progress, normalize_rows
 from service.settings import Settings
 
 

@@ -10,13 +10,10 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from service import analysis
-from service.analysis_funnel import funnel_recall_report
-from service.analysis_plots import plot_file, plot_path
-from service.deps import EngineDep, ReadAccess, WriteAccess
-from service.engine import Engine
-from service.routers import JsonRoute
-from service.schemas_analysis import (
+from diagnostics import reports as analysis
+from diagnostics.funnel import funnel_recall_report
+from diagnostics.plots import plot_file, plot_path
+from diagnostics.requests import (
     FunnelRecallRequest,
     FunnelRecallResponse,
     InsertionOrderRequest,
@@ -28,6 +25,9 @@ from service.schemas_analysis import (
     RecallRequest,
     RecallResponse,
 )
+from service.deps import EngineDep, ReadAccess, WriteAccess
+from service.engine import Engine
+from service.routers import JsonRoute
 
 PREFIX = "/v1/collections/{name}"
 router = APIRouter(route_class=JsonRoute, prefix=PREFIX, tags=["analysis"])

@@ -4,17 +4,16 @@ from fastapi import APIRouter, status
 
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.routers import JsonRoute
-from service.schemas import (
+from service.schemas.collections import (
     CollectionInfo,
     CollectionList,
-    CountRequest,
-    CountResponse,
     CreateCollectionRequest,
     PayloadIndexDeleted,
     PayloadIndexInfo,
     PayloadIndexRequest,
     TrainResponse,
 )
+from service.schemas.points import CountRequest, CountResponse
 
 router = APIRouter(route_class=JsonRoute, prefix="/v1/collections", tags=["collections"])
 

@@ -14,7 +14,7 @@ from service.deps import EngineDep, ReadAccess
 from service.errors import UnsupportedInput
 from service.responses import json_response
 from service.routers import JsonRoute
-from service.schemas import (
+from service.schemas.embed import (
     EmbedRequest,
     EmbedResponse,
     OpenAIEmbeddingsRequest,

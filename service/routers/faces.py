@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from service.deps import EngineDep, ReadAccess
 from service.faces import verify
 from service.routers import JsonRoute
-from service.schemas_faces import VerifyRequest, VerifyResponse
+from service.schemas.faces import VerifyRequest, VerifyResponse
 
 router = APIRouter(
     route_class=JsonRoute, prefix="/v1/faces", tags=["faces"], dependencies=[ReadAccess]

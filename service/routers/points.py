@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Query
 
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.routers import JsonRoute
-from service.schemas import (
+from service.schemas.points import (
     DeletePointsRequest,
     DeleteResponse,
     PointsPage,

@@ -8,13 +8,7 @@ from service.deps import EngineDep, ReadAccess
 from service.errors import ServiceError
 from service.ranking import Ranked, rank_points, rank_texts
 from service.routers import JsonRoute
-from service.schemas_recommend import (
-    RankDocument,
-    RankRequest,
-    RankResponse,
-    TEIRank,
-    TEIRerankRequest,
-)
+from service.schemas.rank import RankDocument, RankRequest, RankResponse, TEIRank, TEIRerankRequest
 
 router = APIRouter(route_class=JsonRoute, tags=["rank"], dependencies=[ReadAccess])
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from service.deps import EngineDep, ReadAccess
 from service.recommend import Recommendation, recommend
 from service.routers import JsonRoute
-from service.schemas import point_dict
-from service.schemas_recommend import RecommendRequest, RecommendResponse
+from service.schemas.points import point_dict
+from service.schemas.recommend import RecommendRequest, RecommendResponse
 
 router = APIRouter(
     route_class=JsonRoute,

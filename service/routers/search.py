@@ -9,12 +9,12 @@ from service import offload
 from service.deps import EngineDep, ReadAccess
 from service.responses import json_response
 from service.routers import JsonRoute
-from service.schemas import (
+from service.schemas.points import point_dict
+from service.schemas.search import (
     BatchSearchRequest,
     BatchSearchResponse,
     SearchRequest,
     SearchResponse,
-    point_dict,
 )
 
 router = APIRouter(

@@ -13,7 +13,8 @@ from service.errors import ServiceError
 from service.responses import json_response
 from service.routers import JsonRoute
 from service.routers.embed import embed_answer
-from service.schemas import EmbedResponse, PointIn, UpsertResponse
+from service.schemas.embed import EmbedResponse
+from service.schemas.points import PointIn, UpsertResponse
 
 router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["uploads"])
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.errors import InvalidHistory, UnknownMerge
-from index.interests import (
+from recommend.errors import InvalidHistory, UnknownMerge
+from recommend.interests import (
     auto_interests,
     auto_short_term,
     build_interests,

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support import assert_error
 
-from index.interests import build_interests, unit_rows
+from recommend.interests import build_interests, unit_rows
 
 N, DIM, K = 200, 16, 10
 

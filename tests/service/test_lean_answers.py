@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from service.schemas import BatchSearchResponse, SearchResponse
+from service.schemas.search import BatchSearchResponse, SearchResponse
 
 
 def test_search_answers_keep_their_declared_shape(client: TestClient) -> None:

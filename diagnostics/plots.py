@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from service.errors import InvalidPlotName, PlotNotFound
+from diagnostics.errors import InvalidPlotName, PlotNotFound
 
 ANALYSIS_DIR = "analysis"
 PLOT_NAME = re.compile(r"[A-Za-z0-9._-]+\.png")

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from index.collection import Collection, Hit
-from index.interests import Interests, build_interests, merge, mmr
-from index.recommend import (
+from index.store import StoredPoint
+from recommend.interests import Interests, build_interests, merge, mmr
+from recommend.strategies import (
     average_vector,
     check_counts,
     score_candidates,
@@ -22,7 +23,6 @@ from index.recommend import (
     strategy,
     top_k,
 )
-from index.store import StoredPoint
 
 # Custom objectives rescore the union of each seed query's neighbours: this many per seed
 # (at least CANDIDATE_MIN), so a small collection is scored exhaustively, i.e. exactly.

@@ -2,7 +2,7 @@
 
 No FastAPI here: the REST routes and `nestvec analyze` call the same functions. Results are
 JSON-ready dicts; each names the PNG it wrote under "plot". Reading the collection lives in
-`service.analysis_data`, plot files and charts in `service.analysis_plots`.
+`diagnostics.data`, plot files and charts in `diagnostics.plots`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,23 @@ from typing import Any
 
 import numpy as np
 
+from diagnostics.data import (
+    analysis_metric,
+    held_out,
+    label_ids,
+    payload_categories,
+    query_matrix,
+    read_vectors,
+    require_points,
+    sample_vectors,
+)
+from diagnostics.plots import plot_lid, plot_recall, write_png
+from diagnostics.requests import (
+    InsertionOrderRequest,
+    IntrinsicDimensionRequest,
+    RebuildRequest,
+    RecallRequest,
+)
 from index import Collection
 from index.analysis import (
     InvalidParameterError,
@@ -31,23 +48,6 @@ from index.analysis.knn import Progress
 from index.analysis.plots import plot_order_report
 from index.analysis.recall import recall_per_query
 from index.registry import validate_params
-from service.analysis_data import (
-    analysis_metric,
-    held_out,
-    label_ids,
-    payload_categories,
-    query_matrix,
-    read_vectors,
-    require_points,
-    sample_vectors,
-)
-from service.analysis_plots import plot_lid, plot_recall, write_png
-from service.schemas_analysis import (
-    InsertionOrderRequest,
-    IntrinsicDimensionRequest,
-    RebuildRequest,
-    RecallRequest,
-)
 
 TUNABLE_KNOBS = ("ef", "nprobe")  # the first one a backend's Query model has is autotuned
 AUTOTUNE_REPEATS = 3  # QPS is the best of this many timed passes (recall is the same each)

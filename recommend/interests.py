@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.errors import InvalidHistory, UnknownMerge
+from recommend.errors import InvalidHistory, UnknownMerge
 
 MAX_AUTO_INTERESTS = 8
 # Clusters of one to three items are noise: on Cora, splitting histories shorter than ~8 items

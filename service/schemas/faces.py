@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.schemas import PointId
+from service.schemas.common import PointId
 
 
 class FaceRef(BaseModel):

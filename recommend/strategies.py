@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.errors import InvalidExamples, UnknownStrategy
 from index.metrics import Metric
+from recommend.errors import InvalidExamples, UnknownStrategy
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

@@ -1,6 +1,6 @@
 """Recall@k of each Matryoshka tier alone and of funnel searches against full-dim exact kNN.
 
-The same queries and ground truth as `service.analysis.recall_report`; tiers and funnels go
+The same queries and ground truth as `diagnostics.reports.recall_report`; tiers and funnels go
 through `Collection.search(funnel=...)`, the path real searches take.
 """
 
@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from diagnostics.data import analysis_metric, label_ids, read_vectors, require_points
+from diagnostics.plots import _figure, write_png
+from diagnostics.reports import _ground_truth, _recall_queries
+from diagnostics.requests import FunnelRecallRequest
 from index import Collection
 from index.analysis import recall_at_k
 from index.funnel import FunnelSpec, InvalidFunnelDimension, check_nested
-from service.analysis import _ground_truth, _recall_queries
-from service.analysis_data import analysis_metric, label_ids, read_vectors, require_points
-from service.analysis_plots import _figure, write_png
-from service.schemas_analysis import FunnelRecallRequest
 
 
 def funnel_dims(

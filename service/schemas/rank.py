@@ -1,62 +1,14 @@
-"""Bodies of POST /v1/collections/{name}/recommend, POST /v1/rank and TEI's POST /rerank."""
+"""Bodies of POST /v1/rank (Cohere / infinity shape) and TEI's POST /rerank."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas import PointId, ScoredPoint
-
-Example = PointId | list[float]  # as in Qdrant: a stored point's id, or a raw vector
+from service.schemas.common import PointId
 
 
-# recommend --------------------------------------------------------------------------------------
-class HistoryItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: PointId
-    timestamp: float | None = None  # any increasing scale; none given: list order is time order
-
-
-class RecommendRequest(BaseModel):
-    """Either `positive`/`negative` examples with a `strategy`, or a user `history`."""
-
-    model_config = ConfigDict(extra="forbid")
-    positive: list[Example] | None = None
-    negative: list[Example] | None = None
-    strategy: str = "average_vector"
-    history: list[HistoryItem] | None = None
-    interests: int | None = Field(None, ge=1, le=64, description="K; default from history size")
-    short_term: int | None = Field(None, ge=0, description="latest items forming the short term")
-    merge: str = "round_robin"  # uses the interests' weights; "max" ignores them
-    # MMR re-picks k from the merged pool (3k per interest) by lambda * score - (1 - lambda) *
-    # max cosine to the picks so far; score = similarity to the interest that found the point
-    mmr_lambda: float | None = Field(None, ge=0.0, le=1.0)
-    seed: int = 0
-    k: int = Field(10, ge=1)
-    filter: dict[str, Any] | None = None
-    params: dict[str, Any] | None = None
-    with_payload: bool = True
-    with_vector: bool = False
-
-
-class RecommendHit(ScoredPoint):
-    interest: int | None = None  # history mode: the interest whose search found this point
-
-
-class InterestOut(BaseModel):
-    index: int
-    term: Literal["long", "short", "all"]
-    weight: float
-    members: list[str]  # the history ids clustered into this interest
-
-
-class RecommendResponse(BaseModel):
-    results: list[RecommendHit]
-    interests: list[InterestOut] | None = None
-
-
-# rank (Cohere / infinity shape) -----------------------------------------------------------------
 class RankDocument(BaseModel):
     # A Cohere document object is data with any fields (`rank_fields` picks among them); it is
     # ranked by its `text`, and its other fields are content, not options: ignored, not refused.
@@ -105,7 +57,6 @@ class RankResponse(BaseModel):
     results: list[RankResult]
 
 
-# rerank (Hugging Face text-embeddings-inference shape) ------------------------------------------
 class TEIRerankRequest(BaseModel):
     """TEI's body; `truncate`/`truncation_direction`/`raw_scores` are accepted (inputs are always
     truncated to the model's length, and scores are cosine similarities either way); unknown

@@ -1,0 +1,3 @@
+"""Bodies of the analysis endpoints; defined in `diagnostics.requests`, which the CLI uses too."""
+
+from diagnostics.requests import *  # noqa: F403

@@ -1,0 +1,53 @@
+"""Bodies of POST /v1/embed and the OpenAI-compatible POST /v1/embeddings."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from service.schemas.common import StrictRequest
+
+
+class EmbedRequest(StrictRequest):
+    encoder: str
+    inputs: list[Any]
+    dim: int | None = None
+    # Domain-routed encoders (the MoE): one domain for every input, or one per input.
+    domain: str | list[str] | None = None
+
+
+class EmbedResponse(BaseModel):
+    encoder: str
+    dim: int
+    embeddings: list[list[float]]
+    # Per-input reports of encoders that give them (chosen domain, faces found); else absent.
+    items: list[dict[str, Any]] | None = None
+
+
+class OpenAIEmbeddingsRequest(StrictRequest):
+    """OpenAI's body: every field its SDK sends; `user` is accepted and ignored, others refused."""
+
+    input: str | list[str] | list[int] | list[list[int]]
+    model: str
+    dimensions: int | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    user: str | None = None  # OpenAI's end-user id for abuse monitoring: nothing to do here
+
+
+class OpenAIEmbedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class OpenAIUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class OpenAIEmbeddingsResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIEmbedding]
+    model: str
+    usage: OpenAIUsage

@@ -1,0 +1,56 @@
+"""Bodies of POST /v1/collections/{name}/recommend."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.schemas.common import PointId
+from service.schemas.search import ScoredPoint
+
+Example = PointId | list[float]  # as in Qdrant: a stored point's id, or a raw vector
+
+
+class HistoryItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: PointId
+    timestamp: float | None = None  # any increasing scale; none given: list order is time order
+
+
+class RecommendRequest(BaseModel):
+    """Either `positive`/`negative` examples with a `strategy`, or a user `history`."""
+
+    model_config = ConfigDict(extra="forbid")
+    positive: list[Example] | None = None
+    negative: list[Example] | None = None
+    strategy: str = "average_vector"
+    history: list[HistoryItem] | None = None
+    interests: int | None = Field(None, ge=1, le=64, description="K; default from history size")
+    short_term: int | None = Field(None, ge=0, description="latest items forming the short term")
+    merge: str = "round_robin"  # uses the interests' weights; "max" ignores them
+    # MMR re-picks k from the merged pool (3k per interest) by lambda * score - (1 - lambda) *
+    # max cosine to the picks so far; score = similarity to the interest that found the point
+    mmr_lambda: float | None = Field(None, ge=0.0, le=1.0)
+    seed: int = 0
+    k: int = Field(10, ge=1)
+    filter: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    with_payload: bool = True
+    with_vector: bool = False
+
+
+class RecommendHit(ScoredPoint):
+    interest: int | None = None  # history mode: the interest whose search found this point
+
+
+class InterestOut(BaseModel):
+    index: int
+    term: Literal["long", "short", "all"]
+    weight: float
+    members: list[str]  # the history ids clustered into this interest
+
+
+class RecommendResponse(BaseModel):
+    results: list[RecommendHit]
+    interests: list[InterestOut] | None = None
