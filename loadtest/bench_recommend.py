@@ -2,9 +2,11 @@
 
 (a) `cora`: citation recommendation on Planetoid Cora. A paper's linked papers (edges are
     undirected) are its history; one link is held out per paper with >= 3 links (seeded). The
-    held-out paper is looked for in the top 20 of: the single mean vector (`average_vector` over
-    the history), multi-interest (`history`), multi-interest + MMR. The paper itself is dropped
-    from its own results. Cora has no dates: synthetic timestamps = node id (arbitrary order).
+    papers are split by user into validation and test halves (recommend_cora.py): K, the merge,
+    MMR λ and the recency half-life are chosen on validation; test is scored once, with a
+    per-length breakdown, for the mean vector (`average_vector`), a recency-weighted mean, today's
+    multi-interest defaults and the chosen ones. The paper itself is dropped from its results.
+    Cora has no dates: synthetic timestamps = node id (arbitrary order).
     Node vectors: TF-IDF weighted bag-of-words, L2-normalised, or `--vectors file.npy` (n, d),
     e.g. a graph encoder's node embeddings. Also recommend latency / one plain search for K.
 (b) `scifact`: SciFact test. First stage = a cheap low-dimensional search (default: minilm
@@ -25,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ from recommend_data import (  # noqa: E402
 )
 from recommend_plot import plot_recall_by_history  # noqa: E402
 
+from nestvec.client import Client  # noqa: E402
+
 UPSERT_CHUNK = 500
 DEFAULT_PLOT = Path(__file__).resolve().parents[1] / "data/bench-recommend/cora_recall.png"
 
@@ -63,16 +66,15 @@ def make_client(data_dir: Path) -> Any:
 def upsert(
     client: Any, name: str, ids: list[str], vectors: np.ndarray, payloads: list[dict]
 ) -> None:
-    for start in range(0, len(ids), UPSERT_CHUNK):
-        stop = start + UPSERT_CHUNK
-        points = [
-            {"id": i, "vector": v.tolist(), "payload": p}
-            for i, v, p in zip(
-                ids[start:stop], vectors[start:stop], payloads[start:stop], strict=True
-            )
-        ]
-        r = client.put(f"/v1/collections/{name}/points", json={"points": points})
-        assert r.status_code == 200, r.text
+    """Setup through the Python client, over the same in-process app."""
+    points = (
+        {"id": i, "vector": v, "payload": p} for i, v, p in zip(ids, vectors, payloads, strict=True)
+    )
+    Client(http=client).upload_points(name, points, batch_size=UPSERT_CHUNK, progress=False)
+
+
+def create(client: Any, name: str, **spec: Any) -> None:
+    Client(http=client).create_collection(name, **spec)
 
 
 def post(client: Any, path: str, body: dict[str, Any]) -> Any:
@@ -93,73 +95,27 @@ def table(rows: list[list[Any]], header: list[str]) -> str:
 
 
 # (a) Cora ---------------------------------------------------------------------------------------
-def cora_methods(args: argparse.Namespace) -> dict[str, Callable[[list[str]], dict[str, Any]]]:
-    k = 21  # one more than recall@20 needs: the paper itself is dropped client-side
-    fixed = {"interests": args.interests} if args.interests else {}
-
-    def history(h: list[str], **opts: Any) -> dict[str, Any]:
-        timed = [{"id": i, "timestamp": int(i)} for i in h]
-        return {"history": timed, "k": k, "with_payload": False, **fixed, **opts}
-
-    return {
-        "mean vector (average_vector)": lambda h: {"positive": h, "k": k, "with_payload": False},
-        "multi-interest (round_robin)": lambda h: history(h, merge="round_robin"),
-        "multi-interest (max)": lambda h: history(h, merge="max"),
-        f"multi-interest + MMR λ={args.mmr_lambda}": lambda h: history(
-            h, merge="round_robin", mmr_lambda=args.mmr_lambda
-        ),
-    }
-
-
 def run_cora(args: argparse.Namespace) -> None:
+    from recommend_cora import run_cora_split
+
     vectors = np.load(args.vectors).astype(np.float32) if args.vectors else cora_bow_vectors()
     source = str(args.vectors) if args.vectors else "TF-IDF bag-of-words (1433-d), L2-normalised"
     tasks = cora_tasks(min_links=3, seed=args.seed)[: args.limit]
-    with tempfile.TemporaryDirectory() as tmp, make_client(Path(tmp)) as client:
-        body = {"name": "cora", "dim": vectors.shape[1], "index": {"type": args.index}}
-        post(client, "/v1/collections", body)
-        ids = [str(i) for i in range(len(vectors))]
-        upsert(client, "cora", ids, vectors, [{} for _ in ids])
-        methods = cora_methods(args)
-        ranks: dict[str, list[int | None]] = {m: [] for m in methods}
-        for task in tqdm(tasks, desc="cora tasks"):
-            history = [str(n) for n in task.history]
-            for name, make in methods.items():
-                found = post(client, "/v1/collections/cora/recommend", make(history))["results"]
-                got = [h["id"] for h in found if h["id"] != str(task.node)][:20]
-                ranks[name].append(got.index(str(task.target)) if str(task.target) in got else None)
-        latency = cora_latency(client, tasks, args)
     print(
-        f"\n(a) Cora citation recommendation: {len(tasks)} papers with >= 3 links, one held out "
+        f"(a) Cora citation recommendation: {len(tasks)} papers with >= 3 links, one held out "
         f"(seed {args.seed}); vectors: {source}; index {args.index}; synthetic timestamps = node id"
     )
-    sizes = np.array([len(t.history) for t in tasks])
-    rows = []
-    for name, found in ranks.items():
-        rows.append(
-            [
-                name,
-                *metrics(found),
-                *(metrics([r for r, s in zip(found, sizes, strict=True) if s >= 10])[1:2]),
-            ]
-        )
-    print(table(rows, ["method", "recall@10", "recall@20", "nDCG@10", "recall@20 (history >= 10)"]))
-    base = metrics(ranks["mean vector (average_vector)"])[1]
-    for name in list(ranks)[1:]:
-        print(
-            f"{name}: recall@20 {100 * (metrics(ranks[name])[1] / base - 1):+.1f}% "
-            "relative to the mean vector"
-        )
-    print(
-        f"histories: {len(sizes)}, median size {int(np.median(sizes))}, "
-        f">= 10 items: {(sizes >= 10).sum()}"
-    )
-    title = f"Cora, {len(tasks)} papers, {source}"
-    print(f"plot: {plot_recall_by_history(ranks, sizes, args.plot, title)}")
-    print(
-        "\nrecommend latency / one plain search (median of alternating REST calls, same histories)"
-    )
-    print(table(latency, ["K interests", "histories (>= 8 items)", "ratio", "target <= K+1"]))
+    with tempfile.TemporaryDirectory() as tmp, make_client(Path(tmp)) as client:
+        create(client, "cora", dim=vectors.shape[1], index=args.index)
+        ids = [str(i) for i in range(len(vectors))]
+        upsert(client, "cora", ids, vectors, [{} for _ in ids])
+        found = run_cora_split(args, client, vectors, tasks)
+        latency = cora_latency(client, tasks, args) if args.latency_histories else []
+    title = f"Cora test users, {len(found['sizes'])} papers, {source}"
+    print(f"plot: {plot_recall_by_history(found['ranks'], found['sizes'], args.plot, title)}")
+    if latency:
+        print("\nrecommend latency / one plain search (median of alternating REST calls)")
+        print(table(latency, ["K interests", "histories (>= 8 items)", "ratio", "target <= K+1"]))
 
 
 def metrics(ranks: list[int | None]) -> tuple[float, float, float]:
@@ -225,12 +181,8 @@ def run_scifact(args: argparse.Namespace) -> None:
     recall100 = []
     with tempfile.TemporaryDirectory() as tmp, make_client(Path(tmp)) as client:
         dim = docs_small.shape[1]
-        post(client, "/v1/collections", {"name": "small", "dim": dim, "index": {"type": "hnsw"}})
-        post(
-            client,
-            "/v1/collections",
-            {"name": "full", "encoder": args.rank_encoder, "index": {"type": "flat"}},
-        )
+        create(client, "small", dim=dim, index="hnsw")
+        create(client, "full", encoder=args.rank_encoder, index="flat")
         payloads = [{} for _ in data.doc_ids]
         upsert(client, "small", data.doc_ids, docs_small, payloads)
         upsert(client, "full", data.doc_ids, docs, payloads)
@@ -238,23 +190,14 @@ def run_scifact(args: argparse.Namespace) -> None:
             list(zip(data.query_ids, data.query_texts, queries_small, strict=True)),
             desc="scifact queries",
         ):
-            search = {"query": {"vector": qv.tolist()}, "k": 100, "with_payload": False}
-            shortlist = [
-                h["id"] for h in post(client, "/v1/collections/small/search", search)["results"]
-            ]
+            api = Client(http=client)
+            shortlist = [h.id for h in api.search("small", qv, k=100, with_payload=False)]
             runs["first"][qid] = shortlist
             recall100.append(len(set(shortlist) & set(data.qrels[qid])) / len(data.qrels[qid]))
-            rank = {
-                "query": text,
-                "ids": shortlist,
-                "collection": "full",
-                "model": args.rank_encoder,
-            }
-            runs["reranked"][qid] = [r["id"] for r in post(client, "/v1/rank", rank)["results"]]
-            exact = {"query": {"text": text}, "k": 10, "with_payload": False}
-            runs["exact"][qid] = [
-                h["id"] for h in post(client, "/v1/collections/full/search", exact)["results"]
-            ]
+            ranked = api.rank(text, ids=shortlist, collection="full", model=args.rank_encoder)
+            runs["reranked"][qid] = [str(r.id) for r in ranked.results]
+            exact = api.search("full", text, k=10, with_payload=False)
+            runs["exact"][qid] = [h.id for h in exact]
     stage = f"{args.first_stage_encoder}@{dim}" + (
         " (prefix, renormalised)" if args.first_stage_encoder == args.rank_encoder else ""
     )
@@ -283,8 +226,6 @@ def main() -> None:
     cora.add_argument("--index", default="hnsw")
     cora.add_argument("--seed", type=int, default=0, help="which link is held out")
     cora.add_argument("--limit", type=int, default=None, help="first N papers only")
-    cora.add_argument("--interests", type=int, default=None, help="K (default: from history size)")
-    cora.add_argument("--mmr-lambda", type=float, default=0.7)
     cora.add_argument("--latency-histories", type=int, default=100)
     cora.add_argument("--latency-repeats", type=int, default=3)
     cora.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help="PNG of recall by history")

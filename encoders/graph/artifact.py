@@ -50,7 +50,7 @@ def save(
     np.savez_compressed(
         folder / GRAPH,
         ids=np.asarray(ids, dtype=str),
-        features=table.features,
+        features=table.raw,  # the model input is recomputed from these (graph.json "propagation")
         indptr=table.indptr,
         indices=table.indices,
         idx=table.idx,
@@ -76,7 +76,10 @@ def load(folder: Path) -> GraphArtifact:
     model.load_state_dict(torch.load(folder / WEIGHTS, weights_only=True))
     model.eval()
     with np.load(folder / GRAPH, allow_pickle=False) as z:
-        table = NeighbourTable(z["features"], z["indptr"], z["indices"], z["idx"], z["weight"])
+        hops = int(meta.get("propagation", {}).get("hops", 0))
+        table = NeighbourTable(
+            z["features"], z["indptr"], z["indices"], z["idx"], z["weight"], hops
+        )
         ids = [str(x) for x in z["ids"]]
     return GraphArtifact(meta, model, table, ids)
 

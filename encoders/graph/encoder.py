@@ -60,6 +60,7 @@ class GraphEncoder(BaseEncoder):
 
         from encoders.graph.features import encode_texts, unit_rows
         from encoders.graph.inputs import edge_lists, parse_inputs
+        from encoders.graph.propagation import propagate_new
         from encoders.graph.sampler import WalkConfig, neighbourhoods, ragged
 
         table = self.artifact.table
@@ -74,6 +75,8 @@ class GraphEncoder(BaseEncoder):
         if refs.adhoc:
             at = [i for i, *_ in refs.adhoc]
             own[at] = self._own_features(refs.adhoc, encode_texts, unit_rows)
+            if table.hops:  # the same propagation as the known rows, over the given edges
+                own[at] = propagate_new(own[at], self._other_ends(refs), table.stack, table.indptr)
             ptr, hops = ragged(edge_lists(refs))
             walk = WalkConfig(**self.meta["walk"])
             nbr_idx[at], nbr_w[at] = neighbourhoods(ptr, hops, table.indptr, table.indices, walk)
@@ -89,6 +92,14 @@ class GraphEncoder(BaseEncoder):
             )
         return z.numpy()
 
+    @staticmethod
+    def _other_ends(refs: Any) -> list[np.ndarray]:
+        """Each new node's edges, without a link of a known node to itself."""
+        from encoders.graph.inputs import edge_lists
+
+        pairs = zip(edge_lists(refs), [row for _, row, _, _ in refs.adhoc], strict=True)
+        return [e[e != row] if row is not None else e for e, row in pairs]
+
     def _own_features(self, adhoc: list, encode_texts: Any, unit_rows: Any) -> np.ndarray:
         """New nodes' own features, normalised as the training features were."""
         table = self.artifact.table
@@ -96,7 +107,7 @@ class GraphEncoder(BaseEncoder):
         texts = [(k, v) for k, (_, row, v, _) in enumerate(adhoc) if isinstance(v, str)]
         for k, (_, row, value, _) in enumerate(adhoc):
             if row is not None:
-                rows[k] = table.features[row]
+                rows[k] = table.raw[row]
             elif isinstance(value, list):
                 rows[k] = unit_rows(np.asarray([value], dtype=np.float32))[0]
         if texts:

@@ -4,6 +4,7 @@ each node's text ("text"). Rows are L2-normalised so both kinds live on the same
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -46,11 +47,17 @@ def text_features(graph: Graph, opts: dict[str, Any]) -> np.ndarray:
     return encode_texts(graph.text)
 
 
-def encode_texts(texts: Sequence[str]) -> np.ndarray:
-    """Node text through the packaged text encoder (loaded lazily, offline)."""
+@cache
+def text_encoder() -> Any:
+    """The packaged text encoder, loaded once (offline) and shared: it keeps no per-call state."""
     from encoders.registry import EncoderPool
 
-    return unit_rows(EncoderPool().get(TEXT_ENCODER).encode(list(texts)))
+    return EncoderPool().get(TEXT_ENCODER)
+
+
+def encode_texts(texts: Sequence[str]) -> np.ndarray:
+    """Node text through the packaged text encoder (loaded on first use)."""
+    return unit_rows(text_encoder().encode(list(texts)))
 
 
 def node_features(graph: Graph, kind: str, opts: dict[str, Any] | None = None) -> np.ndarray:

@@ -72,6 +72,7 @@ class ModelConfig:
     hidden: int = 256
     dim: int = 128
     dropout: float = 0.3
+    skip: bool = False  # add a linear map of the node's own input to the head's output
 
 
 class PinSage(nn.Module):
@@ -86,6 +87,9 @@ class PinSage(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, cfg.dim)
         )
+        # with propagated input the node's own row already carries its neighbourhood; a linear
+        # path keeps that signal instead of relearning it through two ReLU layers
+        self.skip = nn.Linear(cfg.in_dim, cfg.dim, bias=False) if cfg.skip else None
 
     def config(self) -> dict[str, Any]:
         return asdict(self.cfg)
@@ -112,4 +116,7 @@ class PinSage(nn.Module):
         )
         h1_own = self.layer1(own, rows(features, needed), inverse, nbr_w)
         h2 = self.layer2(self.drop(h1_own), self.drop(h1_needed), inverse, nbr_w)
-        return F.normalize(self.head(h2), dim=1)
+        out = self.head(h2)
+        if self.skip is not None:
+            out = out + linear(own, self.skip)
+        return F.normalize(out, dim=1)

@@ -13,13 +13,15 @@ from encoders.graph.data import csr
 from encoders.graph.loss import max_margin_loss
 from encoders.graph.negatives import ppr_ranked, sample_hard, sample_random
 from encoders.graph.training import TrainConfig
+from nestvec.registry import require
 
 
 class Sage(nn.Module):
     """Two SAGEConv layers (ReLU, dropout between), L2-normalised output."""
 
     def __init__(self, d_in: int, hidden: int, dim: int, dropout: float) -> None:
-        from torch_geometric.nn import SAGEConv
+        # PyG comes with the `graph` extra; without it the error names the pip line
+        SAGEConv = require("torch_geometric.nn", "graph").SAGEConv  # noqa: N806 - a class
 
         super().__init__()
         self.conv1, self.conv2 = SAGEConv(d_in, hidden), SAGEConv(hidden, dim)

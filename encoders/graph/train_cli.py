@@ -14,6 +14,8 @@ from pathlib import Path
 from encoders.artifacts import add_output_arguments
 
 DEFAULT_GRAPH = Path("../shared/data/cora_planetoid")
+# chosen on a validation split of the training edges (loadtest/graph_select.py)
+DEFAULTS = {"hops": 1, "hidden": 64, "hard_negatives": 12, "epochs": 10, "skip": True}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,13 +27,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--text-field", help="node-table column holding node text (--features text)"
     )
+    parser.add_argument(
+        "--hops",
+        type=int,
+        default=DEFAULTS["hops"],
+        help="SGC propagation of the input features over the training graph (0 = raw)",
+    )
+    parser.add_argument(
+        "--no-skip", action="store_true", help="no linear path from the input to the output"
+    )
+    parser.add_argument("--hidden", type=int, default=DEFAULTS["hidden"], help="hidden width")
     parser.add_argument("--tiny", action="store_true", help="a few steps: a smoke run in seconds")
-    parser.add_argument("--epochs", type=int, help="passes over the training edges (default 20)")
+    parser.add_argument(
+        "--epochs", type=int, help=f"passes over the training edges (default {DEFAULTS['epochs']})"
+    )
     parser.add_argument("--batch-size", type=int, default=2048, help="positive pairs per step")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--margin", type=float, default=0.1, help="max-margin loss margin")
-    parser.add_argument("--hard-negatives", type=int, default=6, help="PPR-hard negatives/query")
+    parser.add_argument(
+        "--hard-negatives",
+        type=int,
+        default=DEFAULTS["hard_negatives"],
+        help="PPR-hard negatives per query",
+    )
     parser.add_argument("--no-curriculum", action="store_true", help="all hard negatives at once")
     parser.add_argument("--top-t", type=int, default=16, help="neighbourhood size T")
     parser.add_argument("--walks", type=int, default=200, help="random walks per node")
@@ -50,7 +69,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig
     if args.tiny:
         walk = WalkConfig(20, 2, 8, args.seed)
     return TrainConfig(
-        epochs=args.epochs or (2 if args.tiny else 20),
+        epochs=args.epochs or (2 if args.tiny else DEFAULTS["epochs"]),
         batch_size=512 if args.tiny else args.batch_size,
         lr=args.lr,
         margin=args.margin,
@@ -60,8 +79,10 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig
         max_steps=6 if args.tiny else None,
         seed=args.seed,
         walk=walk,
-        hidden=64 if args.tiny else 256,
+        hidden=64 if args.tiny else args.hidden,
         dropout=args.dropout,
+        hops=args.hops,
+        skip=not args.no_skip,
     )
 
 
@@ -97,6 +118,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def propagation(hops: int) -> dict:
+    """How the encoder turns raw features into model input (the artifact repeats it on load)."""
+    return {
+        "kind": "sgc",
+        "hops": hops,
+        "operator": "D^-1/2 (A + I) D^-1/2 over the training edges",
+        "rows": "L2-normalised after the last hop",
+    }
+
+
 def describe(args, graph, cfg, result, split) -> dict:  # noqa: ANN001
     """The artifact's JSON: the graph, the features, the parameters, the split and the run."""
     from dataclasses import asdict
@@ -112,6 +143,7 @@ def describe(args, graph, cfg, result, split) -> dict:  # noqa: ANN001
             "held_out_edges": int(len(split.held_out)),
         },
         "features": {"kind": args.features, "dim": int(result.table.features.shape[1])},
+        "propagation": propagation(cfg.hops),
         "split": {"seed": split.seed, "held_out_fraction": split.fraction, "file": "split.npz"},
         "model": result.model.config(),
         "walk": asdict(cfg.walk),

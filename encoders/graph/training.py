@@ -13,6 +13,7 @@ from encoders.graph.data import csr
 from encoders.graph.loss import max_margin_loss
 from encoders.graph.model import ModelConfig, PinSage
 from encoders.graph.negatives import ppr_ranked, sample_hard, sample_random
+from encoders.graph.propagation import hop_stack, model_input
 from encoders.graph.sampler import WalkConfig, graph_neighbourhoods
 
 
@@ -35,26 +36,44 @@ class TrainConfig:
     hidden: int = 256
     dim: int = 128
     dropout: float = 0.5
+    hops: int = 0  # SGC propagation of the input features over the training graph (0 = raw)
+    skip: bool = False  # the model's linear path from its own input to the output
 
 
 @dataclass
 class NeighbourTable:
-    """The known graph as the model sees it: features, CSR adjacency, top-T neighbourhoods."""
+    """The known graph as the model sees it: features, CSR adjacency, top-T neighbourhoods.
 
-    features: np.ndarray
+    `raw` are the nodes' own features; `features` the model input, raw propagated `hops` times.
+    """
+
+    raw: np.ndarray
     indptr: np.ndarray
     indices: np.ndarray
     idx: np.ndarray
     weight: np.ndarray
+    hops: int = 0
+    stack: list[np.ndarray] = field(init=False, repr=False)
+    features: np.ndarray = field(init=False, repr=False)
     _tensors: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = field(
         default=None, repr=False
     )
 
+    def __post_init__(self) -> None:
+        self.raw = np.asarray(self.raw, dtype=np.float32)
+        if self.hops:
+            self.stack = hop_stack(self.raw, self.indptr, self.indices, self.hops)
+            self.features = model_input(self.stack)
+        else:
+            self.stack, self.features = [self.raw], self.raw
+
     @classmethod
-    def build(cls, features: np.ndarray, edges: np.ndarray, walk: WalkConfig) -> NeighbourTable:
+    def build(
+        cls, features: np.ndarray, edges: np.ndarray, walk: WalkConfig, hops: int = 0
+    ) -> NeighbourTable:
         indptr, indices = csr(len(features), edges)
         idx, weight = graph_neighbourhoods(indptr, indices, walk)
-        return cls(features.astype(np.float32), indptr, indices, idx, weight)
+        return cls(features, indptr, indices, idx, weight, hops)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Features (sparse COO when mostly zeros, as bag-of-words), neighbour idx and weights."""
@@ -99,11 +118,11 @@ def train(
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    table = NeighbourTable.build(features, edges, cfg.walk)
+    table = NeighbourTable.build(features, edges, cfg.walk, cfg.hops)
     hard_pool = (
         ppr_ranked(table.indptr, table.indices, cfg.hard_ranks) if cfg.hard_negatives else None
     )
-    model = PinSage(ModelConfig(features.shape[1], cfg.hidden, cfg.dim, cfg.dropout))
+    model = PinSage(ModelConfig(features.shape[1], cfg.hidden, cfg.dim, cfg.dropout, cfg.skip))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     pairs = np.concatenate([edges, edges[:, ::-1]])
     steps_per_epoch = -(-len(pairs) // cfg.batch_size)
