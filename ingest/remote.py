@@ -12,12 +12,11 @@ import base64
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-
-import httpx
 
 from encoders import encoder_class
 from encoders.errors import EncoderNotFound
@@ -27,11 +26,12 @@ from ingest.plan import IngestOptions
 from ingest.progress import ProgressBar, Stats
 from ingest.readers import reader_for
 from ingest.records import FieldSpec, Record, RecordMaker, make_batches
+from nestvec.client import Client, NestvecError, NotFound, Retry
+from service.schemas.collections import CollectionInfo
 
 STATE_SUFFIX = ".nestvec-progress.json"
-RETRIED = frozenset({429, 502, 503, 504})  # busy or restarting: wait and send again
-MAX_ATTEMPTS = 8
-MAX_WAIT_S = 30.0
+# busy (429) or restarting (502-504, connection lost): wait and send again, within these bounds
+RETRY = Retry(attempts=8, backoff=0.5, max_wait=30.0, max_total_wait=240.0)
 TIMEOUT_S = 300.0  # a batch is encoded before it is acknowledged
 
 
@@ -48,9 +48,14 @@ class Remote:
     url: str
     api_key: str | None = None
 
-    def client(self) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        return httpx.Client(base_url=self.url.rstrip("/"), headers=headers, timeout=TIMEOUT_S)
+    @contextmanager
+    def client(self) -> Iterator[Client]:
+        """A client of the server whose refusals become `RemoteError`s."""
+        with Client(self.url, api_key=self.api_key, timeout=TIMEOUT_S, retry=RETRY) as client:
+            try:
+                yield client
+            except NestvecError as exc:
+                raise RemoteError(_error_line(self.url, exc), "url") from None
 
 
 @dataclass
@@ -106,7 +111,7 @@ def upload(
             options.vector_field,
         )
         base = source if source.is_dir() else source.parent
-        maker = RecordMaker(spec, kind, int(config["dim"]), base)
+        maker = RecordMaker(spec, kind, config.dim, base)
         parts = {"source": fmt.fingerprint(source), "fields": asdict(spec)}
         key = json.loads(json.dumps({**parts, "url": remote.url, "collection": options.collection}))
         path = state_path(source, state_file)
@@ -121,7 +126,7 @@ def upload(
                 for batch in batches:
                     points = [_point(r, modality) for r in batch.records]
                     if points:
-                        _send(client, "PUT", _points_url(options.collection), {"points": points})
+                        client.upsert(options.collection, points)
                     sent += len(points)
                     state.rows, state.stats = batch.end, state.stats.add(batch.tally)
                     state.save(path)
@@ -130,7 +135,7 @@ def upload(
                 bar.close()
             state.done = True
             state.save(path)
-        count = _send(client, "GET", _collection_url(options.collection)).json()["count"]
+        count = client.get_collection(options.collection).count
     return {
         "collection": options.collection,
         "source": str(source),
@@ -166,36 +171,30 @@ def render(summary: dict[str, Any]) -> str:
     return "\n".join(lines + [f"  ! {m}" for m in s["examples"]])
 
 
-def _points_url(name: str) -> str:
-    return _collection_url(name) + "/points"
-
-
-def _collection_url(name: str) -> str:
-    return f"/v1/collections/{quote(name, safe='')}"
-
-
-def _collection(client: httpx.Client, options: IngestOptions) -> dict[str, Any]:
+def _collection(client: Client, options: IngestOptions) -> CollectionInfo:
     """The server's collection, created with the offline build's options when missing."""
-    found = _send(client, "GET", _collection_url(options.collection), missing_ok=True)
-    if found is not None:
-        return dict(found.json())
+    try:
+        return client.get_collection(options.collection)
+    except NotFound as exc:
+        if exc.code != "collection_not_found":
+            raise
     if options.encoder is None and options.vector_field is None:
         raise InvalidOption("give --encoder, or --vector-field with --dim", "encoder")
-    body: dict[str, Any] = {
-        "name": options.collection,
-        "encoder": options.encoder,
-        "dim": options.dim,
-        "metric": options.metric or "cosine",
-        "index": {"type": options.index_type or "hnsw", "params": options.index_params or {}},
-    }
-    return dict(_send(client, "POST", "/v1/collections", body).json())
+    return client.create_collection(
+        options.collection,
+        encoder=options.encoder,
+        dim=options.dim,
+        metric=options.metric or "cosine",
+        index=options.index_type or "hnsw",
+        index_params=options.index_params or {},
+    )
 
 
-def _modality(options: IngestOptions, config: dict[str, Any]) -> str | None:
+def _modality(options: IngestOptions, config: CollectionInfo) -> str | None:
     """What the rows carry: None for ready vectors, else the modality of the server's encoder."""
     if options.vector_field is not None:
         return None
-    encoder = config.get("encoder")
+    encoder = config.encoder
     if encoder is None:
         raise InvalidOption(
             f"collection {options.collection!r} has no encoder; give --vector-field", "encoder"
@@ -209,7 +208,7 @@ def _modality(options: IngestOptions, config: dict[str, Any]) -> str | None:
 def _point(record: Record, modality: str | None) -> dict[str, Any]:
     point: dict[str, Any] = {"id": record.id, "payload": record.payload}
     if record.vector is not None:
-        point["vector"] = record.vector.tolist()
+        point["vector"] = record.vector
     elif modality == "text":
         point["text"] = record.input
     elif modality == "image":
@@ -220,48 +219,7 @@ def _point(record: Record, modality: str | None) -> dict[str, Any]:
     return point
 
 
-def _send(
-    client: httpx.Client,
-    method: str,
-    url: str,
-    body: dict[str, Any] | None = None,
-    missing_ok: bool = False,
-) -> Any:
-    """One request, sent again while the server is busy or unreachable; 4xx stop with a line."""
-    for attempt in range(MAX_ATTEMPTS):
-        last = attempt == MAX_ATTEMPTS - 1
-        try:
-            response = client.request(method, url, json=body)
-        except httpx.TransportError as exc:
-            if last:
-                reason = str(exc) or type(exc).__name__
-                raise RemoteError(f"{client.base_url}: {reason}", "url") from None
-            time.sleep(min(MAX_WAIT_S, 0.5 * 2**attempt))
-            continue
-        if response.status_code == 404 and missing_ok:
-            return None
-        if response.status_code in RETRIED and not last:
-            time.sleep(_wait(response, attempt))
-            continue
-        if response.is_error:
-            raise RemoteError(_error_line(response), "url")
-        return response
-    raise AssertionError("unreachable")  # the last attempt returns or raises
-
-
-def _wait(response: httpx.Response, attempt: int) -> float:
-    """Retry-After when the server gives it, else exponential backoff."""
-    try:
-        return min(MAX_WAIT_S, max(0.0, float(response.headers["retry-after"])))
-    except (KeyError, ValueError):
-        return min(MAX_WAIT_S, 0.5 * 2**attempt)
-
-
-def _error_line(response: httpx.Response) -> str:
-    request = response.request
-    try:
-        body = response.json()
-        detail = f"{body['code']}: {body['message']}"
-    except (ValueError, KeyError, TypeError):
-        detail = response.text[:200].replace("\n", " ")
-    return f"{request.method} {request.url.path} answered {response.status_code} ({detail})"
+def _error_line(url: str, exc: NestvecError) -> str:
+    if exc.status is None:  # never answered: the message names the address and the reason
+        return exc.message
+    return f"{url} answered {exc.status} ({exc.code}: {exc.message})"

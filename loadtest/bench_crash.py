@@ -36,17 +36,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
+
+from nestvec.client import NO_RETRY, Client, Conflict, NestvecError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_locust import ROOT, Server  # noqa: E402
 
 DIM = 8
 COLLECTION = "crash"
-POINTS = f"/v1/collections/{COLLECTION}/points"
 NO_MODEL = {"NESTVEC_PRELOAD_ENCODERS": "[]"}  # vectors only: start fast
-SPEC = {"name": COLLECTION, "dim": DIM, "index": {"type": "hnsw"}}
 
 
 @dataclass
@@ -69,25 +68,30 @@ def writer(url: str, tag: str, seed: int, ledger: Ledger, stop: threading.Event)
     """Upsert batches of 1-40 new points until the server dies; record what was acknowledged."""
     rng = np.random.default_rng(seed)
     i = 0
-    with httpx.Client(base_url=url, timeout=30) as api:
+    # no retries: a lost answer is the crash this benchmark counts, not something to hide
+    with Client(url, timeout=30, retry=NO_RETRY) as api:
         while not stop.is_set():
             n = int(rng.integers(1, 41))
             ids = [f"{tag}-{i + j}" for j in range(n)]
             vectors = rng.normal(size=(n, DIM)).astype(np.float32)
             payloads = [{"n": i + j, "tag": tag} for j in range(n)]
             points = [
-                {"id": pid, "vector": v.tolist(), "payload": p}
+                {"id": pid, "vector": v, "payload": p}
                 for pid, v, p in zip(ids, vectors, payloads, strict=True)
             ]
             try:
-                r = api.put(POINTS, json={"points": points})
-            except httpx.TransportError:
-                return
-            if r.status_code == 200 and r.json() == {"upserted": n}:
+                upserted = api.upsert(COLLECTION, points)
+            except NestvecError as exc:
+                if exc.status is None:  # the server went away mid-request
+                    return
+                upserted, reason = -1, str(exc)[:200]
+            else:
+                reason = f"upserted {upserted} of {n}"
+            if upserted == n:
                 ledger.add(ids, vectors, payloads)
             else:
                 with ledger.lock:
-                    ledger.rejected.append(f"{r.status_code} {r.text[:200]}")
+                    ledger.rejected.append(reason)
             i += n
 
 
@@ -132,15 +136,17 @@ def start(data_dir: Path, ledger: Ledger, what: str, port: int | None = None) ->
 
 
 def count(url: str) -> int:
-    r = httpx.post(f"{url}/v1/collections/{COLLECTION}/count", json={}, timeout=60)
-    r.raise_for_status()
-    return int(r.json()["count"])
+    with Client(url, timeout=60) as api:
+        return api.count(COLLECTION)
 
 
 def ensure_collection(url: str) -> None:
-    r = httpx.post(f"{url}/v1/collections", json=SPEC, timeout=60)
-    if r.status_code not in (201, 409):
-        r.raise_for_status()
+    with Client(url, timeout=60) as api:
+        try:
+            api.create_collection(COLLECTION, dim=DIM, index="hnsw")
+        except Conflict as exc:
+            if exc.code != "collection_exists":
+                raise
 
 
 # fault kinds --------------------------------------------------------------------------------------
@@ -321,20 +327,18 @@ def verify(url: str, ledger: Ledger) -> Report:
     """Every acknowledged id: stored, same payload, same direction, top-10 for its own vector."""
     report = Report(stored=count(url))
     ids = list(ledger.acked)
-    with httpx.Client(base_url=url, timeout=120) as api:
+    with Client(url, timeout=120) as api:
         for start_at in range(0, len(ids), 500):
             chunk = ids[start_at : start_at + 500]
-            r = api.get(POINTS, params={"ids": chunk, "with_vector": True})
-            r.raise_for_status()
-            got = {p["id"]: p for p in r.json()["points"]}
+            got = {p.id: p for p in api.get_points(COLLECTION, chunk, with_vector=True)}
             for pid in chunk:
                 vector, payload = ledger.acked[pid]
                 if pid not in got:
                     report.missing.append(pid)
                     continue
-                if got[pid]["payload"] != payload:
+                if got[pid].payload != payload:
                     report.bad_payload.append(pid)
-                if not _same_direction(vector, np.asarray(got[pid]["vector"], np.float32)):
+                if not _same_direction(vector, np.asarray(got[pid].vector, np.float32)):
                     report.bad_vector.append(pid)
         for start_at in range(0, len(ids), 100):
             chunk = ids[start_at : start_at + 100]
@@ -347,10 +351,9 @@ def verify(url: str, ledger: Ledger) -> Report:
                 }
                 for pid in chunk
             ]
-            r = api.post(f"/v1/collections/{COLLECTION}/search/batch", json={"searches": searches})
-            r.raise_for_status()
-            for pid, hits in zip(chunk, r.json()["results"], strict=True):
-                if pid not in {h["id"] for h in hits}:
+            answers = api.search_batch(COLLECTION, searches)
+            for pid, hits in zip(chunk, answers, strict=True):
+                if pid not in {h.id for h in hits}:
                     report.not_found.append(pid)
     return report
 

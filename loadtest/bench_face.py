@@ -91,21 +91,22 @@ def through_service(
     """Upload, verify every pair and run leave-one-out search over REST (TestClient app)."""
     from fastapi.testclient import TestClient
 
+    from nestvec.client import Client, NestvecError
     from service.app import create_app
     from service.settings import Settings
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), preload_encoders=["face-dlib"])
-        with TestClient(create_app(settings)) as client:
-            body = {"name": "faces", "encoder": "face-dlib", "index": {"type": "flat"}}
-            assert client.post("/v1/collections", json=body).status_code == 201
+        with TestClient(create_app(settings)) as http:
+            client = Client(http=http)
+            client.create_collection("faces", encoder="face-dlib", index="flat")
             missing, started = [], time.perf_counter()
             for name in tqdm(files, desc="upload", unit="img"):
-                upload = [("files", (name, (DATA / "images" / name).read_bytes()))]
-                r = client.post("/v1/collections/faces/points/upload", files=upload)
-                if r.status_code != 200:
-                    missing.append((name, r.json()["code"]))
+                try:
+                    client.upload_files("faces", [(name, (DATA / "images" / name).read_bytes())])
+                except NestvecError as exc:
+                    missing.append((name, exc.code))
             out["upload_seconds"] = time.perf_counter() - started
             out["missing"] = missing
             found = {n for n in files} - {n for n, _ in missing}
@@ -114,20 +115,15 @@ def through_service(
                 if a not in found or b not in found:
                     distances.append(np.inf)
                     continue
-                refs = {"a": {"collection": "faces", "id": f"{a}#0"}}
-                refs["b"] = {"collection": "faces", "id": f"{b}#0"}
-                r = client.post("/v1/faces/verify", json=refs)
-                distances.append(r.json()["distance"])
+                stored_a = {"collection": "faces", "id": f"{a}#0"}
+                stored_b = {"collection": "faces", "id": f"{b}#0"}
+                distances.append(client.verify_faces(stored_a, stored_b).distance)
             out["distances"] = np.asarray(distances)
             hits = 0
             for name in tqdm(sorted(found), desc="search", unit="img"):
-                query = {
-                    "query": {"id": f"{name}#0"},
-                    "k": 1,
-                    "filter": {"must_not": [{"key": "source_id", "match": {"value": name}}]},
-                }
-                top = client.post("/v1/collections/faces/search", json=query).json()["results"]
-                hits += bool(top) and identity[top[0]["payload"]["source_id"]] == identity[name]
+                others = {"must_not": [{"key": "source_id", "match": {"value": name}}]}
+                top = client.search("faces", {"id": f"{name}#0"}, k=1, filter=others)
+                hits += bool(top) and identity[top[0].payload["source_id"]] == identity[name]
             out["rank1"], out["queries"] = hits / len(files), len(found)
     return out
 

@@ -27,6 +27,8 @@ import httpx
 import numpy as np
 import orjson
 
+from nestvec.client import Client
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_locust import Server  # noqa: E402
 
@@ -73,15 +75,14 @@ def exact_top(data: np.ndarray, keep: np.ndarray, queries: np.ndarray) -> list[s
 
 def load(api: httpx.Client, name: str, data: np.ndarray, n_of: np.ndarray, indexed: bool) -> float:
     """Create the collection and upsert in batches of 1,000; returns points per second."""
-    spec: dict[str, Any] = {
-        "name": name,
-        "dim": DIM,
-        "metric": "cosine",
-        "index": {"type": "hnsw", "params": {"M": M, "ef_construction": EF_CONSTRUCTION, "ef": EF}},
-    }
-    if indexed:
-        spec["payload_indexes"] = {"n": "integer"}
-    api.post("/v1/collections", json=spec).raise_for_status()
+    Client(http=api).create_collection(
+        name,
+        dim=DIM,
+        metric="cosine",
+        index="hnsw",
+        index_params={"M": M, "ef_construction": EF_CONSTRUCTION, "ef": EF},
+        payload_indexes={"n": "integer"} if indexed else None,
+    )
     bodies = [  # serialised before the clock starts, as raw hnswlib gets its arrays ready
         orjson.dumps(
             {

@@ -36,7 +36,7 @@ from bench_search import DEFAULT_CACHE, load_scifact  # noqa: E402
 from encoders.mrl.adapter import LinearAdapter, pca_rotation  # noqa: E402
 from encoders.mrl.adapter_encoder import PACKAGED  # noqa: E402
 from index.collection import Collection, CollectionConfig  # noqa: E402
-from index.funnel import DEFAULT_TIER  # noqa: E402
+from index.funnel_spec import DEFAULT_TIER  # noqa: E402
 
 K, N = 10, 50_000
 HNSW_EFS = (16, 24, 32, 48, 64, 96, 128, 256)  # hnsw collection (M=16, ef_construction=200)

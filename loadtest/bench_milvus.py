@@ -82,16 +82,16 @@ def load_scifact_docs(cache_dir: Path) -> Dataset:
 
 def fill(client: Any, name: str, ds: Dataset, index: dict[str, Any]) -> float:
     """Create and fill a collection over REST; seconds spent upserting."""
-    spec = {"name": name, "dim": ds.base.shape[1], "metric": ds.metric, "index": index}
-    client.post("/v1/collections", json=spec).raise_for_status()
+    from nestvec.client import Client
+    from service.schemas.collections import IndexSpec
+
+    api = Client(http=client)
+    api.create_collection(
+        name, dim=ds.base.shape[1], metric=ds.metric, index=IndexSpec.model_validate(index)
+    )
     start = time.perf_counter()
-    for lo in range(0, len(ds.base), UPSERT_BATCH):
-        points = [
-            {"id": str(i), "vector": ds.base[i].tolist()}
-            for i in range(lo, min(lo + UPSERT_BATCH, len(ds.base)))
-        ]
-        resp = client.put(f"/v1/collections/{name}/points", json={"points": points}, timeout=600)
-        resp.raise_for_status()
+    points = ({"id": i, "vector": v} for i, v in enumerate(ds.base))
+    api.upload_points(name, points, batch_size=UPSERT_BATCH, progress=False)
     return time.perf_counter() - start
 
 

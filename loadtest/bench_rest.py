@@ -129,15 +129,16 @@ def bench_embed(base: str, encoder: Any, docs: list[str], concurrency: int) -> t
 
 
 def upsert_rest(base: str, ids: list[str], vectors: Any, payloads: list[dict[str, Any]]) -> None:
-    spec = {"name": COLLECTION, "encoder": ENCODER, "index": {"type": "hnsw"}}
-    httpx.post(f"{base}/v1/collections", json=spec, timeout=30).raise_for_status()
-    for i in range(0, len(ids), 256):
-        points = [
-            {"id": ids[j], "vector": vectors[j].tolist(), "payload": payloads[j]}
-            for j in range(i, min(i + 256, len(ids)))
-        ]
-        url = f"{base}/v1/collections/{COLLECTION}/points"
-        httpx.put(url, json={"points": points}, timeout=60).raise_for_status()
+    """Setup through the Python client (the timed loops above send raw httpx on purpose)."""
+    from nestvec.client import Client
+
+    with Client(base) as api:
+        api.create_collection(COLLECTION, encoder=ENCODER, index="hnsw")
+        points = (
+            {"id": i, "vector": v, "payload": p}
+            for i, v, p in zip(ids, vectors, payloads, strict=True)
+        )
+        api.upload_points(COLLECTION, points, batch_size=256, progress=False)
 
 
 def bench_search(

@@ -57,7 +57,9 @@ sys.path.insert(1, str(ROOT))
 from bench_filtered import DIM, EF, EF_CONSTRUCTION, NO_MODEL, K, M, clustered  # noqa: E402
 from run_locust import Server  # noqa: E402
 
-from index.payload_index import to_bitmap  # noqa: E402
+from index.sorted_labels import to_bitmap  # noqa: E402
+from nestvec.client import Client  # noqa: E402
+from service.schemas.collections import IndexSpec  # noqa: E402
 
 BATCH = 1000  # points per REST PUT and per offline commit
 TAGS = [f"tag{j:02d}" for j in range(20)]
@@ -307,10 +309,13 @@ def raw_faiss(d: Data, res: SizeResult, tmp: Path, args: argparse.Namespace) -> 
 def rest_load(api: httpx.Client, d: Data) -> float:
     """Create the collection (payload indexes on n and tag) and upsert in batches of 1,000;
     returns points per second. Bodies are built in the timed loop, as a client would."""
-    spec = {"name": COLLECTION, "dim": DIM, "metric": "cosine", "index": INDEX_SPEC}
-    api.post(
-        "/v1/collections", json={**spec, "payload_indexes": PAYLOAD_INDEXES}
-    ).raise_for_status()
+    Client(http=api).create_collection(
+        COLLECTION,
+        dim=DIM,
+        metric="cosine",
+        index=IndexSpec.model_validate(INDEX_SPEC),
+        payload_indexes=PAYLOAD_INDEXES,
+    )
     n = len(d.vectors)
     headers = {"content-type": "application/json"}
     start = time.perf_counter()

@@ -538,7 +538,7 @@ def bench_backend(ds: Dataset, backend: str, catalog: Any, args: argparse.Namesp
 
 def bench_filtered(ds: Dataset, col: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Filtered search at default params vs exact filtered search; batch and single QPS."""
-    from index.collection import EXACT_FILTER_LIMIT
+    from index.plans import EXACT_FILTER_LIMIT
 
     def ours(q: np.ndarray) -> Any:
         return col.search(q, K, filter=FILTER, with_payload=False)
@@ -643,7 +643,7 @@ def bench_rest(
     ds: Dataset, col: Any, build_s: float, args: argparse.Namespace
 ) -> tuple[list[Any], list[str]]:
     """hnsw over REST (8 client threads; batch endpoint) vs the same Collection.search calls."""
-    import httpx
+    from nestvec.client import Client
 
     name, dim, n = "bench", ds.base.shape[1], len(ds.base)
     vec_json = [json.dumps(q.tolist()) for q in ds.queries]
@@ -668,20 +668,15 @@ def bench_rest(
     with (
         tempfile.TemporaryDirectory(prefix="nestvec-bench-rest-") as tmp,
         server(Path(tmp)) as (base, pid),
-        httpx.Client(base_url=base, timeout=300) as client,
+        Client(base) as client,
     ):
-        spec = {"name": name, "dim": dim, "metric": ds.metric, "index": {"type": "hnsw"}}
-        client.post("/v1/collections", json=spec).raise_for_status()
+        # setup through the Python client; the timed search loops (post_all) send raw bodies
+        client.create_collection(name, dim=dim, metric=ds.metric, index="hnsw")
         start = time.perf_counter()
-        for lo in range(0, n, REST_UPSERT_BATCH):
-            points = [
-                {"id": str(i), "vector": ds.base[i].tolist(), "payload": {"cat": i % 10}}
-                for i in range(lo, min(lo + REST_UPSERT_BATCH, n))
-            ]
-            resp = client.put(f"/v1/collections/{name}/points", json={"points": points})
-            resp.raise_for_status()
+        points = ({"id": i, "vector": ds.base[i], "payload": {"cat": i % 10}} for i in range(n))
+        client.upload_points(name, points, batch_size=REST_UPSERT_BATCH, progress=False)
         rest_upsert_s = time.perf_counter() - start
-        count = client.get(f"/v1/collections/{name}").json().get("count")
+        count = client.get_collection(name).count
         search = f"/v1/collections/{name}/search"
         batch_path = f"{search}/batch"
         post_all(base, search, single_bodies[:20], 1)  # warm-up

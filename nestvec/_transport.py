@@ -1,0 +1,202 @@
+"""The client's plumbing: one request description, the error classes, and the retry policy.
+
+Shared by `Client` and `AsyncClient`, so the two differ only in how they wait and send.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+# Errors raised before the request left: safe to send again whatever the method.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class NestvecError(Exception):
+    """An error answer of the service (or no answer at all): its `code`, `message`, `field`."""
+
+    def __init__(
+        self, code: str, message: str, field: str | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(f"{status or 'no answer'} {code}: {message}")
+        self.code, self.message, self.field, self.status = code, message, field, status
+
+
+class BadRequest(NestvecError):
+    """400, 413, 415 or 422: the request itself is wrong (a field, a filter, a size)."""
+
+
+class AuthError(NestvecError):
+    """401 or 403: a missing or wrong API key, or a read-only key on a write."""
+
+
+class NotFound(NestvecError):
+    """404: an unknown collection, point, encoder or payload index."""
+
+
+class Conflict(NestvecError):
+    """409: the collection exists, the index needs training, the encoder changed..."""
+
+
+class Overloaded(NestvecError):
+    """429 after the retries ran out: the encode queue or the rate limit stayed full."""
+
+
+class Unavailable(NestvecError):
+    """502, 503 or 504 after the retries ran out, or a server that cannot be reached."""
+
+
+class ServerError(NestvecError):
+    """Any other 5xx: a bug in the service, reported with its code."""
+
+
+ERROR_BY_STATUS: dict[int, type[NestvecError]] = {
+    **dict.fromkeys((400, 413, 415, 422), BadRequest),
+    **dict.fromkeys((401, 403), AuthError),
+    404: NotFound,
+    409: Conflict,
+    429: Overloaded,
+    **dict.fromkeys((502, 503, 504), Unavailable),
+}
+
+
+def error_from(response: httpx.Response) -> NestvecError:
+    """The exception of an error answer; a body that is not the service's shape is kept as text."""
+    try:
+        body = response.json()
+        code, message, field_ = str(body["code"]), str(body["message"]), body.get("field")
+    except (ValueError, KeyError, TypeError):
+        code, field_ = f"http_{response.status_code}", None
+        message = response.text[:200].replace("\n", " ") or response.reason_phrase
+    default = ServerError if response.status_code >= 500 else NestvecError
+    cls = ERROR_BY_STATUS.get(response.status_code, default)
+    return cls(code, message, field_, response.status_code)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """When to send again: busy (429) or restarting (502-504) servers, and lost connections.
+
+    Bounded twice: at most `attempts` sends and `max_total_wait` seconds asleep in all. A
+    `Retry-After` is honoured as given; one past what is left of the budget ends the retries.
+    """
+
+    attempts: int = 6
+    backoff: float = 0.5  # the first wait without Retry-After; doubled each time
+    max_wait: float = 30.0  # one wait without Retry-After, at most
+    max_total_wait: float = 60.0
+    statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+
+    def wait(self, attempt: int, waited: float, retry_after: float | None) -> float | None:
+        """Seconds to sleep before the next attempt, or None to give up."""
+        if attempt + 1 >= self.attempts:
+            return None
+        delay = (
+            min(self.max_wait, self.backoff * 2**attempt) if retry_after is None else retry_after
+        )
+        return delay if waited + delay <= self.max_total_wait else None
+
+
+NO_RETRY = Retry(attempts=1)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The `Retry-After` header in seconds (delta or HTTP date), None when absent or unreadable."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One REST call: what to send and how to read the answer."""
+
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    json: Any = None
+    params: Any = None
+    files: Any = None
+    data: Any = None
+    # a 404 with this code means "absent", answered with `absent` instead of an exception
+    absent_code: str | None = None
+    absent: Any = None
+
+    def send_args(self) -> dict[str, Any]:
+        """Keyword arguments of `httpx.Client.request` (None ones left out)."""
+        args = {"json": self.json, "params": self.params, "files": self.files, "data": self.data}
+        return {k: v for k, v in args.items() if v is not None}
+
+    def retry_on(self, exc: httpx.TransportError) -> bool:
+        """Whether a lost request may be sent again: unsent, or idempotent."""
+        return isinstance(exc, NOT_SENT) or self.method in IDEMPOTENT
+
+    def result(self, response: httpx.Response) -> T:
+        """The parsed answer, `absent` for the named 404, or the error raised."""
+        if response.is_success:
+            return self.parse(response)
+        error = error_from(response)
+        if self.absent_code is not None and error.status == 404 and error.code == self.absent_code:
+            return self.absent  # type: ignore[no-any-return]
+        raise error
+
+
+def unreachable(base_url: object, exc: httpx.TransportError) -> Unavailable:
+    """The error of a server that never answered."""
+    reason = str(exc) or type(exc).__name__
+    return Unavailable("connection_error", f"{base_url}: {reason}", "url", None)
+
+
+Outcome = httpx.Response | httpx.TransportError
+
+
+def next_wait(
+    call: Call[Any], retry: Retry, attempt: int, waited: float, got: Outcome
+) -> float | None:
+    """Seconds to wait before sending `call` again after `got`, or None: `got` is final."""
+    if isinstance(got, httpx.TransportError):
+        return retry.wait(attempt, waited, None) if call.retry_on(got) else None
+    if got.status_code not in retry.statuses:
+        return None
+    return retry.wait(attempt, waited, retry_after(got))
+
+
+def final(call: Call[T], got: Outcome, base_url: object) -> T:
+    """The call's result from its last answer, or the error to raise."""
+    if isinstance(got, httpx.TransportError):
+        raise unreachable(base_url, got) from got
+    return call.result(got)
+
+
+def body(model: BaseModel) -> dict[str, Any]:
+    """A request model as the JSON the service reads (unset options left to its defaults)."""
+    return model.model_dump(exclude_none=True, mode="json")
+
+
+def read(model: type[M]) -> Callable[[httpx.Response], M]:
+    """A parser of answers into `model`."""
+    return lambda r: model.model_validate(r.json())
+
+
+def collection_path(*parts: str) -> str:
+    """`/v1/collections/...`; each part is one path segment, whatever it holds ("/", "?")."""
+    return "/v1/collections/" + "/".join(quote(p, safe="") for p in parts)

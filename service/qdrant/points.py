@@ -1,0 +1,173 @@
+"""Qdrant's point routes: upsert, retrieve, scroll, count, delete and payload-only updates."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter
+
+from service.deps import EngineDep, ReadAccess, WriteAccess
+from service.errors import ServiceError
+from service.qdrant.collections import COMPLETED
+from service.qdrant.translate import (
+    QdrantRoute,
+    Unsupported,
+    answer,
+    qdrant_filter,
+    record,
+    to_nestvec_id,
+    to_qdrant_id,
+    unnamed,
+    wants_vector,
+)
+from service.schemas.points import PointIn
+from service.schemas.qdrant import (
+    Count,
+    DeletePayload,
+    Retrieve,
+    Scroll,
+    Selector,
+    SetPayload,
+    UpsertPoints,
+)
+
+router = APIRouter(route_class=QdrantRoute, prefix="/collections/{name}/points", tags=["qdrant"])
+SCROLL_LIMIT = 10  # Qdrant's default page
+
+
+@router.put("", dependencies=[WriteAccess])
+def upsert_points(name: str, req: UpsertPoints, engine: EngineDep) -> dict[str, Any]:
+    """Points as a list (`points`) or as columns (`batch`); ids are unsigned ints or UUIDs."""
+    started = time.perf_counter()
+    engine.upsert(name, to_points(req))
+    return answer(COMPLETED, started)
+
+
+@router.post("", dependencies=[ReadAccess])
+def retrieve_points(name: str, req: Retrieve, engine: EngineDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    engine.check_batch(len(req.ids), "ids")
+    ids = [to_nestvec_id(i, f"ids[{n}]") for n, i in enumerate(req.ids)]
+    points = engine.catalog.get(name).get(ids, wants_vector(req.with_vector))
+    return answer([record(p, req.with_payload, req.with_vector) for p in points], started)
+
+
+@router.get("/{point_id}", dependencies=[ReadAccess])
+def get_point(name: str, point_id: str, engine: EngineDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    point = engine.catalog.get(name).vector_of(to_nestvec_id(point_id, "id"), "id")
+    return answer(record(point, True, True), started)
+
+
+@router.post("/scroll", dependencies=[ReadAccess])
+def scroll_points(name: str, req: Scroll, engine: EngineDep) -> dict[str, Any]:
+    """A page in id order from `offset` (inclusive), and the id the next page starts at."""
+    started = time.perf_counter()
+    if req.order_by is not None:
+        raise Unsupported("order_by is not supported: scroll pages in id order", "order_by")
+    limit = min(req.limit or SCROLL_LIMIT, engine.settings.max_page)
+    start = None if req.offset is None else to_nestvec_id(req.offset, "offset")
+    collection = engine.catalog.get(name)
+    found = collection.page_matching(
+        qdrant_filter(req.filter), start, limit + 1, wants_vector(req.with_vector)
+    )
+    next_offset = to_qdrant_id(found[limit].id) if len(found) > limit else None
+    points = [record(p, req.with_payload, req.with_vector) for p in found[:limit]]
+    return answer({"points": points, "next_page_offset": next_offset}, started)
+
+
+@router.post("/count", dependencies=[ReadAccess])
+def count_points(name: str, engine: EngineDep, req: Count | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    flt = qdrant_filter(req.filter) if req else None
+    return answer({"count": engine.catalog.get(name).count(flt)}, started)
+
+
+@router.post("/delete", dependencies=[WriteAccess])
+def delete_points(name: str, req: Selector, engine: EngineDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    ids, flt = selected(req)
+    engine.delete(name, ids or [], flt)
+    return answer(COMPLETED, started)
+
+
+@router.post("/payload", dependencies=[WriteAccess])
+def set_payload(name: str, req: SetPayload, engine: EngineDep) -> dict[str, Any]:
+    """Merge keys into the payloads (at the dotted `key` when given); vectors stay."""
+    started = time.perf_counter()
+    ids, flt = selected(req)
+    collection = engine.catalog.get(name)
+    collection.set_payload(ids, flt, req.payload, req.key)
+    return answer(COMPLETED, started)
+
+
+@router.put("/payload", dependencies=[WriteAccess])
+def overwrite_payload(name: str, req: SetPayload, engine: EngineDep) -> dict[str, Any]:
+    """Replace the payloads whole; vectors stay."""
+    started = time.perf_counter()
+    if req.key is not None:
+        raise ServiceError("overwrite_payload takes no key", "key")
+    ids, flt = selected(req)
+    collection = engine.catalog.get(name)
+    collection.overwrite_payload(ids, flt, req.payload)
+    return answer(COMPLETED, started)
+
+
+@router.post("/payload/delete", dependencies=[WriteAccess])
+def delete_payload(name: str, req: DeletePayload, engine: EngineDep) -> dict[str, Any]:
+    """Remove the (dotted) keys from the payloads; vectors stay."""
+    started = time.perf_counter()
+    ids, flt = selected(req)
+    collection = engine.catalog.get(name)
+    collection.delete_payload_keys(ids, flt, req.keys)
+    return answer(COMPLETED, started)
+
+
+@router.post("/payload/clear", dependencies=[WriteAccess])
+def clear_payload(name: str, req: Selector, engine: EngineDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    ids, flt = selected(req)
+    engine.catalog.get(name).clear_payload(ids, flt)
+    return answer(COMPLETED, started)
+
+
+def selected(req: Selector) -> tuple[list[str] | None, dict[str, Any] | None]:
+    """The ids and/or filter a selector names (at least one of them)."""
+    if req.points is None and req.filter is None:
+        raise ServiceError("give the points to change: `points` (ids) or `filter`", "points")
+    ids = None
+    if req.points is not None:
+        ids = [to_nestvec_id(i, f"points[{n}]") for n, i in enumerate(req.points)]
+    return ids, qdrant_filter(req.filter)
+
+
+def to_points(req: UpsertPoints) -> list[PointIn]:
+    """Qdrant points as nestvec's upsert items (vectors are validated by the engine)."""
+    if req.update_filter is not None:
+        raise Unsupported("update_filter is not supported", "update_filter")
+    if (req.points is None) == (req.batch is None):
+        raise ServiceError("give exactly one of: points, batch", "points")
+    if req.points is not None:
+        return [
+            PointIn(
+                id=to_nestvec_id(p.id, f"points[{i}].id", strict=True),
+                vector=unnamed(p.vector, None, f"points[{i}].vector"),
+                payload=p.payload or {},
+            )
+            for i, p in enumerate(req.points)
+        ]
+    batch = req.batch
+    assert batch is not None
+    vectors = unnamed(batch.vectors, None, "batch.vectors")
+    payloads = batch.payloads or [None] * len(batch.ids)
+    if not len(batch.ids) == len(vectors) == len(payloads):
+        raise ServiceError("batch ids, vectors and payloads must be as many", "batch")
+    return [
+        PointIn(
+            id=to_nestvec_id(pid, f"batch.ids[{i}]", strict=True),
+            vector=vector,
+            payload=payload or {},
+        )
+        for i, (pid, vector, payload) in enumerate(zip(batch.ids, vectors, payloads, strict=True))
+    ]

@@ -1,0 +1,185 @@
+"""Qdrant's query, search and recommend routes over Collection.search and nestvec's recommend."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter
+
+from index import Collection, Hit
+from index.vectors import as_matrix
+from service.deps import EngineDep, ReadAccess
+from service.engine import Engine
+from service.errors import ServiceError
+from service.qdrant.translate import (
+    QdrantRoute,
+    Unsupported,
+    answer,
+    passes,
+    qdrant_filter,
+    scored,
+    to_nestvec_id,
+    unnamed,
+    wants_vector,
+)
+from service.recommend import recommend
+from service.schemas.qdrant import (
+    QueryBatch,
+    QueryPoints,
+    Recommend,
+    Search,
+    SearchParams,
+    _Query,
+)
+from service.schemas.recommend import RecommendRequest
+
+router = APIRouter(route_class=QdrantRoute, prefix="/collections/{name}/points", tags=["qdrant"])
+
+
+@router.post("/query", dependencies=[ReadAccess])
+def query_points(name: str, req: QueryPoints, engine: EngineDep) -> dict[str, Any]:
+    """Nearest to a vector or a stored point (`query`), or recommend by examples."""
+    started = time.perf_counter()
+    return answer({"points": _query(engine, name, req)}, started)
+
+
+@router.post("/query/batch", dependencies=[ReadAccess])
+def query_batch(name: str, req: QueryBatch, engine: EngineDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    engine.check_batch(len(req.searches), "searches")
+    return answer([{"points": _query(engine, name, q)} for q in req.searches], started)
+
+
+def _query(engine: Engine, name: str, req: QueryPoints) -> list[dict[str, Any]]:
+    """The hits of one query request."""
+    for option in ("prefetch", "lookup_from"):
+        if getattr(req, option) is not None:
+            raise Unsupported(f"{option} is not supported", option)
+    unnamed(None, req.using, "using")
+    query = req.query
+    if isinstance(query, dict) and set(query) == {"nearest"}:
+        query = query["nearest"]
+    if isinstance(query, dict) and set(query) == {"recommend"}:
+        hits = _recommend(engine, name, req, query["recommend"], "query.recommend")
+    elif isinstance(query, list | int | str) and not isinstance(query, bool):
+        hits = _nearest(engine, name, req, query, "query")
+    else:
+        raise Unsupported(
+            "query must be a vector, a point id, {nearest} or {recommend} "
+            "(fusion, order_by, discover, context and formula queries are not supported)",
+            "query",
+        )
+    return hits
+
+
+@router.post("/search", dependencies=[ReadAccess])
+def search_points(name: str, req: Search, engine: EngineDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    vector = unnamed(req.vector, None, "vector")
+    return answer(_nearest(engine, name, req, vector, "vector"), started)
+
+
+@router.post("/recommend", dependencies=[ReadAccess])
+def recommend_points(name: str, req: Recommend, engine: EngineDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    if req.lookup_from is not None:
+        raise Unsupported("lookup_from is not supported", "lookup_from")
+    unnamed(None, req.using, "using")
+    examples = {"positive": req.positive, "negative": req.negative, "strategy": req.strategy}
+    return answer(_recommend(engine, name, req, examples, "positive"), started)
+
+
+def _nearest(
+    engine: Engine, name: str, req: _Query, query: Any, field: str
+) -> list[dict[str, Any]]:
+    """The hits nearest a vector, or a stored point's (that point itself excluded)."""
+    collection = engine.catalog.get(name)
+    k = req.offset + req.limit
+    engine.check_k(k, "limit")
+    exclude: list[str] = []
+    if isinstance(query, list):
+        _check_vector(query, field)
+        vector = as_matrix([query], collection.config.dim, [field])
+    else:
+        stored = collection.vector_of(to_nestvec_id(query, field), field)
+        vector, exclude = stored.vector[None, :], [stored.id]  # type: ignore[index]
+    hits = collection.search(
+        np.asarray(vector, np.float32),
+        k,
+        filter=qdrant_filter(req.filter),
+        params=_knobs(collection, req.params),
+        exclude=[exclude],
+        with_payload=req.with_payload not in (None, False),
+        with_vector=wants_vector(req.with_vector),
+    )[0]
+    return _shown(hits, collection, req)
+
+
+def _recommend(
+    engine: Engine, name: str, req: _Query, examples: Any, field: str
+) -> list[dict[str, Any]]:
+    """Qdrant's recommend by examples (average_vector, best_score, sum_scores) via nestvec's."""
+    if not isinstance(examples, dict) or set(examples) - {"positive", "negative", "strategy"}:
+        raise Unsupported("recommend takes positive, negative and strategy", field)
+    collection = engine.catalog.get(name)
+    strategy = examples.get("strategy") or "average_vector"
+    if not isinstance(strategy, str):
+        raise ServiceError("strategy must be a string", "strategy")
+    request = RecommendRequest(
+        positive=_examples(examples.get("positive"), "positive"),
+        negative=_examples(examples.get("negative"), "negative"),
+        strategy=strategy,
+        k=req.offset + req.limit,
+        filter=qdrant_filter(req.filter),
+        params=_knobs(collection, req.params),
+        with_payload=req.with_payload not in (None, False),
+        with_vector=wants_vector(req.with_vector),
+    )
+    return _shown(recommend(engine, name, request).hits, collection, req)
+
+
+def _examples(given: Any, what: str) -> list[Any]:
+    """Example vectors as they are, example ids as nestvec ids."""
+    if given is None:
+        return []
+    if not isinstance(given, list):
+        raise Unsupported(f"{what} must be a list of point ids or vectors", what)
+    out = []
+    for i, example in enumerate(given):
+        field = f"{what}[{i}]"
+        if isinstance(example, list):
+            out.append(_check_vector(example, field))
+        elif isinstance(example, int | str) and not isinstance(example, bool):
+            out.append(to_nestvec_id(example, field))
+        else:
+            raise ServiceError("an example is a point id or a vector", field)
+    return out
+
+
+def _check_vector(vector: list[Any], field: str) -> list[float]:
+    """A dense vector of numbers (the query's free-form shape is checked here)."""
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector):
+        raise ServiceError("a vector holds numbers only (multivectors are not supported)", field)
+    return vector
+
+
+def _shown(hits: list[Hit], collection: Collection, req: _Query) -> list[dict[str, Any]]:
+    """Hits after `offset`, within `score_threshold`, in Qdrant's ScoredPoint shape."""
+    metric = collection.config.metric
+    return [
+        scored(hit, metric, req.with_payload, req.with_vector)
+        for hit in hits[req.offset :]
+        if passes(hit.score if metric != "l2" else -hit.score, req.score_threshold, metric)
+    ]
+
+
+def _knobs(collection: Collection, params: SearchParams | None) -> dict[str, Any] | None:
+    """`hnsw_ef` as the beam width of the backends that have one; others ignore it (as Qdrant
+    ignores it on a plain index)."""
+    if params is None or params.hnsw_ef is None:
+        return None
+    if "ef" not in collection.backend.Query.model_fields:
+        return None
+    return {"ef": params.hnsw_ef}

@@ -1,0 +1,179 @@
+"""Translation between Qdrant's shapes and nestvec's: ids, distances, scores, payload and vector
+selection, the answer envelope, and the route class whose errors take Qdrant's error shape."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from index import Hit
+from index.errors import InvalidCollectionConfig
+from index.store import StoredPoint
+from service.errors import ServiceError
+from service.routers import JsonRoute
+from service.schemas.qdrant import QdrantId, WithPayload, WithVector
+
+# the Qdrant release whose REST API this subset follows; qdrant-client checks major.minor
+QDRANT_VERSION = "1.20.0"
+DISTANCES = {"Cosine": "cosine", "Dot": "dot", "Euclid": "l2"}
+METRIC_NAMES = {metric: name for name, metric in DISTANCES.items()}
+MAX_ID = 2**64 - 1
+
+
+class QdrantRoute(JsonRoute):
+    """A JsonRoute whose errors leave as Qdrant's `{"status": {"error"}, "time"}`
+    (service.errors reads this flag), so qdrant-client raises its own UnexpectedResponse."""
+
+    qdrant_errors = True
+
+
+class Unsupported(ServiceError):
+    """A Qdrant feature this subset does not serve (named vectors, sparse vectors, fusion)."""
+
+    code = "unsupported"
+
+
+def answer(result: Any, started: float) -> dict[str, Any]:
+    """Qdrant's success envelope."""
+    return {"result": result, "status": "ok", "time": time.perf_counter() - started}
+
+
+def to_nestvec_id(point_id: QdrantId, field: str, strict: bool = False) -> str:
+    """A Qdrant id as a nestvec id: an integer as its decimal string, a UUID in its canonical
+    hyphenated form. `strict` (writes) refuses other strings, as Qdrant does; reads let them
+    through, so points written through the v1 API can be read here."""
+    if isinstance(point_id, int):
+        if not 0 <= point_id <= MAX_ID:
+            raise ServiceError("a point id must be an unsigned 64-bit integer or a UUID", field)
+        return str(point_id)
+    try:
+        return str(uuid.UUID(point_id))
+    except ValueError:
+        if strict:
+            raise ServiceError(
+                f"point id {point_id!r} is neither an unsigned integer nor a UUID", field
+            ) from None
+        return point_id
+
+
+def to_qdrant_id(point_id: str) -> int | str:
+    """A nestvec id as Qdrant shows it: decimal strings become integers again."""
+    if point_id.isdecimal() and point_id.isascii() and str(int(point_id)) == point_id:
+        value = int(point_id)
+        if value <= MAX_ID:
+            return value
+    return point_id
+
+
+def to_metric(distance: str) -> str:
+    """A Qdrant distance name as a nestvec metric."""
+    if distance not in DISTANCES:
+        known = ", ".join(DISTANCES)
+        raise InvalidCollectionConfig(
+            f"distance {distance!r} is not supported here; use one of: {known}",
+            "vectors.distance",
+        )
+    return DISTANCES[distance]
+
+
+def to_score(score: float, metric: str) -> float:
+    """nestvec scores are higher-is-better; Qdrant's Euclid reports the distance itself."""
+    return -score if metric == "l2" else score
+
+
+def passes(score: float, threshold: float | None, metric: str) -> bool:
+    """Qdrant's score_threshold: a least score, or for Euclid a greatest distance."""
+    if threshold is None:
+        return True
+    return score <= threshold if metric == "l2" else score >= threshold
+
+
+def select_payload(payload: dict[str, Any], spec: WithPayload | None) -> dict[str, Any] | None:
+    """The payload cut as `with_payload` asks (top-level keys; dotted keys name top-levels)."""
+    if spec is None or spec is False:
+        return None
+    if spec is True:
+        return payload
+    if isinstance(spec, list):
+        keep = {k.split(".")[0] for k in spec}
+        return {k: v for k, v in payload.items() if k in keep}
+    unknown = set(spec) - {"include", "exclude"}
+    if unknown or len(spec) != 1:
+        raise ServiceError("with_payload takes a bool, a key list, {include} or {exclude}")
+    if "include" in spec:
+        return select_payload(payload, spec["include"])
+    drop = {k.split(".")[0] for k in spec["exclude"]}
+    return {k: v for k, v in payload.items() if k not in drop}
+
+
+def wants_vector(spec: WithVector) -> bool:
+    """with_vector as a flag: a list names vectors, and the unnamed one is all there is."""
+    return bool(spec)
+
+
+def record(
+    point: StoredPoint | Hit, with_payload: WithPayload | None, with_vector: WithVector
+) -> dict[str, Any]:
+    """A Qdrant Record."""
+    vector = (
+        point.vector.tolist() if wants_vector(with_vector) and point.vector is not None else None
+    )
+    return {
+        "id": to_qdrant_id(point.id),
+        "payload": select_payload(point.payload or {}, with_payload),
+        "vector": vector,
+    }
+
+
+def scored(
+    hit: Hit, metric: str, with_payload: WithPayload | None, with_vector: WithVector
+) -> dict[str, Any]:
+    """A Qdrant ScoredPoint (`version` is 0: nestvec keeps no per-point version)."""
+    return {
+        **record(hit, with_payload, with_vector),
+        "version": 0,
+        "score": to_score(hit.score, metric),
+    }
+
+
+def unnamed(vector: Any, using: str | None, field: str) -> Any:
+    """The unnamed vector of a request; a named one is refused (one collection per vector)."""
+    if using:
+        raise Unsupported(
+            "named vectors are not supported: create one collection per vector name", field
+        )
+    if isinstance(vector, dict) and set(vector) == {""}:
+        return vector[""]  # "" names the unnamed vector (LangChain sends it so)
+    if isinstance(vector, dict):
+        raise Unsupported(
+            "named or sparse vectors are not supported: send one unnamed vector per point", field
+        )
+    return vector
+
+
+def qdrant_filter(raw: Any) -> Any:
+    """A Qdrant filter with `has_id` ids written as nestvec ids (UUIDs canonical); the rest is
+    left for index.filters to validate."""
+    if isinstance(raw, list):
+        return [qdrant_filter(item) for item in raw]
+    if not isinstance(raw, dict):
+        return raw
+    out = {}
+    for key, value in raw.items():
+        if key == "has_id" and isinstance(value, list):
+            value = [_id_in_filter(v) for v in value]
+        elif key in ("must", "should", "must_not", "conditions", "min_should"):
+            value = qdrant_filter(value)
+        out[key] = value
+    return out
+
+
+def _id_in_filter(value: Any) -> Any:
+    # an id of the wrong type is left as it is, for the filter's validation to name
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        try:
+            return to_nestvec_id(value, "filter.has_id")
+        except ServiceError:
+            return value
+    return value

@@ -1,0 +1,78 @@
+"""Routes other servers' clients expect: OpenAI's `GET /v1/models`, and TEI's `POST /embed`,
+`GET /info` and `GET /health`, served by the default encoder (NESTVEC_DEFAULT_ENCODER).
+
+TEI's embeddings go through the encoder's batch handler like `/v1/embeddings` (async, 429 when
+its queue is full).
+"""
+
+import time
+
+from fastapi import APIRouter, Response
+
+from encoders import available_encoders
+from encoders.registry import encoder_class
+from service.deps import EngineDep, ReadAccess
+from service.errors import UnsupportedInput
+from service.responses import json_response
+from service.routers import JsonRoute
+from service.schemas.compat import OpenAIModel, OpenAIModelList, TEIEmbedRequest, TEIInfo
+from service.version import nestvec_version
+
+router = APIRouter(route_class=JsonRoute, dependencies=[ReadAccess])
+STARTED = int(time.time())  # OpenAI's `created`: no model here has a publication date to give
+
+
+@router.get("/v1/models", response_model=OpenAIModelList, tags=["models"])
+def list_models() -> dict[str, object]:
+    """The encoders, as OpenAI's SDK lists models (`client.models.list()`)."""
+    return {"object": "list", "data": [_model(name) for name in available_encoders()]}
+
+
+@router.get("/v1/models/{name}", response_model=OpenAIModel, tags=["models"])
+def get_model(name: str) -> dict[str, object]:
+    """One encoder (404 `encoder_not_found` naming the known ones)."""
+    encoder_class(name)  # raises EncoderNotFound
+    return _model(name)
+
+
+def _model(name: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": STARTED, "owned_by": "nestvec"}
+
+
+@router.post("/embed", response_model=list[list[float]], tags=["tei"])
+async def tei_embed(req: TEIEmbedRequest, engine: EngineDep) -> Response:
+    """TEI's embed: one vector per input (a list of vectors, also for a single string)."""
+    if not req.normalize:
+        raise UnsupportedInput("vectors are always L2-normalised; omit 'normalize'", "normalize")
+    if req.prompt_name is not None:
+        raise UnsupportedInput("this server has no prompts", "prompt_name")
+    texts = [req.inputs] if isinstance(req.inputs, str) else req.inputs
+    _, vectors = await engine.aembed(engine.settings.default_encoder, texts, req.dimensions)
+    return json_response(vectors)
+
+
+@router.get("/info", response_model=TEIInfo, tags=["tei"])
+def tei_info(engine: EngineDep) -> dict[str, object]:
+    """TEI's info about the default encoder, with this server's batching limits."""
+    settings, name = engine.settings, engine.settings.default_encoder
+    cls = encoder_class(name)
+    return {
+        "model_id": name,
+        "model_sha": engine.encoders.fingerprint(name, settings.resolved_models_dir),
+        "model_dtype": "float32",
+        "model_type": {"embedding": {"pooling": getattr(cls, "pooling", "mean")}},
+        "max_concurrent_requests": settings.batch_max_queue,
+        "max_input_length": getattr(cls, "max_seq_length", settings.batch_max_tokens),
+        "max_batch_tokens": settings.batch_max_tokens,
+        "max_batch_requests": settings.batch_max_size,
+        "max_client_batch_size": settings.max_batch,
+        "auto_truncate": True,
+        "tokenization_workers": 1,
+        "version": nestvec_version(),
+    }
+
+
+@router.get("/health", tags=["tei"], response_class=Response)
+def tei_health() -> Response:
+    """TEI's health probe: 200 with an empty body once the service serves."""
+    return Response(status_code=200)

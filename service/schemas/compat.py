@@ -1,0 +1,82 @@
+"""Bodies of the routes other servers' clients call: OpenAI's models and TEI's /embed and /info."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from service.schemas.common import StrictRequest
+from service.schemas.rank import RankResult
+
+
+class OpenAIModel(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int  # Unix seconds: when this server started serving it
+    owned_by: str
+
+
+class OpenAIModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIModel]
+
+
+class TEIEmbedRequest(StrictRequest):
+    """TEI's body. Vectors are always L2-normalised and inputs cut at the model's length, so
+    `normalize: false` is refused and `truncate` is accepted either way."""
+
+    inputs: str | list[str]
+    normalize: bool = True
+    truncate: bool | None = None
+    truncation_direction: Literal["left", "right", "Left", "Right"] = "right"
+    prompt_name: str | None = None
+    dimensions: int | None = Field(None, ge=1, description="a nested (Matryoshka) dimension")
+
+
+class TEIPooling(BaseModel):
+    pooling: str
+
+
+class TEIModelType(BaseModel):
+    embedding: TEIPooling
+
+
+class TEIInfo(BaseModel):
+    """TEI's `GET /info`; the limits are this server's settings."""
+
+    model_id: str
+    model_sha: str | None = None
+    model_dtype: str
+    model_type: TEIModelType
+    max_concurrent_requests: int
+    max_input_length: int
+    max_batch_tokens: int
+    max_batch_requests: int | None = None
+    max_client_batch_size: int
+    auto_truncate: bool
+    tokenization_workers: int
+    version: str
+    sha: str | None = None
+    docker_label: str | None = None
+
+
+class CohereApiVersion(BaseModel):
+    version: str
+
+
+class CohereBilledUnits(BaseModel):
+    search_units: int
+
+
+class CohereMeta(BaseModel):
+    api_version: CohereApiVersion
+    billed_units: CohereBilledUnits
+
+
+class CohereRerankResponse(BaseModel):
+    """Cohere's rerank answer; `results` as /v1/rank gives them, best first."""
+
+    id: str
+    results: list[RankResult]
+    meta: CohereMeta

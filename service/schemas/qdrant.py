@@ -1,0 +1,170 @@
+"""Bodies of the Qdrant-compatible routes, in Qdrant's own field names (its REST OpenAPI).
+
+Fields Qdrant accepts but nestvec has no use for (sharding, consistency, quantization, WAL and
+optimizer settings) are accepted and ignored, so unchanged clients work; any other field is
+refused, as Qdrant refuses it. Filters stay raw here: index.filters validates them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from service.schemas.common import StrictRequest
+
+QdrantId = StrictInt | StrictStr  # an unsigned integer or a UUID string
+Vector = list[float]
+# with_payload: a flag, the keys to keep, or {"include": [...]} / {"exclude": [...]}
+WithPayload = StrictBool | list[StrictStr] | dict[str, list[StrictStr]]
+WithVector = StrictBool | list[StrictStr]
+Ignored = Any  # a Qdrant option with no counterpart here: accepted, ignored
+
+
+class VectorParams(StrictRequest):
+    size: int = Field(ge=1)
+    distance: str
+    hnsw_config: dict[str, Any] | None = None
+    quantization_config: Ignored = None
+    on_disk: Ignored = None
+    datatype: Ignored = None
+    multivector_config: dict[str, Any] | None = None
+
+
+class CreateCollection(StrictRequest):
+    vectors: VectorParams | dict[str, VectorParams] | None = None
+    hnsw_config: dict[str, Any] | None = None
+    shard_number: Ignored = None
+    sharding_method: Ignored = None
+    replication_factor: Ignored = None
+    write_consistency_factor: Ignored = None
+    on_disk_payload: Ignored = None
+    wal_config: Ignored = None
+    optimizers_config: Ignored = None
+    quantization_config: Ignored = None
+    sparse_vectors: dict[str, Any] | None = None
+    strict_mode_config: Ignored = None
+    init_from: Ignored = None
+    metadata: Ignored = None
+
+
+class PointStruct(StrictRequest):
+    id: QdrantId
+    vector: Vector | dict[str, Any]
+    payload: dict[str, Any] | None = None
+
+
+class Batch(StrictRequest):
+    ids: list[QdrantId]
+    vectors: list[Vector] | dict[str, Any]
+    payloads: list[dict[str, Any] | None] | None = None
+
+
+class UpsertPoints(StrictRequest):
+    points: list[PointStruct] | None = None
+    batch: Batch | None = None
+    shard_key: Ignored = None
+    update_filter: dict[str, Any] | None = None
+
+
+class Retrieve(StrictRequest):
+    ids: list[QdrantId]
+    with_payload: WithPayload | None = True
+    with_vector: WithVector = False
+    shard_key: Ignored = None
+
+
+class Scroll(StrictRequest):
+    offset: QdrantId | None = None
+    limit: int | None = Field(None, ge=1)
+    filter: dict[str, Any] | None = None
+    with_payload: WithPayload | None = True
+    with_vector: WithVector = False
+    order_by: Any = None
+    shard_key: Ignored = None
+
+
+class Count(StrictRequest):
+    filter: dict[str, Any] | None = None
+    exact: StrictBool = True
+    shard_key: Ignored = None
+
+
+class Selector(StrictRequest):
+    """Points by ids or by a filter (Qdrant's PointsSelector, both of its shapes)."""
+
+    points: list[QdrantId] | None = None
+    filter: dict[str, Any] | None = None
+    shard_key: Ignored = None
+
+
+class SetPayload(Selector):
+    payload: dict[str, Any]
+    key: StrictStr | None = None
+
+
+class DeletePayload(Selector):
+    keys: list[StrictStr]
+
+
+class SearchParams(StrictRequest):
+    hnsw_ef: int | None = Field(None, ge=1)
+    exact: StrictBool = False
+    quantization: Ignored = None
+    indexed_only: Ignored = None
+    acorn: Ignored = None
+
+
+class _Query(StrictRequest):
+    filter: dict[str, Any] | None = None
+    params: SearchParams | None = None
+    limit: int = Field(10, ge=1)
+    offset: int = Field(0, ge=0)
+    with_payload: WithPayload | None = None
+    with_vector: WithVector = False
+    score_threshold: float | None = None
+    shard_key: Ignored = None
+
+
+class Search(_Query):
+    vector: Vector | dict[str, Any]
+
+
+class Recommend(_Query):
+    positive: list[QdrantId | Vector] = Field(default_factory=list)
+    negative: list[QdrantId | Vector] = Field(default_factory=list)
+    strategy: str | None = None
+    using: StrictStr | None = None
+    lookup_from: Any = None
+
+
+class RecommendInput(StrictRequest):
+    positive: list[QdrantId | Vector] | None = None
+    negative: list[QdrantId | Vector] | None = None
+    strategy: str | None = None
+
+
+class QueryPoints(_Query):
+    # a vector, a point id, {"nearest": ...} or {"recommend": {...}}; the rest is refused
+    query: Any = None
+    using: StrictStr | None = None
+    prefetch: Any = None
+    lookup_from: Any = None
+
+
+class QueryBatch(StrictRequest):
+    searches: list[QueryPoints]
+
+
+class PayloadIndex(StrictRequest):
+    field_name: StrictStr
+    field_schema: StrictStr | dict[str, Any] | None = None
+
+
+class Envelope(BaseModel):
+    """Every Qdrant answer: the result, "ok", and the seconds it took."""
+
+    model_config = ConfigDict(extra="allow")
+    result: Any = None
+    status: str = "ok"
+    time: float = 0.0

@@ -1,0 +1,284 @@
+"""The official qdrant-client (REST) against a live `nestvec serve`: same answers as the v1 API
+on the same collections, in both directions."""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient
+from qdrant_client import models as m
+from qdrant_client.http.exceptions import UnexpectedResponse
+from support import DOCS, LiveServer
+
+DIM = 8
+RNG = np.random.default_rng(7)
+VECTORS = RNG.standard_normal((40, DIM)).astype(np.float32)
+COLORS = ["red", "green", "blue", "red"]
+UUIDS = [str(uuid.UUID(int=i + 1000)) for i in range(10)]
+IDS: list[int | str] = [*range(30), *UUIDS]
+
+
+def payload_of(i: int) -> dict[str, object]:
+    return {"color": COLORS[i % 4], "n": i, "tags": ["even"] if i % 2 == 0 else []}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(Path(tmp_path_factory.mktemp("qdrant")) / "data").start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def qc(server: LiveServer) -> QdrantClient:
+    return QdrantClient(url=server.url, prefer_grpc=False, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def v1(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def pts(qc: QdrantClient) -> str:
+    """A Cosine collection of 40 points (30 integer ids, 10 UUIDs), made through qdrant-client."""
+    qc.create_collection("pts", vectors_config=m.VectorParams(size=DIM, distance=m.Distance.COSINE))
+    points = [
+        m.PointStruct(id=pid, vector=VECTORS[i].tolist(), payload=payload_of(i))
+        for i, pid in enumerate(IDS[:20])
+    ]
+    qc.upsert("pts", points=points)
+    rest = list(range(20, 40))  # the other half as columns (Qdrant's `batch` shape)
+    qc.upsert(
+        "pts",
+        points=m.Batch(
+            ids=[IDS[i] for i in rest],
+            vectors=[VECTORS[i].tolist() for i in rest],
+            payloads=[payload_of(i) for i in rest],
+        ),
+    )
+    return "pts"
+
+
+def test_root_reports_a_version_the_client_accepts(qc: QdrantClient, server: LiveServer) -> None:
+    info = qc.info()
+    assert info.version.split(".")[:2] == ["1", "20"] and "qdrant" in info.title
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        QdrantClient(url=server.url, prefer_grpc=False)  # checks compatibility on start
+    assert not [w for w in seen if "compatib" in str(w.message).lower()]
+
+
+def test_collections_are_shared_with_the_v1_api(
+    qc: QdrantClient, v1: httpx.Client, pts: str
+) -> None:
+    assert qc.collection_exists(pts) and not qc.collection_exists("nothing")
+    info = qc.get_collection(pts)
+    assert info.points_count == 40
+    assert info.config.params.vectors.size == DIM  # type: ignore[union-attr]
+    assert info.config.params.vectors.distance == m.Distance.COSINE  # type: ignore[union-attr]
+    described = v1.get(f"/v1/collections/{pts}").json()
+    assert (described["dim"], described["metric"], described["count"]) == (DIM, "cosine", 40)
+    # a collection made through v1 (with an encoder) is a Qdrant collection too
+    body = {"name": "docs", "encoder": "minilm"}
+    assert v1.post("/v1/collections", json=body).status_code == 201
+    points = [{"id": k, "text": t, "payload": p} for k, (t, p) in DOCS.items()]
+    assert v1.put("/v1/collections/docs/points", json={"points": points}).status_code == 200
+    assert {c.name for c in qc.get_collections().collections} >= {"pts", "docs"}
+    assert qc.get_collection("docs").config.params.vectors.size == 384  # type: ignore[union-attr]
+    # its string ids come back as strings; a v1 search and a Qdrant query agree
+    cat = qc.retrieve("docs", ids=["cat"], with_vectors=True)[0]
+    assert cat.id == "cat" and cat.payload == DOCS["cat"][1]
+    found = qc.query_points("docs", query=cat.vector, limit=4).points  # type: ignore[arg-type]
+    v1_hits = v1.post(
+        "/v1/collections/docs/search", json={"query": {"vector": cat.vector}, "k": 4}
+    ).json()["results"]
+    assert [p.id for p in found] == [h["id"] for h in v1_hits]
+    assert qc.delete_collection("docs") is True and qc.delete_collection("docs") is False
+    assert v1.get("/v1/collections/docs").status_code == 404
+
+
+def test_integer_ids_come_back_as_integers_and_uuids_as_strings(
+    qc: QdrantClient, v1: httpx.Client, pts: str
+) -> None:
+    got = qc.retrieve(pts, ids=[3, UUIDS[0], 999], with_vectors=True)
+    assert [p.id for p in got] == [3, UUIDS[0]]  # the unknown id is skipped, as Qdrant does
+    assert got[0].payload == payload_of(3)
+    np.testing.assert_allclose(got[0].vector, VECTORS[3], rtol=1e-6)  # type: ignore[arg-type]
+    # a UUID without hyphens names the same point; v1 sees the canonical string and "3"
+    assert qc.retrieve(pts, ids=[uuid.UUID(UUIDS[0]).hex])[0].id == UUIDS[0]
+    ids = v1.get(f"/v1/collections/{pts}/points", params={"ids": ["3", UUIDS[0]]}).json()
+    assert [p["id"] for p in ids["points"]] == ["3", UUIDS[0]]
+
+
+def test_scroll_pages_through_a_filter_exactly_once(qc: QdrantClient, pts: str) -> None:
+    red = m.Filter(must=[m.FieldCondition(key="color", match=m.MatchValue(value="red"))])
+    seen: list[int | str] = []
+    offset = None
+    pages = 0
+    while True:
+        points, offset = qc.scroll(pts, scroll_filter=red, limit=3, offset=offset)
+        seen += [p.id for p in points]
+        pages += 1
+        assert all(p.payload and p.payload["color"] == "red" for p in points)
+        if offset is None:
+            break
+    expected = {IDS[i] for i in range(40) if COLORS[i % 4] == "red"}
+    assert len(seen) == len(expected) == len(set(seen)) and set(seen) == expected
+    assert pages == -(-len(expected) // 3)
+    everything, last = qc.scroll(pts, limit=100)
+    assert len(everything) == 40 and last is None
+    assert qc.count(pts, count_filter=red).count == len(expected)
+
+
+def test_search_matches_the_v1_api(qc: QdrantClient, v1: httpx.Client, pts: str) -> None:
+    query = RNG.standard_normal(DIM).tolist()
+    flt = m.Filter(must_not=[m.FieldCondition(key="color", match=m.MatchValue(value="blue"))])
+    found = qc.query_points(
+        pts,
+        query=query,
+        query_filter=flt,
+        limit=5,
+        offset=2,
+        with_payload=True,
+        search_params=m.SearchParams(hnsw_ef=128),
+    ).points
+    v1_hits = v1.post(
+        f"/v1/collections/{pts}/search",
+        json={
+            "query": {"vector": query},
+            "k": 7,
+            "filter": flt.model_dump(exclude_none=True),
+            "params": {"ef": 128},
+        },
+    ).json()["results"]
+    assert [str(p.id) for p in found] == [h["id"] for h in v1_hits[2:]]
+    assert [p.score for p in found] == pytest.approx([h["score"] for h in v1_hits[2:]])
+    assert all(p.payload and p.payload["color"] != "blue" for p in found)
+    # score_threshold keeps scores at or above it; a stored point as the query excludes itself
+    cut = found[2].score
+    kept = qc.query_points(pts, query=query, query_filter=flt, score_threshold=cut, limit=20)
+    assert [str(p.id) for p in kept.points] == [h["id"] for h in v1_hits][:5]  # 2 + 3 kept
+    assert min(p.score for p in kept.points) >= cut
+    batch = qc.query_batch_points(
+        pts, requests=[m.QueryRequest(query=query, filter=flt, limit=7), m.QueryRequest(query=5)]
+    )
+    assert [str(p.id) for p in batch[0].points] == [h["id"] for h in v1_hits]
+    by_id = qc.query_points(pts, query=5, limit=3).points
+    assert 5 not in [p.id for p in by_id] and len(by_id) == 3
+
+
+def test_recommend_matches_the_v1_api(qc: QdrantClient, v1: httpx.Client, pts: str) -> None:
+    for strategy in (m.RecommendStrategy.AVERAGE_VECTOR, m.RecommendStrategy.BEST_SCORE):
+        found = qc.query_points(
+            pts,
+            query=m.RecommendQuery(
+                recommend=m.RecommendInput(positive=[1, UUIDS[2]], negative=[4], strategy=strategy)
+            ),
+            limit=4,
+        ).points
+        v1_hits = v1.post(
+            f"/v1/collections/{pts}/recommend",
+            json={"positive": ["1", UUIDS[2]], "negative": ["4"], "k": 4, "strategy": strategy},
+        ).json()["results"]
+        assert [str(p.id) for p in found] == [h["id"] for h in v1_hits]
+        assert {1, 4, UUIDS[2]}.isdisjoint(p.id for p in found)
+
+
+def test_payload_updates_keep_the_vector(qc: QdrantClient, v1: httpx.Client, pts: str) -> None:
+    qc.set_payload(pts, payload={"extra": {"a": 1}}, points=[7])
+    qc.set_payload(pts, payload={"b": 2}, key="extra", points=[7])
+    qc.delete_payload(pts, keys=["tags", "extra.a"], points=[7])
+    got = qc.retrieve(pts, ids=[7], with_vectors=True)[0]
+    assert got.payload == {"color": COLORS[3], "n": 7, "extra": {"b": 2}}
+    np.testing.assert_allclose(got.vector, VECTORS[7], rtol=1e-6)  # type: ignore[arg-type]
+    # by filter: every green point, seen by the v1 API and by its filters
+    green = m.Filter(must=[m.FieldCondition(key="color", match=m.MatchValue(value="green"))])
+    qc.overwrite_payload(pts, payload={"color": "green", "fresh": True}, points=green)
+    v1_count = v1.post(
+        f"/v1/collections/{pts}/count",
+        json={"filter": {"must": [{"key": "fresh", "match": {"value": True}}]}},
+    ).json()["count"]
+    assert v1_count == 10 == qc.count(pts, count_filter=green).count
+    # a search still finds a rewritten point by its own vector, first
+    hit = qc.query_points(pts, query=VECTORS[1].tolist(), limit=1, with_payload=True).points[0]
+    assert hit.id == 1 and hit.payload == {"color": "green", "fresh": True}
+    assert qc.count(pts).count == 40
+
+
+def test_payload_index_and_new_filter_conditions(
+    qc: QdrantClient, v1: httpx.Client, pts: str
+) -> None:
+    before = {name: qc.count(pts, count_filter=flt).count for name, flt in _conditions().items()}
+    qc.create_payload_index(pts, "color", field_schema=m.PayloadSchemaType.KEYWORD)
+    qc.create_payload_index(pts, "n", field_schema=m.PayloadSchemaType.INTEGER)
+    schema = qc.get_collection(pts).payload_schema
+    assert schema["color"].data_type == m.PayloadSchemaType.KEYWORD and schema["color"].points == 40
+    assert v1.get(f"/v1/collections/{pts}").json()["payload_indexes"] == {
+        "color": "keyword",
+        "n": "integer",
+    }
+    after = {name: qc.count(pts, count_filter=flt).count for name, flt in _conditions().items()}
+    assert after == before  # the payload index answers as SQLite does, min_should included
+    assert before["has_id"] == 2 and before["is_empty"] == 20 and before["min_should"] > 0
+    qc.delete_payload_index(pts, "n")
+    assert "n" not in qc.get_collection(pts).payload_schema
+
+
+def _conditions() -> dict[str, m.Filter]:
+    red = m.FieldCondition(key="color", match=m.MatchValue(value="red"))
+    low = m.FieldCondition(key="n", range=m.Range(lt=10))
+    return {
+        "has_id": m.Filter(must=[m.HasIdCondition(has_id=[2, UUIDS[1], 12345])]),
+        "is_empty": m.Filter(must=[m.IsEmptyCondition(is_empty=m.PayloadField(key="tags"))]),
+        "min_should": m.Filter(min_should=m.MinShould(conditions=[red, low], min_count=2)),
+        "values_count": m.Filter(
+            must=[m.FieldCondition(key="tags", values_count=m.ValuesCount(gte=1))]
+        ),
+        "text": m.Filter(must=[m.FieldCondition(key="color", match=m.MatchText(text="re"))]),
+    }
+
+
+def test_delete_by_ids_and_by_filter(qc: QdrantClient, v1: httpx.Client) -> None:
+    qc.create_collection("del", vectors_config=m.VectorParams(size=DIM, distance=m.Distance.DOT))
+    qc.upsert(
+        "del",
+        points=[
+            m.PointStruct(id=i, vector=VECTORS[i].tolist(), payload=payload_of(i))
+            for i in range(12)
+        ],
+    )
+    qc.delete("del", points_selector=m.PointIdsList(points=[0, 1]))
+    red = m.Filter(must=[m.FieldCondition(key="color", match=m.MatchValue(value="red"))])
+    qc.delete("del", points_selector=m.FilterSelector(filter=red))
+    left = {p.id for p in qc.scroll("del", limit=50)[0]}
+    assert left == {i for i in range(2, 12) if COLORS[i % 4] != "red"}
+    assert v1.post("/v1/collections/del/count", json={}).json()["count"] == len(left)
+
+
+def test_euclid_scores_are_distances(qc: QdrantClient) -> None:
+    qc.create_collection("l2", vectors_config=m.VectorParams(size=2, distance=m.Distance.EUCLID))
+    qc.upsert("l2", points=[m.PointStruct(id=i, vector=[float(i), 0.0]) for i in range(5)])
+    found = qc.query_points("l2", query=[0.0, 0.0], limit=3).points
+    assert [(p.id, round(p.score, 5)) for p in found] == [(0, 0.0), (1, 1.0), (2, 2.0)]
+    near = qc.query_points("l2", query=[0.0, 0.0], limit=5, score_threshold=1.5).points
+    assert [p.id for p in near] == [0, 1]
+
+
+def test_errors_are_qdrant_errors(qc: QdrantClient, pts: str) -> None:
+    with pytest.raises(UnexpectedResponse) as missing:
+        qc.get_collection("nothing")
+    assert missing.value.status_code == 404
+    with pytest.raises(UnexpectedResponse) as exists:
+        qc.create_collection(pts, vectors_config=m.VectorParams(size=2, distance="Cosine"))
+    assert exists.value.status_code == 409
+    with pytest.raises(UnexpectedResponse) as wrong_dim:
+        qc.query_points(pts, query=[1.0, 2.0])
+    assert wrong_dim.value.status_code == 422 and b"expected 8 values" in wrong_dim.value.content

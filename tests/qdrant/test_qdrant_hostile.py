@@ -1,0 +1,160 @@
+"""Bad bodies on the Qdrant-compatible routes: a 4xx in Qdrant's error shape, never a 500;
+unknown fields are refused; auth applies to every route as declared."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+C = "/collections/qc"
+VEC = [0.1, 0.2, 0.3, 0.4]
+BAD: list[tuple[str, str, Any, int]] = [
+    ("PUT", "/collections/x", {"vectors": {"size": 4, "distance": "Manhattan"}}, 422),
+    ("PUT", "/collections/x", {"vectors": {"a": {"size": 4, "distance": "Cosine"}}}, 422),
+    ("PUT", "/collections/x", {"vectors": {"size": 0, "distance": "Cosine"}}, 422),
+    ("PUT", "/collections/x", {"vectors": {"size": 4, "distance": "Cosine"}, "bogus": 1}, 422),
+    ("PUT", "/collections/x", {"sparse_vectors": {"s": {}}}, 422),
+    ("PUT", "/collections/bad%20name!", {"vectors": {"size": 4, "distance": "Cosine"}}, 422),
+    ("PUT", "/collections/qc", {"vectors": {"size": 4, "distance": "Cosine"}}, 409),
+    ("PUT", f"{C}/points", {"points": [{"id": -1, "vector": VEC}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": 2**64, "vector": VEC}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": "not-a-uuid", "vector": VEC}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": True, "vector": VEC}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": 1.5, "vector": VEC}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": [1.0]}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": [1e300, 0, 0, 0]}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": {"a": VEC}}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": VEC, "payload": [1]}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": VEC, "bogus": 1}]}, 422),
+    ("PUT", f"{C}/points", {"points": [], "batch": {"ids": [], "vectors": []}}, 422),
+    ("PUT", f"{C}/points", {"batch": {"ids": [1, 2], "vectors": [VEC]}}, 422),
+    ("PUT", f"{C}/points", {}, 422),
+    ("PUT", "/collections/nothing/points", {"points": [{"id": 1, "vector": VEC}]}, 404),
+    ("POST", f"{C}/points", {"ids": [{"a": 1}]}, 422),
+    ("POST", f"{C}/points/scroll", {"limit": 0}, 422),
+    ("POST", f"{C}/points/scroll", {"offset": {"a": 1}}, 422),
+    ("POST", f"{C}/points/scroll", {"filter": {"must": [{"key": "a", "match": {}}]}}, 422),
+    ("POST", f"{C}/points/scroll", {"filter": {"must": [{"has_id": "1"}]}}, 422),
+    ("POST", f"{C}/points/scroll", {"filter": {"must": [{"is_empty": {}}]}}, 422),
+    ("POST", f"{C}/points/scroll", {"filter": {"min_should": {"conditions": []}}}, 422),
+    ("POST", f"{C}/points/scroll", {"order_by": "n"}, 422),
+    (
+        "POST",
+        f"{C}/points/count",
+        {"filter": {"must": [{"key": 'a"b', "match": {"value": 1}}]}},
+        422,
+    ),
+    ("POST", f"{C}/points/count", {"filter": 3}, 422),
+    ("POST", f"{C}/points/query", {"query": {"fusion": "rrf"}}, 422),
+    ("POST", f"{C}/points/query", {"query": True}, 422),
+    ("POST", f"{C}/points/query", {"query": None}, 422),
+    ("POST", f"{C}/points/query", {"query": VEC, "prefetch": [{"query": VEC}]}, 422),
+    ("POST", f"{C}/points/query", {"query": VEC, "limit": 0}, 422),
+    ("POST", f"{C}/points/query", {"query": VEC, "offset": -1}, 422),
+    ("POST", f"{C}/points/query", {"query": VEC, "with_payload": {"only": ["a"]}}, 422),
+    ("POST", f"{C}/points/query", {"query": VEC, "score_threshold": "x"}, 422),
+    ("POST", f"{C}/points/query", {"query": VEC, "params": {"hnsw_ef": 0}}, 422),
+    ("POST", f"{C}/points/query", {"query": VEC, "using": "other"}, 422),
+    ("POST", f"{C}/points/query", {"query": VEC, "limit": 10**9}, 422),
+    ("POST", f"{C}/points/query", {"query": 424242}, 404),
+    ("POST", f"{C}/points/query", {"query": {"recommend": {"positive": "1"}}}, 422),
+    ("POST", f"{C}/points/query", {"query": {"recommend": {"positive": [1], "bad": 1}}}, 422),
+    (
+        "POST",
+        f"{C}/points/query",
+        {"query": {"recommend": {"positive": [1], "strategy": "x"}}},
+        422,
+    ),
+    ("POST", f"{C}/points/query", {"query": VEC, "bogus": 1}, 422),
+    ("POST", f"{C}/points/query", {"query": ["a", "b", "c", "d"]}, 422),
+    ("POST", f"{C}/points/query", {"query": [VEC]}, 422),
+    ("POST", f"{C}/points/query", {"query": [True, 1, 2, 3]}, 422),
+    ("POST", f"{C}/points/query", {"query": {"nearest": {"x": 1}}}, 422),
+    ("POST", f"{C}/points/query", {"query": {"recommend": {"positive": [["a"]]}}}, 422),
+    ("POST", f"{C}/points/query", {"query": {"recommend": {"positive": [{"a": 1}]}}}, 422),
+    ("POST", f"{C}/points/query", {"query": {"recommend": {"positive": [1], "strategy": 5}}}, 422),
+    ("POST", f"{C}/points/query", {"query": {"recommend": {"positive": [1.5]}}}, 422),
+    ("POST", f"{C}/points/query", {"query": {"recommend": []}}, 422),
+    ("POST", f"{C}/points/query", {"query": "not-a-point"}, 404),
+    ("POST", f"{C}/points/query/batch", {"searches": [{"query": {"fusion": "rrf"}}]}, 422),
+    ("POST", f"{C}/points/search", {"vector": {"name": "a", "vector": VEC}}, 422),
+    ("POST", f"{C}/points/recommend", {"positive": [999]}, 404),
+    ("POST", f"{C}/points/payload", {"payload": {"a": 1}}, 422),
+    ("POST", f"{C}/points/payload", {"payload": [1], "points": [1]}, 422),
+    ("PUT", f"{C}/points/payload", {"payload": {"a": 1}, "points": [1], "key": "a"}, 422),
+    ("POST", f"{C}/points/payload/delete", {"keys": "a", "points": [1]}, 422),
+    ("POST", f"{C}/points/delete", {}, 422),
+    ("PUT", f"{C}/index", {"field_name": "g", "field_schema": "geo"}, 422),
+    ("PUT", f"{C}/index", {"field_name": 'a"b', "field_schema": "keyword"}, 422),
+    ("PUT", f"{C}/index", {"field_name": "a[].b", "field_schema": "keyword"}, 422),
+    ("DELETE", f"{C}/index/never", None, 404),
+    ("GET", f"{C}/points/abc", None, 404),
+    ("GET", "/collections/nothing", None, 404),
+]
+
+
+@pytest.fixture
+def qc(make_client: Callable[..., TestClient]) -> TestClient:
+    client = make_client()
+    body = {"vectors": {"size": 4, "distance": "Cosine"}}
+    assert client.put("/collections/qc", json=body).json()["result"] is True
+    points = [{"id": i, "vector": VEC, "payload": {"n": i}} for i in range(3)]
+    assert client.put(f"{C}/points", json={"points": points}).status_code == 200
+    return client
+
+
+def assert_qdrant_error(r: Any, status: int) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"status", "time"} and isinstance(body["status"]["error"], str), body
+    assert body["status"]["error"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), BAD)
+def test_bad_request_is_a_qdrant_4xx(
+    qc: TestClient, method: str, path: str, body: Any, status: int
+) -> None:
+    assert_qdrant_error(qc.request(method, path, json=body), status)
+    assert qc.post(f"{C}/points/count", json={}).json()["result"] == {"count": 3}
+
+
+def test_invalid_json_and_wrong_types(qc: TestClient) -> None:
+    r = qc.put(f"{C}/points", content=b'{"points": [', headers={"content-type": "application/json"})
+    assert_qdrant_error(r, 400)
+    assert_qdrant_error(qc.post(f"{C}/points/scroll", json=[1, 2]), 422)
+
+
+def test_user_text_is_never_sql(qc: TestClient) -> None:
+    hostile = "x') OR 1=1 --"
+    for flt in (
+        {"must": [{"key": "n", "match": {"text": hostile}}]},
+        {"must": [{"has_id": [hostile]}]},
+        {"must": [{"is_null": {"key": hostile}}]},
+        {"must": [{"key": hostile, "values_count": {"gte": 0}}]},
+    ):
+        r = qc.post(f"{C}/points/count", json={"filter": flt})
+        assert r.status_code == 200, r.text
+    counts = [
+        qc.post(f"{C}/points/count", json={"filter": flt}).json()["result"]["count"]
+        for flt in ({"must": [{"has_id": [hostile]}]}, {"must": [{"is_null": {"key": hostile}}]})
+    ]
+    assert counts == [0, 0]
+
+
+def test_write_routes_need_a_write_key(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(api_keys=["full"], read_only_keys=["read"])
+    full, read = {"api-key": "full"}, {"api-key": "read"}
+    body = {"vectors": {"size": 4, "distance": "Dot"}}
+    assert_qdrant_error(client.put("/collections/k", json=body, headers=read), 403)
+    assert client.put("/collections/k", json=body, headers=full).status_code == 200
+    assert client.get("/collections/k", headers=read).status_code == 200
+    assert client.get("/", headers=read).json()["version"]
+    assert client.get("/collections", headers={}).status_code == 401
+    points = {"points": [{"id": 1, "vector": VEC}]}
+    assert_qdrant_error(client.put("/collections/k/points", json=points, headers=read), 403)
+    assert client.post("/collections/k/points/query", json={"query": VEC}, headers=read).json()[
+        "result"
+    ] == {"points": []}

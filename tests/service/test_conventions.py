@@ -1,0 +1,191 @@
+"""The conventions of the embedding servers: OpenAI's models, TEI's /embed, /info and /health,
+Cohere's /v1/rerank, and an OpenAPI document with typed filters, security schemes and per-route
+error statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from openai import OpenAI
+from support import LiveServer, assert_error
+
+from service.app import create_app
+from service.settings import Settings
+
+DOCS = ["Cats purr when they are content.", "Bond yields rose on Tuesday.", "Kittens purr."]
+
+
+def _doc(**settings: Any) -> dict[str, Any]:
+    return create_app(Settings(preload_encoders=[], **settings)).openapi()
+
+
+def _statuses(doc: dict[str, Any], method: str, path: str) -> set[int]:
+    return {int(s) for s in doc["paths"][path][method]["responses"]} - {200, 201}
+
+
+# OpenAI models ---------------------------------------------------------------------------------
+def test_models_list_and_get_in_openais_shape(client: TestClient) -> None:
+    body = client.get("/v1/models").json()
+    assert body["object"] == "list"
+    ids = [m["id"] for m in body["data"]]
+    assert "minilm" in ids and ids == sorted(ids)
+    first = body["data"][0]
+    assert set(first) == {"id", "object", "created", "owned_by"}
+    assert first["object"] == "model" and isinstance(first["created"], int)
+    one = client.get("/v1/models/minilm").json()
+    assert one["id"] == "minilm" and one["object"] == "model"
+    assert_error(client.get("/v1/models/nope"), 404, "encoder_not_found", "encoder")
+
+
+def test_openai_sdk_lists_and_retrieves_models_from_a_live_server(
+    live_server: LiveServer,
+) -> None:
+    sdk = OpenAI(base_url=live_server.url + "/v1", api_key="unused", max_retries=0)
+    assert "minilm" in [m.id for m in sdk.models.list()]
+    assert sdk.models.retrieve("minilm").owned_by == "nestvec"
+
+
+# TEI ---------------------------------------------------------------------------------------------
+def test_tei_embed_matches_openai_embeddings(client: TestClient) -> None:
+    one = client.post("/embed", json={"inputs": DOCS[0]})
+    assert one.status_code == 200, one.text
+    vectors = one.json()
+    assert len(vectors) == 1 and len(vectors[0]) == 384  # a list of vectors, also for one string
+    many = client.post("/embed", json={"inputs": DOCS, "normalize": True, "truncate": True}).json()
+    openai = client.post("/v1/embeddings", json={"model": "minilm", "input": DOCS}).json()
+    expected = np.array([d["embedding"] for d in openai["data"]])
+    np.testing.assert_allclose(np.array(many), expected, atol=1e-6)
+    np.testing.assert_allclose(np.array(vectors[0]), expected[0], atol=1e-6)
+
+
+def test_tei_embed_refuses_what_it_cannot_do(client: TestClient) -> None:
+    r = client.post("/embed", json={"inputs": ["a"], "normalize": False})
+    assert_error(r, 422, "unsupported_input", "normalize")
+    r = client.post("/embed", json={"inputs": 3})
+    assert_error(r, 422, "validation_error")
+    assert r.json()["field"].startswith("inputs")
+    assert_error(client.post("/embed", json={"input": "a"}), 422, "validation_error")
+
+
+def test_tei_embed_uses_the_default_encoder_setting(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(default_encoder="fake")
+    assert len(client.post("/embed", json={"inputs": "hello"}).json()[0]) == 64
+    info = client.get("/info").json()
+    assert info["model_id"] == "fake"
+
+
+def test_tei_info_and_health(client: TestClient) -> None:
+    info = client.get("/info").json()
+    assert info["model_id"] == "minilm"
+    assert info["model_type"] == {"embedding": {"pooling": "mean"}}
+    assert info["model_dtype"] == "float32" and info["max_input_length"] == 256
+    for field in (
+        "model_sha",
+        "max_concurrent_requests",
+        "max_batch_tokens",
+        "max_client_batch_size",
+        "tokenization_workers",
+        "version",
+        "auto_truncate",
+    ):
+        assert field in info, field
+    assert info["max_client_batch_size"] == Settings().max_batch
+    health = client.get("/health")
+    assert health.status_code == 200 and health.content == b""
+
+
+# Cohere -------------------------------------------------------------------------------------------
+def test_cohere_rerank_path_ranks_as_v1_rank(client: TestClient) -> None:
+    body = {"query": "purring cats", "documents": DOCS, "top_n": 2, "return_documents": True}
+    cohere = client.post("/v1/rerank", json=body)
+    assert cohere.status_code == 200, cohere.text
+    answer = cohere.json()
+    assert set(answer) == {"id", "results", "meta"}
+    assert answer["meta"]["api_version"]["version"] == "1"
+    native = client.post("/v1/rank", json=body).json()
+    assert answer["results"] == native["results"]
+    assert [r["index"] for r in answer["results"]] == [0, 2]
+    assert answer["results"][0]["document"] == {"text": DOCS[0]}
+    r = client.post("/v1/rerank", json={"query": "x", "documents": []})
+    assert_error(r, 422, "empty_input", "documents")
+
+
+# OpenAPI -----------------------------------------------------------------------------------------
+def test_openapi_has_security_schemes_and_marks_guarded_routes() -> None:
+    doc = _doc()
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    assert schemes["apiKey"] == {"type": "apiKey", "in": "header", "name": "api-key"}
+    assert {"bearer": []} in doc["paths"]["/v1/embeddings"]["post"]["security"]
+    assert "security" not in doc["paths"]["/healthz"]["get"]
+
+
+def test_openapi_types_filter_and_params() -> None:
+    doc = _doc()
+    schemas = doc["components"]["schemas"]
+    search = schemas["SearchRequest"]["properties"]
+    assert {"$ref": "#/components/schemas/Filter"} in search["filter"]["anyOf"]
+    assert {"$ref": "#/components/schemas/IndexSearchParams"} in search["params"]["anyOf"]
+    assert set(schemas["Filter"]["properties"]) == {"must", "should", "must_not", "min_should"}
+    conditions = schemas["Filter"]["properties"]["must"]["anyOf"][0]["items"]["anyOf"]
+    refs = {c["$ref"].rsplit("/", 1)[1] for c in conditions}
+    assert refs == {
+        "FieldCondition",
+        "IsEmptyCondition",
+        "IsNullCondition",
+        "HasIdCondition",
+        "Filter",
+    }
+    assert "values_count" in schemas["FieldCondition"]["properties"]
+    assert {"ef", "nprobe"} <= set(schemas["IndexSearchParams"]["properties"])
+    count = schemas["CountRequest"]["properties"]["filter"]["anyOf"]
+    assert {"$ref": "#/components/schemas/Filter"} in count
+    # FastAPI's own validation body is never sent: a native route's 422 is ErrorBody
+    invalid = doc["paths"]["/v1/collections/{name}/search"]["post"]["responses"]["422"]
+    assert invalid["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+
+
+def test_filter_is_still_validated_by_the_engine(client: TestClient) -> None:
+    client.post("/v1/collections", json={"name": "c", "encoder": "minilm"})
+    bad = {"filter": {"must": [{"key": "a", "match": {"regex": "x"}}]}}
+    assert_error(client.post("/v1/collections/c/count", json=bad), 422, "invalid_filter", "filter")
+    r = client.post("/v1/collections/c/count", json={"filter": ["not", "an", "object"]})
+    assert_error(r, 422, "validation_error", "filter")
+
+
+def test_each_route_lists_only_the_statuses_it_can_return() -> None:
+    doc = _doc()
+    assert _statuses(doc, "get", "/healthz") == set()
+    assert _statuses(doc, "get", "/metrics") == set()
+    assert _statuses(doc, "get", "/v1/encoders") == set()  # no keys configured: no 401
+    assert 404 not in _statuses(doc, "get", "/v1/models")
+    assert {404, 422} <= _statuses(doc, "get", "/v1/models/{name}")
+    embeddings = _statuses(doc, "post", "/v1/embeddings")
+    assert {400, 413, 422, 429, 503} <= embeddings and not {401, 403} & embeddings
+    search = _statuses(doc, "post", "/v1/collections/{name}/search")
+    assert {404, 409, 422, 429} <= search
+    assert 429 not in _statuses(doc, "get", "/v1/collections/{name}")
+    body = doc["paths"]["/v1/embeddings"]["post"]["responses"]["429"]
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+
+
+@pytest.mark.parametrize(
+    ("settings", "read", "write"),
+    [
+        ({"api_keys": ["k"]}, {401}, {401}),
+        ({"api_keys": ["k"], "read_only_keys": ["r"]}, {401}, {401, 403}),
+        ({"rate_limit_per_minute": 5}, {429}, {429}),
+    ],
+)
+def test_auth_statuses_follow_the_settings(
+    settings: dict[str, Any], read: set[int], write: set[int]
+) -> None:
+    doc = _doc(**settings)
+    guarded = {401, 403, 429}
+    assert _statuses(doc, "get", "/v1/encoders") & guarded == read
+    assert _statuses(doc, "post", "/v1/collections") & guarded == write
+    assert _statuses(doc, "get", "/healthz") == set()  # the open probes stay open
