@@ -1,6 +1,6 @@
 """What the analyses read from a collection: samples of stored vectors, ids, query vectors.
 
-The store is serialised by the collection's lock, so every read here holds it briefly.
+Reads go through the collection's read methods, which, as searches do, never wait for a write.
 """
 
 from __future__ import annotations
@@ -25,24 +25,15 @@ def analysis_metric(metric: str) -> str:
 
 
 def label_ids(collection: Collection) -> dict[int, str]:
-    """Every stored label with its id (the store is serialised by the collection's lock)."""
-    with collection._lock:
-        return collection.store.label_ids()
+    """Every stored label with its id."""
+    return collection.label_ids()
 
 
 def read_vectors(
     collection: Collection, labels: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(labels, vectors as the index sees them) sorted by label: all points or `labels`."""
-    wanted = None if labels is None else labels.tolist()
-    with collection._lock:
-        batches = list(collection.store.iter_vectors(wanted))
-    if not batches:
-        return np.empty(0, np.int64), np.empty((0, collection.config.dim), np.float32)
-    found = np.concatenate([b[0] for b in batches])
-    vectors = np.concatenate([b[1] for b in batches])
-    order = np.argsort(found)
-    return found[order], collection.metric.prepare(vectors[order])
+    return collection.stored_vectors(labels)
 
 
 def require_points(n: int, need: int, what: str) -> None:
@@ -90,8 +81,7 @@ def payload_categories(
     """The payload value at dotted `key` of each label, as sortable JSON text (null if absent)."""
     if key is None:
         return None
-    with collection._lock:
-        payloads = {p.label: p.payload for p in collection.store.by_labels(labels.tolist())}
+    payloads = collection.payloads(labels)
     values = []
     for label in labels.tolist():
         value: Any = payloads.get(label, {})

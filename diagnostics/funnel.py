@@ -18,7 +18,7 @@ from diagnostics.reports import _ground_truth, _recall_queries
 from diagnostics.requests import FunnelRecallRequest
 from index import Collection
 from index.analysis import recall_at_k
-from index.funnel import FunnelSpec, InvalidFunnelDimension, check_nested
+from index.funnel_spec import FunnelSpec, InvalidFunnelDimension, check_nested
 
 
 def funnel_dims(

@@ -5,11 +5,19 @@ from encoders.errors import (
     ArtifactMissing,
     EmptyInput,
     EncoderError,
+    EncoderExtraMissing,
     EncoderNotFound,
     InvalidDimension,
     InvalidInput,
 )
-from encoders.registry import EncoderPool, available_encoders, encoder_class, register_encoder
+from encoders.registry import (
+    EncoderPool,
+    available_encoders,
+    encoder_class,
+    encoder_entries,
+    register_encoder,
+)
+from nestvec.registry import ExtraMissing
 
 __all__ = [
     "ArtifactMissing",
@@ -17,12 +25,15 @@ __all__ = [
     "EmptyInput",
     "Encoder",
     "EncoderError",
+    "EncoderExtraMissing",
     "EncoderNotFound",
     "EncoderPool",
+    "ExtraMissing",
     "InvalidDimension",
     "InvalidInput",
     "Modality",
     "available_encoders",
     "encoder_class",
+    "encoder_entries",
     "register_encoder",
 ]

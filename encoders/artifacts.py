@@ -1,22 +1,24 @@
 """Where trained encoder artifacts live: DATA_DIR/models/<artifact> unless told otherwise.
 
-The service (NESTVEC_DATA_DIR / NESTVEC_MODELS_DIR) and the `nestvec train` commands resolve the
-same folder, so a model trained with `--data-dir D` is served by `nestvec serve --data-dir D`.
+The service and `nestvec train` both resolve the folder through `service.settings.Settings`
+(NESTVEC_DATA_DIR / NESTVEC_MODELS_DIR) and hand it down, so a model trained with `--data-dir D`
+is served by `nestvec serve --data-dir D`. Nothing here reads the environment.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
+# Settings' default (data_dir "data"); used only by callers that were handed no folder.
+DEFAULT_MODELS_DIR = Path("data") / "models"
+
 
 def default_models_dir() -> Path:
-    if models := os.environ.get("NESTVEC_MODELS_DIR"):
-        return Path(models)
-    return Path(os.environ.get("NESTVEC_DATA_DIR", "data")) / "models"
+    """The models folder of the default data directory, for callers given none."""
+    return DEFAULT_MODELS_DIR
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,5 +1,7 @@
 """Exceptions raised by encoders; the service maps them to HTTP answers."""
 
+from nestvec.registry import ExtraMissing
+
 
 class EncoderError(Exception):
     """Base class: a stable machine-readable `code`, a message and the offending field."""
@@ -44,3 +46,7 @@ class UnsupportedFormat(EncoderError):
     """An input in a format the encoder does not read; answered 415."""
 
     code = "unsupported_format"
+
+
+class EncoderExtraMissing(ExtraMissing, EncoderError):
+    """An encoder whose pip extra is not installed (answered 409; the message names the line)."""

@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from encoders.errors import EncoderExtraMissing
+from nestvec.registry import require
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -126,7 +129,9 @@ class OnnxTextModel:
         cache_dir: Path | None = None,
         threads: int = 0,
     ) -> None:
-        import onnxruntime as ort
+        # both come with the `onnx` extra; a missing one is named with its pip line (409)
+        require("onnx", "onnx", "encoder", EncoderExtraMissing)
+        ort = require("onnxruntime", "onnx", "encoder", EncoderExtraMissing)
         from transformers import AutoTokenizer
 
         if cache_dir is None:  # no models dir: export once per process into a temporary folder

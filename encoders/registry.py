@@ -1,78 +1,61 @@
-"""Encoder registry: built-ins register by decorator, third-party plugins by entry point.
+"""Encoder registry: built-ins from a table (imported lazily), third-party plugins by entry point.
 
-Plugins declare `[project.entry-points."nestvec.encoders"] my-encoder = "pkg.module:MyEncoder"`.
+A built-in whose pip extra is not installed (face-dlib without `nestvec[face]`) is listed as
+unavailable, and using it raises `ExtraMissing` naming the pip line. Plugins declare
+`[project.entry-points."nestvec.encoders"] my-encoder = "pkg.module:MyEncoder"`.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import threading
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
 from encoders.artifacts import default_models_dir
 from encoders.base import Encoder, describe_encoder
-from encoders.errors import EncoderNotFound
+from encoders.errors import EncoderExtraMissing, EncoderNotFound
+from nestvec.registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "nestvec.encoders"
-# Modules whose import registers the built-in encoders; imported on first registry use so that
-# importing `encoders` stays cheap (no torch until an encoder is actually needed).
-BUILTIN_MODULES = (
-    "encoders.minilm",
-    "encoders.face.encoder",
-    "encoders.mrl.encoder",
-    "encoders.mrl.adapter_encoder",
-    "encoders.moe.encoder",
-    "encoders.graph.encoder",
-)
+# name -> ("module:Class", pip extra or None). Imported on first use so that importing `encoders`
+# stays cheap (no torch until an encoder is needed) and a missing extra only marks its encoder.
+BUILTINS: dict[str, tuple[str, str | None]] = {
+    "minilm": ("encoders.minilm:MiniLMEncoder", None),
+    "fake": ("encoders.fake:FakeEncoder", None),
+    "face-dlib": ("encoders.face.encoder:FaceEncoder", "face"),
+    "minilm-mrl": ("encoders.mrl.encoder:MiniLMMRLEncoder", None),
+    "minilm-mrl-adapter": ("encoders.mrl.adapter_encoder:MiniLMAdapterEncoder", None),
+    "moe-minilm": ("encoders.moe.encoder:MoEMiniLMEncoder", None),
+    "graph-cora": ("encoders.graph.encoder:GraphEncoder", None),
+}
 
-_REGISTRY: dict[str, type] = {}
-_loaded = False
-_load_lock = threading.Lock()
+REGISTRY: Registry[type] = Registry(
+    "encoder", "encoder", ENTRY_POINT_GROUP, BUILTINS, EncoderNotFound, EncoderExtraMissing
+)
 
 T = TypeVar("T", bound=type)
 
 
 def register_encoder(name: str) -> Callable[[T], T]:
     """Class decorator that registers an encoder class under `name`."""
-
-    def decorate(cls: T) -> T:
-        cls.name = name  # type: ignore[attr-defined]
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
-
-
-def _load_plugins() -> None:
-    global _loaded
-    with _load_lock:
-        if _loaded:
-            return
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            _REGISTRY.setdefault(ep.name, ep.load())
-        _loaded = True
+    return REGISTRY.register(name)
 
 
 def available_encoders() -> list[str]:
-    """Names of every registered encoder, built-in and plugin."""
-    _load_plugins()
-    return sorted(_REGISTRY)
+    """Names of the encoders usable now (built-in with their extras installed, and plugins)."""
+    return REGISTRY.names()
+
+
+def encoder_entries() -> list[Entry]:
+    """Every encoder name, with whether it is available and the extra that provides it."""
+    return REGISTRY.entries()
 
 
 def encoder_class(name: str) -> type:
-    """The class registered under `name`, or EncoderNotFound naming the known encoders."""
-    _load_plugins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise EncoderNotFound(f"unknown encoder {name!r}; available: {known}", "encoder") from None
+    """The class registered under `name`; EncoderNotFound naming the known ones, or ExtraMissing."""
+    return REGISTRY.get(name)
 
 
 def takes_models_dir(cls: type) -> bool:
@@ -92,6 +75,14 @@ def encoder_fingerprint(name: str, models_dir: Path | None = None) -> str:
     return str(cls.artifact_fingerprint(models_dir or default_models_dir()))
 
 
+def describe_entry(entry: Entry, pool: EncoderPool, models_dir: Path | None) -> dict[str, Any]:
+    """`GET /v1/encoders` item: the description of an available encoder, else how to get it."""
+    status = {"available": entry.available, "extra": entry.extra, "install": entry.install}
+    if not entry.available:
+        return {"name": entry.name, **status}
+    return {**pool.describe(entry.name, models_dir), **status}
+
+
 class EncoderPool:
     """Loaded encoder instances, created once on first use and shared (models are heavy).
 
@@ -99,16 +90,20 @@ class EncoderPool:
     directories sharing one pool (tests do) never see each other's artifacts.
     """
 
-    def __init__(self, options: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, options: dict[str, dict[str, Any]] | None = None, models_dir: Path | None = None
+    ) -> None:
         self._options = options or {}
+        # for callers that pass no models directory; the service always passes its Settings' one
+        self.models_dir = models_dir if models_dir is not None else default_models_dir()
         self._instances: dict[tuple[str, Path | None], Encoder] = {}
         self._lock = threading.Lock()
 
     def _key(self, name: str, models_dir: Path | None) -> tuple[str, Path | None]:
         if not takes_models_dir(encoder_class(name)):
             return (name, None)
-        # callers without a data dir of their own (ingest workers) use the service's default
-        return (name, models_dir if models_dir is not None else default_models_dir())
+        # callers without a data dir of their own (ingest workers) use the pool's
+        return (name, models_dir if models_dir is not None else self.models_dir)
 
     def get(self, name: str, models_dir: Path | None = None) -> Encoder:
         """The loaded encoder `name`, loading it on first use."""

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from index.filters import Filter
+from index.filter_model import Filter
 from index.metrics import Metric
 
 
@@ -44,6 +44,11 @@ class VectorIndex(Protocol):
     # True when a search reads every stored vector (a flat scan) or leaves the process (a remote
     # engine): its cost grows with the collection, so the service never runs it on its event loop
     scans_all: ClassVar[bool]
+    # Optional capabilities, declared here so callers use them without probing. A backend
+    # subclasses this protocol to inherit the defaults. True: the backend keeps payloads and
+    # evaluates filters itself (see FilteringIndex).
+    filters_natively: ClassVar[bool] = False
+    trains: ClassVar[bool] = False  # True: `train` fits the index to its data (IVF)
 
     def __init__(self, dim: int, metric: Metric, params: Any) -> None: ...
 
@@ -80,6 +85,13 @@ class VectorIndex(Protocol):
     def load(cls, path: Path, dim: int, metric: Metric, params: Any) -> VectorIndex:
         """Read an index written by `save`."""
         ...
+
+    def train(self) -> None:
+        """Fit the index to the vectors it holds now (trained kinds); others need nothing."""
+
+    def drop(self) -> None:
+        """Delete what the index keeps outside its directory (a remote collection); local
+        indexes keep nothing there."""
 
 
 @runtime_checkable

@@ -108,9 +108,8 @@ class Catalog:
     def drop(self, name: str) -> None:
         with self._lock:
             collection = self.get(name)
-            drop_remote = getattr(collection.index, "drop", None)  # a Milvus collection
-            if drop_remote is not None:
-                drop_remote()  # first: if Milvus is down (503) the collection stays whole
+            # a Milvus collection first: if Milvus is down (503) the collection stays whole
+            collection.index.drop()
             del self._open[name]
             collection.store.close()
             # Rename first so a crash mid-delete never leaves a half collection that loads.

@@ -1,5 +1,7 @@
 """Exceptions raised by the index package; the service maps them to HTTP answers."""
 
+from nestvec.registry import ExtraMissing
+
 
 class IndexError_(Exception):  # noqa: N801 - trailing underscore keeps the builtin IndexError visible
     """Base class: a stable machine-readable `code`, a message and the offending field."""
@@ -64,3 +66,7 @@ class IndexBackendUnavailable(IndexError_):
     """A remote index backend (Milvus) is unconfigured or unreachable."""
 
     code = "index_backend_unavailable"
+
+
+class IndexExtraMissing(ExtraMissing, IndexError_):
+    """A backend whose pip extra is not installed (answered 409; the message names the line)."""

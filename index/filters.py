@@ -1,213 +1,14 @@
-"""Qdrant-shaped payload filters compiled to a SQLite WHERE clause over the JSON payload.
-
-`must`: every condition holds; `should`: at least one holds; `must_not`: none holds. Clauses
-combine with AND and nest. A condition on an array field holds when any element satisfies it,
-as in Qdrant. Keys, JSON paths and values all travel as bound parameters, never as SQL text.
-"""
+"""Raw Qdrant-shaped filters parsed into index/filter_model.py's Filter, with errors that name
+the failing location as the user's JSON spells it (index/filter_sql.py compiles a Filter)."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ValidationError
 
 from index.errors import InvalidFilter
-
-
-def _utf8(text: str) -> str:
-    # a lone surrogate ("\ud800" in JSON) cannot be bound to SQLite: refuse it up front
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must be valid unicode (no lone surrogates)") from None
-    return text
-
-
-def _no_nul(text: str) -> str:
-    # SQLite 3.40 decodes a JSON "\u0000" by ending the string there, so a value holding it
-    # could never be compared exactly: refuse it rather than answer wrongly
-    if "\x00" in text:
-        raise ValueError("a match value may not contain NUL (\\u0000)")
-    return text
-
-
-# SQLite integers are 64-bit (a larger bound would fail to bind) and NaN/inf order nothing.
-Text = Annotated[StrictStr, AfterValidator(_utf8)]
-Value = Annotated[Text, AfterValidator(_no_nul)]
-Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
-Finite = Annotated[StrictFloat, Field(allow_inf_nan=False)]
-Scalar = Value | Int64 | StrictBool
-Number = Int64 | Finite
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Match(_Strict):
-    value: Scalar | None = None
-    any: list[Value] | list[Int64] | None = None
-    except_: list[Value] | list[Int64] | None = Field(None, alias="except")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Match:
-        given = [v for v in (self.value, self.any, self.except_) if v is not None]
-        if len(given) != 1:
-            raise ValueError("match needs exactly one of: value, any, except")
-        return self
-
-
-class Range(_Strict):
-    gt: Number | None = None
-    gte: Number | None = None
-    lt: Number | None = None
-    lte: Number | None = None
-
-    @model_validator(mode="after")
-    def _some_bound(self) -> Range:
-        # an empty range would silently mean "the key holds a number": refuse it as a mistake
-        if all(getattr(self, b) is None for b in ("gt", "gte", "lt", "lte")):
-            raise ValueError("range needs at least one of: gt, gte, lt, lte")
-        return self
-
-
-class FieldCondition(_Strict):
-    key: Text = Field(min_length=1)
-    match: Match | None = None
-    range: Range | None = None
-
-    @field_validator("key")
-    @classmethod
-    def _no_quote(cls, key: str) -> str:
-        # SQLite before 3.45 ends a quoted path label at the first `"`, escaped or not
-        if '"' in key:
-            raise ValueError('a key may not contain a double quote (")')
-        return key
-
-    @model_validator(mode="after")
-    def _one_operator(self) -> FieldCondition:
-        if (self.match is None) == (self.range is None):
-            raise ValueError("a condition needs exactly one of: match, range")
-        return self
-
-
-class Filter(_Strict):
-    must: list[FieldCondition | Filter] | None = None
-    should: list[FieldCondition | Filter] | None = None
-    must_not: list[FieldCondition | Filter] | None = None
-
-
-def compile_filter(flt: Filter) -> tuple[str, list[Any]]:
-    """SQL boolean expression over `points.payload` and its parameters."""
-    parts: list[str] = []
-    params: list[Any] = []
-    for clause, joiner, negate in (
-        (flt.must, " AND ", False),
-        (flt.should, " OR ", False),
-        (flt.must_not, " OR ", True),
-    ):
-        if not clause:
-            continue
-        sqls = []
-        for item in clause:
-            sql, p = _compile_item(item)
-            sqls.append(sql)
-            params.extend(p)
-        combined = "(" + joiner.join(sqls) + ")"
-        parts.append(f"NOT {combined}" if negate else combined)
-    return (" AND ".join(parts) or "1"), params
-
-
-def _compile_item(item: FieldCondition | Filter) -> tuple[str, list[Any]]:
-    if isinstance(item, Filter):
-        sql, params = compile_filter(item)
-        return f"({sql})", params
-    path = json_path(item.key)
-    if item.range is not None:
-        return _range_sql(path, item.range)
-    assert item.match is not None
-    return _match_sql(path, item.match)
-
-
-def json_path(key: str) -> str:
-    """Dotted payload key -> JSON path of quoted labels; it is bound as a parameter, never SQL.
-
-    Each label is JSON-escaped exactly as the store writes payload keys (`json.dumps`, ASCII), so
-    it matches both SQLite < 3.45 (compares the raw label text) and later (compares decoded).
-    """
-    return "$" + "".join("." + json.dumps(part) for part in key.split("."))
-
-
-def _exists(
-    path: str, predicate: str, params: list[Any], on_object: str = "0"
-) -> tuple[str, list[Any]]:
-    """Some element at the path satisfies the predicate; the path is a bound parameter.
-
-    The elements are an array's items (nulls included), else the value itself; a null or
-    missing value has none. An object is one element equal to nothing (`on_object` says whether
-    it satisfies the condition): json_each would walk its members instead. The branch is taken
-    on json_type, not on json_each's `key` column, whose value for a scalar differs across
-    SQLite versions.
-    """
-    sql = (
-        "CASE IFNULL(json_type(points.payload, ?), 'null') WHEN 'null' THEN 0 "
-        f"WHEN 'object' THEN {on_object} "
-        f"ELSE EXISTS (SELECT 1 FROM json_each(points.payload, ?) AS e WHERE {predicate}) END"
-    )
-    return sql, [path, path, *params]
-
-
-def _except(path: str, predicate: str, params: list[Any]) -> tuple[str, list[Any]]:
-    """Some element is outside the list: an object value always is."""
-    return _exists(path, f"NOT {predicate}", params, on_object="1")
-
-
-def _typed_eq(value: Any) -> tuple[str, list[Any]]:
-    if isinstance(value, bool):
-        return ("e.type = 'true'" if value else "e.type = 'false'"), []
-    if isinstance(value, int):
-        return "(e.type = 'integer' AND e.value = ?)", [value]
-    return "(e.type = 'text' AND e.value = ?)", [value]
-
-
-def _match_sql(path: str, match: Match) -> tuple[str, list[Any]]:
-    if match.value is not None:
-        predicate, params = _typed_eq(match.value)
-        return _exists(path, predicate, params)
-    values = match.any if match.any is not None else match.except_
-    assert values is not None
-    # any of nothing matches nothing; except nothing matches every point with the key
-    preds = [_typed_eq(v) for v in values]
-    predicate = "(" + (" OR ".join(p for p, _ in preds) or "0") + ")"
-    params = [x for _, ps in preds for x in ps]
-    if match.any is not None:
-        return ("0", []) if not values else _exists(path, predicate, params)
-    return _except(path, predicate, params)
-
-
-def _range_sql(path: str, rng: Range) -> tuple[str, list[Any]]:
-    ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-    preds = ["e.type IN ('integer', 'real')"]
-    params: list[Any] = []
-    for name, op in ops.items():
-        bound = getattr(rng, name)
-        if bound is not None:
-            preds.append(f"e.value {op} ?")
-            params.append(bound)
-    return _exists(path, " AND ".join(preds), params)
+from index.filter_model import ARRAY, LEGACY, Filter, MinShould, SqlOnly
 
 
 def parse_filter(raw: dict[str, Any] | Filter | None) -> Filter | None:
@@ -232,13 +33,52 @@ def _user_loc(error: Any) -> list[str]:
 
 def _rank(located: tuple[list[str], Any]) -> tuple[bool, int, bool]:
     loc, error = located
-    as_filter_extra = error["type"] == "extra_forbidden" and "Filter" in error["loc"]
-    return (not as_filter_extra, len(loc), not error["type"].endswith("_type"))
+    return (not _as_filter_extra(error), len(loc), not error["type"].endswith("_type"))
+
+
+def _as_filter_extra(error: Any) -> bool:
+    """An extra key under a nested Filter (a condition's fields read as a Filter), unless it is
+    one of the newer kinds' keys: those are refused by their own class, which reads better."""
+    if error["type"] != "extra_forbidden":
+        return False
+    parts = [str(p) for p in error["loc"]]
+    # Filter's own validators make pydantic name it "function-after[..., Filter]"
+    in_filter = any(p == "Filter" or p.endswith(", Filter]") for p in parts)
+    tags = [p for p in parts if p.startswith("[") and p.endswith("]")]
+    return in_filter and (not tags or tags[-1] == LEGACY)
 
 
 def _is_tag(part: str) -> bool:
+    # "[": the condition union's tags (filter_model.LEGACY and the like) and list[...] members
     return (
         "[" in part
         or part.startswith("constrained-")
         or part in {"FieldCondition", "Filter", "str", "int", "bool", "float"}
     )
+
+
+def sql_only_conditions(flt: Filter) -> list[str]:
+    """The kinds of the conditions in `flt`, nested included, that only SQLite answers, `[]`
+    keys included (for an engine that evaluates filters itself, e.g. Milvus, to refuse them by
+    name; the payload index leaves them to SQLite already)."""
+    found: list[str] = []
+    for clause in (flt.must, flt.should, flt.must_not):
+        for item in clause or ():
+            if isinstance(item, Filter):
+                found += sql_only_conditions(item)
+            elif isinstance(item, MinShould):
+                found.append("min_should")
+            elif isinstance(item, SqlOnly):
+                found.append(_KIND_NAMES[type(item).__name__])
+            if ARRAY in (getattr(item, "key", None) or getattr(item, "field", None) or ""):
+                found.append("a [] key")
+    return found
+
+
+_KIND_NAMES = {
+    "TextCondition": "match.text",
+    "ValuesCountCondition": "values_count",
+    "IsEmpty": "is_empty",
+    "IsNull": "is_null",
+    "HasId": "has_id",
+}

@@ -8,7 +8,7 @@ whose text was kept (index.texts) and then records the new fingerprint.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,11 +21,7 @@ PAGE = 256  # points re-encoded and written per transaction
 
 def record_fingerprint(collection: Collection, fingerprint: str) -> None:
     """Store `fingerprint` in the collection's config table and in its open config."""
-    with collection._lock:  # noqa: SLF001 - the collection's own write lock
-        collection.store.write_config({"encoder_fingerprint": fingerprint})
-        collection.config = replace(collection.config, encoder_fingerprint=fingerprint)
-        # the snapshot's index.json describes the config: have it rewritten at the next save
-        collection._dirty = True  # noqa: SLF001
+    collection.record_fingerprint(fingerprint)
 
 
 @dataclass

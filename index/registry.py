@@ -1,75 +1,54 @@
-"""Index backend registry: built-ins register by decorator, plugins by entry point.
+"""Index backend registry: built-ins from a table (imported lazily), plugins by entry point.
 
 Plugins declare `[project.entry-points."nestvec.indexes"] my-index = "pkg.module:MyIndex"`.
 """
 
 from __future__ import annotations
 
-import importlib
-import threading
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from index.errors import InvalidIndexParams, UnknownIndexType
+from index.errors import IndexExtraMissing, InvalidIndexParams, UnknownIndexType
+from nestvec.registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "nestvec.indexes"
-BUILTIN_MODULES = (
-    "index.backends.hnsw",
-    "index.backends.flat",
-    "index.backends.faiss_hnsw",
-    "index.backends.ivf",
-    "index.backends.milvus",
-)
+# name -> ("module:Class", pip extra or None), imported on first use
+BUILTINS: dict[str, tuple[str, str | None]] = {
+    "hnsw": ("index.backends.hnsw:HnswIndex", None),
+    "flat": ("index.backends.flat:FlatIndex", None),
+    "faiss-hnsw": ("index.backends.faiss_hnsw:FaissHnswIndex", None),
+    "ivf": ("index.backends.ivf:IvfFlatIndex", None),
+    "ivfpq": ("index.backends.ivf:IvfPqIndex", None),
+    "milvus": ("index.backends.milvus:MilvusIndex", "milvus"),
+}
 
-_REGISTRY: dict[str, type] = {}
-_loaded = False
-_load_lock = threading.Lock()
+REGISTRY: Registry[type] = Registry(
+    "index type", "index.type", ENTRY_POINT_GROUP, BUILTINS, UnknownIndexType, IndexExtraMissing
+)
 
 T = TypeVar("T", bound=type)
 
 
 def register_index(name: str) -> Callable[[T], T]:
     """Class decorator that registers an index backend under `name`."""
-
-    def decorate(cls: T) -> T:
-        cls.name = name  # type: ignore[attr-defined]
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
-
-
-def _load_plugins() -> None:
-    global _loaded
-    with _load_lock:
-        if _loaded:
-            return
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            _REGISTRY.setdefault(ep.name, ep.load())
-        _loaded = True
+    return REGISTRY.register(name)
 
 
 def available_indexes() -> list[str]:
-    """Names of every registered backend."""
-    _load_plugins()
-    return sorted(_REGISTRY)
+    """Names of the backends usable now (built-in with their extras installed, and plugins)."""
+    return REGISTRY.names()
+
+
+def index_entries() -> list[Entry]:
+    """Every backend name, with whether it is available and the extra that provides it."""
+    return REGISTRY.entries()
 
 
 def index_class(name: str) -> type:
-    """The backend class registered under `name`, or UnknownIndexType naming the known ones."""
-    _load_plugins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise UnknownIndexType(
-            f"unknown index type {name!r}; available: {known}", "index.type"
-        ) from None
+    """The backend class under `name`; UnknownIndexType naming the known ones, or ExtraMissing."""
+    return REGISTRY.get(name)
 
 
 def validate_params(
@@ -81,9 +60,10 @@ def validate_params(
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise InvalidIndexParams(
-            f"{where}: {first['msg']}", f"{field}.{where}" if where else field
-        ) from None
+        message = f"{where}: {first['msg']}"
+        if first["type"] == "extra_forbidden":  # a typo: say what would have been accepted
+            message += f"; valid keys: {', '.join(model.model_fields)}"
+        raise InvalidIndexParams(message, f"{field}.{where}" if where else field) from None
 
 
 def with_defaults(params: BaseModel, defaults: dict[str, Any] | None) -> Any:

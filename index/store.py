@@ -21,41 +21,11 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS points (
-    label INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    vector BLOB NOT NULL,
-    payload TEXT NOT NULL,
-    source_id TEXT
-);
-"""
-# Stores made before `source_id` get the column on open; their parts are found by the payload's
-# `source_id` where the id is that source plus "#<n>" (the shape service.parts gives part ids).
-MIGRATE_SOURCE_ID = """
-ALTER TABLE points ADD COLUMN source_id TEXT;
-UPDATE points SET source_id = json_extract(payload, '$.source_id')
-WHERE json_type(payload, '$.source_id') = 'text'
-  AND substr(id, 1, length(json_extract(payload, '$.source_id')) + 1)
-      = json_extract(payload, '$.source_id') || '#'
-  AND substr(id, length(json_extract(payload, '$.source_id')) + 2) GLOB '[0-9]*'
-  AND NOT substr(id, length(json_extract(payload, '$.source_id')) + 2) GLOB '*[^0-9]*';
-"""
-SOURCE_INDEX = "CREATE INDEX IF NOT EXISTS points_source_id ON points (source_id)"
+from index.store_schema import MIGRATE_SOURCE_ID, SCHEMA, SOURCE_INDEX, source_of
+
 # One writer per store: a second one (an ingest, a test holding a lock) is waited for rather
 # than failing the write at once (sqlite3's default wait is 5 s).
 BUSY_TIMEOUT_S = 30.0
-
-
-def source_of(point_id: str, payload: dict[str, Any]) -> str | None:
-    """The point this one is a part of: the payload's `source_id` when the id is that source
-    plus "#<n>" (service.parts); None for a whole point, whatever its payload says."""
-    source = payload.get("source_id")
-    if not isinstance(source, str) or not point_id.startswith(source + "#"):
-        return None
-    suffix = point_id[len(source) + 1 :]
-    return source if suffix.isascii() and suffix.isdigit() else None
 
 
 @dataclass(frozen=True)

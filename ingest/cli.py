@@ -138,7 +138,8 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
     try:
         summary = build(options_from_args(args), encoders)
     except (IngestError, IndexError_, EncoderError) as exc:
-        print(f"nestvec ingest: error: {exc.message}", file=sys.stderr)
+        flag = "--params: " if "params" in (exc.field or "").split(".") else ""
+        print(f"nestvec ingest: error: {flag}{exc.message}", file=sys.stderr)
         return 1
     except (ValueError, ImportError) as exc:
         print(f"nestvec ingest: error: {exc}", file=sys.stderr)

@@ -35,6 +35,12 @@ class EncodeJob:
     dim: int
     modality: str
     edges: str | None = None  # graph encoders: an edge list giving each node its neighbours
+    models_dir: str | None = None  # trained encoders' artifacts; workers load from the same place
+
+    def load_encoder(self) -> Encoder:
+        """The job's encoder, loaded in this process (a worker or a Ray actor)."""
+        models_dir = None if self.models_dir is None else Path(self.models_dir)
+        return EncoderPool().get(self.encoder, models_dir)
 
 
 def encode_inputs(encoder: Encoder, inputs: list[Any], job: EncodeJob) -> np.ndarray:
@@ -100,12 +106,12 @@ def local(job: EncodeJob, encoders: EncoderPool, models_dir: Path | None = None)
 _worker_encoder: Encoder | None = None
 
 
-def _init_worker(name: str, threads: int) -> None:
+def _init_worker(job: EncodeJob, threads: int) -> None:
     global _worker_encoder
     import torch
 
     torch.set_num_threads(threads)
-    _worker_encoder = EncoderPool().get(name)
+    _worker_encoder = job.load_encoder()
 
 
 def _encode_in_worker(inputs: list[Any], job: EncodeJob) -> np.ndarray:
@@ -129,7 +135,7 @@ def processes(job: EncodeJob, workers: int) -> Stage:
             workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(job.encoder, threads),
+            initargs=(job, threads),
         ) as pool:
             pending: deque[tuple[Batch, Future[Any]]] = deque()
             for batch in batches:

@@ -1,19 +1,15 @@
 """Insertion orders for the index built at the end of an offline build.
 
-Named orders go through `Collection.rebuild(order, seed)`. `category:FIELD` needs the payload
-field's values, which `rebuild` does not take, so `_rebuild_by_category` repeats its steps with
-`insertion_order("category", ..., categories=...)`; it can go once `rebuild` accepts categories.
+Every order goes through `Collection.rebuild`, which holds the collection's write lock; for
+`category:FIELD` it groups points by the payload field's value.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-import numpy as np
-
-from index.analysis import available_orders, insertion_order
-from index.collection import REBUILD_BATCH, Collection
+from index.analysis import available_orders
+from index.collection import Collection
 from ingest.errors import InvalidOption
 
 AS_IS = "as-is"
@@ -47,29 +43,4 @@ def build_index(collection: Collection, order: OrderSpec, seed: int) -> None:
     """Give `collection` an index built in `order` (it was opened with one in label order)."""
     if order.name == AS_IS:
         return  # labels ascend in source order, and Collection.open inserted by label
-    if order.field is None:
-        collection.rebuild(order.name, seed=seed)
-        return
-    _rebuild_by_category(collection, order.field)
-
-
-def _rebuild_by_category(collection: Collection, field: str) -> None:
-    """As `Collection.rebuild`, grouping points by a payload field (rebuild takes no categories)."""
-    store, dim = collection.store, collection.config.dim
-    labels_parts, vector_parts, categories = [], [], []
-    for labels, vectors in store.iter_vectors():
-        labels_parts.append(labels)
-        vector_parts.append(vectors)
-        payloads = {p.label: p.payload for p in store.by_labels(labels.tolist())}
-        categories += [json.dumps(payloads[int(x)].get(field), sort_keys=True) for x in labels]
-    labels = np.concatenate(labels_parts) if labels_parts else np.empty(0, np.int64)
-    vectors = np.concatenate(vector_parts) if vector_parts else np.empty((0, dim), np.float32)
-    vectors = collection.metric.prepare(vectors)
-    index = collection.backend(dim, collection.metric, collection.params)
-    if len(labels):
-        perm = insertion_order(CATEGORY, vectors, categories=np.asarray(categories))
-        for start in range(0, len(perm), REBUILD_BATCH):
-            chunk = perm[start : start + REBUILD_BATCH]
-            collection.add_to_index(index, labels[chunk], vectors[chunk])
-    collection.index, collection.insertion_order = index, f"{CATEGORY}:{field}"
-    collection._dirty = True  # as rebuild() does: the snapshot must be rewritten
+    collection.rebuild(order.name, seed=seed, category_field=order.field)

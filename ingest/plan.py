@@ -119,4 +119,5 @@ def _job(
     if options.edges is not None and not INPUT_KINDS[modality].node_ids:
         raise InvalidOption(f"--edges is for graph encoders; {encoder!r} is a {modality} one")
     edges = None if options.edges is None else str(options.edges.resolve())
-    return encoding.EncodeJob(encoder, dim, modality, edges)
+    models_dir = None if options.models_dir is None else str(options.models_dir)
+    return encoding.EncodeJob(encoder, dim, modality, edges, models_dir)

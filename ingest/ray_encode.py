@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from encoders import EncoderPool, encoder_class
+from encoders import encoder_class
 from encoders.base import PartEncoder
 from ingest.encoding import EncodeJob, Stage, encode_inputs
 from ingest.errors import InvalidOption
@@ -41,7 +41,7 @@ class EncodeActor:
 
     def __init__(self, job: EncodeJob) -> None:
         self.job = job
-        self.encoder = EncoderPool().get(job.encoder)
+        self.encoder = job.load_encoder()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         vectors = encode_inputs(self.encoder, list(batch["input"]), self.job)

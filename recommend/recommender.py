@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from index.collection import Collection, Hit
+from index.collection import Collection
+from index.plans import Hit
 from index.store import StoredPoint
 from recommend.interests import Interests, build_interests, merge, mmr
 from recommend.strategies import (

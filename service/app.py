@@ -8,14 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from encoders import EncoderPool
+from service import qdrant
 from service.auth import ApiKeyAuth
 from service.engine import Engine
 from service.errors import install_error_handlers
 from service.limits import BodySizeLimit, RateLimit
 from service.observability import Metrics, RequestLog
+from service.openapi import document_routes
 from service.routers import (
     analysis,
     collections,
+    compat,
     embed,
     encoders,
     faces,
@@ -27,8 +30,8 @@ from service.routers import (
     search,
     uploads,
 )
-from service.schemas.common import ERROR_RESPONSES
 from service.settings import Settings
+from service.version import nestvec_version
 
 # Routes are matched in this order, router by router: the probes and the hot paths first.
 ROUTERS = (
@@ -44,6 +47,8 @@ ROUTERS = (
     uploads,
     recommend,
     rank,
+    compat,
+    qdrant,  # Qdrant's own paths (/, /collections/...), after every native route
 )
 
 
@@ -62,9 +67,10 @@ def create_app(settings: Settings | None = None, encoders: EncoderPool | None = 
         finally:
             engine.close()  # writes index snapshots so the next start loads instead of rebuilds
 
-    app = FastAPI(title="nestvec", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
+    app = FastAPI(title="nestvec", version=nestvec_version(), lifespan=lifespan)
     for module in ROUTERS:
         app.include_router(module.router)
+    document_routes(app, settings)  # per-route error statuses, security schemes
     install_error_handlers(app)
     install_middleware(app, settings, app_metrics)
     return app

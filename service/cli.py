@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -16,6 +15,7 @@ from ingest.errors import IngestError
 from service.commands import analyze, reindex, train
 from service.errors import ServiceError
 from service.settings import Settings, settings_error
+from service.version import nestvec_version
 
 # Errors of the user's making (bad input, settings, files, a held data dir): one line, no traceback.
 # Anything else is a bug and keeps its traceback.
@@ -37,14 +37,24 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data directory (env NESTVEC_DATA_DIR)")
     parser.add_argument("--host", help="bind address (env NESTVEC_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (env NESTVEC_PORT, default 8000)")
-    parser.add_argument("--log-level", help="uvicorn log level (env NESTVEC_LOG_LEVEL)")
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=("critical", "error", "warning", "info", "debug", "trace"),
+        help="log level (env NESTVEC_LOG_LEVEL, default info)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        help="json: one object per line; text: lines for people (env NESTVEC_LOG_FORMAT)",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
-    from service.observability import configure_json_logging
+    from service.observability import configure_logging, disable_progress_bars
 
     overrides = {
         key: value
@@ -53,10 +63,8 @@ def _serve(args: argparse.Namespace) -> int:
     }
     settings = Settings(**overrides)
     _check_preloads(settings)  # before uvicorn, whose start-up failures come as tracebacks
-    if settings.json_logs:
-        configure_json_logging(settings.log_level)
-    else:
-        logging.basicConfig(level=settings.log_level.upper())
+    configure_logging(settings.log_level, settings.json_log_lines)
+    disable_progress_bars()  # a bar is not a log line: it would break the JSON stream
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -97,7 +105,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]
 COMMANDS: list[Command] = [
-    ("serve", "run the REST service (uvicorn)", _add_serve_args, _serve),
+    ("serve", "run the HTTP API (interactive docs at /docs)", _add_serve_args, _serve),
     (
         "analyze",
         "diagnostics: intrinsic dimension, LID, insertion order, recall",
@@ -105,7 +113,12 @@ COMMANDS: list[Command] = [
         analyze.run,
     ),
     ("ingest", "build a collection offline from a file or a folder", _add_ingest_args, _ingest),
-    ("train", "train an encoder: mrl, moe or graph", train.add_arguments, train.run),
+    (
+        "train",
+        "train an encoder: Matryoshka (mrl), mixture of experts (moe) or graph",
+        train.add_arguments,
+        train.run,
+    ),
     (
         "reindex",
         "re-encode a collection after its encoder's model changed",
@@ -115,14 +128,24 @@ COMMANDS: list[Command] = [
 ]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nestvec", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+DESCRIPTION = "nestvec: an embedding and vector-search service, and its offline tools."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `nestvec` parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="nestvec", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"nestvec {nestvec_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text, add_arguments, run in COMMANDS:
         command = sub.add_parser(name, help=help_text)
         add_arguments(command)
         command.set_defaults(run=run)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `nestvec` command; 2 with a one-line message on a user error."""
+    args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
     except USER_ERRORS as exc:

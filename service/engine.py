@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Sequence
-from concurrent.futures import Future
 from typing import Any, cast
 
 import numpy as np
 
-from encoders import (
-    Encoder,
-    EncoderPool,
-    InvalidDimension,
-    InvalidInput,
-    available_encoders,
-    encoder_class,
-)
-from encoders.base import ItemEncoder, PartEncoder
+from encoders import EncoderPool, InvalidDimension, encoder_class
+from encoders.base import PartEncoder
 from index import Catalog, Collection, CollectionConfig, Hit
 from index.catalog import DataDirLock
-from index.collection import check_payload_field
-from index.funnel import FunnelSpec, check_nested
+from index.funnel_spec import FunnelSpec, check_nested
+from index.payload_fields import check_payload_field
 from index.reencode import record_fingerprint
 from index.texts import record_texts
 from index.vectors import as_matrix
-from service.batching import EncodeBatcher, Mode
+from service.embedding import Embedding, check_options
 from service.errors import EncoderChanged, LimitExceeded, NoEncoder
 from service.observability import Metrics
 from service.parts import expand_parts
@@ -41,8 +31,10 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class Engine:
-    """Built once per app by the factory and handed to routes as a dependency."""
+class Engine(Embedding):
+    """Built once per app by the factory and handed to routes as a dependency.
+
+    The embedding side (encoders, batchers, embed calls) is `service.embedding.Embedding`."""
 
     def __init__(
         self,
@@ -50,112 +42,20 @@ class Engine:
         encoders: EncoderPool | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        self.settings = settings
-        self.metrics = metrics or Metrics()
-        self.encoders = encoders or EncoderPool(settings.encoder_options)
+        super().__init__(settings, encoders, metrics)
         self._lock = DataDirLock(settings.data_dir)
         self.catalog = Catalog(settings.data_dir, settings.index_defaults)
-        self._batchers: dict[str, EncodeBatcher] = {}
-        self._batchers_lock = threading.Lock()
-        for name in settings.preload_encoders:
-            self.batcher(name)
-        self._log_artifacts()
-
-    def _log_artifacts(self) -> None:
-        """Say at start-up which trained encoders have their artifacts and which fall back."""
-        for name in available_encoders():
-            artifact = self.describe_encoder(name).get("artifact")
-            if artifact is not None:
-                log.info("encoder %s: %s", name, json.dumps(artifact))
+        self.preload()
 
     def close(self) -> None:
-        for batcher in self._batchers.values():
-            batcher.close()
+        self.close_batchers()
         self.catalog.close()
         self._lock.release()
 
-    def batcher(self, encoder_name: str) -> EncodeBatcher:
-        """The dynamic batcher of an encoder (loading the encoder on first use)."""
-        with self._batchers_lock:
-            if encoder_name not in self._batchers:
-                s = self.settings
-                self._batchers[encoder_name] = EncodeBatcher(
-                    self.encoder(encoder_name),
-                    s.batch_max_size,
-                    s.batch_max_wait_ms,
-                    s.batch_max_queue,
-                    self.metrics.batch_observer(encoder_name),
-                    s.batch_max_tokens,
-                )
-            return self._batchers[encoder_name]
-
-    def encoder(self, name: str) -> Encoder:
-        """A loaded encoder; trained ones find their artifacts under the models directory."""
-        return self.encoders.get(name, self.settings.resolved_models_dir)
-
-    def describe_encoder(self, name: str) -> dict[str, Any]:
-        return self.encoders.describe(name, self.settings.resolved_models_dir)
-
     # limits -----------------------------------------------------------------------------------
-    def check_batch(self, n: int, field: str) -> None:
-        if n > self.settings.max_batch:
-            raise LimitExceeded(f"at most {self.settings.max_batch} items per request", field)
-
     def check_k(self, k: int, field: str = "k") -> None:
         if k > self.settings.max_k:
             raise LimitExceeded(f"k must be at most {self.settings.max_k}", field)
-
-    # embeddings -------------------------------------------------------------------------------
-    def embed(
-        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
-    ) -> tuple[Encoder, np.ndarray]:
-        """Vectors for `inputs`, through the encoder's batch handler (options travel as data)."""
-        batcher, job = self._submit(self.batcher(encoder_name), inputs, dim, "vectors", opts)
-        return batcher.encoder, job.result()
-
-    def embed_items(
-        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
-    ) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
-        """Like `embed`, plus what an `ItemEncoder` reports per input (None for others)."""
-        batcher = self.batcher(encoder_name)
-        mode: Mode = "items" if isinstance(batcher.encoder, ItemEncoder) else "vectors"
-        result = self._submit(batcher, inputs, dim, mode, opts)[1].result()
-        return result if mode == "items" else (result, None)
-
-    async def aembed(
-        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
-    ) -> tuple[Encoder, np.ndarray]:
-        """`embed` for async routes: awaits the batch instead of blocking a worker thread."""
-        batcher = await self.abatcher(encoder_name)
-        job = self._submit(batcher, inputs, dim, "vectors", opts)[1]
-        return batcher.encoder, await asyncio.wrap_future(job)
-
-    async def aembed_items(
-        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
-    ) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
-        """`embed_items` for async routes."""
-        batcher = await self.abatcher(encoder_name)
-        mode: Mode = "items" if isinstance(batcher.encoder, ItemEncoder) else "vectors"
-        result = await asyncio.wrap_future(self._submit(batcher, inputs, dim, mode, opts)[1])
-        return result if mode == "items" else (result, None)  # type: ignore[no-any-return]
-
-    async def abatcher(self, encoder_name: str) -> EncodeBatcher:
-        """`batcher` without blocking the event loop on a first model load."""
-        found = self._batchers.get(encoder_name)
-        return found or await asyncio.to_thread(self.batcher, encoder_name)
-
-    def _submit(
-        self,
-        batcher: EncodeBatcher,
-        inputs: Sequence[Any],
-        dim: int | None,
-        mode: Mode,
-        opts: dict[str, Any],
-    ) -> tuple[EncodeBatcher, Future[Any]]:
-        self.check_batch(len(inputs), "inputs")
-        opts = given(opts)
-        check_options(batcher.encoder, opts)
-        return batcher, batcher.submit(inputs, dim, mode, **opts)
 
     # collections ------------------------------------------------------------------------------
     def create_collection(self, req: CreateCollectionRequest) -> Collection:
@@ -369,19 +269,3 @@ class Engine:
             if encoder is not None:
                 nested = self.describe_encoder(encoder)["nested_dims"]
                 check_nested(spec, nested, encoder, where)
-
-
-def given(opts: dict[str, Any]) -> dict[str, Any]:
-    """The per-request options a request actually set (None means not given)."""
-    return {key: value for key, value in opts.items() if value is not None}
-
-
-def check_options(encoder: Encoder, opts: dict[str, Any]) -> None:
-    """Per-request options must be ones the encoder declares; it validates their values."""
-    accepted = getattr(encoder, "request_options", ())
-    for key, value in opts.items():
-        if key not in accepted:
-            raise InvalidInput(f"encoder {encoder.name!r} does not take {key!r}", key)
-        check = getattr(encoder, f"check_{key}", None)
-        if check is not None:
-            check(value)

@@ -29,6 +29,7 @@ from index.errors import (
     PayloadIndexNotFound,
     PointNotFound,
 )
+from nestvec.registry import ExtraMissing
 
 log = logging.getLogger("nestvec")
 
@@ -93,6 +94,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     Forbidden: 403,
     CollectionExists: 409,
     ArtifactMissing: 409,  # a trained encoder not trained yet: the message names the command
+    ExtraMissing: 409,  # a built-in whose pip extra is not installed: the message names the line
     NotEnoughPoints: 409,
     EncoderChanged: 409,  # old and new vectors would mix: the message names `nestvec reindex`
     Overloaded: 429,
@@ -148,11 +150,29 @@ async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; every error leaves the service as `{code, message, field}`."""
-    for exc_type in (EncoderError, IndexError_, ServiceError):
+    for exc_type in (EncoderError, IndexError_, ServiceError, ExtraMissing):
         app.add_exception_handler(exc_type, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, unexpected_error)
+    for exc_type, handler in list(app.exception_handlers.items()):
+        app.exception_handlers[exc_type] = qdrant_shaped(handler)
+
+
+def qdrant_shaped(handler: Any) -> Any:
+    """The handler, answering a Qdrant-compatible route (service.qdrant) in Qdrant's error shape
+    `{"status": {"error"}, "time"}`, status and headers kept, so qdrant-client raises its own."""
+
+    async def handle(request: Request, exc: Exception) -> Any:
+        response = await handler(request, exc)
+        if not getattr(request.scope.get("route"), "qdrant_errors", False):
+            return response
+        message = json.loads(bytes(response.body)).get("message", "error")
+        headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+        body = {"status": {"error": message}, "time": 0.0}
+        return JSONResponse(body, status_code=response.status_code, headers=headers or None)
+
+    return handle
 
 
 def json_dumps(content: Any) -> bytes:

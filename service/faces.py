@@ -6,6 +6,7 @@ the normalised vector and `descriptor_norm`, whose product is the raw descriptor
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from encoders import EncoderError
 from service.engine import Engine
 from service.errors import ServiceError
+from service.offload import run
 from service.schemas.faces import FaceRef, VerifyRequest
 
 
@@ -20,15 +22,17 @@ class NotVerifiable(ServiceError):
     code = "not_verifiable"
 
 
-def verify(engine: Engine, req: VerifyRequest) -> dict[str, Any]:
+async def verify(engine: Engine, req: VerifyRequest) -> dict[str, Any]:
     """Distance, threshold used and same-person decision for the two faces of `req`."""
-    encoder = engine.encoder(req.encoder)
+    encoder = (await engine.abatcher(req.encoder)).encoder
     default = getattr(encoder, "threshold", None)
     if default is None:
         raise NotVerifiable(f"encoder {req.encoder!r} has no verification threshold", "encoder")
     threshold = req.threshold if req.threshold is not None else float(default)
-    a, face_a = _side(engine, req, req.a, "a")
-    b, face_b = _side(engine, req, req.b, "b")
+    # both sides at once: two images share one batch of the face encoder's handler
+    (a, face_a), (b, face_b) = await asyncio.gather(
+        _side(engine, req, req.a, "a"), _side(engine, req, req.b, "b")
+    )
     distance = float(np.linalg.norm(a - b))
     return {
         "encoder": req.encoder,
@@ -39,13 +43,13 @@ def verify(engine: Engine, req: VerifyRequest) -> dict[str, Any]:
     }
 
 
-def _side(
+async def _side(
     engine: Engine, req: VerifyRequest, ref: FaceRef, field: str
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The raw descriptor of one side, and what to report about its face."""
     if ref.image_b64 is not None:
         try:
-            _, items = engine.embed_items(req.encoder, [ref.image_input()], None)
+            _, items = await engine.aembed_items(req.encoder, [ref.image_input()], None)
         except EncoderError as exc:  # name the side, not the encoder's input list
             if exc.field is not None and exc.field.startswith("inputs[0]"):
                 exc.field = field + exc.field.removeprefix("inputs[0]")
@@ -53,6 +57,13 @@ def _side(
         face = (items or [{}])[0]["faces"][0]
         raw = np.asarray(face["embedding"]) * face["descriptor_norm"]
         return raw, {"box": face["box"], "score": face["score"]}
+    return await run(_stored_side, engine, req, ref, field, inline=False)  # SQLite reads
+
+
+def _stored_side(
+    engine: Engine, req: VerifyRequest, ref: FaceRef, field: str
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The raw descriptor of a stored face point."""
     collection = engine.catalog.get(str(ref.collection))
     if collection.config.encoder != req.encoder:
         raise NotVerifiable(

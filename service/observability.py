@@ -146,7 +146,11 @@ class RequestLog:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and any `extra` fields."""
 
-    STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
+    # uvicorn's `color_message` repeats the message with terminal colour codes
+    STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+        "message",
+        "color_message",
+    }
 
     def format(self, record: logging.LogRecord) -> str:
         out = {
@@ -161,13 +165,41 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def configure_json_logging(level: str) -> None:
-    """Route every logger (uvicorn's included) through the JSON formatter on stderr."""
+class TextFormatter(logging.Formatter):
+    """One plain line for people: time, level, logger, message, then any `extra` as k=v."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extra = [f"{k}={v}" for k, v in vars(record).items() if k not in JsonFormatter.STANDARD]
+        return " ".join([line, *extra])
+
+
+def configure_logging(level: str, json_lines: bool = True) -> None:
+    """Route every logger (uvicorn's included) to stderr as JSON lines, or as text lines."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def disable_progress_bars() -> None:
+    """No tqdm bars from model loading in a server's log stream (they are not log lines)."""
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    except ImportError:  # a slim install without the text models
+        pass
+    try:
+        from huggingface_hub.utils import disable_progress_bars as disable_hub_bars
+
+        disable_hub_bars()
+    except ImportError:
+        pass

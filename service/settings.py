@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="larger bodies get 413")
     rate_limit_per_minute: int = Field(0, ge=0, description="per key (or address); 0 = off")
     json_logs: bool = Field(True, description="structured JSON logs with request ids")
+    log_format: Literal["json", "text"] | None = Field(
+        None, description="json: one object per line; text: for people (default: JSON_LOGS)"
+    )
+    default_encoder: str = Field(
+        "minilm", description="the encoder behind TEI's routes (POST /embed, GET /info)"
+    )
     batch_max_size: int = Field(64, ge=1, description="inputs the dynamic batcher combines")
     batch_max_wait_ms: float = Field(5, ge=0, description="how long a batch waits for company")
     batch_max_queue: int = Field(1024, ge=1, description="queued encode calls before 429")
@@ -86,10 +92,15 @@ class Settings(BaseSettings):
     )
     _objects = field_validator("encoder_options", mode="before")(parse_object)
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def json_log_lines(self) -> bool:
+        """JSON log lines unless NESTVEC_LOG_FORMAT=text (or the older NESTVEC_JSON_LOGS=false)."""
+        return self.log_format == "json" if self.log_format is not None else self.json_logs
 
     @property
     def resolved_models_dir(self) -> Path:

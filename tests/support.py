@@ -135,8 +135,9 @@ DOCS = {
 }
 
 
-def create_docs(client: Any, index_type: str = "hnsw") -> None:
-    body = {"name": "docs", "encoder": "minilm", "index": {"type": index_type}}
+def create_docs(client: Any, index_type: str = "hnsw", encoder: str = "minilm") -> None:
+    """Collection `docs` holding DOCS; `encoder="fake"` where the test is not about meaning."""
+    body = {"name": "docs", "encoder": encoder, "index": {"type": index_type}}
     assert client.post("/v1/collections", json=body).status_code == 201
     points = [{"id": k, "text": t, "payload": p} for k, (t, p) in DOCS.items()]
     r = client.put("/v1/collections/docs/points", json={"points": points})

@@ -26,7 +26,7 @@ def model_path(filename: str) -> Path:
         if path.is_file():
             return path
     raise ArtifactMissing(
-        f"{filename} not found; install it with: pip install face-recognition-models", "encoder"
+        f"{filename} not found; install it with: pip install 'nestvec[face]'", "encoder"
     )
 
 
@@ -35,5 +35,6 @@ def import_dlib() -> Any:
     try:
         import dlib
     except ImportError as exc:
-        raise ImportError("face-dlib needs dlib: pip install dlib-bin", name=exc.name) from exc
+        message = "face-dlib needs dlib: pip install 'nestvec[face]'"
+        raise ImportError(message, name=exc.name) from exc
     return dlib

@@ -15,7 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DOMAINS = ("scifact", "nfcorpus", "world", "sports", "business", "scitech")
+from encoders.moe.model import DOMAINS
+
 AG_TOPICS = DOMAINS[2:]  # class_index 1..4 in ag_news_test/test.csv
 SPLIT_FILE = "ag_news_split.json"
 

@@ -18,8 +18,7 @@ from encoders.artifacts import default_models_dir
 from encoders.base import BaseEncoder, Modality, l2_normalise
 from encoders.errors import ArtifactMissing, InvalidInput
 from encoders.minilm import check_texts
-from encoders.moe.data import DOMAINS
-from encoders.moe.model import read_domains
+from encoders.moe.model import DOMAINS, read_domains
 from encoders.registry import register_encoder
 
 ARTIFACT = "moe-minilm"

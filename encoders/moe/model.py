@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 DOMAINS_FILE = "moe_config.json"  # written by MoEBert.save; read without torch by the encoder
+# The experts' domains; here rather than in moe/data.py so the encoder never imports training code
+DOMAINS = ("scifact", "nfcorpus", "world", "sports", "business", "scitech")
 
 
 def load_base() -> Any:

@@ -118,4 +118,4 @@ def register_adapter_encoder(name: str, base_cls: type) -> type[AdapterEncoder]:
     return register_encoder(name)(cls)
 
 
-register_adapter_encoder("minilm-mrl-adapter", MiniLMEncoder)
+MiniLMAdapterEncoder = register_adapter_encoder("minilm-mrl-adapter", MiniLMEncoder)

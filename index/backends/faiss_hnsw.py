@@ -21,6 +21,7 @@ from index.backends.common import (
     widened,
 )
 from index.backends.hnsw import HnswGraphParams, HnswQuery
+from index.base import VectorIndex
 from index.metrics import Metric
 from index.registry import register_index
 
@@ -32,7 +33,7 @@ class FaissHnswParams(HnswGraphParams):
 
 
 @register_index("faiss-hnsw")
-class FaissHnswIndex:
+class FaissHnswIndex(VectorIndex):
     Params = FaissHnswParams
     scans_all = False
     Query = HnswQuery

@@ -9,7 +9,7 @@ import faiss
 import numpy as np
 
 from index.backends.common import faiss_threads_for
-from index.base import IndexParams, QueryParams
+from index.base import IndexParams, QueryParams, VectorIndex
 from index.metrics import Metric, l2_score
 from index.registry import register_index
 
@@ -23,7 +23,7 @@ class FlatQuery(QueryParams):
 
 
 @register_index("flat")
-class FlatIndex:
+class FlatIndex(VectorIndex):
     """Brute-force exact search; deletes compact the storage (`remove_ids`)."""
 
     Params = FlatParams

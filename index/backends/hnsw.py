@@ -13,7 +13,7 @@ import hnswlib
 import numpy as np
 from pydantic import Field
 
-from index.base import IndexParams, QueryParams
+from index.base import IndexParams, QueryParams, VectorIndex
 from index.metrics import Metric, l2_score
 from index.registry import register_index
 
@@ -70,7 +70,7 @@ class _EfGate:
 
 
 @register_index("hnsw")
-class HnswIndex:
+class HnswIndex(VectorIndex):
     """hnswlib index. Deleted labels are marked and their slots reused by `replace_deleted`."""
 
     Params = HnswParams

@@ -24,7 +24,7 @@ from index.backends.common import (
     id_selector,
     widened,
 )
-from index.base import IndexParams, QueryParams
+from index.base import IndexParams, QueryParams, VectorIndex
 from index.errors import NotEnoughPoints
 from index.metrics import Metric
 from index.registry import register_index
@@ -66,10 +66,11 @@ class IvfPqQuery(IvfQuery):
     rescore: bool = True  # PQ distances are approximate; re-rank with the stored vectors
 
 
-class _IvfBase:
+class _IvfBase(VectorIndex):
     Params: ClassVar[type[IvfParams]]
     Query = IvfQuery
     scans_all = False  # only until trained (a small staging table)
+    trains: ClassVar[bool] = True
 
     def __init__(self, dim: int, metric: Metric, params: Any) -> None:
         self.dim, self.metric, self.params = dim, metric, params

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -21,10 +20,11 @@ import numpy as np
 from pydantic import Field
 
 from index.backends.common import LiveLabels, empty_result
+from index.backends.milvus_client import Guarded, pymilvus_module, unavailable_on_failure
 from index.backends.milvus_filter import FIELD, Widths, payload_terms, to_expression
-from index.base import IndexParams, QueryParams
+from index.base import IndexParams, QueryParams, VectorIndex
 from index.errors import IndexBackendUnavailable
-from index.filters import Filter
+from index.filter_model import Filter
 from index.metrics import Metric, l2_score
 from index.registry import register_index
 
@@ -46,44 +46,6 @@ SEARCH: dict[str, Callable[[MilvusParams, dict[str, Any], int], dict[str, Any]]]
     "IVF_SQ8": lambda p, q, k: {"nprobe": q.get("nprobe") or p.nprobe},
     "FLAT": lambda p, q, k: {},
 }
-
-
-def _pymilvus() -> Any:
-    try:
-        import pymilvus
-    except ImportError:
-        raise ImportError(
-            "the milvus index backend needs pymilvus and milvus-lite: pip install 'nestvec[milvus]'"
-        ) from None
-    return pymilvus
-
-
-@contextmanager
-def _unavailable_on_failure(uri: str) -> Iterator[None]:
-    """Milvus failures (down, unreachable, refusing) as IndexBackendUnavailable (HTTP 503)."""
-    try:
-        yield
-    except IndexBackendUnavailable:
-        raise
-    except Exception as exc:  # pymilvus raises its own hierarchy and grpc errors
-        message = f"Milvus at {uri} failed: {exc}"
-        raise IndexBackendUnavailable(message, "index.params.uri") from None
-
-
-class _Guarded:
-    """A MilvusClient whose every call maps failures through `_unavailable_on_failure`."""
-
-    def __init__(self, client: Any, uri: str) -> None:
-        self._client, self._uri = client, uri
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with _unavailable_on_failure(self._uri):
-                return method(*args, **kwargs)
-
-        return call
 
 
 class MilvusParams(IndexParams):
@@ -109,7 +71,7 @@ class MilvusQuery(QueryParams):
 
 
 @register_index("milvus")
-class MilvusIndex:
+class MilvusIndex(VectorIndex):
     """A Milvus collection behind the VectorIndex contract; filters run inside Milvus."""
 
     Params = MilvusParams
@@ -134,12 +96,12 @@ class MilvusIndex:
             )
         if params.uri.endswith(".db"):  # Milvus Lite wants the file's directory to exist
             Path(params.uri).parent.mkdir(parents=True, exist_ok=True)
-        pymilvus = _pymilvus()
-        with _unavailable_on_failure(params.uri):
-            self._client = _Guarded(pymilvus.MilvusClient(uri=params.uri), params.uri)
+        pymilvus = pymilvus_module()
+        with unavailable_on_failure(params.uri):
+            self._client = Guarded(pymilvus.MilvusClient(uri=params.uri), params.uri)
 
     def _create(self) -> None:
-        pm = _pymilvus()
+        pm = pymilvus_module()
         schema = pm.MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", pm.DataType.INT64, is_primary=True)
         schema.add_field("vector", pm.DataType.FLOAT_VECTOR, dim=self.dim)

@@ -13,7 +13,7 @@ each point also stores a derived document whose every predicate is a plain, type
 Positions are unrolled up to the widest list seen (`Widths`), each guarded by `exists`, so an
 expression is never NULL and `must_not` negates exactly. Hashes keep user strings out of the
 expression text (no quoting or injection); range bounds, the only values written out, are checked
-to be finite numbers (`_number`). Semantics are those of `index.filters` and the tests'
+to be finite numbers (`_number`). Semantics are those of `index.filter_sql` and the tests'
 brute-force oracle: a condition on an array holds when any element satisfies it; nulls are absent.
 """
 
@@ -26,7 +26,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from index.filters import FieldCondition, Filter, Match, Range
+from index.errors import InvalidFilter
+from index.filter_model import FieldCondition, Filter, Match, Range
+from index.filters import sql_only_conditions
 
 FIELD = "terms"
 TRUE, FALSE = "true", "false"
@@ -91,6 +93,10 @@ def payload_terms(payload: dict[str, Any]) -> dict[str, Any]:
 
 def to_expression(flt: Filter, widths: Widths) -> str:
     """The Milvus expression selecting exactly the points the filter keeps."""
+    unsupported = sql_only_conditions(flt)
+    if unsupported:  # Milvus evaluates filters itself; these conditions have no expression yet
+        kinds = ", ".join(sorted(set(unsupported)))
+        raise InvalidFilter(f"the milvus backend cannot evaluate: {kinds}", "filter")
     parts = []
     for clause, joiner, negate in (
         (flt.must, " and ", False),

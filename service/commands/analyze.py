@@ -22,14 +22,19 @@ from pydantic import ValidationError
 from diagnostics import reports as analysis
 from diagnostics.data import held_out, label_ids
 from diagnostics.requests import (
-    DEFAULT_ORDERS,
-    DEFAULT_SAMPLE,
     InsertionOrderRequest,
     IntrinsicDimensionRequest,
     RecallRequest,
 )
 from index import Catalog, Collection, IndexError_
 from index.analysis.knn import Progress, normalize_rows
+from index.registry import validate_params
+from service.commands.analyze_args import (
+    add_id_args,
+    add_order_args,
+    add_recall_args,
+    add_source,
+)
 from service.settings import Settings
 
 
@@ -162,12 +167,37 @@ def _order_summary(r: dict[str, Any]) -> str:
 # recall -------------------------------------------------------------------------------------
 def _recall_run(args: argparse.Namespace, source: Source, out: Path) -> dict[str, Any]:
     assert source.collection is not None
-    extra: dict[str, Any] = {"params": json.loads(args.params)} if args.params else {}
+    extra: dict[str, Any] = {}
+    if args.params:
+        extra["params"] = search_params(args.params, source.collection)
     if args.query_file:
         extra["query_vectors"] = _load_npy(args.query_file, "--queries").tolist()
     req = _request(RecallRequest, args, **extra)
     bar = progress_bar("exact kNN", "query")
     return analysis.recall_report(source.collection, req, out / "recall.png", bar)
+
+
+def search_params(text: str, collection: Collection) -> dict[str, Any]:
+    """--params (JSON or K=V pairs) checked against the collection's search knobs; errors name
+    the flag and list the valid keys."""
+    from ingest.cli import parse_params
+
+    query = collection.backend.Query
+    keys = ", ".join(query.model_fields)
+    valid = f"valid keys for a {collection.config.index_type} index: {keys}"
+    try:
+        params = parse_params(text) or {}
+    except ValueError as exc:  # JSON errors included
+        reason = str(exc).removeprefix("--params ")
+        raise ValueError(f"--params: {reason}; {valid}") from None
+    unknown = [key for key in params if key not in query.model_fields]
+    if unknown:
+        raise ValueError(f"--params: unknown key {unknown[0]!r}; {valid}")
+    try:
+        validate_params(query, params, "params")
+    except IndexError_ as exc:
+        raise ValueError(f"--params: {getattr(exc, 'message', exc)}; {valid}") from None
+    return params
 
 
 def _recall_summary(r: dict[str, Any]) -> str:
@@ -182,60 +212,6 @@ def _recall_summary(r: dict[str, Any]) -> str:
     return line + (f"\nnote: {r['note']}" if r["note"] else "")
 
 
-# arguments ----------------------------------------------------------------------------------
-def _add_source(parser: argparse.ArgumentParser, takes_vectors: bool) -> None:
-    parser.add_argument("--data-dir", help="data directory of --collection (env NESTVEC_DATA_DIR)")
-    one = parser.add_mutually_exclusive_group(required=True) if takes_vectors else parser
-    one.add_argument(
-        "--collection", required=not takes_vectors, help="collection to analyse (no server)"
-    )
-    if takes_vectors:
-        one.add_argument("--vectors", metavar="FILE.npy", help="a 2-D array of vectors instead")
-        parser.add_argument(
-            "--metric", choices=("l2", "cosine", "ip"), default="l2", help="metric of --vectors"
-        )
-    parser.add_argument("--out", default="analysis-out", help="output directory (JSON, PNG)")
-
-
-def _add_sample(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sample", type=int, help=f"vectors drawn at most ({DEFAULT_SAMPLE})")
-    parser.add_argument("--seed", type=int, help="seed of the sample (0)")
-
-
-def _add_queries(parser: argparse.ArgumentParser, default: int) -> None:
-    parser.add_argument("--queries", dest="query_file", metavar="FILE.npy", help="query vectors")
-    parser.add_argument(
-        "--n-queries", dest="queries", type=int, help=f"stored vectors held out ({default})"
-    )
-    parser.add_argument("--k", type=int, help="neighbours compared (10)")
-
-
-def _add_id_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--k", type=int, help="neighbours of MLE and TwoNN (20)")
-    parser.add_argument("--lid-k", dest="lid_k", type=int, help="neighbours of pointwise LID (100)")
-    _add_sample(parser)
-
-
-def _add_order_args(parser: argparse.ArgumentParser) -> None:
-    _add_queries(parser, analysis.DEFAULTS["order_queries"])
-    parser.add_argument("--orders", nargs="+", help=f"({' '.join(DEFAULT_ORDERS)})")
-    parser.add_argument("--category-field", help="payload key of the 'category' order")
-    parser.add_argument("--n-clusters", type=int, help="clusters of the cluster orders")
-    parser.add_argument("--seeds", nargs="+", type=int, help="graph seeds (0 1 2)")
-    parser.add_argument("--ef-search", nargs="+", type=int, help="search beam widths (10 40)")
-    parser.add_argument("--libraries", nargs="+", help="(hnswlib faiss-hnsw)")
-    parser.add_argument("--M", dest="M", type=int, help="graph degree (16)")
-    parser.add_argument("--ef-construction", type=int, help="build beam width (128)")
-    _add_sample(parser)
-
-
-def _add_recall_args(parser: argparse.ArgumentParser) -> None:
-    _add_queries(parser, analysis.DEFAULTS["recall_queries"])
-    parser.add_argument("--params", help="search knobs as JSON, e.g. '{\"ef\": 64}'")
-    parser.add_argument("--target-recall", type=float, help="autotune ef/nprobe to reach this")
-    parser.add_argument("--seed", type=int, help="seed of the sampled queries (0)")
-
-
 # the command --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Analysis:
@@ -248,15 +224,13 @@ class Analysis:
 
 ANALYSES: dict[str, Analysis] = {
     "id": Analysis(
-        "intrinsic dimension: MLE, TwoNN, PCA-99, LID", _add_id_args, _id_run, _id_summary
+        "intrinsic dimension: MLE, TwoNN, PCA-99, LID", add_id_args, _id_run, _id_summary
     ),
-    "lid": Analysis("pointwise LID as .npy, and its histogram", _add_id_args, _id_run, _id_summary),
-    "order": Analysis(
-        "HNSW recall by insertion order", _add_order_args, _order_run, _order_summary
-    ),
+    "lid": Analysis("pointwise LID as .npy, and its histogram", add_id_args, _id_run, _id_summary),
+    "order": Analysis("HNSW recall by insertion order", add_order_args, _order_run, _order_summary),
     "recall": Analysis(
         "recall@k of a collection's search vs exact kNN; ef/nprobe autotune",
-        *(_add_recall_args, _recall_run, _recall_summary, False),
+        *(add_recall_args, _recall_run, _recall_summary, False),
     ),
 }
 
@@ -266,7 +240,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
     for name, chosen in ANALYSES.items():
         command = sub.add_parser(name, help=chosen.help, description=chosen.help)
-        _add_source(command, chosen.takes_vectors)
+        add_source(command, chosen.takes_vectors)
         chosen.add_arguments(command)
 
 

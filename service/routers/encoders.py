@@ -1,8 +1,8 @@
-"""GET /v1/encoders: what can embed, with modality and dimensions."""
+"""GET /v1/encoders: what can embed, with modality and dimensions, and what needs an extra."""
 
 from fastapi import APIRouter
 
-from encoders import available_encoders
+from encoders.registry import describe_entry, encoder_entries
 from service.deps import EngineDep, ReadAccess
 from service.routers import JsonRoute
 
@@ -13,4 +13,6 @@ router = APIRouter(
 
 @router.get("/encoders")
 def list_encoders(engine: EngineDep) -> dict[str, list[dict[str, object]]]:
-    return {"encoders": [engine.describe_encoder(name) for name in available_encoders()]}
+    models_dir = engine.settings.resolved_models_dir
+    entries = encoder_entries()
+    return {"encoders": [describe_entry(e, engine.encoders, models_dir) for e in entries]}

@@ -15,6 +15,6 @@ router = APIRouter(
 
 
 @router.post("/verify", response_model=VerifyResponse, response_model_exclude_none=True)
-def verify_faces(req: VerifyRequest, engine: EngineDep) -> dict[str, Any]:
+async def verify_faces(req: VerifyRequest, engine: EngineDep) -> dict[str, Any]:
     """Euclidean distance of the raw descriptors, against `threshold` (default: the encoder's)."""
-    return verify(engine, req)
+    return await verify(engine, req)

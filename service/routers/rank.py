@@ -1,5 +1,7 @@
-"""Re-rank candidates for a query: Cohere/infinity's `POST /v1/rank`, TEI's `POST /rerank`."""
+"""Re-rank candidates for a query: Cohere/infinity's `POST /v1/rank`, Cohere's `POST /v1/rerank`
+(one ranking, Cohere's answer), and TEI's `POST /rerank`."""
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter
@@ -8,6 +10,7 @@ from service.deps import EngineDep, ReadAccess
 from service.errors import ServiceError
 from service.ranking import Ranked, rank_points, rank_texts
 from service.routers import JsonRoute
+from service.schemas.compat import CohereRerankResponse
 from service.schemas.rank import RankDocument, RankRequest, RankResponse, TEIRank, TEIRerankRequest
 
 router = APIRouter(route_class=JsonRoute, tags=["rank"], dependencies=[ReadAccess])
@@ -16,6 +19,19 @@ router = APIRouter(route_class=JsonRoute, tags=["rank"], dependencies=[ReadAcces
 @router.post("/v1/rank", response_model=RankResponse, response_model_exclude_none=True)
 def rank(req: RankRequest, engine: EngineDep) -> dict[str, Any]:
     """`documents` (texts), or `ids` of points in `collection`; scores are cosine similarities."""
+    ranked, ids = _rank(req, engine)
+    return {"model": ranked.encoder, "results": _results(ranked, req, ids)}
+
+
+@router.post("/v1/rerank", response_model=CohereRerankResponse, response_model_exclude_none=True)
+def cohere_rerank(req: RankRequest, engine: EngineDep) -> dict[str, Any]:
+    """Cohere's rerank path and answer (`id`, `results`, `meta`); the same ranking as /v1/rank."""
+    ranked, ids = _rank(req, engine)
+    meta = {"api_version": {"version": "1"}, "billed_units": {"search_units": 1}}
+    return {"id": str(uuid.uuid4()), "results": _results(ranked, req, ids), "meta": meta}
+
+
+def _rank(req: RankRequest, engine: EngineDep) -> tuple[Ranked, list[str] | None]:
     if req.model is not None and req.encoder is not None and req.model != req.encoder:
         raise ServiceError("'model' and 'encoder' name the same thing; give one", "encoder")
     encoder = req.encoder or req.model
@@ -36,10 +52,9 @@ def rank(req: RankRequest, engine: EngineDep) -> dict[str, Any]:
             req.dim,
             req.domain,
         )
-        return _cohere(ranked, req, ids)
+        return ranked, ids
     texts = [d if isinstance(d, str) else d.text for d in req.documents or []]
-    ranked = rank_texts(engine, req.query, texts, encoder, req.top_n, req.dim, req.domain)
-    return _cohere(ranked, req, None)
+    return rank_texts(engine, req.query, texts, encoder, req.top_n, req.dim, req.domain), None
 
 
 @router.post("/rerank", response_model=list[TEIRank], response_model_exclude_none=True)
@@ -52,7 +67,7 @@ def rerank(req: TEIRerankRequest, engine: EngineDep) -> list[dict[str, Any]]:
     ]
 
 
-def _cohere(ranked: Ranked, req: RankRequest, ids: list[str] | None) -> dict[str, Any]:
+def _results(ranked: Ranked, req: RankRequest, ids: list[str] | None) -> list[dict[str, Any]]:
     results = []
     for i, score in zip(ranked.order, ranked.scores, strict=True):
         text = ranked.texts[i]
@@ -65,4 +80,4 @@ def _cohere(ranked: Ranked, req: RankRequest, ids: list[str] | None) -> dict[str
                 "id": ids[i] if ids is not None else None,
             }
         )
-    return {"model": ranked.encoder, "results": results}
+    return results

@@ -6,9 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from index.collection import Hit
+from index.plans import Hit
 from index.store import StoredPoint
 from service.schemas.common import PointId, StrictRequest, one_of
+from service.schemas.filters import FilterDict
 
 
 class PointIn(StrictRequest):
@@ -45,11 +46,11 @@ class PointsPage(BaseModel):
 
 class DeletePointsRequest(StrictRequest):
     ids: list[PointId] = Field(default_factory=list)
-    filter: dict[str, Any] | None = None
+    filter: FilterDict | None = None
 
 
 class CountRequest(StrictRequest):
-    filter: dict[str, Any] | None = None
+    filter: FilterDict | None = None
 
 
 class CountResponse(BaseModel):

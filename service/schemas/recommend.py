@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.schemas.common import PointId
+from service.schemas.filters import FilterDict, ParamsDict
 from service.schemas.search import ScoredPoint
 
 Example = PointId | list[float]  # as in Qdrant: a stored point's id, or a raw vector
@@ -34,8 +35,8 @@ class RecommendRequest(BaseModel):
     mmr_lambda: float | None = Field(None, ge=0.0, le=1.0)
     seed: int = 0
     k: int = Field(10, ge=1)
-    filter: dict[str, Any] | None = None
-    params: dict[str, Any] | None = None
+    filter: FilterDict | None = None
+    params: ParamsDict | None = None
     with_payload: bool = True
     with_vector: bool = False
 

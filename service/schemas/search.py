@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from service.schemas.common import PointId, StrictRequest, one_of
+from service.schemas.filters import FilterDict, ParamsDict
 
 
 class Query(StrictRequest):
@@ -34,8 +35,8 @@ class Funnel(StrictRequest):
 class SearchRequest(StrictRequest):
     query: Query
     k: int = Field(10, ge=1)
-    filter: dict[str, Any] | None = None
-    params: dict[str, Any] | None = None
+    filter: FilterDict | None = None
+    params: ParamsDict | None = None
     with_payload: bool = True
     with_vector: bool = False
     domain: str | None = None  # domain-routed encoders: the query's domain (else the router's)

@@ -16,7 +16,8 @@ from support import assert_error
 
 from index import Catalog, CollectionConfig
 from index.collection import Collection
-from index.funnel import FunnelSearch, FunnelSpec, InvalidFunnel
+from index.funnel import FunnelSearch
+from index.funnel_spec import FunnelSpec, InvalidFunnel
 from index.metrics import METRICS
 
 DIM, N, K = 32, 1500, 10

@@ -15,10 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index import payload_index
+from index import sorted_labels
 from index.errors import InvalidCollectionConfig
-from index.filters import Filter, compile_filter
-from index.payload_index import PayloadIndex, to_bitmap
+from index.filter_model import Filter
+from index.filter_sql import compile_filter
+from index.payload_index import PayloadIndex
+from index.sorted_labels import to_bitmap
 from index.store import PointStore
 
 FIELDS = {
@@ -121,7 +123,7 @@ def test_matching_equals_sqlite_under_writes(
     first: list[tuple[int, dict]], steps: list[tuple[tuple[bool, list], Filter]], fold_at: int
 ) -> None:
     # low thresholds fold pending number writes into the sorted base at (nearly) every read
-    with store_and_index() as (store, index), patch.object(payload_index, "_DELTA_MIN", fold_at):
+    with store_and_index() as (store, index), patch.object(sorted_labels, "_DELTA_MIN", fold_at):
         upsert(store, index, first)
         for (delete, points), flt in steps:
             assert_same(store, index, flt)
@@ -253,7 +255,7 @@ def test_re_adding_a_label_replaces_it_and_remove_forgets_it(fold_at: int) -> No
 
     # fold_at=2: the first read folds every write into the sorted base; the next two writes stay
     # pending beside it, so label 1's stale base entry must be masked, not returned
-    with patch.object(payload_index, "_DELTA_MIN", fold_at):
+    with patch.object(sorted_labels, "_DELTA_MIN", fold_at):
         index.add(np.arange(10, 26), [{"n": 100}] * 16)
         index.add(np.array([1, 2]), [{"t": "x", "n": 1}, {"t": "x", "n": 2}])
         index.add(np.array([1]), [{"t": "y", "n": 7}])

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from index import Catalog, Collection, CollectionConfig
 from index.errors import InvalidCollectionConfig, PayloadIndexNotFound
-from index.filters import compile_filter, parse_filter
+from index.filter_sql import compile_filter
+from index.filters import parse_filter
 
 DIM = 4
 FIELDS = {"a": "keyword", "b": "integer", "c": "bool", "f": "float", "n.x": "integer"}
@@ -107,8 +108,12 @@ def _check(idx: Collection, plain: Collection, raw: dict[str, Any], query: np.nd
     assert idx.count(raw) == plain.count(raw) == len(expected)
     hits = idx.search(query, 100, filter=raw, with_payload=False)[0]
     twin = plain.search(query, 100, filter=raw, with_payload=False)[0]
-    assert [(h.id, h.score) for h in hits] == [(h.id, h.score) for h in twin]
-    assert {h.id for h in hits} == expected
+    # the same hits and scores; the plans score with different float32 kernels (a BLAS matrix
+    # product or hnswlib's distance), so scores may differ in the last bits and near-ties swap
+    assert {h.id for h in hits} == {h.id for h in twin} == expected
+    theirs = {h.id: h.score for h in twin}
+    assert all(abs(h.score - theirs[h.id]) <= 1e-5 for h in hits)
+    assert all(a.score >= b.score - 1e-5 for a, b in zip(hits, hits[1:], strict=False))
     return covered
 
 

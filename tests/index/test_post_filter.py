@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index import Catalog, CollectionConfig
-from index.collection import EXACT_FILTER_LIMIT, POST_FILTER_SHARE
+from index.plans import EXACT_FILTER_LIMIT, POST_FILTER_SHARE
 
 N, DIM, K = EXACT_FILTER_LIMIT * 2, 16, 10
 

@@ -11,7 +11,7 @@ import pytest
 
 from index import Catalog, CollectionConfig
 from index.collection import Collection
-from index.filters import InvalidFilter
+from index.errors import InvalidFilter
 
 DIM = 8
 N_FILTER = {"must": [{"key": "n", "range": {"lt": 5}}]}

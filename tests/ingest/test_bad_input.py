@@ -16,7 +16,7 @@ from ingest.errors import BadInput, EmptySource, NothingToWrite, UnsupportedSour
 from ingest.summary import Summary
 
 Ingest = Callable[..., Summary]
-TEXT = ("--collection", "c", "--encoder", "minilm")
+TEXT = ("--collection", "c", "--encoder", "fake")
 VECTORS = ("--collection", "v", "--vector-field", "emb", "--dim", "4", "--index", "flat")
 
 
@@ -132,6 +132,23 @@ def test_a_folder_of_images_needs_an_image_encoder(ingest: Ingest, tmp_path: Pat
         pytest.skip("../shared/data/faces_deepface not present")
     (tmp_path / "faces").mkdir()
     shutil.copy(faces / "img1.jpg", tmp_path / "faces" / "a.jpg")
-    with pytest.raises(UnsupportedSource, match=r"faces: a folder of images cannot feed 'minilm'"):
+    with pytest.raises(UnsupportedSource, match=r"faces: a folder of images cannot feed 'fake'"):
         ingest(str(tmp_path / "faces"), *TEXT)
     assert collections_in(tmp_path) == []
+
+
+def test_a_mistyped_index_param_names_the_flag_and_the_valid_keys(tmp_path: Path) -> None:
+    """`--params` typos: the CLI's error names the flag and lists what the backend accepts."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "v.jsonl"
+    src.write_text('{"id": "a", "v": [1.0, 0.0]}\n{"id": "b", "v": [0.0, 1.0]}\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "service.cli", "ingest", str(src), "--collection", "c",
+         "--vector-field", "v", "--dim", "2", "--params", "M=8,bogus=1",
+         "--data-dir", str(tmp_path / "data"), "--no-progress"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "--params: bogus: Extra inputs are not permitted; valid keys: M," in done.stderr

@@ -1,4 +1,4 @@
-"""Offline builds with the real minilm model: formats, serving the result, re-runs, orders."""
+"""Offline builds on the `fake` encoder: formats, serving the result, re-runs, orders."""
 
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ def test_every_format_gives_the_same_collection(
     tmp_path: Path,
 ) -> None:
     rows = rows_of(scifact_docs(8))
-    expected = encoder_pool.get("minilm").encode([r["text"] for r in rows])
+    expected = encoder_pool.get("fake").encode([r["text"] for r in rows])
     for fmt, path in write_formats(tmp_path, rows).items():
-        summary = ingest(str(path), "--collection", fmt, "--encoder", "minilm")
+        summary = ingest(str(path), "--collection", fmt, "--encoder", "fake")
         assert (summary.status, summary.stats.read, summary.stats.points) == ("built", 8, 8)
         points = stored(tmp_path / "data", fmt)
         assert list(points) == [r["id"] for r in rows], fmt
@@ -66,13 +66,14 @@ def test_the_service_opens_the_build_unchanged(
 ) -> None:
     docs = scifact_docs(30)
     source = write_jsonl(tmp_path / "corpus.jsonl", docs)
-    argv = [str(source), "--collection", "sci", "--encoder", "minilm", "--id-field", "_id"]
+    argv = [str(source), "--collection", "sci", "--encoder", "fake", "--id-field", "_id"]
     summary = ingest(*argv, "--text-field", "title,text", "--params", "M=8,ef_construction=64")
     assert summary.index["params"]["M"] == 8 and summary.count == 30
     client = make_client(data_dir=tmp_path / "data")
     info = client.get("/v1/collections/sci").json()
     assert info["count"] == 30 and info["index"]["params"]["ef_construction"] == 64
-    query = {"query": {"text": docs[7]["title"]}, "k": 3}
+    # the fake encoder has no meaning: the document's whole text finds it (same word tokens)
+    query = {"query": {"text": f"{docs[7]['title']} {docs[7]['text']}"}, "k": 3}
     hits = client.post("/v1/collections/sci/search", json=query).json()["results"]
     assert hits[0]["id"] == docs[7]["_id"]
     assert hits[0]["payload"] == {"metadata": docs[7]["metadata"]}
@@ -86,7 +87,7 @@ def test_rerun_is_a_noop_and_a_new_order_only_rebuilds_the_index(
     tmp_path: Path,
 ) -> None:
     source = write_jsonl(tmp_path / "c.jsonl", rows_of(scifact_docs(12)))
-    argv = [str(source), "--collection", "c", "--encoder", "minilm"]
+    argv = [str(source), "--collection", "c", "--encoder", "fake"]
     first = ingest(*argv, "--insertion-order", "random", "--seed", "3")
     again = ingest(*argv)  # the recorded order and seed apply
     assert (again.status, again.encoded, again.count) == ("unchanged", 0, 12)
@@ -110,7 +111,7 @@ def test_a_second_file_adds_to_an_existing_collection(
     rows = rows_of(scifact_docs(10))
     a = write_jsonl(tmp_path / "a.jsonl", rows[:6])
     b = write_jsonl(tmp_path / "b.jsonl", rows[4:])
-    ingest(str(a), "--collection", "c", "--encoder", "minilm", "--index", "flat")
+    ingest(str(a), "--collection", "c", "--encoder", "fake", "--index", "flat")
     summary = ingest(str(b), "--collection", "c")  # encoder and index: the collection's
     assert (summary.stats.read, summary.stats.replaced, summary.stats.duplicates) == (6, 2, 0)
     assert summary.count == 10 and summary.index["type"] == "flat"
@@ -124,7 +125,7 @@ def test_unknown_order_is_refused_before_anything_is_written(
     source = write_jsonl(tmp_path / "c.jsonl", [{"id": "a", "text": "x"}])
     with pytest.raises(InvalidOption, match=r"unknown insertion order 'category'; use one of"):
         ingest(
-            str(source), "--collection", "c", "--encoder", "minilm", "--insertion-order", "category"
+            str(source), "--collection", "c", "--encoder", "fake", "--insertion-order", "category"
         )
     assert not (tmp_path / "data").exists()
 
@@ -138,7 +139,7 @@ def test_cli_prints_the_summary_and_writes_it_as_json(
     rows = [{"id": "a", "text": "Cats purr."}, {"id": "b"}, {"id": "a", "text": "Cats nap."}]
     source = write_jsonl(tmp_path / "pets.jsonl", rows)
     out = tmp_path / "summary.json"
-    argv = [str(source), "--collection", "pets", "--encoder", "minilm", "--summary-json", str(out)]
+    argv = [str(source), "--collection", "pets", "--encoder", "fake", "--summary-json", str(out)]
     assert run(cli_args(argv, tmp_path), encoder_pool) == 0
     printed = capsys.readouterr().out
     assert "built collection 'pets' from" in printed
@@ -156,11 +157,11 @@ def test_cli_prints_the_summary_and_writes_it_as_json(
 def test_cli_reports_errors_with_status_1(
     encoder_pool: EncoderPool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [str(tmp_path / "missing.jsonl"), "--collection", "c", "--encoder", "minilm"]
+    argv = [str(tmp_path / "missing.jsonl"), "--collection", "c", "--encoder", "fake"]
     assert run(cli_args(argv, tmp_path), encoder_pool) == 1
     assert "nestvec ingest: error: " in capsys.readouterr().err
     (tmp_path / "x.txt").write_text("hello\n")
-    argv = [str(tmp_path / "x.txt"), "--collection", "c", "--encoder", "minilm"]
+    argv = [str(tmp_path / "x.txt"), "--collection", "c", "--encoder", "fake"]
     assert run(cli_args(argv, tmp_path), encoder_pool) == 1
     assert "x.txt: unsupported file type '.txt'" in capsys.readouterr().err
 

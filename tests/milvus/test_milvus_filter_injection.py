@@ -12,7 +12,9 @@ from support import milvus_lite_uri
 
 from index import Catalog, CollectionConfig
 from index.backends.milvus_filter import Widths, _number, to_expression
-from index.filters import Range, parse_filter
+from index.errors import InvalidFilter
+from index.filter_model import Range
+from index.filters import parse_filter
 
 pytest.importorskip("pymilvus")
 
@@ -101,3 +103,17 @@ def test_hostile_keys_roundtrip_through_milvus_lite(tmp_path: Path) -> None:
             assert {h.id for h in hits} == expected, flt
     finally:
         col.close()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"must": [{"has_id": ["a"]}]},
+        {"must": [{"is_empty": {"key": "tags"}}]},
+        {"must": [{"key": "a[].b", "match": {"value": 1}}]},
+    ],
+)
+def test_conditions_without_an_expression_are_refused_by_name(raw: dict) -> None:
+    """SQLite-only conditions get a 4xx error naming them, never an assert (a 500)."""
+    with pytest.raises(InvalidFilter, match="milvus backend cannot evaluate"):
+        to_expression(parse_filter(raw), Widths())

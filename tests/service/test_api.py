@@ -15,26 +15,27 @@ def test_health_and_encoders(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
     encoders = client.get("/v1/encoders").json()["encoders"]
-    assert {"name": "minilm", "modality": "text", "dim": 384, "nested_dims": [384]} in encoders
+    minilm = {"name": "minilm", "modality": "text", "dim": 384, "nested_dims": [384]}
+    assert {**minilm, "available": True, "extra": None, "install": None} in encoders
 
 
 def test_embed_contract(client: TestClient) -> None:
-    r = client.post("/v1/embed", json={"encoder": "minilm", "inputs": ["a", "b"], "dim": 384})
+    r = client.post("/v1/embed", json={"encoder": "fake", "inputs": ["a", "b"], "dim": 32})
     body = r.json()
-    assert body["encoder"] == "minilm" and body["dim"] == 384
+    assert body["encoder"] == "fake" and body["dim"] == 32
     vectors = np.array(body["embeddings"])
-    assert vectors.shape == (2, 384)
+    assert vectors.shape == (2, 32)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
 
 
 def test_openai_embeddings_shape(client: TestClient) -> None:
-    r = client.post("/v1/embeddings", json={"model": "minilm", "input": ["hello", "world"]})
+    r = client.post("/v1/embeddings", json={"model": "fake", "input": ["hello", "world"]})
     body = r.json()
-    assert body["object"] == "list" and body["model"] == "minilm"
+    assert body["object"] == "list" and body["model"] == "fake"
     assert [d["index"] for d in body["data"]] == [0, 1]
-    assert all(d["object"] == "embedding" and len(d["embedding"]) == 384 for d in body["data"])
-    assert body["usage"] == {"prompt_tokens": 6, "total_tokens": 6}
-    single = client.post("/v1/embeddings", json={"model": "minilm", "input": "hello"}).json()
+    assert all(d["object"] == "embedding" and len(d["embedding"]) == 64 for d in body["data"])
+    assert body["usage"] == {"prompt_tokens": 2, "total_tokens": 2}  # one word token each
+    single = client.post("/v1/embeddings", json={"model": "fake", "input": "hello"}).json()
     np.testing.assert_allclose(
         single["data"][0]["embedding"], body["data"][0]["embedding"], atol=1e-5
     )
@@ -44,27 +45,27 @@ def test_openai_embeddings_shape(client: TestClient) -> None:
     ("path", "body", "status", "code", "field"),
     [
         ("/v1/embed", {"encoder": "nope", "inputs": ["a"]}, 404, "encoder_not_found", "encoder"),
-        ("/v1/embed", {"encoder": "minilm", "inputs": []}, 422, "empty_input", "inputs"),
+        ("/v1/embed", {"encoder": "fake", "inputs": []}, 422, "empty_input", "inputs"),
         (
             "/v1/embed",
-            {"encoder": "minilm", "inputs": ["a"], "dim": 64},
+            {"encoder": "fake", "inputs": ["a"], "dim": 48},
             422,
             "invalid_dimension",
             "dim",
         ),
-        ("/v1/embed", {"encoder": "minilm", "inputs": [1]}, 422, "invalid_input", "inputs[0]"),
+        ("/v1/embed", {"encoder": "fake", "inputs": [1]}, 422, "invalid_input", "inputs[0]"),
         ("/v1/embed", {"inputs": ["a"]}, 422, "validation_error", "encoder"),
-        ("/v1/embeddings", {"model": "minilm", "input": []}, 422, "empty_input", None),
+        ("/v1/embeddings", {"model": "fake", "input": []}, 422, "empty_input", None),
         (
             "/v1/embeddings",
-            {"model": "minilm", "input": "a", "dimensions": 8},
+            {"model": "fake", "input": "a", "dimensions": 8},
             422,
             "invalid_dimension",
             "dim",
         ),
         (
             "/v1/embeddings",
-            {"model": "minilm", "input": [[1, 2]]},
+            {"model": "fake", "input": [[1, 2]]},
             422,
             "unsupported_input",
             "input",
@@ -80,7 +81,7 @@ def test_embed_errors(
 
 def test_batch_limit(make_client: Callable[..., TestClient]) -> None:
     client = make_client(max_batch=3)
-    r = client.post("/v1/embed", json={"encoder": "minilm", "inputs": ["a"] * 4})
+    r = client.post("/v1/embed", json={"encoder": "fake", "inputs": ["a"] * 4})
     assert_error(r, 422, "limit_exceeded", "inputs")
 
 
@@ -124,7 +125,7 @@ def test_search_by_id_vector_filter_and_payload_flags(client: TestClient) -> Non
 
 
 def test_upsert_replace_delete_and_fetch(client: TestClient) -> None:
-    create_docs(client)
+    create_docs(client, encoder="fake")
     r = client.put(
         "/v1/collections/docs/points",
         json={
@@ -213,7 +214,7 @@ def test_collection_lifecycle_and_errors(client: TestClient) -> None:
         "index.params.foo",
     )
     assert_error(
-        client.post("/v1/collections", json={"name": "w", "encoder": "minilm", "dim": 100}),
+        client.post("/v1/collections", json={"name": "w", "encoder": "fake", "dim": 100}),
         422,
         "invalid_dimension",
         "dim",
@@ -319,7 +320,7 @@ def test_nan_vector_is_422(client: TestClient) -> None:
 def test_search_errors(
     client: TestClient, body: dict[str, Any], status: int, code: str, field: str
 ) -> None:
-    create_docs(client)
+    create_docs(client, encoder="fake")
     assert_error(client.post("/v1/collections/docs/search", json=body), status, code, field)
 
 
@@ -340,7 +341,7 @@ def test_unknown_collection_and_route(client: TestClient) -> None:
 
 def test_restart_keeps_everything(make_client: Callable[..., TestClient]) -> None:
     client = make_client()
-    create_docs(client)
+    create_docs(client, encoder="fake")
     query = {"query": {"text": "interest rates"}, "k": 4}
     before = client.post("/v1/collections/docs/search", json=query).json()
     client.__exit__(None, None, None)  # clean shutdown writes the snapshot

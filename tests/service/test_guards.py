@@ -54,15 +54,15 @@ def test_rate_limit_per_key(make_client: Callable[..., TestClient]) -> None:
 
 
 def test_metrics_and_request_ids(client: TestClient) -> None:
-    client.post("/v1/collections", json={"name": "docs", "encoder": "minilm"})
+    client.post("/v1/collections", json={"name": "docs", "encoder": "fake"})
     client.put("/v1/collections/docs/points", json={"points": [{"id": "a", "text": "hello"}]})
     r = client.post(
-        "/v1/embed", json={"encoder": "minilm", "inputs": ["x"]}, headers={"x-request-id": "abc"}
+        "/v1/embed", json={"encoder": "fake", "inputs": ["x"]}, headers={"x-request-id": "abc"}
     )
     assert r.headers["x-request-id"] == "abc"
     assert len(client.get("/healthz").headers["x-request-id"]) == 32  # generated when absent
     text = client.get("/metrics").text
     assert 'nestvec_requests_total{method="POST",route="/v1/embed",status="200"} 1.0' in text
     assert 'nestvec_index_points{collection="docs"} 1.0' in text
-    assert 'nestvec_encode_batch_size_count{encoder="minilm"}' in text
+    assert 'nestvec_encode_batch_size_count{encoder="fake"}' in text
     assert "nestvec_request_seconds_bucket" in text and "nestvec_index_tombstone_ratio" in text

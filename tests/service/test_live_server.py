@@ -18,7 +18,7 @@ def test_restart_same_data_dir_same_answers(tmp_path: Path) -> None:
     try:
         api = httpx.Client(base_url=server.url, timeout=60)
         for name, index in (("h", "hnsw"), ("f", "flat")):
-            body = {"name": name, "encoder": "minilm", "index": {"type": index}}
+            body = {"name": name, "encoder": "fake", "index": {"type": index}}
             assert api.post("/v1/collections", json=body).status_code == 201
             points = [{"id": f"d{i}", "text": t, "payload": {"i": i}} for i, t in enumerate(TEXTS)]
             api.put(f"/v1/collections/{name}/points", json={"points": points}).raise_for_status()
@@ -43,19 +43,19 @@ def test_restart_same_data_dir_same_answers(tmp_path: Path) -> None:
 
 def test_official_openai_client(live_server: LiveServer) -> None:
     client = openai.OpenAI(base_url=live_server.url + "/v1", api_key="unused", max_retries=0)
-    default = client.embeddings.create(model="minilm", input=TEXTS)  # the SDK asks for base64
-    floats = client.embeddings.create(model="minilm", input=TEXTS, encoding_format="float")
-    assert default.model == "minilm" and len(default.data) == 2
+    default = client.embeddings.create(model="fake", input=TEXTS)  # the SDK asks for base64
+    floats = client.embeddings.create(model="fake", input=TEXTS, encoding_format="float")
+    assert default.model == "fake" and len(default.data) == 2
     assert default.usage.prompt_tokens == default.usage.total_tokens > 0
     a = np.array([d.embedding for d in default.data])
     b = np.array([d.embedding for d in floats.data])
-    assert a.shape == (2, 384)
+    assert a.shape == (2, 64)
     np.testing.assert_allclose(a, b, atol=1e-6)
-    native = httpx.post(live_server.url + "/v1/embed", json={"encoder": "minilm", "inputs": TEXTS})
+    native = httpx.post(live_server.url + "/v1/embed", json={"encoder": "fake", "inputs": TEXTS})
     np.testing.assert_allclose(a, native.json()["embeddings"], atol=1e-5)
-    single = client.embeddings.create(model="minilm", input=TEXTS[0], dimensions=384)
-    assert len(single.data[0].embedding) == 384
+    single = client.embeddings.create(model="fake", input=TEXTS[0], dimensions=64)
+    assert len(single.data[0].embedding) == 64
     with pytest.raises(openai.UnprocessableEntityError):
-        client.embeddings.create(model="minilm", input="x", dimensions=128)
+        client.embeddings.create(model="fake", input="x", dimensions=128)
     with pytest.raises(openai.NotFoundError):
         client.embeddings.create(model="text-embedding-3-small", input="x")

@@ -1,0 +1,172 @@
+"""One declared payload field's index: value postings for matches, sorted numbers for ranges
+(a part of index.payload_index, which answers whole filters from these)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from index.errors import InvalidCollectionConfig
+from index.filter_model import Range
+from index.sorted_labels import (
+    EMPTY,
+    INT64_MAX,
+    INT64_MIN,
+    LabelSet,
+    Numbers,
+    as_float,
+    difference,
+    sorted_unique,
+)
+
+FIELD_TYPES = ("keyword", "integer", "float", "bool")
+MATCH_TYPES = frozenset({"keyword", "integer", "bool"})
+RANGE_TYPES = frozenset({"integer", "float"})
+# Added to a label's distinct-value count when it holds an element no `except` list can name
+# (a float, a null item, an array or an object), so that label always satisfies `except`.
+_UNNAMEABLE = 1 << 40
+_INTS, _FLOATS, _UNNAMED, _MANY = 1, 2, 4, 8  # flag bits of a field's row for one label
+
+Tag = tuple[str, Any]
+
+
+class FieldIndex:
+    """One declared field: value postings for matches, sorted numbers for ranges."""
+
+    def __init__(self, key: str, type_: str) -> None:
+        self.type = _check_field(key, type_)
+        self._parts = key.split(".")
+        self._matchable = type_ in MATCH_TYPES
+        self._rangeable = type_ in RANGE_TYPES
+        self._postings: dict[Tag, LabelSet] = {}
+        self._tags: dict[Tag, Tag] = {}  # one shared tag object per value, however many points
+        self._has_key = LabelSet()
+        self._ints = Numbers(np.int64)
+        self._floats = Numbers(np.float64)
+        # label -> (its tags: one tag, or a tuple of them under _MANY; flag bits); kept small,
+        # as there is one per point and field
+        self._rows: dict[int, tuple[Any, int]] = {}
+
+    def add(self, label: int, payload: Mapping[str, Any]) -> None:
+        elements = _elements(payload, self._parts)
+        if not elements:  # absent, or an empty array/object: json_each yields no row
+            return
+        tags: set[Tag] = set()
+        ints: list[int] = []
+        floats: list[float] = []
+        unnameable = False
+        for element in elements:
+            tag = tag_of(element)
+            if tag is None:
+                unnameable = True
+            else:
+                tags.add(tag)
+            if isinstance(element, bool):
+                continue
+            if isinstance(element, int):
+                # SQLite holds an integer past 64 bits as a real; compare it as one
+                (ints if INT64_MIN <= element <= INT64_MAX else floats).append(element)
+            elif isinstance(element, float):
+                floats.append(element)
+        kept = [self._tags.setdefault(t, t) for t in tags] if self._matchable else []
+        for tag in kept:
+            self._postings.setdefault(tag, LabelSet()).add(label)
+        self._has_key.add(label)
+        flags = _UNNAMED * unnameable
+        if self._rangeable and ints:
+            self._ints.add(label, ints)
+            flags |= _INTS
+        if self._rangeable and floats:
+            self._floats.add(label, [as_float(x) for x in floats])
+            flags |= _FLOATS
+        if len(kept) == 1:
+            self._rows[label] = (kept[0], flags)
+        else:
+            self._rows[label] = (tuple(kept), flags | _MANY)
+
+    def remove(self, label: int) -> None:
+        row = self._rows.pop(label, None)
+        if row is None:
+            return
+        tags, flags = row
+        for tag in tags if flags & _MANY else (tags,):
+            posting = self._postings[tag]
+            posting.discard(label)
+            if not len(posting):
+                del self._postings[tag], self._tags[tag]
+        self._has_key.discard(label)
+        if flags & _INTS:
+            self._ints.remove(label)
+        if flags & _FLOATS:
+            self._floats.remove(label)
+
+    def _distinct(self, label: int) -> int:
+        """Distinct named elements of a label, plus _UNNAMEABLE if it holds an unnamed one."""
+        tags, flags = self._rows[label]
+        count = len(tags) if flags & _MANY else 1
+        return count + _UNNAMEABLE * bool(flags & _UNNAMED)
+
+    def posting(self, tag: Tag) -> np.ndarray:
+        posting = self._postings.get(tag)
+        return EMPTY if posting is None else posting.array()
+
+    def excluding(self, tags: set[Tag]) -> np.ndarray:
+        # `except` holds when the key has an element outside the list: drop the labels whose
+        # every distinct element is listed (each listed posting counts one distinct element).
+        has_key = self._has_key.array()
+        listed = [self._postings[t].array() for t in tags if t in self._postings]
+        if not listed:
+            return has_key
+        labels, counts = np.unique(np.concatenate(listed), return_counts=True)
+        distinct = np.fromiter(map(self._distinct, labels.tolist()), np.int64, count=labels.size)
+        return difference(has_key, labels[counts == distinct])
+
+    def range(self, rng: Range, max_label: int) -> np.ndarray:
+        bounds = [(rng.gt, True, True), (rng.gte, False, True)]
+        bounds += [(rng.lt, False, False), (rng.lte, True, False)]
+        if any(isinstance(b, float) and math.isnan(b) for b, _, _ in bounds):
+            return EMPTY  # SQLite binds NaN as NULL, and no comparison with NULL holds
+        hits = self._ints.between(bounds) + self._floats.between(bounds)
+        if not hits:
+            return EMPTY
+        return sorted_unique(np.concatenate(hits), max_label)
+
+
+def _elements(payload: Any, parts: list[str]) -> list[Any] | None:
+    """The elements at a dotted path, as index/filter_sql.py sees them; None when absent."""
+    value = payload
+    for part in parts:
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    if isinstance(value, list | tuple):
+        return list(value)  # an array's items, nulls and nested values included
+    if value is None:
+        return None  # a null value counts as absent
+    # an object is one element equal to nothing (no tag, no number): it always holds `except`
+    return [value]
+
+
+def tag_of(value: Any) -> Tag | None:
+    """The posting key of a JSON scalar (type and value); None for a value no match names."""
+    """Typed key of a matchable element; bool first, since True == 1 and hash(True) == hash(1)."""
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, int):
+        return ("i", value)
+    if isinstance(value, str):
+        return ("s", value)
+    return None
+
+
+def _check_field(key: str, type_: str) -> str:
+    """`type_` once the key and type make a valid field, else InvalidCollectionConfig."""
+    if not isinstance(key, str) or not key:
+        raise InvalidCollectionConfig("a payload index key must be a non-empty string", "key")
+    if type_ not in FIELD_TYPES:
+        message = f"payload index type must be one of {', '.join(FIELD_TYPES)}, got {type_!r}"
+        raise InvalidCollectionConfig(message, "type")
+    return type_

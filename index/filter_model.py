@@ -1,0 +1,276 @@
+"""Qdrant-shaped payload filters: the pydantic models a raw filter validates into.
+
+`must`: every condition holds; `should`: at least one holds; `must_not`: none holds;
+`min_should`: at least `min_count` of its conditions hold. Clauses combine with AND and nest.
+Besides `match` (value, any, except, text) and `range` there are `values_count`, `has_id`,
+`is_empty` and `is_null`; a key may use `a[].b` to reach into arrays. index/filter_sql.py
+compiles a Filter to SQL; index/filters.py parses raw filters into one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+
+def _utf8(text: str) -> str:
+    # a lone surrogate ("\ud800" in JSON) cannot be bound to SQLite: refuse it up front
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid unicode (no lone surrogates)") from None
+    return text
+
+
+def _no_nul(text: str) -> str:
+    # SQLite 3.40 decodes a JSON "\u0000" by ending the string there, so a value holding it
+    # could never be compared exactly: refuse it rather than answer wrongly
+    if "\x00" in text:
+        raise ValueError("a match value may not contain NUL (\\u0000)")
+    return text
+
+
+# SQLite integers are 64-bit (a larger bound would fail to bind) and NaN/inf order nothing.
+Text = Annotated[StrictStr, AfterValidator(_utf8)]
+Value = Annotated[Text, AfterValidator(_no_nul)]
+Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+Finite = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+Scalar = Value | Int64 | StrictBool
+Number = Int64 | Finite
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Match(_Strict):
+    value: Scalar | None = None
+    any: list[Value] | list[Int64] | None = None
+    except_: list[Value] | list[Int64] | None = Field(None, alias="except")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Match:
+        given = [v for v in (self.value, self.any, self.except_) if v is not None]
+        if len(given) != 1:
+            raise ValueError("match needs exactly one of: value, any, except")
+        return self
+
+
+class Range(_Strict):
+    gt: Number | None = None
+    gte: Number | None = None
+    lt: Number | None = None
+    lte: Number | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Range:
+        # an empty range would silently mean "the key holds a number": refuse it as a mistake
+        if all(getattr(self, b) is None for b in ("gt", "gte", "lt", "lte")):
+            raise ValueError("range needs at least one of: gt, gte, lt, lte")
+        return self
+
+
+class FieldCondition(_Strict):
+    key: Text = Field(min_length=1)
+    match: Match | None = None
+    range: Range | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _no_quote(cls, key: str) -> str:
+        return _array_key(_plain_key(key))
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> FieldCondition:
+        if (self.match is None) == (self.range is None):
+            raise ValueError("a condition needs exactly one of: match, range")
+        return self
+
+
+def _plain_key(key: str) -> str:
+    # SQLite before 3.45 ends a quoted path label at the first `"`, escaped or not
+    if '"' in key:
+        raise ValueError('a key may not contain a double quote (")')
+    return key
+
+
+def _array_key(key: str) -> str:
+    # `a[].b`: b of each element of the array a; `[]` ends a label, then `.` or the key's end
+    first, *rest = key.split(ARRAY)
+    if rest and (not first or any(part and not part.startswith(".") for part in rest)):
+        raise ValueError("[] must follow a key and be followed by '.' or the end of the key")
+    if any(part == "." for part in rest):
+        raise ValueError("a key may not end with '.'")
+    return key
+
+
+def _no_array(key: str) -> str:
+    if ARRAY in key:
+        raise ValueError("[] paths are supported in match and range conditions only")
+    return key
+
+
+ARRAY = "[]"
+# min_length sits on the str itself: after a validator pydantic words it "at least 1 item"
+_NonEmpty = Annotated[StrictStr, Field(min_length=1), AfterValidator(_utf8)]
+Key = Annotated[_NonEmpty, AfterValidator(_plain_key), AfterValidator(_array_key)]
+PlainKey = Annotated[_NonEmpty, AfterValidator(_plain_key), AfterValidator(_no_array)]
+
+
+class SqlOnly(_Strict):
+    """A condition only SQLite answers. The payload index reads `key` and `range` of each
+    condition to decide what it covers; reading None here, it leaves these to SQLite."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    key: ClassVar[None] = None
+    range: ClassVar[None] = None
+
+
+class MatchText(_Strict):
+    text: Value = Field(min_length=1)
+
+
+class TextCondition(SqlOnly):
+    """`{"key", "match": {"text"}}`: some string element contains the text (no tokenising)."""
+
+    field: Key = Field(alias="key")
+    match: MatchText
+
+
+class ValuesCount(_Strict):
+    gt: Int64 | None = None
+    gte: Int64 | None = None
+    lt: Int64 | None = None
+    lte: Int64 | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> ValuesCount:
+        if all(getattr(self, b) is None for b in ("gt", "gte", "lt", "lte")):
+            raise ValueError("values_count needs at least one of: gt, gte, lt, lte")
+        return self
+
+
+class ValuesCountCondition(SqlOnly):
+    """`{"key", "values_count"}`: an array counts its items, a value 1, null or absent 0."""
+
+    field: PlainKey = Field(alias="key")
+    values_count: ValuesCount
+
+
+class PayloadField(_Strict):
+    key: PlainKey
+
+
+class IsEmpty(SqlOnly):
+    """The key is absent, null or an empty array."""
+
+    is_empty: PayloadField
+
+
+class IsNull(SqlOnly):
+    """The key is present and null."""
+
+    is_null: PayloadField
+
+
+PointIdValue = Annotated[_NonEmpty, AfterValidator(_no_nul)] | Annotated[StrictInt, Field(ge=0)]
+
+
+class HasId(SqlOnly):
+    """The point's id is one of these (integers stand for their decimal string, as ids do)."""
+
+    has_id: list[PointIdValue]
+
+
+class MinShouldSpec(_Strict):
+    conditions: list[Condition]
+    min_count: Annotated[StrictInt, Field(ge=0)]
+
+
+class MinShould(SqlOnly):
+    """At least `min_count` of the conditions hold (Qdrant's `min_should`, moved into `must`)."""
+
+    min_should: MinShouldSpec
+
+
+def _as_list(value: Any) -> Any:
+    # Qdrant takes a single condition where a list is expected
+    return [value] if isinstance(value, dict) else value
+
+
+class Filter(_Strict):
+    must: list[Condition] | None = None
+    should: list[Condition] | None = None
+    must_not: list[Condition] | None = None
+    min_should: MinShouldSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists(cls, raw: Any) -> Any:
+        # Qdrant takes a single condition where a list is expected
+        if not isinstance(raw, dict):
+            return raw
+        return {k: _as_list(v) if k in _CLAUSES else v for k, v in raw.items()}
+
+    @model_validator(mode="after")
+    def _min_should_in_must(self) -> Filter:
+        """`min_should` becomes a `must` condition, so whatever answers `must` (SQLite, or the
+        payload index when it covers every condition) sees it."""
+        if self.min_should is not None:
+            self.must = [*(self.must or []), MinShould(min_should=self.min_should)]
+            self.min_should = None
+        return self
+
+
+_CLAUSES = ("must", "should", "must_not")
+# Tags of the condition union. A condition without a keyword of the newer kinds is validated as
+# `FieldCondition | Filter` (pydantic's "smart" union), exactly as before those kinds existed, so
+# its error messages stay as they were; "[" marks a tag for parse_filter to drop from locations.
+LEGACY = "[condition]"
+_MARKERS = (("has_id", "[HasId]"), ("is_empty", "[IsEmpty]"), ("is_null", "[IsNull]"))
+
+
+def _kind(item: Any) -> str:
+    """The union member an item is meant as, read from its keywords: a validation error then
+    speaks of that member only, not of every member of the union."""
+    if isinstance(item, BaseModel):
+        name = type(item).__name__
+        return LEGACY if name in ("FieldCondition", "Filter") else f"[{name}]"
+    if not isinstance(item, dict):
+        return LEGACY
+    if "key" in item or "match" in item or "range" in item or "values_count" in item:
+        if "values_count" in item:
+            return "[ValuesCountCondition]"
+        match = item.get("match")
+        text = isinstance(match, dict) and "text" in match
+        return "[TextCondition]" if text else LEGACY
+    # a raw {"min_should": ...} item is a nested Filter; only Filter builds MinShould itself
+    return next((kind for name, kind in _MARKERS if name in item), LEGACY)
+
+
+Condition = Annotated[
+    Annotated[FieldCondition | Filter, Tag(LEGACY)]
+    | Annotated[TextCondition, Tag("[TextCondition]")]
+    | Annotated[ValuesCountCondition, Tag("[ValuesCountCondition]")]
+    | Annotated[IsEmpty, Tag("[IsEmpty]")]
+    | Annotated[IsNull, Tag("[IsNull]")]
+    | Annotated[HasId, Tag("[HasId]")]
+    | Annotated[MinShould, Tag("[MinShould]")],
+    Discriminator(_kind),
+]
+MinShouldSpec.model_rebuild()
+Filter.model_rebuild()

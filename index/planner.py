@@ -1,0 +1,253 @@
+"""Search planning: which plan answers a search (exact, ANN, rescore, post-filter, funnel), the
+filter match cache and the memo of validated query knobs. A mixin of `Collection`, which holds
+the in-memory view these read under the read side of `_rw`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from index.base import VectorIndex
+from index.collection_config import CollectionConfig
+from index.filter_model import Filter
+from index.filters import parse_filter
+from index.funnel import FunnelSearch
+from index.funnel_spec import FunnelSpec
+from index.locks import ReadWriteLock
+from index.metrics import Metric
+from index.payload_index import PayloadIndex
+from index.plans import (
+    EXACT_FILTER_LIMIT,
+    EXACT_SCAN_FLOATS,
+    KNOBS_MEMO,
+    MATCHES_CACHED,
+    POST_FILTER_SHARE,
+    RESCORE_MIN,
+    RESCORE_OVERSAMPLE,
+    Hit,
+    Matches,
+    concat,
+    exact_top_k,
+    post_filtered,
+    rescore,
+)
+from index.registry import validate_params
+from index.store import PointStore
+from index.vector_table import VectorTable
+
+_NO_SKIP: frozenset[str] = frozenset()
+
+
+class SearchPlanner:
+    """Collection's read path: plans a search and runs it (state lives on `Collection`)."""
+
+    config: CollectionConfig
+    store: PointStore
+    metric: Metric
+    backend: type[VectorIndex]
+    index: VectorIndex
+    _lock: threading.RLock
+    _rw: ReadWriteLock
+    _ids: dict[int, str]
+    _pending: bool
+    _native_filter: bool
+    _payload_index: PayloadIndex | None
+    _funnel: FunnelSearch | None
+    _table: VectorTable | None
+    _matches: dict[str, Matches]
+    _default_knobs: tuple[Any, dict[str, Any]] | None
+    _knobs_seen: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]]
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        filter: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        exclude: Sequence[Sequence[str]] | None = None,
+        with_payload: bool = True,
+        with_vector: bool = False,
+        funnel: dict[str, Any] | None = None,
+    ) -> list[list[Hit]]:
+        """Top-k hits per query, best first, payloads joined; `exclude[i]`: ids query i skips.
+
+        `funnel` ({"dims": [...], "shortlist": n}) shortlists on low-dim prefixes and re-ranks
+        exactly with the full vectors (index.funnel) instead of asking the index.
+        """
+        spec = None if funnel is None else FunnelSpec.parse(funnel, self.config.dim)
+        knobs = self._knobs(params)
+        prepared = self.metric.prepare(queries)
+        flt = parse_filter(filter)
+        skips = [set(e) for e in exclude] if exclude else [_NO_SKIP] * len(queries)
+        fetch = k + max(map(len, skips), default=0)
+        if self._pending:  # as a writer first: the index must hold every committed point
+            with self._lock:
+                self._catch_up()
+        if spec is not None and self._funnel is None:
+            with self._lock:
+                self._build_funnel()
+        wants_table = flt is not None or knobs[0].rescore
+        if wants_table and self._table is None and not self._native_filter:
+            with self._lock:
+                self._build_table()
+        with self._rw.read():
+            matches = None if flt is None or self._native_filter else self._matches_of(flt)
+            allowed = None if matches is None else matches.labels
+            scope = {"filter": flt} if self._native_filter and flt is not None else {}
+            share = 0.0 if allowed is None else len(allowed) / max(len(self._ids), 1)
+            if spec is not None:
+                if flt is not None and allowed is None:  # a natively filtering backend
+                    allowed = self._matching(flt)
+                labels, scores = self._funnel_search().search(prepared, fetch, spec, allowed)
+            elif matches is not None and (
+                len(matches.labels) <= max(EXACT_FILTER_LIMIT, fetch)
+                or (
+                    share < POST_FILTER_SHARE
+                    and matches.scan_floats(self.config.dim) <= EXACT_SCAN_FLOATS
+                )
+            ):
+                stored, vectors = matches.vectors(self._prepared_vectors)
+                labels, scores = exact_top_k(self.metric, prepared, fetch, stored, vectors)
+            elif matches is not None and not knobs[0].rescore and share >= POST_FILTER_SHARE:
+                labels, scores = post_filtered(
+                    self.index, prepared, fetch, matches, knobs[1], len(self._ids)
+                )
+            elif knobs[0].rescore:
+                shortlist, _ = self.index.search(
+                    prepared,
+                    max(fetch * RESCORE_OVERSAMPLE, RESCORE_MIN),
+                    allowed=allowed,
+                    **scope,
+                    **knobs[1],
+                )
+                labels, scores = rescore(
+                    self.metric, prepared, shortlist, fetch, self._prepared_vectors
+                )
+            else:
+                labels, scores = self.index.search(
+                    prepared, fetch, allowed=allowed, **scope, **knobs[1]
+                )
+            rows = zip(labels, scores, skips, strict=True)
+            return [self._hits(ls, ss, k, skip, with_payload, with_vector) for ls, ss, skip in rows]
+
+    def reads_in_memory(
+        self, filter: dict[str, Any] | None = None, funnel: dict[str, Any] | None = None
+    ) -> bool:
+        """Whether a search with this filter and funnel reads only structures already built in
+        memory (a sublinear index, a payload index that answers the filter, the vector table):
+        short enough to run on the caller's event loop. False when it would scan every vector,
+        call a remote engine, scan the store, build something first or wait for a writer."""
+        # a write in progress would hold the reader up for the whole index add (a race that
+        # starts one just after this check costs one add's wait, rarely)
+        flt = parse_filter(filter)
+        if self.backend.scans_all or self._native_filter or self._pending or self._rw.contended:
+            return False
+        if funnel is not None:  # its tiers and graph must be built; a flat tier scans them all
+            spec = FunnelSpec.parse(funnel, self.config.dim)
+            if self._funnel is None or not self._funnel.ready(spec, filtered=flt is not None):
+                return False
+        if flt is None:
+            return True
+        index = self._payload_index
+        return self._table is not None and index is not None and index.covers(flt)
+
+    def _build_funnel(self) -> None:
+        """Load the funnel's full vectors and prefix tiers from the store (callers hold `_lock`:
+        no commit lands meanwhile, so the store and the view agree; searches go on)."""
+        if self._funnel is None:
+            funnel = FunnelSearch(self.metric, self.config.dim)
+            for labels, vectors in self.store.iter_vectors():
+                funnel.add(labels, self.metric.prepare(vectors))
+            with self._rw.write():
+                self._funnel = funnel
+
+    def _build_table(self) -> None:
+        """Load every stored vector into the in-memory table (under `_lock`, as the funnel)."""
+        if self._table is None:
+            table = VectorTable(self.config.dim)
+            for labels, vectors in self.store.iter_vectors():
+                table.add(labels, self.metric.prepare(vectors))
+            with self._rw.write():
+                self._table = table
+
+    def _prepared_vectors(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(labels in the view, their prepared vectors): from memory once the table is built."""
+        if self._table is not None:
+            return self._table.get(labels)
+        stored, vectors = concat(self.store.iter_vectors(labels.tolist()), self.config.dim)
+        # a point committed but not yet in the view is not an answer yet (see the class docs)
+        seen = np.fromiter((x in self._ids for x in stored.tolist()), bool, len(stored))
+        return stored[seen], self.metric.prepare(vectors[seen])
+
+    def _funnel_search(self) -> FunnelSearch:
+        """The in-memory funnel (search builds it first, under `_lock`)."""
+        assert self._funnel is not None
+        return self._funnel
+
+    def _matches_of(self, flt: Filter) -> Matches:
+        """The labels `flt` keeps, cached (with what searches derive from them) until the next
+        write: a repeated filter (a tenant, a category) is evaluated once, not per query."""
+        key = repr(flt)
+        found = self._matches.get(key)
+        if found is None:
+            found = Matches(self._matching(flt))
+            if len(self._matches) >= MATCHES_CACHED:
+                self._matches.pop(next(iter(self._matches)), None)  # the oldest
+            self._matches[key] = found
+        return found
+
+    def _knobs(self, params: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+        """Validated query knobs and the backend's share of them; the defaults are cached."""
+        if params:
+            # memoised by value and type (True == 1 must not share an entry): validating a
+            # pydantic model costs as much as a small search
+            key = tuple(sorted((k, type(v), v) for k, v in params.items() if _plain(v)))
+            found = self._knobs_seen.get(key) if len(key) == len(params) else None
+            if found is None:
+                knobs = validate_params(self.backend.Query, params, "params")
+                found = (knobs, knobs.backend_knobs())
+                if len(key) == len(params):
+                    if len(self._knobs_seen) >= KNOBS_MEMO:
+                        self._knobs_seen.clear()
+                    self._knobs_seen[key] = found
+            return found
+        if self._default_knobs is None:
+            knobs = self.backend.Query()
+            self._default_knobs = (knobs, knobs.backend_knobs())
+        return self._default_knobs
+
+    def _hits(
+        self,
+        labels: np.ndarray,
+        scores: np.ndarray,
+        k: int,
+        exclude: set[str],
+        with_payload: bool,
+        with_vector: bool,
+    ) -> list[Hit]:
+        found = [
+            (label, float(score))
+            for label, score in zip(labels.tolist(), scores.tolist(), strict=True)
+            if label in self._ids and self._ids[label] not in exclude
+        ][:k]
+        if not (with_payload or with_vector):
+            return [Hit(self._ids[label], score) for label, score in found]
+        stored = {p.label: p for p in self.store.by_labels([x for x, _ in found], with_vector)}
+        return [  # a row just replaced or deleted (committed, view not yet updated) is skipped
+            Hit(
+                stored[label].id,
+                score,
+                stored[label].payload if with_payload else None,
+                stored[label].vector,
+            )
+            for label, score in found
+            if label in stored
+        ]
+
+
+def _plain(value: Any) -> bool:
+    return value is None or type(value) in (bool, int, float, str)

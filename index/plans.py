@@ -1,0 +1,156 @@
+"""The search plans a collection chooses among, as functions of arrays: exact scoring of a
+filter's matches, exact re-ranking of an ANN shortlist, and post-filtering an oversampled ANN
+search; plus the thresholds that choose between them and the cached matches of a filter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from index.base import VectorIndex
+from index.metrics import Metric
+
+# Filters this selective are answered exactly from stored vectors: cheaper than steering the
+# graph search through a sparse allowed set, and exact (Qdrant plans small filters the same way).
+EXACT_FILTER_LIMIT = 2048
+# ... and so are filters narrower than POST_FILTER_SHARE whose rows hold at most this many floats
+# (16,384 rows of 128 dims): one matrix product over them costs less than a graph search
+# steered by a Python callback (hnswlib `filter=`), whose cost grows as the filter narrows.
+EXACT_SCAN_FLOATS = 16_384 * 128
+MATCHES_CACHED = 16  # filters whose matches a collection keeps between writes
+# `rescore` fetches this many times k (and at least RESCORE_MIN candidates) from the index
+# before exact re-ranking, as LanceDB's refine_factor / Qdrant's oversampling do.
+RESCORE_OVERSAMPLE = 4
+RESCORE_MIN = 100
+KNOBS_MEMO = 64  # distinct validated `params` kept per collection
+# Filters keeping at least this share of the points are applied after an unfiltered ANN search
+# of k / share (x POST_FILTER_OVERSAMPLE) candidates: one native search instead of a Python
+# callback per visited node. Rows that come up short are searched again with the filter inside.
+POST_FILTER_SHARE = 0.05
+POST_FILTER_OVERSAMPLE = 2
+
+# (labels, prepared vectors) of the given labels, those not in the view left out
+LoadVectors = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result; payload and vector are filled only when asked for."""
+
+    id: str
+    score: float
+    payload: dict[str, Any] | None = None
+    vector: np.ndarray | None = None
+
+
+class Matches:
+    """The sorted labels a filter keeps and what searches derive from them: a bitmap for
+    membership, and for small sets their prepared vectors. Built by readers on first use (a
+    race only repeats the work); the Collection drops every entry on a write."""
+
+    __slots__ = ("labels", "_bitmap", "_vectors")
+
+    def __init__(self, labels: np.ndarray) -> None:
+        self.labels = labels
+        self._bitmap: np.ndarray | None = None
+        self._vectors: tuple[np.ndarray, np.ndarray] | None = None
+
+    def scan_floats(self, dim: int) -> int:
+        return len(self.labels) * dim
+
+    def contains(self, found: np.ndarray) -> np.ndarray:
+        """Which of `found` (labels, -1 padded) the filter keeps."""
+        bitmap = self._bitmap
+        if bitmap is None:
+            bitmap = np.zeros(int(self.labels[-1]) + 1 if len(self.labels) else 0, bool)
+            bitmap[self.labels] = True
+            self._bitmap = bitmap
+        inside = (found >= 0) & (found < len(bitmap))
+        out = np.zeros(found.shape, bool)
+        out[inside] = bitmap[found[inside]]
+        return out
+
+    def vectors(self, load: LoadVectors) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, prepared vectors) of the matches, from `load`; kept when small."""
+        if self._vectors is not None:
+            return self._vectors
+        loaded = load(self.labels)
+        if loaded[1].size <= EXACT_SCAN_FLOATS:
+            self._vectors = loaded
+        return loaded
+
+
+def exact_top_k(
+    metric: Metric, queries: np.ndarray, k: int, labels: np.ndarray, vectors: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of `labels` for each query, scored exactly against their `vectors`."""
+    scores = metric.scores(queries, vectors)
+    if k < scores.shape[1]:  # the k best of each row, then only those sorted
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(scores, part, axis=1)
+        order = np.take_along_axis(part, np.argsort(-top, axis=1, kind="stable"), axis=1)
+    else:
+        order = np.argsort(-scores, axis=1, kind="stable")
+    return labels[order], np.take_along_axis(scores, order, axis=1)
+
+
+def rescore(
+    metric: Metric, queries: np.ndarray, shortlist: np.ndarray, k: int, load: LoadVectors
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-rank each query's shortlist with exact scores from the stored vectors."""
+    candidates = np.unique(shortlist[shortlist >= 0])
+    stored, vectors = load(candidates)
+    column = {int(label): i for i, label in enumerate(stored)}
+    exact = metric.scores(queries, vectors)
+    labels = np.full((len(queries), k), -1, np.int64)
+    scores = np.full((len(queries), k), -np.inf, np.float32)
+    for row, found in enumerate(shortlist):
+        keep = [int(x) for x in found if int(x) in column]
+        row_scores = exact[row, [column[x] for x in keep]]
+        order = np.argsort(-row_scores, kind="stable")[:k]
+        labels[row, : len(order)] = np.asarray(keep, np.int64)[order]
+        scores[row, : len(order)] = row_scores[order]
+    return labels, scores
+
+
+def post_filtered(
+    index: VectorIndex,
+    queries: np.ndarray,
+    k: int,
+    matches: Matches,
+    knobs: dict[str, Any],
+    live: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A wide filter: the allowed hits among an unfiltered, oversampled ANN search of an index
+    holding `live` points."""
+    allowed = matches.labels
+    share = len(allowed) / max(live, 1)
+    wide = min(live, int(np.ceil(POST_FILTER_OVERSAMPLE * k / share)))
+    found, found_scores = index.search(queries, wide, **knobs)
+    keep = matches.contains(found)
+    labels = np.full((len(queries), k), -1, np.int64)
+    scores = np.full((len(queries), k), -np.inf, np.float32)
+    short = []
+    for row in range(len(queries)):
+        row_labels = found[row][keep[row]][:k]
+        labels[row, : len(row_labels)] = row_labels
+        scores[row, : len(row_labels)] = found_scores[row][keep[row]][:k]
+        if len(row_labels) < min(k, len(allowed)):
+            short.append(row)
+    if short:  # the nearest points were mostly filtered out: steer the search instead
+        again, again_scores = index.search(queries[short], k, allowed=allowed, **knobs)
+        labels[short], scores[short] = -1, -np.inf
+        labels[short, : again.shape[1]] = again
+        scores[short, : again.shape[1]] = again_scores
+    return labels, scores
+
+
+def concat(batches: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """One (labels, vectors) pair out of the store's batches."""
+    pairs = list(batches)
+    if not pairs:
+        return np.empty(0, np.int64), np.empty((0, dim), np.float32)
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])

@@ -1,0 +1,151 @@
+"""The Engine's embedding half: loaded encoders, their dynamic batchers and the embed calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+
+from encoders import Encoder, EncoderPool, InvalidInput, available_encoders
+from encoders.base import ItemEncoder
+from service.batching import EncodeBatcher, Mode
+from service.errors import LimitExceeded
+from service.observability import Metrics
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Embedding:
+    """Encoders and batchers of one app; `Engine` builds on it (no per-call state here)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        encoders: EncoderPool | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.encoders = encoders or EncoderPool(settings.encoder_options)
+        self._batchers: dict[str, EncodeBatcher] = {}
+        self._batchers_lock = threading.Lock()
+
+    def preload(self) -> None:
+        """Load the encoders the settings name up front, and log which have their artifacts."""
+        for name in self.settings.preload_encoders:
+            self.batcher(name)
+        self._log_artifacts()
+
+    def close_batchers(self) -> None:
+        """Stop every batcher's worker."""
+        for batcher in self._batchers.values():
+            batcher.close()
+
+    def _log_artifacts(self) -> None:
+        """Say at start-up which trained encoders have their artifacts and which fall back."""
+        for name in available_encoders():
+            artifact = self.describe_encoder(name).get("artifact")
+            if artifact is not None:
+                log.info("encoder %s: %s", name, json.dumps(artifact))
+
+    def batcher(self, encoder_name: str) -> EncodeBatcher:
+        """The dynamic batcher of an encoder (loading the encoder on first use)."""
+        with self._batchers_lock:
+            if encoder_name not in self._batchers:
+                s = self.settings
+                self._batchers[encoder_name] = EncodeBatcher(
+                    self.encoder(encoder_name),
+                    s.batch_max_size,
+                    s.batch_max_wait_ms,
+                    s.batch_max_queue,
+                    self.metrics.batch_observer(encoder_name),
+                    s.batch_max_tokens,
+                )
+            return self._batchers[encoder_name]
+
+    def encoder(self, name: str) -> Encoder:
+        """A loaded encoder; trained ones find their artifacts under the models directory."""
+        return self.encoders.get(name, self.settings.resolved_models_dir)
+
+    def describe_encoder(self, name: str) -> dict[str, Any]:
+        return self.encoders.describe(name, self.settings.resolved_models_dir)
+
+    # limits -----------------------------------------------------------------------------------
+    def check_batch(self, n: int, field: str) -> None:
+        if n > self.settings.max_batch:
+            raise LimitExceeded(f"at most {self.settings.max_batch} items per request", field)
+
+    # embeddings -------------------------------------------------------------------------------
+    def embed(
+        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
+    ) -> tuple[Encoder, np.ndarray]:
+        """Vectors for `inputs`, through the encoder's batch handler (options travel as data)."""
+        batcher, job = self._submit(self.batcher(encoder_name), inputs, dim, "vectors", opts)
+        return batcher.encoder, job.result()
+
+    def embed_items(
+        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
+    ) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
+        """Like `embed`, plus what an `ItemEncoder` reports per input (None for others)."""
+        batcher = self.batcher(encoder_name)
+        mode: Mode = "items" if isinstance(batcher.encoder, ItemEncoder) else "vectors"
+        result = self._submit(batcher, inputs, dim, mode, opts)[1].result()
+        return result if mode == "items" else (result, None)
+
+    async def aembed(
+        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
+    ) -> tuple[Encoder, np.ndarray]:
+        """`embed` for async routes: awaits the batch instead of blocking a worker thread."""
+        batcher = await self.abatcher(encoder_name)
+        job = self._submit(batcher, inputs, dim, "vectors", opts)[1]
+        return batcher.encoder, await asyncio.wrap_future(job)
+
+    async def aembed_items(
+        self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
+    ) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
+        """`embed_items` for async routes."""
+        batcher = await self.abatcher(encoder_name)
+        mode: Mode = "items" if isinstance(batcher.encoder, ItemEncoder) else "vectors"
+        result = await asyncio.wrap_future(self._submit(batcher, inputs, dim, mode, opts)[1])
+        return result if mode == "items" else (result, None)  # type: ignore[no-any-return]
+
+    async def abatcher(self, encoder_name: str) -> EncodeBatcher:
+        """`batcher` without blocking the event loop on a first model load."""
+        found = self._batchers.get(encoder_name)
+        return found or await asyncio.to_thread(self.batcher, encoder_name)
+
+    def _submit(
+        self,
+        batcher: EncodeBatcher,
+        inputs: Sequence[Any],
+        dim: int | None,
+        mode: Mode,
+        opts: dict[str, Any],
+    ) -> tuple[EncodeBatcher, Future[Any]]:
+        self.check_batch(len(inputs), "inputs")
+        opts = given(opts)
+        check_options(batcher.encoder, opts)
+        return batcher, batcher.submit(inputs, dim, mode, **opts)
+
+
+def given(opts: dict[str, Any]) -> dict[str, Any]:
+    """The per-request options a request actually set (None means not given)."""
+    return {key: value for key, value in opts.items() if value is not None}
+
+
+def check_options(encoder: Encoder, opts: dict[str, Any]) -> None:
+    """Per-request options must be ones the encoder declares; it validates their values."""
+    accepted = getattr(encoder, "request_options", ())
+    for key, value in opts.items():
+        if key not in accepted:
+            raise InvalidInput(f"encoder {encoder.name!r} does not take {key!r}", key)
+        check = getattr(encoder, f"check_{key}", None)
+        if check is not None:
+            check(value)
