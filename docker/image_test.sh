@@ -8,7 +8,7 @@
 #      dependencies from a wheel folder that this machine's pip fills (its find-links hold torch);
 #   3. `buildah run` of the entrypoint with a temporary data dir, two requests, the image size.
 # Settings (environment): IMAGE, BASE_IMAGE, DEBIAN_MIRROR, TORCH_SPEC, EXTRAS, BUILD_TIMEOUT,
-# READY_TIMEOUT.
+# READY_TIMEOUT, NO_CACHE.
 set -euo pipefail
 
 IMAGE=${IMAGE:-localhost/nestvec:image-test}
@@ -85,14 +85,14 @@ if [ -n "$host_cert" ] && [ -f "$host_cert" ]; then
     mounts+=(-v "$host_cert:/etc/nestvec-build-ca.crt:ro" -v "$work/pip.conf:/etc/pip.conf:ro")
 fi
 
-# --format docker: the OCI format drops SHELL and HEALTHCHECK
+# --format docker: the OCI format drops SHELL and HEALTHCHECK. NO_CACHE=1: build every layer anew
 log "buildah bud -> $IMAGE"
-timeout "$BUILD_TIMEOUT" buildah bud --isolation chroot --layers --format docker \
+timeout "$BUILD_TIMEOUT" buildah bud --isolation chroot --layers --force-rm --format docker \
     -f docker/Dockerfile "${mounts[@]}" \
     --build-arg BASE_IMAGE="$BASE_IMAGE" \
     --build-arg TORCH_SPEC="$TORCH_SPEC" \
     --build-arg TORCH_WHEELS=/wheels \
-    --build-arg EXTRAS="$EXTRAS" \
+    --build-arg EXTRAS="$EXTRAS" ${NO_CACHE:+--no-cache} \
     -t "$IMAGE" . >"$work/build.log" 2>&1 || {
     tail -40 "$work/build.log"
     log "FAIL: build"
