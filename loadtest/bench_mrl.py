@@ -1,18 +1,21 @@
-"""SciFact test nDCG@10 per Matryoshka dimension: base truncated, PCA rotation, MRL adapter, MRL
-fine-tune.
+"""nDCG@10 per Matryoshka width on SciFact test and NFCorpus dev, with NFCorpus held out of one
+fine-tune: do the small prefixes carry over to a domain the training never saw?
 
-Documents are "title abstract" of all 5,183 SciFact abstracts; queries are the 300 test claims
-judged in qrels/test.tsv (training never reads that file). Search is exact cosine over the
-prefix of each dimension, renormalised, as the service serves `dim=`. Vectors are cached under
-DATA_DIR/models/.cache (the adapter training shares the base encoding of the corpus).
+Models (all encoded with sentence-transformers at 256 tokens, exact cosine over each renormalised
+prefix, as the service serves `dim=`):
+  base MiniLM        all-MiniLM-L6-v2, truncated
+  PCA rotation       base rotated onto its principal axes (fitted on that corpus), truncated
+  adapter            base + the committed linear Matryoshka adapter (encoders/mrl/adapters)
+  minilm-mrl         DATA_DIR/models/minilm-mrl: the README's default command
+                     `nestvec train mrl --mode finetune` (SciFact + NFCorpus train + AG News)
+  minilm-mrl -nfc    DATA_DIR/models/minilm-mrl-holdout-nfcorpus: the same command with
+                     `--hold-out nfcorpus` (SciFact + AG News only): NFCorpus dev is unseen
 
-  base      minilm, truncated
-  pca       minilm rotated onto its principal axes (fitted on the corpus vectors), truncated
-  adapter   minilm + the linear Matryoshka adapter (DATA_DIR/models/mrl-adapter-minilm, else
-            the committed one)
-  finetune  minilm-mrl from DATA_DIR/models/minilm-mrl (`nestvec train mrl --mode finetune`)
+Queries: the 300 SciFact test claims (qrels/test.tsv) and the 324 NFCorpus dev questions
+(qrels/dev.tsv); training reads neither file. `--train` first runs the two training commands for
+the models missing under DATA_DIR (timed). Vectors are cached under DATA_DIR/models/.cache.
 
-    .venv/bin/python loadtest/bench_mrl.py [--data-dir data]
+    .venv/bin/python loadtest/bench_mrl.py --data-dir /tmp/clean --train   # ~30 min, 2 idle cores
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ import csv
 import hashlib
 import json
 import math
+import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,25 +40,36 @@ from encoders.mrl.adapter import LinearAdapter, pca_rotation  # noqa: E402
 from encoders.mrl.adapter_encoder import PACKAGED  # noqa: E402
 from encoders.mrl.encoder import MRL_DIMS, has_model  # noqa: E402
 from encoders.mrl.finetune import SIDECAR  # noqa: E402
-from encoders.mrl.fit_adapter import frozen_embeddings  # noqa: E402
-from encoders.mrl.pairs import document_text, read_corpus  # noqa: E402
-from encoders.registry import encoder_class  # noqa: E402
+from encoders.mrl.pairs import DATA, document_text  # noqa: E402
 
-SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
 K = 10
+MAX_SEQ_LENGTH = 256
+HOLDOUT = "minilm-mrl-holdout-nfcorpus"
+NESTVEC = str(Path(sys.executable).parent / "nestvec")
+GOAL_RATIO = 0.9  # 64-d nDCG / full nDCG on the unseen domain
 
 
-def test_claims() -> tuple[list[str], dict[str, dict[str, int]]]:
+def beir(folder: Path, split: str) -> tuple[list[str], list[str], list[str], dict]:
+    """(doc ids, doc texts, query texts, qrels by query) of a BEIR-layout split."""
     qrels: dict[str, dict[str, int]] = defaultdict(dict)
-    with open(SCIFACT / "qrels" / "test.tsv", encoding="utf-8") as f:
+    with open(folder / "qrels" / f"{split}.tsv", encoding="utf-8") as f:
         for row in csv.DictReader(f, delimiter="\t"):
-            qrels[row["query-id"]][row["corpus-id"]] = int(row["score"])
-    with open(SCIFACT / "queries.jsonl", encoding="utf-8") as f:
-        claims = {q["_id"]: q["text"] for q in map(json.loads, f) if q["_id"] in qrels}
-    return list(claims.values()), {qid: qrels[qid] for qid in claims}
+            if int(row["score"]) > 0:
+                qrels[row["query-id"]][row["corpus-id"]] = int(row["score"])
+    with open(folder / "queries.jsonl", encoding="utf-8") as f:
+        queries = {q["_id"]: q["text"] for q in map(json.loads, f) if q["_id"] in qrels}
+    with open(folder / "corpus.jsonl", encoding="utf-8") as f:
+        corpus = {d["_id"]: document_text(d["title"], d["text"]) for d in map(json.loads, f)}
+    return (
+        list(corpus),
+        list(corpus.values()),
+        list(queries.values()),
+        {q: qrels[q] for q in queries},
+    )
 
 
 def ndcg_at_k(run: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> float:
+    """Mean nDCG@10 with linear gain (as trec_eval and BEIR)."""
     total = 0.0
     for qid, judged in qrels.items():
         dcg = sum(judged.get(d, 0) / math.log2(i + 2) for i, d in enumerate(run[qid][:K]))
@@ -62,6 +79,7 @@ def ndcg_at_k(run: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> fl
 
 
 def ndcg_per_dim(docs: np.ndarray, queries: np.ndarray, doc_ids: list[str], qrels: dict) -> list:
+    """nDCG@10 of exact cosine search over each renormalised prefix width."""
     out = []
     for dim in MRL_DIMS:
         d = docs[:, :dim] / np.linalg.norm(docs[:, :dim], axis=1, keepdims=True)
@@ -72,88 +90,126 @@ def ndcg_per_dim(docs: np.ndarray, queries: np.ndarray, doc_ids: list[str], qrel
     return out
 
 
-def finetuned(models: Path, docs: list[str], claims: list[str], cache: Path) -> tuple | None:
-    """(docs, queries) from the fine-tuned minilm-mrl, cached by the model's sidecar."""
-    path = models / "minilm-mrl"
-    if not has_model(path):
-        return None
-    tag = hashlib.sha256((path / SIDECAR).read_bytes()).hexdigest()[:8]
-    name = f"minilm-mrl-{tag}"
-    from encoders.mrl.encoder import MiniLMMRLEncoder
-
-    encoder = MiniLMMRLEncoder(models)
-    return (
-        _cached(name, encoder, docs, cache),
-        _cached(name, encoder, claims, cache),
-    )
-
-
-def _cached(name: str, encoder: object, texts: list[str], cache: Path) -> np.ndarray:
-    from tqdm import tqdm
-
-    digest = hashlib.sha256("\n".join([name, *texts]).encode()).hexdigest()[:16]
-    path = cache / f"{name}-{digest}.npy"
+def encode(model: Any, tag: str, texts: list[str], cache: Path) -> np.ndarray:
+    """Unit vectors of `texts`, cached by model tag and content."""
+    digest = hashlib.sha256("\n".join([tag, str(MAX_SEQ_LENGTH), *texts]).encode()).hexdigest()
+    path = cache / f"{tag}-{digest[:16]}.npy"
     if path.exists():
         return np.load(path)
-    chunks = [
-        encoder.encode(texts[i : i + 256])  # type: ignore[attr-defined]
-        for i in tqdm(range(0, len(texts), 256), desc=f"encode with {name}", unit="chunk")
-    ]
-    vectors = np.concatenate(chunks)
+    model.max_seq_length = MAX_SEQ_LENGTH
+    vectors = model.encode(
+        texts, batch_size=64, normalize_embeddings=True, show_progress_bar=True
+    ).astype(np.float32)
+    cache.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors
+
+
+def train_missing(models: Path) -> dict[str, float]:
+    """Run the default command (and its hold-out twin) for each model not yet trained."""
+    commands = {  # the hold-out run first: the unseen-domain figure is the one that matters
+        HOLDOUT: [NESTVEC, "train", "mrl", "--mode", "finetune", "--hold-out", "nfcorpus"],
+        "minilm-mrl": [NESTVEC, "train", "mrl", "--mode", "finetune"],
+    }
+    walls = {}
+    for name, cmd in commands.items():
+        if has_model(models / name):
+            continue
+        cmd = [*cmd, "--out", str(models / name)]
+        print("$", " ".join(cmd[1:]), flush=True)
+        started = time.perf_counter()
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+        walls[name] = time.perf_counter() - started
+        report = json.loads(done.stdout)
+        print(f"  {walls[name] / 60:.1f} min wall, {report['steps']} steps, {report['domains']}")
+    return walls
+
+
+def plot(table: dict[str, dict[str, list[float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(table), figsize=(6 * len(table), 4.5))
+    for ax, (dataset, rows) in zip(np.atleast_1d(axes), table.items(), strict=True):
+        for name, values in rows.items():
+            ax.plot(MRL_DIMS, values, marker="o", label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(MRL_DIMS, [str(d) for d in MRL_DIMS])
+        ax.set_xlabel("prefix width (dims)")
+        ax.set_ylabel("nDCG@10")
+        ax.set_title(dataset)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
+    parser.add_argument("--train", action="store_true", help="train the missing models first")
+    parser.add_argument("--png", type=Path, default=None, help="default DATA_DIR/bench_mrl.png")
     args = parser.parse_args()
     models = args.data_dir / "models"
     cache = models / ".cache"
-    corpus = read_corpus(SCIFACT)
-    doc_ids = list(corpus)
-    docs_text = [document_text(t, a) for t, a in corpus.values()]
-    claims, qrels = test_claims()
-    base_docs = frozen_embeddings("minilm", docs_text, cache)
-    base_queries = frozen_embeddings("minilm", claims, cache)
+    walls = train_missing(models) if args.train else {}
 
-    rows: dict[str, list[float]] = {}
-    rows["base truncated"] = ndcg_per_dim(base_docs, base_queries, doc_ids, qrels)
-    rotation = pca_rotation(base_docs)
-    rows["PCA rotation"] = ndcg_per_dim(
-        base_docs @ rotation.T, base_queries @ rotation.T, doc_ids, qrels
-    )
-    served = encoder_class("minilm-mrl-adapter").adapter_path(models)
-    for path in dict.fromkeys([served, PACKAGED / "minilm.npz"]):  # the served one, the committed
-        if path is None:
-            continue
-        adapter = LinearAdapter.load(path)
-        kinds = "+".join(adapter.meta.get("pair_kinds", []))
-        name = f"MRL adapter ({kinds}{', committed' if path.parent == PACKAGED else ''})"
-        rows[name] = ndcg_per_dim(
-            adapter.apply(base_docs), adapter.apply(base_queries), doc_ids, qrels
+    from sentence_transformers import SentenceTransformer
+
+    from encoders.minilm import load_minilm
+
+    tuned = {
+        "minilm-mrl (default)": models / "minilm-mrl",
+        "minilm-mrl --hold-out nfcorpus": models / HOLDOUT,
+    }
+    datasets = {
+        "SciFact test": beir(DATA / "scifact", "test"),
+        "NFCorpus dev": beir(DATA / "nfcorpus", "dev"),
+    }
+    adapter = LinearAdapter.load(PACKAGED / "minilm.npz")
+    table: dict[str, dict[str, list[float]]] = {}
+    for dataset, (doc_ids, docs, queries, qrels) in datasets.items():
+        base = load_minilm()
+        bd, bq = encode(base, "minilm", docs, cache), encode(base, "minilm", queries, cache)
+        rows = {"base MiniLM": ndcg_per_dim(bd, bq, doc_ids, qrels)}
+        rotation = pca_rotation(bd)
+        rows["PCA rotation"] = ndcg_per_dim(bd @ rotation.T, bq @ rotation.T, doc_ids, qrels)
+        rows["adapter (committed)"] = ndcg_per_dim(
+            adapter.apply(bd), adapter.apply(bq), doc_ids, qrels
         )
-    tuned = finetuned(models, docs_text, claims, cache)
-    if tuned is not None:
-        rows["MRL fine-tune"] = ndcg_per_dim(*tuned, doc_ids, qrels)
+        for name, path in tuned.items():
+            if not has_model(path):
+                print(f"{name}: no model under {path} (run with --train)")
+                continue
+            tag = "ft-" + hashlib.sha256((path / SIDECAR).read_bytes()).hexdigest()[:8]
+            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            vectors = encode(model, tag, docs, cache), encode(model, tag, queries, cache)
+            rows[name] = ndcg_per_dim(*vectors, doc_ids, qrels)
+        table[f"{dataset} ({len(qrels)} queries, {len(doc_ids)} docs)"] = rows
 
-    print(f"\nSciFact test nDCG@10 ({len(qrels)} claims, {len(doc_ids)} documents, exact cosine)")
-    print(f"served adapter: {served}")
     head = "".join(f"{d:>8}" for d in MRL_DIMS)
-    print(f"{'method':<40}{head}  {'64/384':>7}")
-    for name, values in rows.items():
-        cells = "".join(f"{v:>8.4f}" for v in values)
-        print(f"{name:<40}{cells}  {values[3] / values[0]:>7.3f}")
-    if tuned is None:
-        print("MRL fine-tune: no model under", models / "minilm-mrl", "(nestvec train mrl ...)")
-    base_full = rows["base truncated"][0]
-    for name, v in rows.items():
-        if name.startswith("MRL"):
-            print(
-                f"targets {name}: 64-d keeps {v[3] / v[0]:.3f} of its full nDCG (goal >= 0.95); "
-                f"full {v[0]:.4f} vs base {base_full:.4f} - 0.01 "
-                f"({'met' if v[0] >= base_full - 0.01 else 'NOT met'})"
-            )
+    for dataset, rows in table.items():
+        print(f"\nnDCG@10, {dataset}, exact cosine")
+        print(f"{'model':<32}{head}  {'64/full':>7}")
+        for name, v in rows.items():
+            print(f"{name:<32}{''.join(f'{x:>8.4f}' for x in v)}  {v[3] / v[0]:>7.3f}")
+    nfc = next(rows for dataset, rows in table.items() if dataset.startswith("NFCorpus"))
+    held = nfc.get("minilm-mrl --hold-out nfcorpus")
+    if held is not None:
+        ratio, base_full = held[3] / held[0], nfc["base MiniLM"][0]
+        print(
+            f"\nunseen NFCorpus (hold-out run): 64-d keeps {ratio:.3f} of full "
+            f"(goal >= {GOAL_RATIO}: {'met' if ratio >= GOAL_RATIO else 'NOT met'}); "
+            f"full {held[0]:.4f} vs base {base_full:.4f} "
+            f"({'met' if held[0] >= base_full else 'NOT met'})"
+        )
+    for name, seconds in walls.items():
+        print(f"train wall {name}: {seconds / 60:.1f} min")
+    png = args.png or args.data_dir / "bench_mrl.png"
+    plot(table, png)
+    print("plot:", png)
 
 
 if __name__ == "__main__":

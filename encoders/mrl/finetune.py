@@ -1,7 +1,9 @@
 """Full fine-tune of the base sentence-transformer with MatryoshkaLoss(MNRL).
 
 A small torch loop around sentence-transformers' own loss modules (no `datasets`/`accelerate`
-needed): batches of (anchor, positive) texts, in-batch negatives, linear warm-up then decay.
+needed): batches of (anchor, positive) texts of one domain each, in-batch negatives, linear
+warm-up then decay. With a time budget the decay follows whichever runs out first, steps or
+time, so a run stopped on time has already annealed its learning rate.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from encoders.mrl.pairs import Pair, in_batch_safe
+from encoders.mrl.pairs import Pair, domain_batches
 
 SIDECAR = "nestvec-mrl.json"  # beside the saved model: how it was trained
 
@@ -35,6 +38,8 @@ class FinetuneConfig:
     # A trained linear adapter (adapter.npz) becomes a Dense layer after pooling, so training
     # starts from a model whose prefixes already work; None: plain all-MiniLM-L6-v2.
     init_adapter: str | None = None
+    budget_s: float | None = None  # stop training after this many seconds (None: all steps)
+    weights: tuple[float, ...] | None = None  # Matryoshka loss weight per dim (None: all 1)
 
 
 def _features(model: Any, texts: list[str]) -> dict[str, Any]:
@@ -77,8 +82,11 @@ def finetune(
         model = _with_adapter(model, Path(config.init_adapter))
     model.max_seq_length = config.max_seq_length
     _freeze(model, config.freeze_layers)
-    loss = MatryoshkaLoss(model, MultipleNegativesRankingLoss(model), list(config.dims))
-    batches = in_batch_safe(pairs, config.batch_size)
+    weights = list(config.weights) if config.weights is not None else None
+    loss = MatryoshkaLoss(
+        model, MultipleNegativesRankingLoss(model), list(config.dims), matryoshka_weights=weights
+    )
+    batches = domain_batches(pairs, config.batch_size)
     probe = batches[: config.probe_batches]
     before = _loss_on(model, loss, probe)
 
@@ -86,26 +94,30 @@ def finetune(
     optimizer = torch.optim.AdamW(trainable, lr=config.lr)
     total = config.epochs * len(batches)
     warm = max(1, int(config.warmup * total))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
-    )
     rng = random.Random(config.seed)
     losses: list[float] = []
     started = time.perf_counter()
+    step = 0
     bar = tqdm(total=total, desc="mrl finetune", unit="batch", disable=not progress)
     for _ in range(config.epochs):
         model.train()
         for batch in rng.sample(batches, len(batches)):
+            elapsed = time.perf_counter() - started
+            if config.budget_s is not None and elapsed >= config.budget_s:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * _lr_factor(step, total, warm, elapsed, config.budget_s)
             value = _batch_loss(model, loss, batch)
             value.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()
-            schedule.step()
             optimizer.zero_grad()
             losses.append(value.item())
+            step += 1
             bar.update()
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     bar.close()
+    train_seconds = time.perf_counter() - started
     after = _loss_on(model, loss, probe)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +128,11 @@ def finetune(
         "config": asdict(config),
         "pairs": len(pairs),
         "pair_kinds": sorted({p.kind for p in pairs}),
-        "steps": total,
+        "domains": dict(sorted(Counter(p.domain for p in pairs).items())),
+        "steps": step,
+        "planned_steps": total,
+        "stopped_on_budget": step < total,
+        "train_seconds": round(train_seconds, 1),
         "seconds": round(time.perf_counter() - started, 1),
         "probe_loss_before": before,
         "probe_loss_after": after,
@@ -126,6 +142,17 @@ def finetune(
     }
     (out / SIDECAR).write_text(json.dumps(report, indent=2))
     return report
+
+
+def _lr_factor(step: int, total: int, warm: int, elapsed: float, budget: float | None) -> float:
+    """Linear warm-up over `warm` steps, then linear decay to 0 by the last step or the budget."""
+    done = step / max(total, 1)
+    if budget is not None:
+        done = max(done, elapsed / budget)
+    warm_share = warm / max(total, 1)
+    if step < warm and done < warm_share:
+        return (step + 1) / warm
+    return min(1.0, max(0.0, (1.0 - done) / max(1.0 - warm_share, 1e-9)))
 
 
 def _with_adapter(model: Any, path: Path) -> Any:

@@ -1,13 +1,18 @@
 """Training pairs for the Matryoshka objective that never touch the evaluation judgments.
 
-Self-supervised pairs from the SciFact corpus (title ↔ abstract, one sentence ↔ the rest of its
-abstract) plus SciFact's *train* qrels (claim ↔ cited abstract). The test qrels are never read,
-so SciFact test nDCG stays an honest measurement.
+Three text domains of ../shared/data:
+  scifact   title ↔ abstract, one sentence ↔ the rest of its abstract, *train*-qrels claim ↔
+            cited abstract (qrels/test.tsv is never read)
+  nfcorpus  *train*-qrels question ↔ judged abstract (qrels/dev.tsv is never read)
+  agnews    headline ↔ description of the AG News items (the only AG News file we have)
+`domain_pairs` balances them; `hold_out` leaves a domain out entirely (for the unseen-domain
+report), so nothing of it, not even its corpus, reaches training.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import json
 import random
 import re
@@ -18,13 +23,17 @@ from pathlib import Path
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 MIN_SENTENCE_CHARS = 40
 KINDS = ("title", "sentence", "claim")
+DOMAINS = ("scifact", "nfcorpus", "agnews")
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DOMAIN_FOLDERS = {"scifact": "scifact", "nfcorpus": "nfcorpus", "agnews": "ag_news_test"}
 
 
 @dataclass(frozen=True)
 class Pair:
     anchor: str
     positive: str
-    kind: str  # one of KINDS
+    kind: str  # one of KINDS, or "question" / "headline"
+    domain: str = "scifact"
 
 
 def read_corpus(scifact: Path) -> dict[str, tuple[str, str]]:
@@ -90,6 +99,70 @@ def training_pairs(
     pairs = claims + others
     rng.shuffle(pairs)
     return pairs
+
+
+def nfcorpus_pairs(nfcorpus: Path, rng: random.Random) -> list[Pair]:
+    """Train-qrels question ↔ judged abstract, up to 2 abstracts per question (never dev.tsv)."""
+    with open(nfcorpus / "corpus.jsonl", encoding="utf-8") as f:
+        docs = {d["_id"]: document_text(d["title"], d["text"]) for d in map(json.loads, f)}
+    with open(nfcorpus / "queries.jsonl", encoding="utf-8") as f:
+        questions = {q["_id"]: q["text"] for q in map(json.loads, f)}
+    judged: dict[str, list[str]] = {}
+    with open(nfcorpus / "qrels" / "train.tsv", encoding="utf-8") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            if int(row["score"]) > 0 and row["corpus-id"] in docs and row["query-id"] in questions:
+                judged.setdefault(row["query-id"], []).append(row["corpus-id"])
+    pairs = []
+    # ~43 abstracts per question: two random ones spread the steps over many questions.
+    for qid, ids in judged.items():
+        for doc_id in rng.sample(ids, min(2, len(ids))):
+            pairs.append(Pair(questions[qid], docs[doc_id], "question", "nfcorpus"))
+    return pairs
+
+
+def agnews_pairs(ag_news: Path) -> list[Pair]:
+    """Headline ↔ description of each AG News item (its escapes undone)."""
+    pairs = []
+    with open(ag_news / "test.csv", encoding="utf-8", newline="") as f:
+        for _label, title, description in csv.reader(f):
+            title, description = (
+                html.unescape(t.replace("\\", " ").replace("#39;", "'")).strip()
+                for t in (title, description)
+            )
+            if title and description:
+                pairs.append(Pair(title, description, "headline", "agnews"))
+    return pairs
+
+
+def domain_pairs(
+    data: Path = DATA,
+    domains: tuple[str, ...] = DOMAINS,
+    per_domain: int | None = None,
+    seed: int = 0,
+) -> list[Pair]:
+    """Pairs of every domain in `domains`, at most `per_domain` of each (balanced), shuffled."""
+    rng = random.Random(seed)
+    out: list[Pair] = []
+    for domain in domains:
+        folder = data / DOMAIN_FOLDERS[domain]
+        if domain == "scifact":
+            pairs = training_pairs(folder, limit=per_domain, seed=seed)
+        else:
+            built = nfcorpus_pairs(folder, rng) if domain == "nfcorpus" else agnews_pairs(folder)
+            rng.shuffle(built)
+            pairs = built[:per_domain] if per_domain is not None else built
+        out.extend(pairs)
+    rng.shuffle(out)
+    return out
+
+
+def domain_batches(pairs: list[Pair], batch_size: int) -> list[list[Pair]]:
+    """In-batch-safe batches of one domain each: negatives from the same domain are harder
+    than a headline against an abstract, and every domain gets steps in proportion to its pairs."""
+    by_domain: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        by_domain.setdefault(pair.domain, []).append(pair)
+    return [b for group in by_domain.values() for b in in_batch_safe(group, batch_size)]
 
 
 def in_batch_safe(pairs: list[Pair], batch_size: int) -> list[list[Pair]]:

@@ -7,8 +7,11 @@ adapter   a d×d linear map on frozen embeddings of `--base`, same objective
 pca       the PCA rotation of the frozen embeddings (the baseline), same file format
           -> DATA_DIR/models/mrl-pca-<base>
 
-Pairs: SciFact title↔abstract, sentence↔rest of abstract, train-qrels claim↔abstract; never the
-test qrels. `--tiny` trains on a few dozen pairs in seconds (for tests).
+finetune pairs: every text domain of ../shared/data, balanced (`--per-domain` each): SciFact
+title↔abstract, sentence↔rest, train-qrels claim↔abstract; NFCorpus train-qrels question↔abstract;
+AG News headline↔description. Never a test or dev qrels file. `--hold-out nfcorpus` leaves a
+domain out (the unseen-domain report of loadtest/bench_mrl.py); `--budget` caps the minutes.
+adapter/pca pairs: SciFact only. `--tiny` trains on a few dozen pairs in seconds (for tests).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from encoders.artifacts import add_output_arguments, output_dir
+from encoders.mrl.pairs import DOMAINS
 
-DEFAULT_SCIFACT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "scifact"
+DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DEFAULT_SCIFACT = DEFAULT_DATA / "scifact"
 DIMS = (384, 256, 128, 64, 32)
 TINY = {"max_pairs": 32, "batch_size": 8, "epochs": 2, "max_seq_length": 32}
 log = logging.getLogger(__name__)
@@ -33,6 +38,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiny", action="store_true", help="a few dozen pairs: seconds, for tests")
     parser.add_argument("--base", default="minilm", help="adapter/pca: the frozen encoder")
     parser.add_argument("--scifact", type=Path, default=DEFAULT_SCIFACT, help="SciFact folder")
+    parser.add_argument(
+        "--shared-data", type=Path, default=DEFAULT_DATA, help="finetune: folder of the domains"
+    )
+    parser.add_argument(
+        "--hold-out",
+        choices=["none", *DOMAINS],
+        default="none",
+        help="finetune: leave this domain out of training (to measure it as unseen)",
+    )
+    parser.add_argument("--per-domain", type=int, default=None, help="finetune: pairs per domain")
+    parser.add_argument(
+        "--budget", type=float, default=None, help="finetune: stop training after MINUTES"
+    )
+    parser.add_argument(
+        "--weights", type=float, nargs="+", default=None, help="finetune: loss weight per dim"
+    )
     parser.add_argument("--dims", type=int, nargs="+", default=None, help="Matryoshka dims")
     parser.add_argument("--max-pairs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
@@ -74,20 +95,35 @@ def _check_scifact(args: argparse.Namespace) -> None:
         raise SystemExit(f"SciFact not found under {args.scifact} (use --scifact)")
 
 
-def _pairs(args: argparse.Namespace, max_pairs: int | None) -> list[Any]:
-    from encoders.mrl.pairs import training_pairs
+def _pairs(args: argparse.Namespace, per_domain: int | None, max_pairs: int | None) -> list[Any]:
+    """Balanced pairs of every domain under `--shared-data` but the held-out one."""
+    from encoders.mrl.pairs import DOMAIN_FOLDERS, domain_pairs
 
-    _check_scifact(args)
-    return training_pairs(args.scifact, limit=max_pairs, seed=args.seed)
+    domains = tuple(d for d in DOMAINS if d != args.hold_out)
+    missing = [d for d in domains if not (args.shared_data / DOMAIN_FOLDERS[d]).exists()]
+    if missing:
+        raise SystemExit(f"domains {missing} not found under {args.shared_data} (--shared-data)")
+    if max_pairs is not None:  # a capped run (--tiny) still draws from every domain
+        per_domain = min(per_domain or max_pairs, -(-max_pairs // len(domains)))
+    pairs = domain_pairs(args.shared_data, domains, per_domain, args.seed)
+    return pairs[:max_pairs] if max_pairs is not None else pairs
 
 
 def run_finetune(args: argparse.Namespace) -> dict[str, Any]:
     from encoders.mrl.finetune import FinetuneConfig, finetune
 
-    # 50 batches of 32 at 96 tokens, 3 lowest layers frozen: minutes on 2 idle cores; it took
-    # 49 minutes on 2 cores shared with ~20 busy threads. All 919 train-qrels claims are in.
-    defaults = {"max_pairs": 1600, "batch_size": 32, "epochs": 1, "lr": 3e-5, "max_seq_length": 96}
-    knobs = _knobs(args, defaults, {"lr": 1e-4})
+    # 2,000 pairs from each domain at 256 tokens (abstracts are long), 3 lowest layers frozen,
+    # stopped at 12 minutes on 2 idle cores if not done; lr decays with time under the budget.
+    defaults = {
+        "max_pairs": None,
+        "per_domain": 2000,
+        "batch_size": 32,
+        "epochs": 1,
+        "lr": 3e-5,
+        "max_seq_length": 256,
+        "budget": 12.0,
+    }
+    knobs = _knobs(args, defaults, {"lr": 1e-4, "budget": None})
     config = FinetuneConfig(
         dims=tuple(args.dims or DIMS),
         batch_size=knobs["batch_size"],
@@ -99,9 +135,13 @@ def run_finetune(args: argparse.Namespace) -> dict[str, Any]:
         threads=args.threads or 2,
         freeze_layers=args.freeze_layers,
         init_adapter=_init_adapter(args),
+        budget_s=None if knobs["budget"] is None else 60.0 * knobs["budget"],
+        weights=tuple(args.weights) if args.weights else None,
     )
     out = output_dir(args, "minilm-mrl")
-    return {"out": str(out), **finetune(_pairs(args, knobs["max_pairs"]), out, config)}
+    pairs = _pairs(args, knobs["per_domain"], knobs["max_pairs"])
+    report = finetune(pairs, out, config)
+    return {"out": str(out), "hold_out": args.hold_out, **report}
 
 
 def _init_adapter(args: argparse.Namespace) -> str | None:
