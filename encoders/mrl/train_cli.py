@@ -113,7 +113,7 @@ def run_finetune(args: argparse.Namespace) -> dict[str, Any]:
     from encoders.mrl.finetune import FinetuneConfig, finetune
 
     # 2,000 pairs from each domain at 256 tokens (abstracts are long), 3 lowest layers frozen,
-    # stopped at 12 minutes on 2 idle cores if not done; lr decays with time under the budget.
+    # stopped at 10 minutes on 2 idle cores if not done; lr decays with time under the budget.
     defaults = {
         "max_pairs": None,
         "per_domain": 2000,
@@ -121,7 +121,7 @@ def run_finetune(args: argparse.Namespace) -> dict[str, Any]:
         "epochs": 1,
         "lr": 3e-5,
         "max_seq_length": 256,
-        "budget": 12.0,
+        "budget": 10.0,
     }
     knobs = _knobs(args, defaults, {"lr": 1e-4, "budget": None})
     config = FinetuneConfig(
