@@ -12,6 +12,7 @@ from fastapi import APIRouter, Response
 
 from service.deps import EngineDep, ReadAccess
 from service.errors import UnsupportedInput
+from service.offload import run
 from service.responses import json_response
 from service.routers import JsonRoute
 from service.schemas.embed import (
@@ -20,6 +21,10 @@ from service.schemas.embed import (
     OpenAIEmbeddingsRequest,
     OpenAIEmbeddingsResponse,
 )
+
+# Counting tokens runs the tokenizer: inline for a few texts (a thread hop costs more), on a
+# worker thread for big requests so the event loop keeps serving others meanwhile.
+INLINE_TOKEN_COUNT = 32
 
 router = APIRouter(
     route_class=JsonRoute, prefix="/v1", tags=["embeddings"], dependencies=[ReadAccess]
@@ -53,7 +58,7 @@ async def embeddings(req: OpenAIEmbeddingsRequest, engine: EngineDep) -> Respons
         # OpenAI token arrays are tiktoken ids; they mean nothing to this service's tokenizers.
         raise UnsupportedInput("token-id inputs are not supported; send strings", "input")
     encoder, vectors = await engine.aembed(req.model, texts, req.dimensions)
-    tokens = encoder.count_tokens(texts)
+    tokens = await run(encoder.count_tokens, texts, inline=len(texts) <= INLINE_TOKEN_COUNT)
     return json_response(
         {
             "object": "list",
