@@ -9,6 +9,7 @@ compiles a Filter to SQL; index/filters.py parses raw filters into one.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
@@ -217,6 +218,12 @@ class Filter(_Strict):
     should: list[Condition] | None = None
     must_not: list[Condition] | None = None
     min_should: MinShouldSpec | None = None
+
+    @cached_property
+    def cache_key(self) -> str:
+        """A string equal for equal filters (the key of a collection's match cache), computed
+        once: a parsed filter is shared by every search that sends the same one."""
+        return repr(self)
 
     @model_validator(mode="before")
     @classmethod

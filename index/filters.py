@@ -10,11 +10,31 @@ from pydantic import ValidationError
 from index.errors import InvalidFilter
 from index.filter_model import ARRAY, LEGACY, Filter, MinShould, SqlOnly
 
+# Raw filters whose parse is remembered, process-wide (parsing is pure and a Filter is never
+# changed after it): a search sending the filter it sent before skips pydantic, which costs more
+# than the search itself on a payload-indexed filter.
+PARSED_KEPT = 256
+PARSED_KEY_CHARS = 4096  # a longer filter (thousands of ids) is parsed each time, not kept
+_parsed: dict[str, Filter] = {}
+
 
 def parse_filter(raw: dict[str, Any] | Filter | None) -> Filter | None:
     """Validate a raw filter dict, raising InvalidFilter with the failing location."""
     if raw is None or isinstance(raw, Filter):
         return raw
+    # repr tells apart what validates differently (True and 1, 1.0 and 1, nan and None)
+    key = repr(raw)
+    found = _parsed.get(key)
+    if found is None:
+        found = _validate(raw)
+        if len(key) <= PARSED_KEY_CHARS:
+            if len(_parsed) >= PARSED_KEPT:
+                _parsed.clear()  # not an LRU: a workload this varied re-parses now and then
+            _parsed[key] = found
+    return found
+
+
+def _validate(raw: Any) -> Filter:
     try:
         return Filter.model_validate(raw)
     except ValidationError as exc:

@@ -191,7 +191,7 @@ class SearchPlanner:
     def _matches_of(self, flt: Filter) -> Matches:
         """The labels `flt` keeps, cached (with what searches derive from them) until the next
         write: a repeated filter (a tenant, a category) is evaluated once, not per query."""
-        key = repr(flt)
+        key = flt.cache_key
         found = self._matches.get(key)
         if found is None:
             found = Matches(self._matching(flt))
@@ -229,14 +229,16 @@ class SearchPlanner:
         with_payload: bool,
         with_vector: bool,
     ) -> list[Hit]:
-        found = [
-            (label, float(score))
-            for label, score in zip(labels.tolist(), scores.tolist(), strict=True)
-            if label in self._ids and self._ids[label] not in exclude
-        ][:k]
+        ids, found = self._ids, []
+        for label, score in zip(labels.tolist(), scores.tolist(), strict=True):
+            point = ids.get(label)  # -1 padding and labels left the view are None
+            if point is not None and point not in exclude:
+                found.append((label, point, score))
+                if len(found) == k:
+                    break
         if not (with_payload or with_vector):
-            return [Hit(self._ids[label], score) for label, score in found]
-        stored = {p.label: p for p in self.store.by_labels([x for x, _ in found], with_vector)}
+            return [Hit(point, score) for _, point, score in found]
+        stored = {p.label: p for p in self.store.by_labels([x for x, _, _ in found], with_vector)}
         return [  # a row just replaced or deleted (committed, view not yet updated) is skipped
             Hit(
                 stored[label].id,
@@ -244,7 +246,7 @@ class SearchPlanner:
                 stored[label].payload if with_payload else None,
                 stored[label].vector,
             )
-            for label, score in found
+            for label, _, score in found
             if label in stored
         ]
 

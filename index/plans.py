@@ -36,7 +36,7 @@ POST_FILTER_OVERSAMPLE = 2
 LoadVectors = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs 3x, times k hits a search
 class Hit:
     """One search result; payload and vector are filled only when asked for."""
 
@@ -65,13 +65,13 @@ class Matches:
         """Which of `found` (labels, -1 padded) the filter keeps."""
         bitmap = self._bitmap
         if bitmap is None:
-            bitmap = np.zeros(int(self.labels[-1]) + 1 if len(self.labels) else 0, bool)
-            bitmap[self.labels] = True
+            # label x at x + 1, False at both ends: -1 and every label past the last match
+            # (clipped to the end) read False with one `take`, no masks
+            top = int(self.labels[-1]) if len(self.labels) else -1
+            bitmap = np.zeros(top + 3, bool)
+            bitmap[self.labels + 1] = True
             self._bitmap = bitmap
-        inside = (found >= 0) & (found < len(bitmap))
-        out = np.zeros(found.shape, bool)
-        out[inside] = bitmap[found[inside]]
-        return out
+        return np.take(bitmap, found + 1, mode="clip")
 
     def vectors(self, load: LoadVectors) -> tuple[np.ndarray, np.ndarray]:
         """(labels, prepared vectors) of the matches, from `load`; kept when small."""
@@ -88,13 +88,13 @@ def exact_top_k(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k best of `labels` for each query, scored exactly against their `vectors`."""
     scores = metric.scores(queries, vectors)
+    rows = np.arange(len(scores))[:, None]
     if k < scores.shape[1]:  # the k best of each row, then only those sorted
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(scores, part, axis=1)
-        order = np.take_along_axis(part, np.argsort(-top, axis=1, kind="stable"), axis=1)
+        order = part[rows, np.argsort(-scores[rows, part], axis=1, kind="stable")]
     else:
         order = np.argsort(-scores, axis=1, kind="stable")
-    return labels[order], np.take_along_axis(scores, order, axis=1)
+    return labels[order], scores[rows, order]
 
 
 def rescore(
@@ -134,11 +134,11 @@ def post_filtered(
     labels = np.full((len(queries), k), -1, np.int64)
     scores = np.full((len(queries), k), -np.inf, np.float32)
     short = []
-    for row in range(len(queries)):
-        row_labels = found[row][keep[row]][:k]
-        labels[row, : len(row_labels)] = row_labels
-        scores[row, : len(row_labels)] = found_scores[row][keep[row]][:k]
-        if len(row_labels) < min(k, len(allowed)):
+    for row, kept in enumerate(keep):
+        at = np.flatnonzero(kept)[:k]
+        labels[row, : len(at)] = found[row, at]
+        scores[row, : len(at)] = found_scores[row, at]
+        if len(at) < min(k, len(allowed)):
             short.append(row)
     if short:  # the nearest points were mostly filtered out: steer the search instead
         again, again_scores = index.search(queries[short], k, allowed=allowed, **knobs)
