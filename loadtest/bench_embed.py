@@ -140,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--batch-max-size", type=int, help="server NESTVEC_BATCH_MAX_SIZE")
     parser.add_argument("--batch-max-wait-ms", type=float, help="server NESTVEC_BATCH_MAX_WAIT_MS")
+    parser.add_argument("--encode-workers", type=int, help="server NESTVEC_ENCODE_WORKERS")
+    parser.add_argument("--torch-threads", type=int, help="server NESTVEC_TORCH_THREADS")
     args = parser.parse_args(argv)
     if not (1 <= args.n <= 50_000 and 1 <= args.clients <= 256 and args.repeats >= 1):
         parser.error("bounds: 1 <= n <= 50000, 1 <= clients <= 256, repeats >= 1")
@@ -151,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         env["NESTVEC_BATCH_MAX_SIZE"] = str(args.batch_max_size)
     if args.batch_max_wait_ms is not None:
         env["NESTVEC_BATCH_MAX_WAIT_MS"] = str(args.batch_max_wait_ms)
+    if args.encode_workers is not None:
+        env["NESTVEC_ENCODE_WORKERS"] = str(args.encode_workers)
+    if args.torch_threads is not None:
+        env["NESTVEC_TORCH_THREADS"] = str(args.torch_threads)
     print(
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} n={len(texts)} "
         f"clients={args.clients} plain_batch={args.batch_size} repeats={args.repeats} "

@@ -1,9 +1,10 @@
 """One batch handler per encoder: every encode call of the service goes through it.
 
 Callers submit a job and get a `concurrent.futures.Future`: async routes await it
-(`asyncio.wrap_future`), sync code blocks on it. One worker thread per encoder drains a bounded
-queue (full: 429 `overloaded` with Retry-After), waits at most `max_wait_ms` for company (only
-while fewer jobs than in its previous batch have joined, so a lone client never waits), then:
+(`asyncio.wrap_future`), sync code blocks on it. Worker threads (`workers`, one by default) drain
+a bounded queue (full: 429 `overloaded` with Retry-After); each waits at most `max_wait_ms` for
+company (only while fewer jobs than in its previous batch have joined, so a lone client never
+waits), then:
 
 - groups the jobs by their per-call options (dim, an MoE `domain`, and what is asked for:
   vectors, per-input items or parts); options travel with the job as data, never as state on
@@ -13,8 +14,9 @@ while fewer jobs than in its previous batch have joined, so a lone client never 
 
 Lengths are estimated from characters (about 4 per token, capped at the encoder's maximum
 sequence length), not tokenised: the encoders tokenise inside their model call, and doing it
-twice would cost more than the estimate's error. Encoders stay synchronous and never see
-threads; all concurrency for encoding lives here. `close` fails queued jobs with 503
+twice would cost more than the estimate's error. Encoders stay synchronous and start no threads;
+all concurrency for encoding lives here (with several workers an encoder is called concurrently,
+which its rule of no per-call state on shared objects allows). `close` fails queued jobs with 503
 `shutting_down` and lets the batch in flight finish.
 """
 
@@ -63,10 +65,13 @@ class EncodeBatcher:
         max_queue: int = 1024,
         on_batch: BatchObserver | None = None,
         max_tokens: int = 8192,
+        workers: int = 1,
+        setup: Callable[[], None] | None = None,
     ) -> None:
         self.encoder, self.on_batch = encoder, on_batch
         self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait_ms / 1000, max_queue
         self.max_tokens = max_tokens
+        self._setup = setup  # run first on each worker thread (thread-local runtime settings)
         self.max_seq = int(getattr(encoder, "max_seq_length", 512))
         self._pending: deque[_Job] = deque()
         self._cond = threading.Condition()
@@ -74,10 +79,14 @@ class EncodeBatcher:
         self._seconds_per_input = 0.01  # learnt from model calls; sizes Retry-After
         self.batches = 0  # observability: how many model calls, for tests and metrics
         self.items = 0
-        self._worker = threading.Thread(
-            target=self._run, name=f"batcher-{encoder.name}", daemon=True
-        )
-        self._worker.start()
+        # Each worker forms and runs its own batches: with one model thread each, two workers keep
+        # two cores busy on small batches, where one call's intra-op threads mostly wait.
+        self._workers = [
+            threading.Thread(target=self._run, name=f"batcher-{encoder.name}-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for worker in self._workers:
+            worker.start()
 
     # request side -------------------------------------------------------------------------
     def submit(
@@ -125,10 +134,13 @@ class EncodeBatcher:
         for job in dropped:
             if job.future.set_running_or_notify_cancel():
                 job.future.set_exception(ShuttingDown("the service shut down before encoding"))
-        self._worker.join(timeout=30)
+        for worker in self._workers:
+            worker.join(timeout=30)
 
     # worker side --------------------------------------------------------------------------
     def _run(self) -> None:
+        if self._setup is not None:
+            self._setup()
         expected = self.max_batch  # jobs to wait for; learnt from the previous batch
         while (jobs := self._take(expected)) is not None:
             if jobs:
@@ -206,7 +218,8 @@ class EncodeBatcher:
             if extra is not None:
                 for i, value in zip(chunk, extra, strict=True):
                     per_input[i] = value
-            self.batches, self.items = self.batches + 1, self.items + len(chunk)
+            with self._cond:  # counters shared by the workers
+                self.batches, self.items = self.batches + 1, self.items + len(chunk)
             self._seconds_per_input = 0.8 * self._seconds_per_input + 0.2 * spent / len(chunk)
             if self.on_batch is not None:
                 self.on_batch(len(chunk), waited, spent)
@@ -247,7 +260,8 @@ class EncodeBatcher:
         except Exception as exc:  # handed to the waiting caller, which raises it
             job.future.set_exception(exc)
             return
-        self.batches, self.items = self.batches + 1, self.items + len(job.inputs)
+        with self._cond:
+            self.batches, self.items = self.batches + 1, self.items + len(job.inputs)
         if self.on_batch is not None:
             self.on_batch(len(job.inputs), started - job.queued, time.monotonic() - started)
         job.future.set_result(_result(job.mode, vectors, extra or []))

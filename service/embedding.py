@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -67,6 +69,8 @@ class Embedding:
                     s.batch_max_queue,
                     self.metrics.batch_observer(encoder_name),
                     s.batch_max_tokens,
+                    s.encode_workers,
+                    functools.partial(_apply_torch_threads, s.torch_threads, encoder_name),
                 )
             return self._batchers[encoder_name]
 
@@ -149,3 +153,13 @@ def check_options(encoder: Encoder, opts: dict[str, Any]) -> None:
         check = getattr(encoder, f"check_{key}", None)
         if check is not None:
             check(value)
+
+
+def _apply_torch_threads(threads: int, encoder_name: str) -> None:
+    """Set torch's intra-op threads on the calling batch worker, when its model uses torch. The
+    count is per thread (OpenMP), so each worker sets its own; torch is never imported here, so
+    a server of vector collections only stays free of it."""
+    torch = sys.modules.get("torch")
+    if threads and torch is not None:
+        torch.set_num_threads(threads)
+        log.info("encoder %s: batch worker runs torch on %d threads", encoder_name, threads)

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     batch_max_tokens: int = Field(
         8192, ge=1, description="padded tokens per model call (count x longest, estimated)"
     )
+    encode_workers: int = Field(
+        1, ge=1, le=16, description="batch workers per encoder, each running its own model calls"
+    )
+    torch_threads: int = Field(
+        0, ge=0, le=256, description="torch intra-op threads once a torch model loads; 0: torch's"
+    )
     milvus_uri: str | None = Field(
         None,
         description="Milvus for `index.type: milvus` collections without params.uri: a local "

@@ -8,13 +8,14 @@ from service.routers import JsonRoute
 router = APIRouter(route_class=JsonRoute, tags=["health"])
 
 
+# async: a probe answers on the event loop, never queued behind a busy worker-thread pool
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-def readyz(engine: EngineDep) -> dict[str, object]:
+async def readyz(engine: EngineDep) -> dict[str, object]:
     # The lifespan opens every collection and preloads encoders before serving, so reaching
     # this handler means the service is ready.
     return {"status": "ready", "collections": len(engine.catalog.names())}

@@ -56,10 +56,11 @@ def _mixed_bodies() -> list[dict[str, Any]]:
     return bodies
 
 
+@pytest.mark.parametrize("workers", [1, 2])  # two workers call each encoder concurrently
 def test_mixed_concurrent_requests_equal_each_alone(
-    make_client: Callable[..., TestClient], encoder_pool: EncoderPool
+    make_client: Callable[..., TestClient], encoder_pool: EncoderPool, workers: int
 ) -> None:
-    client = make_client(batch_max_wait_ms=20)
+    client = make_client(batch_max_wait_ms=20, encode_workers=workers)
     bodies = _mixed_bodies()
     alone = []
     for body in bodies:
@@ -67,6 +68,7 @@ def test_mixed_concurrent_requests_equal_each_alone(
         assert r.status_code == 200, r.text
         alone.append(r.json())
     engine = client.app_state["engine"]
+    assert len(engine.batcher("minilm")._workers) == workers
     before = {name: engine.batcher(name).items for name in ("minilm", "minilm-mrl")}
     mrl_batches = engine.batcher("minilm-mrl").batches
     calls = [i for i in range(len(bodies)) for _ in range(3)]
@@ -171,3 +173,15 @@ def test_float_answers_are_float32_and_base64_is_their_bytes(client: TestClient)
     np.testing.assert_array_equal(np.asarray(native.json()["embeddings"], np.float32), rows)
     assert [d["index"] for d in encoded["data"]] == [0, 1, 2, 3]
     assert "items" not in native.json()
+
+
+def test_torch_threads_setting_reaches_every_batch_worker(
+    make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    # torch's thread count belongs to the calling thread, so each worker must set its own
+    caplog.set_level("INFO", logger="service.embedding")
+    client = make_client(torch_threads=1, encode_workers=2)
+    r = client.post("/v1/embed", json={"encoder": "minilm", "inputs": ["cats purr"]})
+    assert r.status_code == 200, r.text
+    said = [m for m in caplog.messages if "batch worker runs torch on 1 threads" in m]
+    assert len(said) == 2
