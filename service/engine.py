@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -227,8 +226,10 @@ class Engine(Embedding):
                 vectors[i], exclude[i] = stored.vector, [stored.id]
         groups: dict[str, list[int]] = defaultdict(list)
         for i, r in enumerate(requests):
-            flags = [r.filter, r.params, r.with_payload, r.with_vector, r.funnel]
-            key = json.dumps(flags, sort_keys=True, default=str) if len(requests) > 1 else ""
+            # repr keeps apart what compares apart (1 and 1.0 and True); a filter spelt in another
+            # key order only forms a group of its own
+            flags = (r.filter, r.params, r.with_payload, r.with_vector, r.funnel)
+            key = repr(flags) if len(requests) > 1 else ""
             groups[key].append(i)
         results: list[list[Hit]] = [[] for _ in requests]
         for members in groups.values():

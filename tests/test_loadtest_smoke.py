@@ -72,3 +72,23 @@ def test_bench_embed_prints_a_ratio() -> None:
     match = re.search(r"ratio REST÷plain: (\d+\.\d+)", out)
     assert match and float(match[1]) > 0, out
     assert "nestvec_encode_batch_size" in out
+
+
+def test_bench_families_prints_each_row(tmp_path: Path) -> None:
+    # an empty models dir: the MoE row must say how to get its model instead of failing
+    args = [
+        "--n",
+        "24",
+        "--repeats",
+        "1",
+        "--rows",
+        "minilm,moe,face",
+        "--models-dir",
+        str(tmp_path),
+    ]
+    code, out = run_script("bench_families.py", *args, timeout=600)
+    assert code == 0, out
+    row = re.search(r"minilm, torch\s+\|\s+([\d.]+)\s+\|\s+([\d.]+)\s+\|\s+([\d.]+)", out)
+    assert row and float(row[3]) > 0, out
+    assert re.search(r"moe-minilm.*skipped.*not trained", out), out
+    assert re.search(r"face-dlib, 4 clients x 1 photo\s+\|\s+[\d.]+", out) or "no " in out, out
