@@ -61,7 +61,12 @@ def chunked(model: Any, texts: list[str], size: int) -> float:
 
 def rest(url: str, texts: list[str], clients: int) -> tuple[float, np.ndarray]:
     """Seconds for `clients` threads to embed every text, one text per request; the vectors."""
-    out: list[Any] = [None] * len(texts)
+    return rest_bodies(url, [{"encoder": ENCODER, "inputs": [t]} for t in texts], clients)
+
+
+def rest_bodies(url: str, bodies: list[dict[str, Any]], clients: int) -> tuple[float, np.ndarray]:
+    """Seconds for `clients` threads to POST every /v1/embed body (one input each); vectors."""
+    out: list[Any] = [None] * len(bodies)
     next_index = itertools.count()
     lock = threading.Lock()
     ready = threading.Barrier(clients + 1)
@@ -73,9 +78,9 @@ def rest(url: str, texts: list[str], clients: int) -> tuple[float, np.ndarray]:
             while True:
                 with lock:
                     i = next(next_index)
-                if i >= len(texts):
+                if i >= len(bodies):
                     return
-                r = http.post("/v1/embed", json={"encoder": ENCODER, "inputs": [texts[i]]})
+                r = http.post("/v1/embed", json=bodies[i])
                 r.raise_for_status()
                 out[i] = r.json()["embeddings"][0]
 

@@ -23,59 +23,26 @@ from __future__ import annotations
 
 import argparse
 import base64
-import itertools
 import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-import httpx
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 from bench_embed import load_model, plain  # noqa: E402
+from bench_embed import rest_bodies as rest  # noqa: E402
 from run_locust import Server, scifact_sentences  # noqa: E402
 
 FACES = HERE.parent.parent / "shared" / "data" / "faces_deepface" / "images"
 ROWS = ("minilm", "onnx-int8", "moe", "face")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-
-
-def rest(url: str, bodies: list[dict[str, Any]], clients: int) -> tuple[float, np.ndarray]:
-    """Seconds for `clients` threads to send every body (one input each); the vectors."""
-    out: list[Any] = [None] * len(bodies)
-    next_index, lock = itertools.count(), threading.Lock()
-    ready = threading.Barrier(clients + 1)
-
-    def client() -> None:
-        with httpx.Client(base_url=url, timeout=300) as http:
-            http.get("/healthz")  # connect before the clock starts
-            ready.wait()
-            while True:
-                with lock:
-                    i = next(next_index)
-                if i >= len(bodies):
-                    return
-                r = http.post("/v1/embed", json=bodies[i])
-                r.raise_for_status()
-                out[i] = r.json()["embeddings"][0]
-
-    with ThreadPoolExecutor(clients) as pool:
-        futures = [pool.submit(client) for _ in range(clients)]
-        ready.wait()
-        start = time.perf_counter()
-        for f in futures:
-            f.result()
-        wall = time.perf_counter() - start
-    return wall, np.asarray(out, dtype=np.float32)
 
 
 def best_pair(
