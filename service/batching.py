@@ -66,12 +66,15 @@ class EncodeBatcher:
         on_batch: BatchObserver | None = None,
         max_tokens: int = 8192,
         workers: int = 1,
-        setup: Callable[[], None] | None = None,
+        threads_for: Callable[[int], None] | None = None,
     ) -> None:
         self.encoder, self.on_batch = encoder, on_batch
         self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait_ms / 1000, max_queue
         self.max_tokens = max_tokens
-        self._setup = setup  # run first on each worker thread (thread-local runtime settings)
+        # called on the worker before each model call with the number of workers then in one:
+        # it sizes the model's (per-thread) intra-op pool, all cores for a lone call
+        self._threads_for = threads_for
+        self._busy = 0
         self.max_seq = int(getattr(encoder, "max_seq_length", 512))
         self._pending: deque[_Job] = deque()
         self._cond = threading.Condition()
@@ -139,8 +142,6 @@ class EncodeBatcher:
 
     # worker side --------------------------------------------------------------------------
     def _run(self) -> None:
-        if self._setup is not None:
-            self._setup()
         expected = self.max_batch  # jobs to wait for; learnt from the previous batch
         while (jobs := self._take(expected)) is not None:
             if jobs:
@@ -246,6 +247,20 @@ class EncodeBatcher:
 
     def _call(self, job: _Job, inputs: list[Any]) -> tuple[np.ndarray | None, list[Any] | None]:
         """One model call: (vectors, per-input items or parts) as the job's mode asks."""
+        with self._cond:
+            self._busy += 1
+            busy = self._busy
+        try:
+            if self._threads_for is not None:
+                self._threads_for(busy)
+            return self._model_call(job, inputs)
+        finally:
+            with self._cond:
+                self._busy -= 1
+
+    def _model_call(
+        self, job: _Job, inputs: list[Any]
+    ) -> tuple[np.ndarray | None, list[Any] | None]:
         if job.mode == "items":
             vectors, items = self.encoder.encode_items(inputs, dim=job.dim, **job.opts)  # type: ignore[attr-defined]
             return vectors, items

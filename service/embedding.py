@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -70,7 +71,7 @@ class Embedding:
                     self.metrics.batch_observer(encoder_name),
                     s.batch_max_tokens,
                     s.encode_workers,
-                    functools.partial(_apply_torch_threads, s.torch_threads, encoder_name),
+                    functools.partial(_torch_threads_for, _thread_budget(s), encoder_name),
                 )
             return self._batchers[encoder_name]
 
@@ -155,11 +156,18 @@ def check_options(encoder: Encoder, opts: dict[str, Any]) -> None:
             check(value)
 
 
-def _apply_torch_threads(threads: int, encoder_name: str) -> None:
-    """Set torch's intra-op threads on the calling batch worker, when its model uses torch. The
-    count is per thread (OpenMP), so each worker sets its own; torch is never imported here, so
-    a server of vector collections only stays free of it."""
+def _thread_budget(settings: Settings) -> int:
+    """Model threads shared by an encoder's batch workers: the setting, else the usable cores."""
+    return settings.torch_threads or len(os.sched_getaffinity(0))
+
+
+def _torch_threads_for(budget: int, encoder_name: str, busy: int) -> None:
+    """Before a model call on a batch worker: the budget split among the `busy` workers (all of
+    it for a lone call, a share each when several are in one: see Settings.encode_workers). torch's
+    count belongs to the calling thread (OpenMP), so each worker sets its own; torch is never
+    imported here, so a server of vector collections only stays free of it."""
     torch = sys.modules.get("torch")
-    if threads and torch is not None:
-        torch.set_num_threads(threads)
-        log.info("encoder %s: batch worker runs torch on %d threads", encoder_name, threads)
+    want = max(1, budget // busy)
+    if torch is not None and torch.get_num_threads() != want:
+        torch.set_num_threads(want)
+        log.debug("encoder %s: batch worker runs torch on %d threads", encoder_name, want)
