@@ -19,20 +19,16 @@ class ReadWriteLock:
         self._write_depth = 0
         self._writers_waiting = 0
         self._local = threading.local()  # this thread's read depth and whether it is counted
+        self._shared = _SharedSide(self)  # stateless: the depth lives in `_local`
 
     @property
     def contended(self) -> bool:
         """Whether a writer holds or waits for the lock (a new reader would wait); a snapshot."""
         return self._writer is not None or bool(self._writers_waiting)
 
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        """Hold the shared side for the block."""
-        self._acquire_read()
-        try:
-            yield
-        finally:
-            self._release_read()
+    def read(self) -> _SharedSide:
+        """Hold the shared side for the block (`with lock.read():`)."""
+        return self._shared
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -63,7 +59,7 @@ class ReadWriteLock:
             return
         with self._cond:
             self._readers -= 1
-            if not self._readers:
+            if not self._readers and self._writers_waiting:  # only a writer waits for none
                 self._cond.notify_all()
 
     def _acquire_write(self) -> None:
@@ -91,3 +87,19 @@ class ReadWriteLock:
             if not self._write_depth:
                 self._writer = None
                 self._cond.notify_all()
+
+
+class _SharedSide:
+    """`ReadWriteLock.read()`'s context manager: a plain object, not a generator, because
+    every search enters it and a generator costs as much as the rest of the bookkeeping."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: ReadWriteLock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock._acquire_read()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock._release_read()
