@@ -11,7 +11,9 @@ each, one query a call:
   - nestvec over REST (a real `nestvec serve` on loopback, one keep-alive httpx client).
 Inserts go in batches of 1,000 with payloads; Qdrant's rate includes the optimisation that
 builds its graph. Prints QPS, p50 and recall@10 (against exact filtered top-10 in numpy) of each,
-then nestvec in process ÷ Qdrant and nestvec REST ÷ Qdrant per filter, and for inserts.
+then nestvec in process ÷ Qdrant and nestvec REST ÷ Qdrant per filter, and for inserts. Last,
+nestvec in process at Qdrant's recall: per filter, the smallest query ef whose recall@10 reaches
+Qdrant's, timed the same way (the two engines' defaults land at different recalls).
 
     .venv/bin/python loadtest/bench_qdrant_edge.py [--points 100000] [--seconds 3]
 """
@@ -55,6 +57,7 @@ DEFAULT_VENV = Path(tempfile.gettempdir()) / "nestvec-qdrant-edge-venv"
 BATCH = 1000
 Row = tuple[float, float, float]  # QPS, p50 ms, recall@10
 INSERTS = "inserts (1,000 a batch, with payloads)"
+EF_LADDER = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
 def qdrant_python(venv: Path) -> Path:
@@ -93,8 +96,10 @@ def run_in_process(
     queries: np.ndarray,
     truth: dict[str, list[set[int]]],
     seconds: float,
-) -> tuple[float, dict[str, Row]]:
-    """nestvec's in-process path: (insert rate, rows by filter)."""
+    targets: dict[str, float],
+) -> tuple[float, dict[str, Row], dict[str, tuple[int, Row]]]:
+    """nestvec's in-process path: (insert rate, rows by filter at the default ef, and by filter
+    the smallest ef of EF_LADDER whose recall@10 reaches `targets[filter]` with its row)."""
     from index import CollectionConfig
     from index.catalog import Catalog
 
@@ -123,9 +128,31 @@ def run_in_process(
 
                 qps, p50 = timed(search, seconds)
                 rows[name] = (qps, p50, recall(found, truth[name]))
+            matched = {
+                name: equal_recall(col, flt, queries, truth[name], targets[name], seconds)
+                for name, flt in FILTERS.items()
+            }
         finally:
             catalog.close()
-    return rate, rows
+    return rate, rows, matched
+
+
+def equal_recall(
+    col: Any, flt: Any, queries: np.ndarray, truth: list[set[int]], target: float, seconds: float
+) -> tuple[int, Row]:
+    """The smallest ef of EF_LADDER at which this filter's recall@10 reaches `target` (the
+    largest if none does), timed like the default rows: a comparison at the same recall."""
+
+    def hits(q: np.ndarray, ef: int) -> set[int]:
+        found = col.search(q[None, :], K, filter=flt, params={"ef": ef}, with_payload=False)
+        return {int(h.id) for h in found[0]}
+
+    for ef in EF_LADDER:
+        got = recall([hits(q, ef) for q in queries], truth)
+        if got >= target:
+            break
+    qps, p50 = timed(lambda i: hits(queries[i % len(queries)], ef), seconds)
+    return ef, (qps, p50, got)
 
 
 def run_rest(
@@ -213,11 +240,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     truth = {name: exact_top(data, mask, queries) for name, mask in masks.items()}
     # One side at a time, so no side's build or searches compete with another's.
     qdrant = run_qdrant(python, data, n_of, queries, args.seconds)
+    targets = {
+        name: recall([set(f) for f in r["found"]], truth[name])
+        for name, r in qdrant["rows"].items()
+    }
+    rate, rows, matched = run_in_process(data, n_of, queries, truth, args.seconds, targets)
     sides = {
-        "nestvec in process": run_in_process(data, n_of, queries, truth, args.seconds),
+        "nestvec in process": (rate, rows),
         "nestvec REST": run_rest(data, n_of, queries, truth, args.seconds),
     }
     report(qdrant, truth, sides)
+    print("\nin process at Qdrant's recall (the smallest ef reaching it; the default ef is 64)")
+    for name, (ef, (qps, _, rec)) in matched.items():
+        q_qps = qdrant["rows"][name]["qps"]
+        print(
+            f"  {name}: ef {ef}, recall@10 {rec:.3f} (Qdrant {targets[name]:.3f}), "
+            f"QPS {qps:.1f} ÷ Qdrant = {qps / q_qps:.3f}"
+        )
     return 0
 
 
