@@ -19,6 +19,8 @@ from typing import Any
 from encoders.mrl.pairs import Pair, domain_batches
 
 SIDECAR = "nestvec-mrl.json"  # beside the saved model: how it was trained
+PCA_INIT = "pca"  # init_adapter value: rotate onto the training texts' principal axes
+PCA_PAIRS = 1024  # pairs (two texts each) sampled to fit that rotation: >> 384 dims, ~30 s
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class FinetuneConfig:
     seed: int = 0
     threads: int = 2
     # A trained linear adapter (adapter.npz) becomes a Dense layer after pooling, so training
-    # starts from a model whose prefixes already work; None: plain all-MiniLM-L6-v2.
+    # starts from a model whose prefixes already work; "pca": the principal axes of the training
+    # texts' own base embeddings (no other data); None: plain all-MiniLM-L6-v2.
     init_adapter: str | None = None
     budget_s: float | None = None  # stop training after this many seconds (None: all steps)
     weights: tuple[float, ...] | None = None  # Matryoshka loss weight per dim (None: all 1)
@@ -78,7 +81,10 @@ def finetune(
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     model = load_minilm()
-    if config.init_adapter is not None:
+    model.max_seq_length = config.max_seq_length
+    if config.init_adapter == PCA_INIT:
+        model = _with_pca(model, pairs, config.seed)
+    elif config.init_adapter is not None:
         model = _with_adapter(model, Path(config.init_adapter))
     model.max_seq_length = config.max_seq_length
     _freeze(model, config.freeze_layers)
@@ -157,13 +163,32 @@ def _lr_factor(step: int, total: int, warm: int, elapsed: float, budget: float |
 
 def _with_adapter(model: Any, path: Path) -> Any:
     """transformer → pooling → Dense(adapter, no bias, identity) → normalise."""
+    from encoders.mrl.adapter import LinearAdapter
+
+    return _with_dense(model, LinearAdapter.load(path).matrix)
+
+
+def _with_pca(model: Any, pairs: list[Pair], seed: int) -> Any:
+    """The Dense layer is the PCA rotation of base embeddings of (a sample of) the training texts.
+
+    Orthogonal, so the full width starts exactly at the base model; only training texts are read,
+    so a held-out domain stays unseen (the committed adapter was fitted on SciFact).
+    """
+    from encoders.mrl.adapter import pca_rotation
+
+    sample = random.Random(seed).sample(pairs, min(len(pairs), PCA_PAIRS))
+    texts = [text for pair in sample for text in (pair.anchor, pair.positive)]
+    vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    return _with_dense(model, pca_rotation(vectors))
+
+
+def _with_dense(model: Any, matrix: Any) -> Any:
+    """transformer → pooling → Dense(matrix, no bias, identity) → normalise."""
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense
 
-    from encoders.mrl.adapter import LinearAdapter
-
-    matrix = torch.from_numpy(LinearAdapter.load(path).matrix)
+    matrix = torch.from_numpy(matrix)
     dense = Dense(
         matrix.shape[1],
         matrix.shape[0],
