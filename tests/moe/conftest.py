@@ -18,7 +18,8 @@ def tiny_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A service data dir whose models/ holds a `--tiny` moe-minilm and minilm-generalist."""
     data_dir = tmp_path_factory.mktemp("moe") / "data"
     cli = Path(sys.executable).parent / "nestvec"
-    cmd = [str(cli), "train", "moe", "--tiny", "--threads", "1", "--data-dir", str(data_dir)]
+    cmd = [str(cli), "train", "moe", "--tiny", "--generalist", "--threads", "1"]
+    cmd += ["--data-dir", str(data_dir)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((data_dir / "models" / "moe-minilm" / "train_report.json").read_text())
