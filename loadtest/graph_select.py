@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--hard", type=int, nargs="+", default=[DEFAULTS["hard_negatives"]])
     parser.add_argument("--epochs", type=int, nargs="+", default=[DEFAULTS["epochs"]])
     parser.add_argument("--skip", type=int, nargs="+", default=[int(DEFAULTS["skip"])])
+    parser.add_argument("--dropout", type=float, nargs="+", default=[TrainConfig.dropout])
+    parser.add_argument("--margin", type=float, nargs="+", default=[TrainConfig.margin])
+    parser.add_argument("--dim", type=int, nargs="+", default=[TrainConfig.dim])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="append one JSON line per candidate here")
     args = parser.parse_args()
@@ -58,11 +61,21 @@ def main() -> None:
     x = unit_rows(graph.features)
     print(f"fit edges {len(fit)}, validation edges {len(val)}, validation nodes {len(val_nodes)}")
     print(
-        f"{'hops':>4} {'hidden':>6} {'hard':>4} {'epochs':>6} {'skip':>4} {'AUC':>6} "
+        f"{'hops':>4} {'hidden':>6} {'hard':>4} {'epochs':>6} {'skip':>4} {'drop':>4} "
+        f"{'margin':>6} {'dim':>4} {'AUC':>6} "
         f"{'Hits@20':>7} {'kNN':>6} {'mean':>6} {'sec':>5}"
     )
-    grid = itertools.product(args.hops, args.hidden, args.hard, args.epochs, args.skip)
-    for hops, hidden, hard, epochs, skip in grid:
+    grid = itertools.product(
+        args.hops,
+        args.hidden,
+        args.hard,
+        args.epochs,
+        args.skip,
+        args.dropout,
+        args.margin,
+        args.dim,
+    )
+    for hops, hidden, hard, epochs, skip, dropout, margin, dim in grid:
         cfg = dataclasses.replace(
             TrainConfig(),
             hops=hops,
@@ -70,6 +83,9 @@ def main() -> None:
             hard_negatives=hard,
             epochs=epochs,
             skip=bool(skip),
+            dropout=dropout,
+            margin=margin,
+            dim=dim,
         )
         result = train(x, fit, cfg)
         z = embed_all(result.model, result.table)
@@ -79,6 +95,9 @@ def main() -> None:
             "hard": hard,
             "epochs": epochs,
             "skip": skip,
+            "dropout": dropout,
+            "margin": margin,
+            "dim": dim,
             "auc": roc_auc(z, val, negs),
             "hits@20": hits_at_k(z, val, fit, 20),
             "knn": knn_accuracy(z, graph.labels, val_nodes, 10),
@@ -86,7 +105,8 @@ def main() -> None:
         }
         row["mean"] = (row["auc"] + row["hits@20"] + row["knn"]) / 3
         print(
-            f"{hops:4d} {hidden:6d} {hard:4d} {epochs:6d} {skip:4d} {row['auc']:6.3f} "
+            f"{hops:4d} {hidden:6d} {hard:4d} {epochs:6d} {skip:4d} {dropout:4.2f} "
+            f"{margin:6.2f} {dim:4d} {row['auc']:6.3f} "
             f"{row['hits@20']:7.3f} {row['knn']:6.3f} {row['mean']:6.3f} {row['seconds']:5.0f}",
             flush=True,
         )
