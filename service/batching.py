@@ -82,8 +82,8 @@ class EncodeBatcher:
         self._seconds_per_input = 0.01  # learnt from model calls; sizes Retry-After
         self.batches = 0  # observability: how many model calls, for tests and metrics
         self.items = 0
-        # Each worker forms and runs its own batches: with one model thread each, two workers keep
-        # two cores busy on small batches, where one call's intra-op threads mostly wait.
+        # Each worker forms and runs its own batches (see Settings.encode_workers for the measured
+        # trade-off between more workers and more threads per call).
         self._workers = [
             threading.Thread(target=self._run, name=f"batcher-{encoder.name}-{i}", daemon=True)
             for i in range(workers)
@@ -219,8 +219,6 @@ class EncodeBatcher:
             if extra is not None:
                 for i, value in zip(chunk, extra, strict=True):
                     per_input[i] = value
-            with self._cond:  # counters shared by the workers
-                self.batches, self.items = self.batches + 1, self.items + len(chunk)
             self._seconds_per_input = 0.8 * self._seconds_per_input + 0.2 * spent / len(chunk)
             if self.on_batch is not None:
                 self.on_batch(len(chunk), waited, spent)
@@ -250,13 +248,18 @@ class EncodeBatcher:
         with self._cond:
             self._busy += 1
             busy = self._busy
+        done = False
         try:
             if self._threads_for is not None:
                 self._threads_for(busy)
-            return self._model_call(job, inputs)
+            out = self._model_call(job, inputs)
+            done = True
+            return out
         finally:
-            with self._cond:
+            with self._cond:  # shared by the workers; a failed call is not counted
                 self._busy -= 1
+                if done:
+                    self.batches, self.items = self.batches + 1, self.items + len(inputs)
 
     def _model_call(
         self, job: _Job, inputs: list[Any]
@@ -275,8 +278,6 @@ class EncodeBatcher:
         except Exception as exc:  # handed to the waiting caller, which raises it
             job.future.set_exception(exc)
             return
-        with self._cond:
-            self.batches, self.items = self.batches + 1, self.items + len(job.inputs)
         if self.on_batch is not None:
             self.on_batch(len(job.inputs), started - job.queued, time.monotonic() - started)
         job.future.set_result(_result(job.mode, vectors, extra or []))
