@@ -82,6 +82,9 @@ class BaseEncoder:
     # Per-request options the encoder understands (the MoE: "domain"); the service refuses
     # others with a 422 and calls `check_<option>(value)` when the encoder defines it.
     request_options: ClassVar[tuple[str, ...]] = ()
+    # Those of them that may also be one value per input (a list as long as the inputs): the
+    # batch handler then merges requests that differ only in these into one model call.
+    per_input_options: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def describe_extra(cls, models_dir: Path | None) -> dict[str, Any]:

@@ -6,9 +6,11 @@ a bounded queue (full: 429 `overloaded` with Retry-After); each waits at most `m
 company (only while fewer jobs than in its previous batch have joined, so a lone client never
 waits), then:
 
-- groups the jobs by their per-call options (dim, an MoE `domain`, and what is asked for:
-  vectors, per-input items or parts); options travel with the job as data, never as state on
-  the shared encoder, and each group gets its own model calls;
+- groups the jobs by their per-call options (dim and what is asked for: vectors, per-input
+  items or parts); options travel with the job as data, never as state on the shared encoder,
+  and each group gets its own model calls. Options the encoder takes per input
+  (`per_input_options`, the MoE's `domain`) do not split groups: they follow their inputs into
+  the shared calls as one value per input;
 - sorts a group's inputs by length and cuts them into model calls under a budget of padded
   tokens (as TEI does), so short texts do not pad to long ones; answers come back in order.
 
@@ -76,6 +78,7 @@ class EncodeBatcher:
         self._threads_for = threads_for
         self._busy = 0
         self.max_seq = int(getattr(encoder, "max_seq_length", 512))
+        self._per_input = frozenset(getattr(encoder, "per_input_options", ()))
         self._pending: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -100,7 +103,8 @@ class EncodeBatcher:
         self.encoder.check_dim(dim)  # type: ignore[attr-defined]
         if len(inputs) == 0:
             raise EmptyInput("inputs must not be empty", field="inputs")
-        key = json.dumps([dim, mode, opts], sort_keys=True, default=str)
+        shared = {k: v for k, v in opts.items() if k not in self._per_input}
+        key = json.dumps([dim, mode, shared, sorted(opts.keys() - shared.keys())], default=str)
         job = _Job(list(inputs), dim, mode, opts, key)
         with self._cond:
             if self._closed:
@@ -182,13 +186,11 @@ class EncodeBatcher:
     def _encode(self, jobs: list[_Job]) -> None:
         groups: dict[str, list[_Job]] = defaultdict(list)
         for job in jobs:
-            groups[job.key].append(job)
+            if self._mergeable(job):
+                groups[job.key].append(job)
+            else:  # its own calls, in its own order; a list of the wrong length fails there
+                self._encode_alone(job)
         for group in groups.values():
-            if any(isinstance(v, list | tuple) for v in group[0].opts.values()):
-                # per-input options (a domain per text) follow their inputs: no reordering
-                for job in group:
-                    self._encode_alone(job)
-                continue
             try:
                 results = self._encode_group(group)
             except Exception:
@@ -199,10 +201,24 @@ class EncodeBatcher:
             for job, result in zip(group, results, strict=True):
                 job.future.set_result(result)
 
+    def _mergeable(self, job: _Job) -> bool:
+        """Whether the job's inputs may be reordered among others': every list-valued option is
+        one the encoder takes per input, one value per input."""
+        return all(
+            k in self._per_input and len(v) == len(job.inputs)
+            for k, v in job.opts.items()
+            if isinstance(v, list | tuple)
+        )
+
     def _encode_group(self, group: list[_Job]) -> list[Any]:
         """Results of jobs that share options: inputs sorted by length, calls under the budget."""
         first = group[0]
         inputs = [x for job in group for x in job.inputs]
+        # per-input options, one value per input in `inputs` order
+        spread = {
+            k: [v for job in group for v in _per_input_values(job.opts[k], len(job.inputs))]
+            for k in self._per_input & first.opts.keys()
+        }
         costs = [self._cost(x) for x in inputs]
         order = sorted(range(len(inputs)), key=costs.__getitem__)
         vectors: np.ndarray | None = None
@@ -210,7 +226,8 @@ class EncodeBatcher:
         waited = time.monotonic() - min(job.queued for job in group)
         for chunk in self._chunks(order, costs):
             started = time.monotonic()
-            out, extra = self._call(first, [inputs[i] for i in chunk])
+            opts = first.opts | {k: _one_or_each([v[i] for i in chunk]) for k, v in spread.items()}
+            out, extra = self._call(first, [inputs[i] for i in chunk], opts)
             spent = time.monotonic() - started
             if out is not None:
                 if vectors is None:
@@ -243,7 +260,9 @@ class EncodeBatcher:
             chunk.append(i)
         return chunks
 
-    def _call(self, job: _Job, inputs: list[Any]) -> tuple[np.ndarray | None, list[Any] | None]:
+    def _call(
+        self, job: _Job, inputs: list[Any], opts: dict[str, Any]
+    ) -> tuple[np.ndarray | None, list[Any] | None]:
         """One model call: (vectors, per-input items or parts) as the job's mode asks."""
         with self._cond:
             self._busy += 1
@@ -252,7 +271,7 @@ class EncodeBatcher:
         try:
             if self._threads_for is not None:
                 self._threads_for(busy)
-            out = self._model_call(job, inputs)
+            out = self._model_call(job, inputs, opts)
             done = True
             return out
         finally:
@@ -262,25 +281,35 @@ class EncodeBatcher:
                     self.batches, self.items = self.batches + 1, self.items + len(inputs)
 
     def _model_call(
-        self, job: _Job, inputs: list[Any]
+        self, job: _Job, inputs: list[Any], opts: dict[str, Any]
     ) -> tuple[np.ndarray | None, list[Any] | None]:
         if job.mode == "items":
-            vectors, items = self.encoder.encode_items(inputs, dim=job.dim, **job.opts)  # type: ignore[attr-defined]
+            vectors, items = self.encoder.encode_items(inputs, dim=job.dim, **opts)  # type: ignore[attr-defined]
             return vectors, items
         if job.mode == "parts":
-            return None, self.encoder.encode_parts(inputs, dim=job.dim, **job.opts)  # type: ignore[attr-defined]
-        return self.encoder.encode(inputs, dim=job.dim, **job.opts), None
+            return None, self.encoder.encode_parts(inputs, dim=job.dim, **opts)  # type: ignore[attr-defined]
+        return self.encoder.encode(inputs, dim=job.dim, **opts), None
 
     def _encode_alone(self, job: _Job) -> None:
         started = time.monotonic()
         try:
-            vectors, extra = self._call(job, list(job.inputs))
+            vectors, extra = self._call(job, list(job.inputs), job.opts)
         except Exception as exc:  # handed to the waiting caller, which raises it
             job.future.set_exception(exc)
             return
         if self.on_batch is not None:
             self.on_batch(len(job.inputs), started - job.queued, time.monotonic() - started)
         job.future.set_result(_result(job.mode, vectors, extra or []))
+
+
+def _per_input_values(value: Any, n: int) -> list[Any]:
+    """An option given once for a job's n inputs, or already one per input, as n values."""
+    return list(value) if isinstance(value, list | tuple) else [value] * n
+
+
+def _one_or_each(values: list[Any]) -> Any:
+    """One value when a call's inputs all share it (the encoder's plain path), else the list."""
+    return values[0] if all(v == values[0] for v in values) else values
 
 
 def _result(mode: Mode, vectors: np.ndarray | None, extra: list[Any]) -> Any:

@@ -1,13 +1,14 @@
 """`moe-minilm`: the domain-expert MiniLM trained by `nestvec train moe`, served per domain.
 
 `domain` (one for all inputs or one per input) enforces the expert; without it the router picks
-one per input and `encode_items` reports the choice and the router's probabilities. Inputs are
-grouped by domain so every model call runs one expert, as the base model runs its one MLP.
+one per input and `encode_items` reports the choice and the router's probabilities. Inputs with a
+given domain share model calls whatever their domains: each mixture layer runs every expert on its
+own rows only, so a mixed call costs what one of the base model costs, and the batch handler may
+merge requests for different domains (`per_input_options`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,6 +36,7 @@ class MoEMiniLMEncoder(BaseEncoder):
     dim = 384
     nested_dims = (384,)
     request_options: ClassVar[tuple[str, ...]] = ("domain",)
+    per_input_options: ClassVar[tuple[str, ...]] = ("domain",)
 
     def __init__(self, models_dir: Path | None = None, batch_size: int = 32) -> None:
         path = Path(models_dir or default_models_dir()) / ARTIFACT
@@ -88,33 +90,40 @@ class MoEMiniLMEncoder(BaseEncoder):
     def _run(
         self, texts: list[str], domains: list[str | None]
     ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
-        """Vectors, chosen domain and router probabilities (rows routed by the router only)."""
+        """Vectors, chosen domain and router probabilities (rows routed by the router only).
+
+        Rows with a domain go to the model together, length-sorted, one expert id per row; rows
+        without one go through the router in calls of their own."""
         vectors = np.zeros((len(texts), self.dim), np.float32)
         chosen: list[str] = [""] * len(texts)
         probs = np.full((len(texts), len(self.domains)), np.nan, np.float32)
-        groups: dict[str | None, list[int]] = defaultdict(list)
-        for i, d in enumerate(domains):
-            groups[d].append(i)
-        for domain, rows in groups.items():
+        enforced = [i for i, d in enumerate(domains) if d is not None]
+        by_router = [i for i, d in enumerate(domains) if d is None]
+        for rows, ask_router in ((enforced, False), (by_router, True)):
             for batch in self._batches(texts, rows):
-                out = self._forward([texts[i] for i in batch], domain)
+                ids = None if ask_router else [self.domains.index(domains[i]) for i in batch]
+                out = self._forward([texts[i] for i in batch], ids)
                 vectors[batch] = out["sentence_embedding"].float().numpy()
                 for i, d in zip(batch, out["domain_ids"].tolist(), strict=True):
                     chosen[i] = self.domains[d]
                 if "router_probs" in out:
                     probs[batch] = out["router_probs"].float().numpy()
-        return vectors, chosen, (probs if None in groups else None)
+        return vectors, chosen, (probs if by_router else None)
 
     def _batches(self, texts: list[str], rows: list[int]) -> list[list[int]]:
         """Rows sorted by length and cut into batches, so padding stays small (as ST does)."""
         ordered = sorted(rows, key=lambda i: -len(texts[i]))
         return [ordered[s : s + self.batch_size] for s in range(0, len(ordered), self.batch_size)]
 
-    def _forward(self, texts: list[str], domain: str | None) -> dict[str, Any]:
+    def _forward(self, texts: list[str], domain_ids: list[int] | None) -> dict[str, Any]:
+        """One model call: `domain_ids` (one per text) enforce experts; None asks the router."""
         import torch
 
+        features = self.model.preprocess(texts)
+        if domain_ids is not None:
+            features["domain_ids"] = torch.tensor(domain_ids, dtype=torch.long)
         with torch.inference_mode():
-            return self.model(self.model.preprocess(texts), domain=domain)  # type: ignore[no-any-return]
+            return self.model(features)  # type: ignore[no-any-return]
 
     def _encode(self, inputs: Sequence[Any], **opts: Any) -> np.ndarray:
         texts = check_texts(inputs)
