@@ -12,7 +12,8 @@ waits), then:
   (`per_input_options`, the MoE's `domain`) do not split groups: they follow their inputs into
   the shared calls as one value per input;
 - sorts a group's inputs by length and cuts them into model calls under a budget of padded
-  tokens (as TEI does), so short texts do not pad to long ones; answers come back in order.
+  tokens (as TEI does), where the padding saved pays for another call, so short texts do not pad
+  to long ones; answers come back in order.
 
 Lengths are estimated from characters (about 4 per token, capped at the encoder's maximum
 sequence length), not tokenised: the encoders tokenise inside their model call, and doing it
@@ -43,6 +44,10 @@ from service.errors import Overloaded, ShuttingDown
 Mode = Literal["vectors", "items", "parts"]
 BatchObserver = Callable[[int, float, float], None]  # (inputs, queue wait s, encode s)
 CHARS_PER_TOKEN = 4  # a rough WordPiece average for English; only orders inputs and sizes calls
+# A model call's fixed cost in padded tokens. Measured with minilm on 2 cores (SciFact sentences in
+# arrival groups, each cut by `_chunks` at each value): 128 encodes groups of 32 texts 1.25x and of
+# 16 1.12x faster than one call per group, and groups of 8 as fast; 8 to 64 cut too finely.
+CALL_OVERHEAD_TOKENS = 128
 
 
 @dataclass
@@ -249,16 +254,27 @@ class EncodeBatcher:
         return results
 
     def _chunks(self, order: list[int], costs: list[int]) -> list[list[int]]:
-        """Cut length-sorted inputs into calls of at most `max_batch` inputs and `max_tokens`
-        padded tokens (count times the longest, which is the last: the order is ascending)."""
-        chunks: list[list[int]] = [[]]
-        for i in order:
-            chunk = chunks[-1]
-            padded = (len(chunk) + 1) * costs[i]
-            if chunk and (len(chunk) >= self.max_batch or padded > self.max_tokens):
-                chunks.append(chunk := [])
-            chunk.append(i)
-        return chunks
+        """Cut length-sorted inputs (ascending) into calls of at most `max_batch` inputs and
+        `max_tokens` padded tokens (count times the longest, the last), choosing the cuts that
+        cost least: padded tokens plus CALL_OVERHEAD_TOKENS per call. Sixteen texts of 10 to 90
+        tokens cost less as two calls than as one that pads every text to 90."""
+        n = len(order)
+        best = [0.0] + [math.inf] * n  # best[j]: least cost of the first j inputs
+        cut = [0] * (n + 1)  # where the last call of that best starts
+        for j in range(1, n + 1):
+            longest = costs[order[j - 1]]
+            for i in range(j - 1, max(-1, j - 1 - self.max_batch), -1):
+                size = j - i
+                if size > 1 and size * longest > self.max_tokens:
+                    break
+                cost = best[i] + size * longest + CALL_OVERHEAD_TOKENS
+                if cost < best[j]:
+                    best[j], cut[j] = cost, i
+        chunks: list[list[int]] = []
+        while n:
+            chunks.append(order[cut[n] : n])
+            n = cut[n]
+        return chunks[::-1]
 
     def _call(
         self, job: _Job, inputs: list[Any], opts: dict[str, Any]

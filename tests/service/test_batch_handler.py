@@ -156,6 +156,24 @@ def test_calls_sorted_by_length_under_a_token_budget(encoder_pool: EncoderPool) 
     assert calls == [4, 1, 1, 1, 1]
 
 
+def test_short_texts_are_not_padded_to_long_ones_when_a_call_is_cheaper(
+    encoder_pool: EncoderPool,
+) -> None:
+    """Under the default token budget all eight texts fit one call, but padding the short ones
+    to 256 tokens costs more than a second call: two calls, answers in the job's order."""
+    encoder = encoder_pool.get("minilm")
+    calls: list[int] = []
+    batcher = EncodeBatcher(encoder, max_wait_ms=0, on_batch=lambda n, w, s: calls.append(n))
+    texts = [LONG[0], SHORT[0], SHORT[1], LONG[1], SHORT[2], LONG[2], LONG[3], SHORT[3]]
+    try:
+        mixed = batcher.encode(texts)
+    finally:
+        batcher.close()
+    assert 8 * batcher.max_seq <= batcher.max_tokens  # one call would have been allowed
+    assert calls == [4, 4]
+    assert _same(mixed, encoder.encode(texts))
+
+
 def test_float_answers_are_float32_and_base64_is_their_bytes(client: TestClient) -> None:
     body = {"model": "minilm", "input": SHORT}
     floats = client.post("/v1/embeddings", json=body)
