@@ -12,6 +12,7 @@ from encoders.artifacts import folder_fingerprint
 from encoders.base import BaseEncoder, Modality
 from encoders.errors import InvalidInput
 from encoders.onnx_backend import BACKENDS, OnnxTextModel
+from encoders.precision import autocast, prepare, resolve_precision
 from encoders.registry import register_encoder
 
 
@@ -36,8 +37,11 @@ class MiniLMEncoder(BaseEncoder):
     The model is not Matryoshka-trained, so only the full 384 dimensions are offered.
     `backend` picks the runtime: "torch" (sentence-transformers, the default), or ONNX Runtime
     "onnx" / "onnx-int8" (dynamic int8 quantisation), exported from the same local files into
-    `onnx_dir` (a temporary folder when not given). Set per encoder with
-    NESTVEC_ENCODER_OPTIONS='{"minilm": {"backend": "onnx-int8"}}'.
+    `onnx_dir` (a temporary folder when not given). `precision` ("auto", "float32",
+    "bfloat16") sets torch's matrix precision; "auto" is bfloat16 on CPUs with AMX
+    (encoders.precision: measured 2.4x, cosine >= 0.99997 to float32). Set per encoder with
+    NESTVEC_ENCODER_OPTIONS='{"minilm": {"backend": "onnx-int8"}}' or '{"minilm": {"precision":
+    "float32"}}'.
     """
 
     modality: ClassVar[Modality] = "text"
@@ -51,12 +55,14 @@ class MiniLMEncoder(BaseEncoder):
         batch_size: int = 32,
         backend: str = "torch",
         onnx_dir: Path | None = None,
+        precision: str = "auto",
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.backend, self.batch_size = backend, batch_size
+        self.device, self.precision = device, resolve_precision(precision, device)
         if backend == "torch":
-            self.model = load_minilm(device)
+            self.model = prepare(load_minilm(device), self.precision)
             self.tokenizer = self.model.tokenizer
         else:
             self.model = None
@@ -70,8 +76,9 @@ class MiniLMEncoder(BaseEncoder):
     def artifact_fingerprint(cls, models_dir: Path | None = None) -> str:
         """The packaged model's weights, configs and vocabulary, hashed.
 
-        The runtime backend is left out on purpose: torch, onnx and onnx-int8 run the same
-        weights (int8 vectors keep cosine >= 0.99 to torch's), so switching it needs no reindex.
+        The runtime backend and precision are left out on purpose: torch, onnx and onnx-int8,
+        float32 and bfloat16 run the same weights (int8 vectors keep cosine >= 0.99 to torch's,
+        bfloat16 ones 0.9999), so switching them needs no reindex.
         """
         return folder_fingerprint("encoder:minilm", Path(minilm_path()))
 
@@ -80,9 +87,10 @@ class MiniLMEncoder(BaseEncoder):
         batch_size = opts.get("batch_size", self.batch_size)
         if self.model is None:
             return self.onnx.encode(texts, batch_size)
-        return self.model.encode(
-            texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
-        )
+        with autocast(self.precision, self.device):
+            return self.model.encode(  # type: ignore[no-any-return]
+                texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
+            )
 
     def count_tokens(self, inputs: Sequence[Any]) -> int:
         """Tokens the model actually sees (after truncation to its maximum length)."""

@@ -13,11 +13,9 @@ waits), then:
   the shared calls as one value per input;
 - sorts a group's inputs by length and cuts them into model calls under a budget of padded
   tokens (as TEI does), where the padding saved pays for another call, so short texts do not pad
-  to long ones; answers come back in order.
+  to long ones (`service.batch_plan`); answers come back in order.
 
-Lengths are estimated from characters (about 4 per token, capped at the encoder's maximum
-sequence length), not tokenised: the encoders tokenise inside their model call, and doing it
-twice would cost more than the estimate's error. Encoders stay synchronous and start no threads;
+Encoders stay synchronous and start no threads;
 all concurrency for encoding lives here (with several workers an encoder is called concurrently,
 which its rule of no per-call state on shared objects allows). `close` fails queued jobs with 503
 `shutting_down` and lets the batch in flight finish.
@@ -39,15 +37,11 @@ from typing import Any, Literal
 import numpy as np
 
 from encoders import EmptyInput, Encoder
+from service.batch_plan import cut_calls, estimated_tokens, one_or_each, per_input_values
 from service.errors import Overloaded, ShuttingDown
 
 Mode = Literal["vectors", "items", "parts"]
 BatchObserver = Callable[[int, float, float], None]  # (inputs, queue wait s, encode s)
-CHARS_PER_TOKEN = 4  # a rough WordPiece average for English; only orders inputs and sizes calls
-# A model call's fixed cost in padded tokens. Measured with minilm on 2 cores (SciFact sentences in
-# arrival groups, each cut by `_chunks` at each value): 128 encodes groups of 32 texts 1.25x and of
-# 16 1.12x faster than one call per group, and groups of 8 as fast; 8 to 64 cut too finely.
-CALL_OVERHEAD_TOKENS = 128
 
 
 @dataclass
@@ -182,12 +176,6 @@ class EncodeBatcher:
         # A job whose caller gave up (a cancelled await) is dropped; the rest cannot be cancelled.
         return [job for job in jobs if job.future.set_running_or_notify_cancel()]
 
-    def _cost(self, item: Any) -> int:
-        """Estimated tokens of one input (non-texts: 1, they are not padded against each other)."""
-        if not isinstance(item, str):
-            return 1
-        return min(self.max_seq, len(item) // CHARS_PER_TOKEN + 2)
-
     def _encode(self, jobs: list[_Job]) -> None:
         groups: dict[str, list[_Job]] = defaultdict(list)
         for job in jobs:
@@ -221,17 +209,17 @@ class EncodeBatcher:
         inputs = [x for job in group for x in job.inputs]
         # per-input options, one value per input in `inputs` order
         spread = {
-            k: [v for job in group for v in _per_input_values(job.opts[k], len(job.inputs))]
+            k: [v for job in group for v in per_input_values(job.opts[k], len(job.inputs))]
             for k in self._per_input & first.opts.keys()
         }
-        costs = [self._cost(x) for x in inputs]
+        costs = [estimated_tokens(x, self.max_seq) for x in inputs]
         order = sorted(range(len(inputs)), key=costs.__getitem__)
         vectors: np.ndarray | None = None
         per_input: list[Any] = [None] * len(inputs)
         waited = time.monotonic() - min(job.queued for job in group)
-        for chunk in self._chunks(order, costs):
+        for chunk in cut_calls(order, costs, self.max_batch, self.max_tokens):
             started = time.monotonic()
-            opts = first.opts | {k: _one_or_each([v[i] for i in chunk]) for k, v in spread.items()}
+            opts = first.opts | {k: one_or_each([v[i] for i in chunk]) for k, v in spread.items()}
             out, extra = self._call(first, [inputs[i] for i in chunk], opts)
             spent = time.monotonic() - started
             if out is not None:
@@ -252,29 +240,6 @@ class EncodeBatcher:
             results.append(_result(job.mode, rows, per_input[start:end]))
             start = end
         return results
-
-    def _chunks(self, order: list[int], costs: list[int]) -> list[list[int]]:
-        """Cut length-sorted inputs (ascending) into calls of at most `max_batch` inputs and
-        `max_tokens` padded tokens (count times the longest, the last), choosing the cuts that
-        cost least: padded tokens plus CALL_OVERHEAD_TOKENS per call. Sixteen texts of 10 to 90
-        tokens cost less as two calls than as one that pads every text to 90."""
-        n = len(order)
-        best = [0.0] + [math.inf] * n  # best[j]: least cost of the first j inputs
-        cut = [0] * (n + 1)  # where the last call of that best starts
-        for j in range(1, n + 1):
-            longest = costs[order[j - 1]]
-            for i in range(j - 1, max(-1, j - 1 - self.max_batch), -1):
-                size = j - i
-                if size > 1 and size * longest > self.max_tokens:
-                    break
-                cost = best[i] + size * longest + CALL_OVERHEAD_TOKENS
-                if cost < best[j]:
-                    best[j], cut[j] = cost, i
-        chunks: list[list[int]] = []
-        while n:
-            chunks.append(order[cut[n] : n])
-            n = cut[n]
-        return chunks[::-1]
 
     def _call(
         self, job: _Job, inputs: list[Any], opts: dict[str, Any]
@@ -316,16 +281,6 @@ class EncodeBatcher:
         if self.on_batch is not None:
             self.on_batch(len(job.inputs), started - job.queued, time.monotonic() - started)
         job.future.set_result(_result(job.mode, vectors, extra or []))
-
-
-def _per_input_values(value: Any, n: int) -> list[Any]:
-    """An option given once for a job's n inputs, or already one per input, as n values."""
-    return list(value) if isinstance(value, list | tuple) else [value] * n
-
-
-def _one_or_each(values: list[Any]) -> Any:
-    """One value when a call's inputs all share it (the encoder's plain path), else the list."""
-    return values[0] if all(v == values[0] for v in values) else values
 
 
 def _result(mode: Mode, vectors: np.ndarray | None, extra: list[Any]) -> Any:

@@ -20,6 +20,7 @@ from encoders.base import BaseEncoder, Modality, l2_normalise
 from encoders.errors import ArtifactMissing, InvalidInput
 from encoders.minilm import check_texts
 from encoders.moe.model import DOMAINS, read_domains
+from encoders.precision import autocast, prepare, resolve_precision
 from encoders.registry import register_encoder
 
 ARTIFACT = "moe-minilm"
@@ -38,7 +39,9 @@ class MoEMiniLMEncoder(BaseEncoder):
     request_options: ClassVar[tuple[str, ...]] = ("domain",)
     per_input_options: ClassVar[tuple[str, ...]] = ("domain",)
 
-    def __init__(self, models_dir: Path | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self, models_dir: Path | None = None, batch_size: int = 32, precision: str = "auto"
+    ) -> None:
         path = Path(models_dir or default_models_dir()) / ARTIFACT
         domains = read_domains(path)
         if domains is None:
@@ -50,7 +53,8 @@ class MoEMiniLMEncoder(BaseEncoder):
         from encoders.moe.model import load_moe
 
         self.path, self.domains, self.batch_size = path, domains, batch_size
-        self.model = load_moe(path)
+        self.precision = resolve_precision(precision)  # as minilm's (encoders.precision)
+        self.model = prepare(load_moe(path), self.precision)
 
     @classmethod
     def describe_extra(cls, models_dir: Path | None) -> dict[str, Any]:
@@ -122,7 +126,7 @@ class MoEMiniLMEncoder(BaseEncoder):
         features = self.model.preprocess(texts)
         if domain_ids is not None:
             features["domain_ids"] = torch.tensor(domain_ids, dtype=torch.long)
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.precision):
             return self.model(features)  # type: ignore[no-any-return]
 
     def _encode(self, inputs: Sequence[Any], **opts: Any) -> np.ndarray:

@@ -119,16 +119,22 @@ class MoEFeedForward(nn.Module):
         if state.domain_ids is None:
             if self.router is None:
                 raise RuntimeError("no domain given and no router to choose one")
-            state.probs = torch.softmax(self.router(x, state.attention_mask), dim=-1)
+            # float32: under bfloat16 autocast the probabilities would sum to 1 only within 1e-3
+            logits = self.router(x, state.attention_mask).float()
+            state.probs = torch.softmax(logits, dim=-1)
             state.domain_ids = state.probs.argmax(dim=-1)
         ids = state.domain_ids
         first = int(ids[0])
         if bool((ids == first).all()):  # the usual case: callers batch by domain
             return self.experts[first](x)
-        out = torch.empty_like(x)
+        out: torch.Tensor | None = None
         for domain in torch.unique(ids).tolist():
             rows = (ids == domain).nonzero(as_tuple=True)[0]
-            out[rows] = self.experts[domain](x[rows])
+            part = self.experts[domain](x[rows])
+            if out is None:  # the experts' dtype: bfloat16 under autocast, not the input's
+                out = x.new_empty(x.shape, dtype=part.dtype)
+            out[rows] = part
+        assert out is not None
         return out
 
 

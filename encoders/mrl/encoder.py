@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from encoders.artifacts import fingerprint, folder_fingerprint
 from encoders.base import Modality
 from encoders.minilm import MiniLMEncoder, load_minilm
+from encoders.precision import prepare, resolve_precision
 from encoders.registry import register_encoder
 
 ARTIFACT = "minilm-mrl"
@@ -41,7 +42,11 @@ class MiniLMMRLEncoder(MiniLMEncoder):
     nested_dims = MRL_DIMS
 
     def __init__(
-        self, models_dir: Path | None = None, device: str = "cpu", batch_size: int = 32
+        self,
+        models_dir: Path | None = None,
+        device: str = "cpu",
+        batch_size: int = 32,
+        precision: str = "auto",
     ) -> None:
         path = artifact_dir(models_dir)
         self.fallback = not has_model(path)
@@ -60,6 +65,8 @@ class MiniLMMRLEncoder(MiniLMEncoder):
         self._fingerprint = self.artifact_fingerprint(models_dir, fallback=self.fallback)
         self.model.max_seq_length = SERVE_MAX_SEQ_LENGTH
         self.backend, self.batch_size = "torch", batch_size  # what MiniLMEncoder's methods read
+        self.device, self.precision = device, resolve_precision(precision, device)
+        prepare(self.model, self.precision)
         self.tokenizer = self.model.tokenizer
 
     @classmethod

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from encoders.precision import resolve_precision
 from index.store import PointStore
 from ingest import encoding as ingest_encoding
 from ingest import pipeline as ingest_pipeline
@@ -27,11 +28,11 @@ ARGS = ("--collection", "sci", "--encoder", "fake", "--id-field", "_id", "--batc
 MINILM_ARGS = tuple("minilm" if arg == "fake" else arg for arg in ARGS)
 
 
-def assert_same_collection(a: dict[str, Any], b: dict[str, Any]) -> None:
-    """Same ids, vectors within 1e-6 and payloads."""
+def assert_same_collection(a: dict[str, Any], b: dict[str, Any], atol: float = 1e-6) -> None:
+    """Same ids, vectors within `atol` and payloads."""
     assert sorted(a) == sorted(b)
     for key, (vector, payload) in a.items():
-        np.testing.assert_allclose(vector, b[key][0], atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(vector, b[key][0], atol=atol, err_msg=key)
         assert payload == b[key][1]
 
 
@@ -196,5 +197,8 @@ def test_sigkill_mid_build_then_resume_equals_an_uninterrupted_build(
     assert summary.status == "resumed" and summary.encoded == 40 - before, where
     assert (summary.stats.read, summary.count) == (40, 40)
     reference = ingest(str(source), *MINILM_ARGS, "--data-dir", str(tmp_path / "ref"))
-    assert_same_collection(stored(data, "sci"), stored(tmp_path / "ref", "sci"))
+    # bfloat16 minilm (the default on CPUs with AMX) moves a vector by up to ~1e-3 between
+    # batchings and thread counts; float32 stays within 1e-6
+    atol = 1e-6 if resolve_precision("auto") == "float32" else 5e-3
+    assert_same_collection(stored(data, "sci"), stored(tmp_path / "ref", "sci"), atol)
     assert reference.stats == summary.stats

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from encoders import EncoderPool
+from encoders.minilm import load_minilm
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +37,14 @@ def tiny_moe(tiny_data_dir: Path) -> Any:
 
 
 @pytest.fixture(scope="session")
-def base_model(encoder_pool: EncoderPool) -> Any:
-    """The session's base all-MiniLM-L6-v2 (read-only: MoE builders deep-copy it)."""
-    return encoder_pool.get("minilm").model  # type: ignore[attr-defined]
+def base_model() -> Any:
+    """A base all-MiniLM-L6-v2 for the session (read-only: MoE builders deep-copy it)."""
+    return load_minilm()  # float32, as training uses it (the service's may be bfloat16)
+
+
+@pytest.fixture(scope="session")
+def float32_pool() -> EncoderPool:
+    """For checks of which expert ran, to 1e-5: the model runs float32 there, since bfloat16's own
+    spread between batchings (~1e-3; the default on CPUs with AMX) could hide a wrong expert of
+    the barely trained tiny model. tests/moe/test_batched_domains.py covers the default."""
+    return EncoderPool({"moe-minilm": {"precision": "float32"}})

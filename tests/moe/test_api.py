@@ -10,7 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from support import assert_error
 
+from encoders import EncoderPool
 from encoders.moe.data import DOMAINS
+from service.app import create_app
+from service.settings import Settings
 
 TEXTS = [
     "Vitamin D deficiency is associated with higher fracture risk.",
@@ -52,7 +55,15 @@ def test_embed_with_one_domain_and_per_input(moe_client: TestClient) -> None:
     np.testing.assert_allclose(per_input["embeddings"][0], one["embeddings"][0], atol=1e-5)
 
 
-def test_embed_without_domain_reports_router_choice(moe_client: TestClient) -> None:
+def test_embed_without_domain_reports_router_choice(
+    float32_pool: EncoderPool, tiny_data_dir: Path
+) -> None:
+    settings = Settings(data_dir=tiny_data_dir, preload_encoders=[])
+    with TestClient(create_app(settings, float32_pool)) as moe_client:
+        _router_choice_is_the_expert_used(moe_client)
+
+
+def _router_choice_is_the_expert_used(moe_client: TestClient) -> None:
     body = _embed(moe_client)
     for item, vector in zip(body["items"], body["embeddings"], strict=True):
         probs = item["router_probs"]

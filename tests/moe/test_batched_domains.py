@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from encoders import EncoderPool, InvalidInput
 from encoders.moe.data import DOMAINS
 from encoders.moe.encoder import MoEMiniLMEncoder
-from service.batching import EncodeBatcher
 from service.app import create_app
+from service.batching import EncodeBatcher
 from service.settings import Settings
 
 TEXTS = [

@@ -27,10 +27,10 @@ CALLS, THREADS = 240, 12
 
 
 @pytest.fixture
-def moe_client(encoder_pool: EncoderPool, tiny_data_dir: Path) -> Iterator[TestClient]:
+def moe_client(float32_pool: EncoderPool, tiny_data_dir: Path) -> Iterator[TestClient]:
     """The real app; a server error comes back as a 500 answer, as a client would see it."""
     settings = Settings(data_dir=tiny_data_dir, preload_encoders=[])
-    with TestClient(create_app(settings, encoder_pool), raise_server_exceptions=False) as client:
+    with TestClient(create_app(settings, float32_pool), raise_server_exceptions=False) as client:
         yield client
 
 

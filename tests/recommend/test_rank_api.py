@@ -15,6 +15,11 @@ TEXTS = [
 ]
 
 
+# bfloat16 minilm (the default on CPUs with AMX) scores a text a few 1e-4 apart in different
+# batches; /v1/rank and the reference /v1/embed call batch the texts differently
+RANK_ATOL = 2e-3
+
+
 def cosine_order(client: TestClient, query: str, texts: list[str]) -> tuple[list[int], np.ndarray]:
     """What ranking must give, from the embeddings the service itself returns."""
     body = {"encoder": "minilm", "inputs": [query, *texts]}
@@ -32,7 +37,7 @@ def test_rank_documents_cohere_shape(client: TestClient) -> None:
     assert [x["index"] for x in body["results"]] == order
     assert set(order[:2]) == {1, 2}  # the two pet texts first
     np.testing.assert_allclose(
-        [x["relevance_score"] for x in body["results"]], scores[order], atol=1e-4
+        [x["relevance_score"] for x in body["results"]], scores[order], atol=RANK_ATOL
     )
     assert all(set(x) == {"index", "relevance_score"} for x in body["results"])
     top = client.post(
@@ -57,7 +62,9 @@ def test_rank_ids_of_a_collection(client: TestClient) -> None:
     got = client.post("/v1/rank", json=body).json()["results"]
     assert [x["index"] for x in got] == order[:3]
     assert [x["id"] for x in got] == [ids[i] for i in order[:3]]
-    np.testing.assert_allclose([x["relevance_score"] for x in got], scores[order[:3]], atol=1e-4)
+    np.testing.assert_allclose(
+        [x["relevance_score"] for x in got], scores[order[:3]], atol=RANK_ATOL
+    )
 
 
 def test_rank_ids_by_payload_text_with_another_encoder(client: TestClient) -> None:
@@ -88,7 +95,7 @@ def test_tei_rerank_shape(client: TestClient) -> None:
     got = r.json()
     assert [x["index"] for x in got] == order
     assert all(set(x) == {"index", "score"} for x in got)
-    np.testing.assert_allclose([x["score"] for x in got], scores[order], atol=1e-4)
+    np.testing.assert_allclose([x["score"] for x in got], scores[order], atol=RANK_ATOL)
     with_text = client.post("/rerank", json={"query": QUERY, "texts": TEXTS, "return_text": True})
     assert [x["text"] for x in with_text.json()] == [TEXTS[i] for i in order]
 
