@@ -5,6 +5,7 @@ batch_size=32)` in this process, and POST /v1/embed to a real server it starts, 
 threads that each send ONE text per request. Prints texts/s of both, the ratio REST÷plain
 (target >= 1.0: the server's batcher coalesces concurrent requests into model calls), CPU
 seconds of server and client, and the batch-size histogram from the server's GET /metrics.
+Last, one client sending all N texts in one request (a bulk upsert's shape) ÷ the plain encode.
 
     .venv/bin/python loadtest/bench_embed.py [--n 512] [--clients 16] [--batch-max-wait-ms 5]
         [--backend torch|onnx|onnx-int8]
@@ -62,6 +63,16 @@ def chunked(model: Any, texts: list[str], size: int) -> float:
 def rest(url: str, texts: list[str], clients: int) -> tuple[float, np.ndarray]:
     """Seconds for `clients` threads to embed every text, one text per request; the vectors."""
     return rest_bodies(url, [{"encoder": ENCODER, "inputs": [t]} for t in texts], clients)
+
+
+def bulk(url: str, texts: list[str]) -> float:
+    """Seconds for one client to embed every text in one request (an upsert-sized call)."""
+    with httpx.Client(base_url=url, timeout=600) as http:
+        http.get("/healthz")
+        start = time.perf_counter()
+        r = http.post("/v1/embed", json={"encoder": ENCODER, "inputs": texts})
+        r.raise_for_status()
+        return time.perf_counter() - start
 
 
 def rest_bodies(url: str, bodies: list[dict[str, Any]], clients: int) -> tuple[float, np.ndarray]:
@@ -197,16 +208,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 walls[name].append(chunked(model, texts, size))
                 cpus[name] += time.process_time() - own0
         after = scrape(server.url)
+        bulk_name = f"REST /v1/embed, 1 client x {len(texts)} texts"
+        for _ in range(args.repeats):  # after the scrape: the histogram is the one-text clients'
+            walls[bulk_name].append(bulk(server.url, texts))
     cpus[rest_name] += client_cpu
     passes = args.repeats * len(texts)
     rate = {name: len(texts) / min(times) for name, times in walls.items()}
     print(f"\n{'measurement':<40} | {'texts/s':>8} | {'best s':>7} | CPU ms/text")
     print("-" * 41 + "+" + "-" * 10 + "+" + "-" * 9 + "+" + "-" * 12)
     for name, times in walls.items():
-        cpu_ms = 1000 * cpus[name] / passes
-        print(f"{name:<40} | {rate[name]:8.1f} | {min(times):7.2f} | {cpu_ms:11.1f}")
+        cpu_ms = f"{1000 * cpus[name] / passes:11.1f}" if name in cpus else f"{'-':>11}"
+        print(f"{name:<40} | {rate[name]:8.1f} | {min(times):7.2f} | {cpu_ms}")
     ratio = rate[rest_name] / rate[plain_name]
     print(f"ratio REST÷plain: {ratio:.3f} (target >= 1.0)")
+    print(f"ratio REST bulk÷plain: {rate[bulk_name] / rate[plain_name]:.3f}")
     cpu_ratio = cpus[plain_name] / cpus[rest_name]
     print(f"CPU-time ratio plain÷REST (less sensitive to other load): {cpu_ratio:.3f}")
     print(f"all passes: plain {_fmt(walls[plain_name])} s; REST {_fmt(walls[rest_name])} s")

@@ -81,13 +81,13 @@ class Settings(BaseSettings):
     batch_max_tokens: int = Field(
         8192, ge=1, description="padded tokens per model call (count x longest, estimated)"
     )
-    # Measured on 2 cores (loadtest/bench_embed.py, 16 one-text clients; one client sending 512
-    # texts): 1 worker on 2 threads 0.665x plain encode, 248 texts/s; 2 workers on 1 thread each
-    # 0.726x but 124 texts/s for the lone bulk request; 2 workers splitting 2 threads by load
-    # 0.660x, 227 texts/s; 1 worker on 1 thread 0.422x. One worker on every core is the default:
-    # 9% on many small requests is not worth half the speed of a bulk upsert.
+    # Measured on 2 cores with AMX (loadtest/bench_embed.py: 16 one-text clients, then one client
+    # sending 512 texts, each ÷ plain SentenceTransformer.encode; minilm in bfloat16): 2 workers
+    # splitting the cores by load 1.053x and 1.71x; 1 worker on both cores 0.666x and 1.77x (its
+    # two OpenMP threads idle-wait between small calls while the event loop needs a core);
+    # 2 workers on 1 thread each 1.034x and 1.38x. Two workers sharing the cores is the default.
     encode_workers: int = Field(
-        1, ge=1, le=16, description="batch workers per encoder, each running its own model calls"
+        2, ge=1, le=16, description="batch workers per encoder, each running its own model calls"
     )
     torch_threads: int = Field(
         0, ge=0, le=256, description="torch threads an encoder's workers share; 0: the usable cores"

@@ -90,5 +90,6 @@ def test_bench_families_prints_each_row(tmp_path: Path) -> None:
     assert code == 0, out
     row = re.search(r"minilm, torch\s+\|\s+([\d.]+)\s+\|\s+([\d.]+)\s+\|\s+([\d.]+)", out)
     assert row and float(row[3]) > 0, out
+    assert re.search(r"minilm ÷ its encoder in process\s+\|\s+[\d.]+.*both (float32|bfloat16)", out)
     assert re.search(r"moe-minilm.*skipped.*not trained", out), out
     assert re.search(r"face-dlib, 4 clients x 1 photo\s+\|\s+[\d.]+", out) or "no " in out, out
