@@ -8,7 +8,10 @@ seconds of server and client, and the batch-size histogram from the server's GET
 Last, one client sending all N texts in one request (a bulk upsert's shape) ÷ the plain encode.
 
     .venv/bin/python loadtest/bench_embed.py [--n 512] [--clients 16] [--batch-max-wait-ms 5]
-        [--backend torch|onnx|onnx-int8]
+        [--backend torch|onnx|onnx-int8] [--peer-url http://127.0.0.1:7997]
+
+With --peer-url, a running peer (infinity-emb, TEI) gets the same one-text requests in the same
+passes through its OpenAI-shaped POST /embeddings, and peer÷plain and nestvec÷peer are printed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -75,8 +78,22 @@ def bulk(url: str, texts: list[str]) -> float:
         return time.perf_counter() - start
 
 
-def rest_bodies(url: str, bodies: list[dict[str, Any]], clients: int) -> tuple[float, np.ndarray]:
-    """Seconds for `clients` threads to POST every /v1/embed body (one input each); vectors."""
+def openai_vector(answer: dict[str, Any]) -> Any:
+    """The one vector of an OpenAI-shaped embeddings answer (infinity, TEI's /v1, nestvec's /v1)."""
+    return answer["data"][0]["embedding"]
+
+
+PEER = ("/embeddings", openai_vector)  # where a peer answers, and how its vector is read
+
+
+def rest_bodies(
+    url: str,
+    bodies: list[dict[str, Any]],
+    clients: int,
+    path: str = "/v1/embed",
+    vector: Callable[[dict[str, Any]], Any] = lambda answer: answer["embeddings"][0],
+) -> tuple[float, np.ndarray]:
+    """Seconds for `clients` threads to POST every body (one input each) to `path`; vectors."""
     out: list[Any] = [None] * len(bodies)
     next_index = itertools.count()
     lock = threading.Lock()
@@ -84,16 +101,16 @@ def rest_bodies(url: str, bodies: list[dict[str, Any]], clients: int) -> tuple[f
 
     def client() -> None:
         with httpx.Client(base_url=url, timeout=300) as http:
-            http.get("/healthz")  # connect before the clock starts
+            http.get("/")  # connect before the clock starts (any answer will do)
             ready.wait()
             while True:
                 with lock:
                     i = next(next_index)
                 if i >= len(bodies):
                     return
-                r = http.post("/v1/embed", json=bodies[i])
+                r = http.post(path, json=bodies[i])
                 r.raise_for_status()
-                out[i] = r.json()["embeddings"][0]
+                out[i] = vector(r.json())
 
     with ThreadPoolExecutor(clients) as pool:
         futures = [pool.submit(client) for _ in range(clients)]
@@ -158,6 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-max-wait-ms", type=float, help="server NESTVEC_BATCH_MAX_WAIT_MS")
     parser.add_argument("--encode-workers", type=int, help="server NESTVEC_ENCODE_WORKERS")
     parser.add_argument("--torch-threads", type=int, help="server NESTVEC_TORCH_THREADS")
+    parser.add_argument(
+        "--peer-url",
+        help="also time a running peer's OpenAI-shaped endpoint, POST {URL}/embeddings, with the "
+        "same one-text requests (infinity: http://HOST:7997, TEI: http://HOST:8080/v1)",
+    )
+    parser.add_argument("--peer-model", default="sentence-transformers/all-MiniLM-L6-v2")
     args = parser.parse_args(argv)
     if not (1 <= args.n <= 50_000 and 1 <= args.clients <= 256 and args.repeats >= 1):
         parser.error("bounds: 1 <= n <= 50000, 1 <= clients <= 256, repeats >= 1")
@@ -192,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpus: dict[str, float] = defaultdict(float)  # measurement -> CPU seconds, all passes
         plain_name = f"plain encode (batch_size={args.batch_size})"
         rest_name = f"REST /v1/embed, {args.clients} clients x 1 text"
+        peer_name = f"peer {args.peer_url}, {args.clients} clients x 1 text"
+        peer_bodies = [{"model": args.peer_model, "input": [t]} for t in texts]
+        if args.peer_url:  # warm-up
+            rest_bodies(args.peer_url, peer_bodies[: args.clients], args.clients, *PEER)
         for _ in range(args.repeats):  # interleaved, so machine noise hits both alike
             own0 = time.process_time()
             seconds, reference = plain(model, texts, args.batch_size)
@@ -202,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             walls[rest_name].append(seconds)
             cpus[rest_name] += server.cpu_seconds() - cpu0
             client_cpu += time.process_time() - own0
+            if args.peer_url:
+                seconds, peer_vectors = rest_bodies(args.peer_url, peer_bodies, args.clients, *PEER)
+                walls[peer_name].append(seconds)
             for size in (args.clients, 1) if args.diagnose else ():
                 name = f"diagnostic: encode calls of {size}, in order"
                 own0 = time.process_time()
@@ -222,19 +252,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = rate[rest_name] / rate[plain_name]
     print(f"ratio REST÷plain: {ratio:.3f} (target >= 1.0)")
     print(f"ratio REST bulk÷plain: {rate[bulk_name] / rate[plain_name]:.3f}")
+    if args.peer_url:
+        print(
+            f"peer÷plain: {rate[peer_name] / rate[plain_name]:.3f}; nestvec÷peer: "
+            f"{rate[rest_name] / rate[peer_name]:.3f}; peer vs plain min cosine "
+            f"{_min_cos(reference, peer_vectors):.6f}"
+        )
     cpu_ratio = cpus[plain_name] / cpus[rest_name]
     print(f"CPU-time ratio plain÷REST (less sensitive to other load): {cpu_ratio:.3f}")
     print(f"all passes: plain {_fmt(walls[plain_name])} s; REST {_fmt(walls[rest_name])} s")
-    cosine = np.sum(reference * vectors, 1) / (
-        np.linalg.norm(reference, axis=1) * np.linalg.norm(vectors, axis=1)
-    )
-    print(f"REST vs plain vectors: min cosine {cosine.min():.6f}")
+    print(f"REST vs plain vectors: min cosine {_min_cos(reference, vectors):.6f}")
     print(
         f"REST CPU per text: server {1000 * (cpus[rest_name] - client_cpu) / passes:.1f} ms, "
         f"client {1000 * client_cpu / passes:.1f} ms ({args.clients} httpx threads here)"
     )
     print_histogram(before, after)
     return 0
+
+
+def _min_cos(a: np.ndarray, b: np.ndarray) -> float:
+    cosine = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return float(cosine.min())
 
 
 def _fmt(values: Sequence[float]) -> str:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]
 LOADTEST = ROOT / "loadtest"
@@ -72,6 +73,17 @@ def test_bench_embed_prints_a_ratio() -> None:
     match = re.search(r"ratio REST÷plain: (\d+\.\d+)", out)
     assert match and float(match[1]) > 0, out
     assert "nestvec_encode_batch_size" in out
+
+
+def test_bench_embed_times_a_peer_through_its_openai_endpoint(live_server: LiveServer) -> None:
+    """Another nestvec serves as the peer: its /v1/embeddings has the OpenAI shape that infinity
+    and TEI answer too."""
+    peer = ("--peer-url", f"{live_server.url}/v1", "--peer-model", "minilm")
+    code, out = run_script("bench_embed.py", "--n", "24", "--repeats", "1", *peer)
+    assert code == 0, out
+    match = re.search(r"peer÷plain: (\d+\.\d+); nestvec÷peer: (\d+\.\d+); .* (\d\.\d+)$", out, re.M)
+    assert match and float(match[1]) > 0 and float(match[2]) > 0, out
+    assert float(match[3]) > 0.999, out  # the peer embedded the same texts with the same model
 
 
 def test_bench_families_prints_each_row(tmp_path: Path) -> None:
