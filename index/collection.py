@@ -32,7 +32,8 @@ from index.plans import Matches, concat
 from index.point_ops import PointOps
 from index.registry import index_class, validate_params, with_defaults
 from index.snapshot import Snapshots
-from index.store import PointStore, StoredPoint
+from index.store import PointStore
+from index.stored_point import StoredPoint
 from index.vector_table import VectorTable
 
 __all__ = ["STORE_FILE", "REBUILD_BATCH", "Collection", "CollectionConfig", "IndexDefaults"]

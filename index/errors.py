@@ -46,6 +46,10 @@ class NonFiniteVector(IndexError_):
     code = "non_finite_vector"
 
 
+class InvalidPayload(IndexError_):
+    code = "invalid_payload"
+
+
 class PointNotFound(IndexError_):
     code = "point_not_found"
 

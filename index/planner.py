@@ -243,7 +243,7 @@ class SearchPlanner:
             Hit(
                 stored[label].id,
                 score,
-                stored[label].payload if with_payload else None,
+                stored[label].payload_json if with_payload else None,
                 stored[label].vector,
             )
             for label, _, score in found

@@ -4,6 +4,7 @@ search; plus the thresholds that choose between them and the cached matches of a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,12 +39,17 @@ LoadVectors = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 @dataclass(slots=True)  # not frozen: a frozen init costs 3x, times k hits a search
 class Hit:
-    """One search result; payload and vector are filled only when asked for."""
+    """One search result; payload and vector are filled only when asked for. The payload stays
+    the stored JSON text: a REST answer splices it unparsed, other readers decode `payload`."""
 
     id: str
     score: float
-    payload: dict[str, Any] | None = None
+    payload_json: str | None = None
     vector: np.ndarray | None = None
+
+    @property
+    def payload(self) -> dict[str, Any] | None:
+        return None if self.payload_json is None else json.loads(self.payload_json)
 
 
 class Matches:

@@ -18,7 +18,8 @@ import numpy as np
 from index.filter_sql import compile_filter
 from index.filters import parse_filter
 from index.locks import ReadWriteLock
-from index.store import PointStore, StoredPoint
+from index.store import PointStore
+from index.stored_point import StoredPoint
 
 Payload = dict[str, Any]
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from index.collection import Collection
 from index.plans import Hit
-from index.store import StoredPoint
+from index.stored_point import StoredPoint
 from recommend.interests import Interests, build_interests, merge, mmr
 from recommend.strategies import (
     average_vector,
@@ -148,5 +148,5 @@ def _finish(
 def _joined(point_id: str, score: float, point: StoredPoint | None, opts: SearchOptions) -> Hit:
     if point is None:  # deleted since the search: still reported, without payload
         return Hit(point_id, score)
-    payload = point.payload if opts.with_payload else None
+    payload = point.payload_json if opts.with_payload else None
     return Hit(point_id, score, payload, point.vector if opts.with_vector else None)

@@ -15,7 +15,7 @@ import numpy as np
 from encoders.errors import EmptyInput
 from index import METRICS
 from index.errors import PointNotFound
-from index.store import StoredPoint
+from index.stored_point import StoredPoint
 from recommend.rank import rank
 from service.engine import Engine
 from service.errors import NoEncoder, UnsupportedInput

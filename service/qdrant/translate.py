@@ -9,7 +9,7 @@ from typing import Any
 
 from index import Hit
 from index.errors import InvalidCollectionConfig
-from index.store import StoredPoint
+from index.stored_point import StoredPoint
 from service.errors import ServiceError
 from service.routers import JsonRoute
 from service.schemas.qdrant import QdrantId, WithPayload, WithVector

@@ -1,10 +1,11 @@
 """Upsert, fetch (by ids or page by page) and delete points of a collection."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Response
 
 from service.deps import EngineDep, ReadAccess, WriteAccess
+from service.responses import json_response
 from service.routers import JsonRoute
 from service.schemas.points import (
     DeletePointsRequest,
@@ -34,7 +35,7 @@ def get_points(
     with_vector: bool = False,
     limit: Annotated[int, Query(ge=1)] = 100,
     offset: str | None = None,
-) -> dict[str, Any]:
+) -> Response:
     """By `ids` (repeat the parameter), or a page of `limit` points after the `offset` id."""
     collection = engine.catalog.get(name)
     if ids:
@@ -45,10 +46,12 @@ def get_points(
         points = collection.page(offset, limit + 1, with_vector)
         next_offset = points[limit - 1].id if len(points) > limit else None
         points = points[:limit]
-    return {
-        "points": [point_dict(p, with_payload, with_vector) for p in points],
-        "next_offset": next_offset,
-    }
+    return json_response(
+        {
+            "points": [point_dict(p, with_payload, with_vector) for p in points],
+            "next_offset": next_offset,
+        }
+    )
 
 
 @router.delete("", response_model=DeleteResponse, dependencies=[WriteAccess])

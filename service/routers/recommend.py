@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from service.deps import EngineDep, ReadAccess
 from service.recommend import Recommendation, recommend
+from service.responses import json_response
 from service.routers import JsonRoute
 from service.schemas.points import point_dict
 from service.schemas.recommend import RecommendRequest, RecommendResponse
@@ -19,9 +20,9 @@ router = APIRouter(
 
 
 @router.post("/recommend", response_model=RecommendResponse, response_model_exclude_unset=True)
-def recommend_points(name: str, req: RecommendRequest, engine: EngineDep) -> dict[str, Any]:
+def recommend_points(name: str, req: RecommendRequest, engine: EngineDep) -> Response:
     """Qdrant-style examples (`positive`, `negative`, `strategy`), or a `history`."""
-    return _render(recommend(engine, name, req), req)
+    return json_response(_render(recommend(engine, name, req), req))
 
 
 def _render(found: Recommendation, req: RecommendRequest) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from index import Hit
 from service import offload
 from service.deps import EngineDep, ReadAccess
 from service.responses import json_response
-from service.routers import JsonRoute
+from service.routers import LeanRoute
 from service.schemas.points import point_dict
 from service.schemas.search import (
     BatchSearchRequest,
@@ -18,7 +18,7 @@ from service.schemas.search import (
 )
 
 router = APIRouter(
-    route_class=JsonRoute,
+    route_class=LeanRoute,
     prefix="/v1/collections/{name}",
     tags=["search"],
     dependencies=[ReadAccess],

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, Field, model_validator
 
 from index.plans import Hit
-from index.store import StoredPoint
+from index.stored_point import StoredPoint
 from service.schemas.common import PointId, StrictRequest, one_of
 from service.schemas.filters import FilterDict
 
@@ -64,12 +65,13 @@ class DeleteResponse(BaseModel):
 def point_dict(
     point: StoredPoint | Hit, with_payload: bool, with_vector: bool, score: float | None = None
 ) -> dict[str, Any]:
-    """The JSON form of a stored point or a search hit, optionally scored."""
+    """The JSON form of a stored point or a search hit, optionally scored, for `json_response`."""
     out: dict[str, Any] = {"id": point.id}
     if score is not None:
         out["score"] = score
-    if with_payload:
-        out["payload"] = point.payload
+    if with_payload:  # the stored JSON text, spliced into the answer by orjson unparsed
+        raw = point.payload_json
+        out["payload"] = None if raw is None else orjson.Fragment(raw)
     if with_vector and point.vector is not None:
         out["vector"] = point.vector.tolist()
     return out

@@ -1,0 +1,39 @@
+"""A point as the store reads it back, and the JSON text its payload is kept in."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from index.errors import InvalidPayload
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    label: int
+    id: str
+    payload_json: str  # as stored: answers splice it unparsed
+    vector: np.ndarray | None = None
+
+    @cached_property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.payload_json)  # type: ignore[no-any-return]
+
+
+def payload_json(point_id: str, payload: dict[str, Any]) -> str:
+    """A payload as the JSON text it is stored and answered in: ASCII, its keys escaped as
+    `filter_sql.json_path` expects. NaN, Infinity and lone surrogates, which Python's json
+    writes but JSON does not define, are refused: answers splice this text unparsed."""
+    try:
+        text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")  # a lone surrogate cannot be encoded
+    except (ValueError, UnicodeEncodeError) as e:
+        raise InvalidPayload(
+            f"payload of point {point_id!r} is not valid JSON: {e}", "payload"
+        ) from e
+    # ensure_ascii escapes DEL as well as every non-ASCII character
+    return text if text.isascii() and "\x7f" not in text else json.dumps(payload)
