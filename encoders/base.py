@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from encoders.errors import EmptyInput, InvalidDimension
+from encoders.errors import EmptyInput, InvalidDimension, InvalidInput
 
 Modality = Literal["text", "image", "graph"]
 
@@ -164,3 +164,19 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Row-wise L2 normalisation; zero rows stay zero instead of becoming NaN."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def check_texts(inputs: Sequence[Any]) -> list[str]:
+    """Text encoders accept Unicode strings only; say which item is not one. The service runs
+    this on the request side too, so one bad text never fails a model call shared with others
+    (a tokenizer refuses a lone surrogate for the whole batch)."""
+    for i, item in enumerate(inputs):
+        if not isinstance(item, str):
+            raise InvalidInput(f"expected a string, got {type(item).__name__}", f"inputs[{i}]")
+        if not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                message = "text is not valid Unicode (a lone surrogate)"
+                raise InvalidInput(message, f"inputs[{i}]") from None
+    return list(inputs)

@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from encoders.base import BaseEncoder, Modality
-from encoders.minilm import check_texts
+from encoders.base import BaseEncoder, Modality, check_texts
 from encoders.registry import register_encoder
 
 TOKEN = re.compile(r"\w+")

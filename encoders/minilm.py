@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from encoders.artifacts import folder_fingerprint
-from encoders.base import BaseEncoder, Modality
-from encoders.errors import InvalidInput
+from encoders.base import BaseEncoder, Modality, check_texts
 from encoders.onnx_backend import BACKENDS, OnnxTextModel
 from encoders.precision import autocast, prepare, resolve_precision
 from encoders.registry import register_encoder
@@ -101,11 +100,3 @@ class MiniLMEncoder(BaseEncoder):
             check_texts(inputs), padding=True, truncation=True, max_length=self.max_seq_length
         )
         return sum(sum(row) for row in features["attention_mask"])
-
-
-def check_texts(inputs: Sequence[Any]) -> list[str]:
-    """Text encoders accept strings only; say which item is not one."""
-    for i, item in enumerate(inputs):
-        if not isinstance(item, str):
-            raise InvalidInput(f"expected a string, got {type(item).__name__}", f"inputs[{i}]")
-    return list(inputs)

@@ -46,6 +46,10 @@ class NonFiniteVector(IndexError_):
     code = "non_finite_vector"
 
 
+class InvalidPointId(IndexError_):
+    code = "invalid_point_id"
+
+
 class InvalidPayload(IndexError_):
     code = "invalid_payload"
 

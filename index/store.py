@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from index.store_schema import MIGRATE_SOURCE_ID, SCHEMA, SOURCE_INDEX, source_of
-from index.stored_point import StoredPoint, payload_json
+from index.stored_point import StoredPoint, check_point_id, payload_json
 
 # One writer per store: a second one (an ingest, a test holding a lock) is waited for rather
 # than failing the write at once (sqlite3's default wait is 5 s).
@@ -117,6 +117,8 @@ class PointStore:
         `meta` rows are written into the config table in the same transaction, so progress
         recorded there (e.g. an offline build's position in its source) commits with the points.
         """
+        for pid in ids:
+            check_point_id(pid)
         sources = [source_of(pid, payload) for pid, payload in zip(ids, payloads, strict=True)]
         id_list = json.dumps(list(ids))
         replaced = json.dumps(sorted(set(ids) | {s for s in sources if s is not None}))

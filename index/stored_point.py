@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from index.errors import InvalidPayload
+from index.errors import InvalidPayload, InvalidPointId
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,18 @@ class StoredPoint:
     @cached_property
     def payload(self) -> dict[str, Any]:
         return json.loads(self.payload_json)  # type: ignore[no-any-return]
+
+
+def check_point_id(point_id: str) -> None:
+    """An id is Unicode text without NUL: SQLite cannot store a lone surrogate, and cuts a
+    string at NUL when JSON functions read it back, so either would lose the point."""
+    if "\x00" in point_id:
+        raise InvalidPointId(f"point id {point_id!r} holds a NUL character", "id")
+    if not point_id.isascii():
+        try:
+            point_id.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidPointId(f"point id {point_id!r} is not valid Unicode", "id") from None
 
 
 def payload_json(point_id: str, payload: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from encoders import Encoder, EncoderPool, InvalidInput, available_encoders
-from encoders.base import ItemEncoder
+from encoders.base import ItemEncoder, check_texts
 from service.batching import EncodeBatcher, Mode
 from service.errors import LimitExceeded
 from service.observability import Metrics
@@ -137,6 +137,8 @@ class Embedding:
         self.check_batch(len(inputs), "inputs")
         opts = given(opts)
         check_options(batcher.encoder, opts)
+        if batcher.encoder.modality == "text":
+            check_texts(inputs)
         return batcher, batcher.submit(inputs, dim, mode, **opts)
 
 

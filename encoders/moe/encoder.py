@@ -16,9 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from encoders.artifacts import default_models_dir
-from encoders.base import BaseEncoder, Modality, l2_normalise
+from encoders.base import BaseEncoder, Modality, check_texts, l2_normalise
 from encoders.errors import ArtifactMissing, InvalidInput
-from encoders.minilm import check_texts
 from encoders.moe.model import DOMAINS, read_domains
 from encoders.precision import autocast, prepare, resolve_precision
 from encoders.registry import register_encoder
