@@ -14,7 +14,7 @@ from service.deps import EngineDep, ReadAccess
 from service.errors import UnsupportedInput
 from service.offload import run
 from service.responses import json_response
-from service.routers import JsonRoute
+from service.routers import LeanRoute
 from service.schemas.embed import (
     EmbedRequest,
     EmbedResponse,
@@ -27,7 +27,7 @@ from service.schemas.embed import (
 INLINE_TOKEN_COUNT = 32
 
 router = APIRouter(
-    route_class=JsonRoute, prefix="/v1", tags=["embeddings"], dependencies=[ReadAccess]
+    route_class=LeanRoute, prefix="/v1", tags=["embeddings"], dependencies=[ReadAccess]
 )
 
 
