@@ -3,7 +3,9 @@
 On CPUs with AMX tiles (Intel Sapphire Rapids and later) oneDNN runs bfloat16 matrix products
 several times faster than float32: all-MiniLM-L6-v2 encodes 2.4x the SciFact sentences per second
 (2 cores, batches of 32; 2.2x in batches of 16), and its vectors stay at cosine >= 0.99997 to the
-float32 ones. Without AMX, bfloat16 is emulated and slower, so "auto" keeps float32 there.
+float32 ones. AVX512-BF16 dot products (AMD Zen 4 EPYC, Intel Cooper Lake) give 1.6x (81 -> 131
+texts/s, same texts and batches, cosine >= 0.99997). Without either, bfloat16 is emulated and
+slower, so "auto" keeps float32 there.
 Autocast is a context of the calling thread, entered per model call: concurrent calls never share
 it and nothing is written on the model during a call.
 
@@ -22,7 +24,8 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def resolve_precision(precision: str, device: str = "cpu") -> str:
-    """ "float32" or "bfloat16"; "auto" is bfloat16 on a CPU with AMX, float32 anywhere else."""
+    """ "float32" or "bfloat16"; "auto" is bfloat16 on a CPU that multiplies it natively (AMX or
+    AVX512-BF16), float32 anywhere else."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision != "auto":
@@ -31,8 +34,9 @@ def resolve_precision(precision: str, device: str = "cpu") -> str:
         return "float32"
     import torch
 
-    has_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, so looked up
-    return "bfloat16" if has_amx is not None and has_amx() else "float32"
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private, so looked up
+    native = any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+    return "bfloat16" if native else "float32"
 
 
 def autocast(precision: str, device: str = "cpu") -> Any:
