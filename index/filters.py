@@ -9,12 +9,16 @@ from pydantic import ValidationError
 
 from index.errors import InvalidFilter
 from index.filter_model import ARRAY, LEGACY, Filter, MinShould, SqlOnly
+from index.json_depth import json_depth
 
 # Raw filters whose parse is remembered, process-wide (parsing is pure and a Filter is never
 # changed after it): a search sending the filter it sent before skips pydantic, which costs more
 # than the search itself on a payload-indexed filter.
 PARSED_KEPT = 256
 PARSED_KEY_CHARS = 4096  # a longer filter (thousands of ids) is parsed each time, not kept
+# SQLite's parser overflows its stack on about 35 nested filters (70 JSON levels); a real filter
+# nests a few levels, so deeper ones are refused before they are compiled
+MAX_FILTER_DEPTH = 40
 _parsed: dict[str, Filter] = {}
 
 
@@ -23,8 +27,11 @@ def parse_filter(raw: dict[str, Any] | Filter | None) -> Filter | None:
     if raw is None or isinstance(raw, Filter):
         return raw
     # repr tells apart what validates differently (True and 1, 1.0 and 1, nan and None)
-    key = repr(raw)
-    found = _parsed.get(key)
+    try:
+        key = repr(raw)
+    except RecursionError:
+        key = ""  # too deep to print: _validate refuses it
+    found = _parsed.get(key) if key else None
     if found is None:
         found = _validate(raw)
         if len(key) <= PARSED_KEY_CHARS:
@@ -35,6 +42,9 @@ def parse_filter(raw: dict[str, Any] | Filter | None) -> Filter | None:
 
 
 def _validate(raw: Any) -> Filter:
+    if json_depth(raw) > MAX_FILTER_DEPTH:
+        message = f"invalid filter: nested deeper than {MAX_FILTER_DEPTH} JSON levels"
+        raise InvalidFilter(message, "filter")
     try:
         return Filter.model_validate(raw)
     except ValidationError as exc:

@@ -10,6 +10,10 @@ from typing import Any
 import numpy as np
 
 from index.errors import InvalidPayload, InvalidPointId
+from index.json_depth import json_depth
+
+# As Qdrant's JSON reader (serde_json's recursion limit); orjson writes no deeper than 255
+MAX_PAYLOAD_DEPTH = 128
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,11 @@ def check_point_id(point_id: str) -> None:
 def payload_json(point_id: str, payload: dict[str, Any]) -> str:
     """A payload as the JSON text it is stored and answered in: ASCII, its keys escaped as
     `filter_sql.json_path` expects. NaN, Infinity and lone surrogates, which Python's json
-    writes but JSON does not define, are refused: answers splice this text unparsed."""
+    writes but JSON does not define, are refused, as is nesting past MAX_PAYLOAD_DEPTH: answers
+    splice this text unparsed."""
+    if json_depth(payload) > MAX_PAYLOAD_DEPTH:
+        message = f"payload of point {point_id!r} nests deeper than {MAX_PAYLOAD_DEPTH} levels"
+        raise InvalidPayload(message, "payload")
     try:
         text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
         text.encode("utf-8")  # a lone surrogate cannot be encoded

@@ -24,8 +24,13 @@ def parse_json(body: bytes) -> Any:
     surrogates, NaN) goes on to the standard parser, so such input meets the same validation."""
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as e:
+        if "depth limit" in str(e):  # over 1,024 levels: no request of this API nests so deep
+            raise
+    try:
         return json.loads(body)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deep", body.decode("utf-8", "replace"), 0) from None
 
 
 class _JsonRequest(Request):
