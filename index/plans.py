@@ -28,10 +28,12 @@ RESCORE_OVERSAMPLE = 4
 RESCORE_MIN = 100
 KNOBS_MEMO = 64  # distinct validated `params` kept per collection
 # Filters keeping at least this share of the points are applied after an unfiltered ANN search
-# of k / share (x POST_FILTER_OVERSAMPLE) candidates: one native search instead of a Python
-# callback per visited node. Rows that come up short are searched again with the filter inside.
+# of `post_filter_width` candidates: one native search instead of a Python callback per visited
+# node. Rows that come up short are searched again with the filter inside.
 POST_FILTER_SHARE = 0.05
-POST_FILTER_OVERSAMPLE = 2
+# The width leaves a row short (fewer than k matches among the candidates) with probability
+# about 1% when matches are spread at random: z of the binomial's lower tail.
+POST_FILTER_Z = 2.33
 
 # (labels, prepared vectors) of the given labels, those not in the view left out
 LoadVectors = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -133,8 +135,7 @@ def post_filtered(
     """A wide filter: the allowed hits among an unfiltered, oversampled ANN search of an index
     holding `live` points."""
     allowed = matches.labels
-    share = len(allowed) / max(live, 1)
-    wide = min(live, int(np.ceil(POST_FILTER_OVERSAMPLE * k / share)))
+    wide = min(live, post_filter_width(k, len(allowed) / max(live, 1)))
     found, found_scores = index.search(queries, wide, **knobs)
     keep = matches.contains(found)
     labels = np.full((len(queries), k), -1, np.int64)
@@ -152,6 +153,15 @@ def post_filtered(
         labels[short, : again.shape[1]] = again
         scores[short, : again.shape[1]] = again_scores
     return labels, scores
+
+
+def post_filter_width(k: int, share: float) -> int:
+    """Candidates to fetch so that k of them pass a filter keeping `share` of the points, short
+    about 1% of the time: the smallest n with n·s - z·sqrt(n·s·(1-s)) >= k (normal bound of the
+    binomial). About 2k/s at narrow shares; less at wide ones (34 for k=10 at 50%, not 40)."""
+    spread = POST_FILTER_Z * np.sqrt(share * (1 - share))
+    root = (spread + np.sqrt(spread**2 + 4 * share * k)) / (2 * share)
+    return max(k, int(np.ceil(root**2)))
 
 
 def concat(batches: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
