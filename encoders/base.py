@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from encoders.errors import EmptyInput, InvalidDimension, InvalidInput
+from nestvec.text import is_unicode
 
 Modality = Literal["text", "image", "graph"]
 
@@ -173,10 +174,6 @@ def check_texts(inputs: Sequence[Any]) -> list[str]:
     for i, item in enumerate(inputs):
         if not isinstance(item, str):
             raise InvalidInput(f"expected a string, got {type(item).__name__}", f"inputs[{i}]")
-        if not item.isascii():
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                message = "text is not valid Unicode (a lone surrogate)"
-                raise InvalidInput(message, f"inputs[{i}]") from None
+        if not is_unicode(item):
+            raise InvalidInput("text is not valid Unicode (a lone surrogate)", f"inputs[{i}]")
     return list(inputs)

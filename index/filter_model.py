@@ -27,13 +27,13 @@ from pydantic import (
     model_validator,
 )
 
+from nestvec.text import is_unicode
+
 
 def _utf8(text: str) -> str:
     # a lone surrogate ("\ud800" in JSON) cannot be bound to SQLite: refuse it up front
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must be valid unicode (no lone surrogates)") from None
+    if not is_unicode(text):
+        raise ValueError("text must be valid unicode (no lone surrogates)")
     return text
 
 

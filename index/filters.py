@@ -29,9 +29,9 @@ def parse_filter(raw: dict[str, Any] | Filter | None) -> Filter | None:
     # repr tells apart what validates differently (True and 1, 1.0 and 1, nan and None)
     try:
         key = repr(raw)
-    except RecursionError:
-        key = ""  # too deep to print: _validate refuses it
-    found = _parsed.get(key) if key else None
+    except RecursionError:  # too deep to print, so too deep to keep: refused by _validate
+        return _validate(raw)
+    found = _parsed.get(key)
     if found is None:
         found = _validate(raw)
         if len(key) <= PARSED_KEY_CHARS:

@@ -11,6 +11,7 @@ import numpy as np
 
 from index.errors import InvalidPayload, InvalidPointId
 from index.json_depth import json_depth
+from nestvec.text import is_unicode
 
 # As Qdrant's JSON reader (serde_json's recursion limit); orjson writes no deeper than 255
 MAX_PAYLOAD_DEPTH = 128
@@ -33,11 +34,8 @@ def check_point_id(point_id: str) -> None:
     string at NUL when JSON functions read it back, so either would lose the point."""
     if "\x00" in point_id:
         raise InvalidPointId(f"point id {point_id!r} holds a NUL character", "id")
-    if not point_id.isascii():
-        try:
-            point_id.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidPointId(f"point id {point_id!r} is not valid Unicode", "id") from None
+    if not is_unicode(point_id):
+        raise InvalidPointId(f"point id {point_id!r} is not valid Unicode", "id")
 
 
 def payload_json(point_id: str, payload: dict[str, Any]) -> str:

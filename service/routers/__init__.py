@@ -55,12 +55,12 @@ class JsonRoute(APIRoute):
 
 
 class LeanRoute(JsonRoute):
-    """The same contract as `JsonRoute` at a third of FastAPI's per-request cost, for routes of
-    one shape: `str` path parameters, one JSON body model, dependencies that take only the
-    Request, and an endpoint that returns a `Response`. FastAPI solves such a route's
-    dependencies generically on every call (a few hundred microseconds, as much as a vector
-    search); this handler binds them once. Validation, error shapes and the OpenAPI schema are
-    FastAPI's own; a route of any other shape is refused when the app is built."""
+    """The same contract as `JsonRoute` for routes of one shape: `str` path parameters, one
+    JSON body model, dependencies that take only the Request, and an endpoint that returns a
+    `Response`. FastAPI solves such a route's dependencies generically on every call; this
+    handler binds them once (measured: a 128-d search's server time 488 -> 415 us, the vector
+    search itself about 110). Validation, error shapes and the OpenAPI schema are FastAPI's own;
+    a route of any other shape is refused when the app is built."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         # FastAPI's own setting: with it, a body without a content type is not read as JSON
