@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,42 +50,51 @@ class FieldIndex:
         # as there is one per point and field
         self._rows: dict[int, tuple[Any, int]] = {}
 
-    def add(self, label: int, payload: Mapping[str, Any]) -> None:
-        elements = _elements(payload, self._parts)
-        if not elements:  # absent, or an empty array/object: json_each yields no row
-            return
-        tags: set[Tag] = set()
-        ints: list[int] = []
-        floats: list[float] = []
-        unnameable = False
-        for element in elements:
-            tag = tag_of(element)
-            if tag is None:
-                unnameable = True
-            else:
-                tags.add(tag)
-            if isinstance(element, bool):
+    def add(self, labels: list[int], payloads: Sequence[Mapping[str, Any]]) -> None:
+        """Index points this field does not hold yet. Postings grow by one sorted merge per
+        value, not per point: opening a collection indexes every stored point this way."""
+        postings: dict[Tag, list[int]] = {}
+        has_key: list[int] = []
+        for label, payload in zip(labels, payloads, strict=True):
+            elements = _elements(payload, self._parts)
+            if not elements:  # absent, or an empty array/object: json_each yields no row
                 continue
-            if isinstance(element, int):
-                # SQLite holds an integer past 64 bits as a real; compare it as one
-                (ints if INT64_MIN <= element <= INT64_MAX else floats).append(element)
-            elif isinstance(element, float):
-                floats.append(element)
-        kept = [self._tags.setdefault(t, t) for t in tags] if self._matchable else []
-        for tag in kept:
-            self._postings.setdefault(tag, LabelSet()).add(label)
-        self._has_key.add(label)
-        flags = _UNNAMED * unnameable
-        if self._rangeable and ints:
-            self._ints.add(label, ints)
-            flags |= _INTS
-        if self._rangeable and floats:
-            self._floats.add(label, [as_float(x) for x in floats])
-            flags |= _FLOATS
-        if len(kept) == 1:
-            self._rows[label] = (kept[0], flags)
-        else:
-            self._rows[label] = (tuple(kept), flags | _MANY)
+            tags: set[Tag] = set()
+            ints: list[int] = []
+            floats: list[float] = []
+            unnameable = False
+            for element in elements:
+                tag = tag_of(element)
+                if tag is None:
+                    unnameable = True
+                else:
+                    tags.add(tag)
+                if isinstance(element, bool):
+                    continue
+                if isinstance(element, int):
+                    # SQLite holds an integer past 64 bits as a real; compare it as one
+                    (ints if INT64_MIN <= element <= INT64_MAX else floats).append(element)
+                elif isinstance(element, float):
+                    floats.append(element)
+            kept = [self._tags.setdefault(t, t) for t in tags] if self._matchable else []
+            for tag in kept:
+                postings.setdefault(tag, []).append(label)
+            has_key.append(label)
+            flags = _UNNAMED * unnameable
+            if self._rangeable and ints:
+                self._ints.add(label, ints)
+                flags |= _INTS
+            if self._rangeable and floats:
+                self._floats.add(label, [as_float(x) for x in floats])
+                flags |= _FLOATS
+            if len(kept) == 1:
+                self._rows[label] = (kept[0], flags)
+            else:
+                self._rows[label] = (tuple(kept), flags | _MANY)
+        for tag, added in postings.items():
+            self._postings.setdefault(tag, LabelSet()).update(added)
+        if has_key:
+            self._has_key.update(has_key)
 
     def remove(self, label: int) -> None:
         row = self._rows.pop(label, None)

@@ -53,8 +53,7 @@ class PayloadIndex:
         field = FieldIndex(key, type_)
         ids = _label_list(labels, payloads)
         with self._lock:  # held throughout, so no write lands between the scan and the swap
-            for label, payload in zip(ids, payloads, strict=True):
-                field.add(label, payload)
+            field.add(ids, payloads)
             self._fields[key] = field
             self._max_label = max(self._max_label, max(ids, default=-1))
 
@@ -68,9 +67,9 @@ class PayloadIndex:
         ids = _label_list(labels, payloads)
         with self._lock:
             for field in self._fields.values():
-                for label, payload in zip(ids, payloads, strict=True):
+                for label in ids:  # labels are unique here, so removing all first is the same
                     field.remove(label)
-                    field.add(label, payload)
+                field.add(ids, payloads)
             self._max_label = max(self._max_label, max(ids, default=-1))
 
     def remove(self, labels: np.ndarray) -> None:

@@ -311,3 +311,24 @@ def test_faiss_searches_only_the_bitmap() -> None:
     _, ids = flat.search(vectors[:5], n, params=params)
     for row in ids:
         assert sorted(row[row >= 0].tolist()) == allowed.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["add", "discard", "update"]), st.integers(0, 300))))
+def test_label_set_bulk_update_agrees_with_single_writes(ops: list[tuple[str, int]]) -> None:
+    # `update` (a bulk merge, as opening a collection indexes its points) after pending single
+    # adds and discards leaves the same sorted labels as a Python set
+    labels, expected = sorted_labels.LabelSet(), set()
+    for op, label in ops:
+        if op == "add" and label not in expected:
+            labels.add(label)
+            expected.add(label)
+        elif op == "discard" and label in expected:
+            labels.discard(label)
+            expected.discard(label)
+        elif op == "update":
+            fresh = [x for x in range(label, label + 70, 7) if x not in expected]
+            labels.update(fresh[::-1])  # any order
+            expected.update(fresh)
+        assert len(labels) == len(expected)
+    np.testing.assert_array_equal(labels.array(), np.array(sorted(expected), np.int64))
