@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from index.store_schema import MIGRATE_SOURCE_ID, SCHEMA, SOURCE_INDEX, source_of
-from index.stored_point import StoredPoint, check_point_id, payload_json
+from index.stored_point import StoredPoint, check_point_id, decode_payload, payload_json
 
 # One writer per store: a second one (an ingest, a test holding a lock) is waited for rather
 # than failing the write at once (sqlite3's default wait is 5 s).
@@ -246,7 +246,7 @@ class PointStore:
         """(labels, decoded payloads) of every point in label order, in batches."""
         cur = self._read().execute("SELECT label, payload FROM points ORDER BY label")
         while rows := cur.fetchmany(batch):
-            yield np.array([r[0] for r in rows], np.int64), [json.loads(r[1]) for r in rows]
+            yield np.array([r[0] for r in rows], np.int64), [decode_payload(r[1]) for r in rows]
 
     def _point(self, row: tuple[Any, ...], with_vector: bool) -> StoredPoint:
         vector = np.frombuffer(row[3], np.float32) if with_vector else None

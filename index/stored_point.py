@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
+import orjson
 
 from index.errors import InvalidPayload, InvalidPointId
 from index.json_depth import json_depth
@@ -15,6 +17,9 @@ from nestvec.text import is_unicode
 
 # As Qdrant's JSON reader (serde_json's recursion limit); orjson writes no deeper than 255
 MAX_PAYLOAD_DEPTH = 128
+# orjson reads an integer outside [-2**63, 2**64) as a float where json keeps it whole; such an
+# integer has at least 19 digits, so a stored text with a 19-digit run is left to json
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,19 @@ class StoredPoint:
 
     @cached_property
     def payload(self) -> dict[str, Any]:
-        return json.loads(self.payload_json)  # type: ignore[no-any-return]
+        return decode_payload(self.payload_json)  # type: ignore[no-any-return]
+
+
+def decode_payload(text: str) -> Any:
+    """A stored payload decoded exactly as `json.loads` decodes it, by orjson (several times
+    faster: opening a collection decodes every payload for its payload index) where the two
+    agree."""
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:  # a number past the float range, say: json's call
+            pass
+    return json.loads(text)
 
 
 def check_point_id(point_id: str) -> None:
