@@ -31,6 +31,7 @@ _UNNAMEABLE = 1 << 40
 _INTS, _FLOATS, _UNNAMED, _MANY = 1, 2, 4, 8  # flag bits of a field's row for one label
 
 Tag = tuple[str, Any]
+_SCALAR_TAGS = {str: "s", bool: "b", int: "i"}  # exact types: a bool is not taken for an int
 
 
 class FieldIndex:
@@ -56,7 +57,24 @@ class FieldIndex:
         postings: dict[Tag, list[int]] = {}
         has_key: list[int] = []
         for label, payload in zip(labels, payloads, strict=True):
-            elements = _elements(payload, self._parts)
+            value = _value_at(payload, self._parts)
+            letter = _SCALAR_TAGS.get(type(value))
+            if letter is not None and (letter != "i" or INT64_MIN <= value <= INT64_MAX):
+                # the common case, one string, bool or 64-bit integer: what the loop below
+                # makes of a one-element list, without building it
+                flags = 0
+                if letter == "i" and self._rangeable:
+                    self._ints.add(label, [value])
+                    flags = _INTS
+                if self._matchable:
+                    tag = self._tags.setdefault((letter, value), (letter, value))
+                    postings.setdefault(tag, []).append(label)
+                    self._rows[label] = (tag, flags)
+                else:
+                    self._rows[label] = ((), flags | _MANY)
+                has_key.append(label)
+                continue
+            elements = _elements(value)
             if not elements:  # absent, or an empty array/object: json_each yields no row
                 continue
             tags: set[Tag] = set()
@@ -144,13 +162,18 @@ class FieldIndex:
         return sorted_unique(np.concatenate(hits), max_label)
 
 
-def _elements(payload: Any, parts: list[str]) -> list[Any] | None:
-    """The elements at a dotted path, as index/filter_sql.py sees them; None when absent."""
+def _value_at(payload: Any, parts: list[str]) -> Any:
+    """The value at a dotted path; None when absent."""
     value = payload
     for part in parts:
-        if not isinstance(value, Mapping) or part not in value:
+        if not (type(value) is dict or isinstance(value, Mapping)) or part not in value:
             return None
         value = value[part]
+    return value
+
+
+def _elements(value: Any) -> list[Any] | None:
+    """The elements of a value at a path, as index/filter_sql.py sees them; None when absent."""
     if isinstance(value, list | tuple):
         return list(value)  # an array's items, nulls and nested values included
     if value is None:
@@ -160,8 +183,8 @@ def _elements(payload: Any, parts: list[str]) -> list[Any] | None:
 
 
 def tag_of(value: Any) -> Tag | None:
-    """The posting key of a JSON scalar (type and value); None for a value no match names."""
-    """Typed key of a matchable element; bool first, since True == 1 and hash(True) == hash(1)."""
+    """The posting key of a JSON scalar (type and value); None for a value no match names.
+    bool comes first, since True == 1 and hash(True) == hash(1)."""
     if isinstance(value, bool):
         return ("b", value)
     if isinstance(value, int):
