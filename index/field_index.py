@@ -29,6 +29,7 @@ RANGE_TYPES = frozenset({"integer", "float"})
 # (a float, a null item, an array or an object), so that label always satisfies `except`.
 _UNNAMEABLE = 1 << 40
 _INTS, _FLOATS, _UNNAMED, _MANY = 1, 2, 4, 8  # flag bits of a field's row for one label
+_UNTAGGED = {0: ((), _MANY), _INTS: ((), _INTS | _MANY)}  # shared rows of untagged scalars
 
 Tag = tuple[str, Any]
 _SCALAR_TAGS = {str: "s", bool: "b", int: "i"}  # exact types: a bool is not taken for an int
@@ -47,9 +48,9 @@ class FieldIndex:
         self._has_key = LabelSet()
         self._ints = Numbers(np.int64)
         self._floats = Numbers(np.float64)
-        # label -> (its tags: one tag, or a tuple of them under _MANY; flag bits); kept small,
-        # as there is one per point and field
-        self._rows: dict[int, tuple[Any, int]] = {}
+        # label -> its row, one per point and field, so kept small: a bare tag (shared) for one
+        # string, bool or 64-bit integer, else (its tags: one, or a tuple under _MANY; flags)
+        self._rows: dict[int, tuple[Any, Any]] = {}
 
     def add(self, labels: list[int], payloads: Sequence[Mapping[str, Any]]) -> None:
         """Index points this field does not hold yet. Postings grow by one sorted merge per
@@ -69,9 +70,9 @@ class FieldIndex:
                 if self._matchable:
                     tag = self._tags.setdefault((letter, value), (letter, value))
                     postings.setdefault(tag, []).append(label)
-                    self._rows[label] = (tag, flags)
+                    self._rows[label] = tag  # its flags follow from it (`_row`)
                 else:
-                    self._rows[label] = ((), flags | _MANY)
+                    self._rows[label] = _UNTAGGED[flags]
                 has_key.append(label)
                 continue
             elements = _elements(value)
@@ -113,13 +114,15 @@ class FieldIndex:
             self._postings.setdefault(tag, LabelSet()).update(added)
         if has_key:
             self._has_key.update(has_key)
+        self._ints.settle()
+        self._floats.settle()
 
     def remove(self, label: int) -> None:
         row = self._rows.pop(label, None)
         if row is None:
             return
-        tags, flags = row
-        for tag in tags if flags & _MANY else (tags,):
+        tags, flags = self._row(row)
+        for tag in tags:
             posting = self._postings[tag]
             posting.discard(label)
             if not len(posting):
@@ -132,9 +135,15 @@ class FieldIndex:
 
     def _distinct(self, label: int) -> int:
         """Distinct named elements of a label, plus _UNNAMEABLE if it holds an unnamed one."""
-        tags, flags = self._rows[label]
-        count = len(tags) if flags & _MANY else 1
-        return count + _UNNAMEABLE * bool(flags & _UNNAMED)
+        tags, flags = self._row(self._rows[label])
+        return len(tags) + _UNNAMEABLE * bool(flags & _UNNAMED)
+
+    def _row(self, row: tuple[Any, Any]) -> tuple[tuple[Tag, ...], int]:
+        """(the tags, the flag bits) of a stored row."""
+        if type(row[0]) is str:  # a bare tag: one scalar, a number only when an integer
+            return (row,), _INTS if row[0] == "i" and self._rangeable else 0
+        tags, flags = row
+        return (tags if flags & _MANY else (tags,)), flags
 
     def posting(self, tag: Tag) -> np.ndarray:
         posting = self._postings.get(tag)

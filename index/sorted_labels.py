@@ -112,10 +112,15 @@ class Numbers:
         else:
             self._delta = None
 
-    def between(self, bounds: list[tuple[int | float | None, bool, bool]]) -> list[np.ndarray]:
-        """Labels (unsorted, repeated per value) of values within (bound, strict, lower) cuts."""
+    def settle(self) -> None:
+        """Fold the pending writes into the sorted base once they pass _DELTA_MIN: a point
+        pending costs a dict entry and a list, a folded one two array slots."""
         if len(self._added) + len(self._removed) > _DELTA_MIN:
             self._fold()
+
+    def between(self, bounds: list[tuple[int | float | None, bool, bool]]) -> list[np.ndarray]:
+        """Labels (unsorted, repeated per value) of values within (bound, strict, lower) cuts."""
+        self.settle()
         hits = []
         delta_values, delta_labels = self._sorted_delta()
         for values, labels, in_base in (
