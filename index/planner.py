@@ -229,26 +229,25 @@ class SearchPlanner:
         with_payload: bool,
         with_vector: bool,
     ) -> list[Hit]:
-        ids, found = self._ids, []
+        ids, hits, found = self._ids, [], []
         for label, score in zip(labels.tolist(), scores.tolist(), strict=True):
             point = ids.get(label)  # -1 padding and labels left the view are None
             if point is not None and point not in exclude:
-                found.append((label, point, score))
-                if len(found) == k:
+                hits.append(Hit(point, score))
+                found.append(label)
+                if len(hits) == k:
                     break
         if not (with_payload or with_vector):
-            return [Hit(point, score) for _, point, score in found]
-        stored = {p.label: p for p in self.store.by_labels([x for x, _, _ in found], with_vector)}
-        return [  # a row just replaced or deleted (committed, view not yet updated) is skipped
-            Hit(
-                stored[label].id,
-                score,
-                stored[label].payload_json if with_payload else None,
-                stored[label].vector,
-            )
-            for label, _, score in found
-            if label in stored
-        ]
+            return hits
+        stored = {p.label: p for p in self.store.by_labels(found, with_vector)}
+        joined = []
+        for label, hit in zip(found, hits, strict=True):
+            row = stored.get(label)
+            if row is not None:  # a row just replaced or deleted (view not yet updated) is skipped
+                hit.payload_json = row.payload_json if with_payload else None
+                hit.vector = row.vector
+                joined.append(hit)
+        return joined
 
 
 def _plain(value: Any) -> bool:
