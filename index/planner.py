@@ -23,6 +23,7 @@ from index.plans import (
     EXACT_FILTER_LIMIT,
     EXACT_SCAN_FLOATS,
     KNOBS_MEMO,
+    MATCHES_CACHE_BYTES,
     MATCHES_CACHED,
     POST_FILTER_SHARE,
     RESCORE_MIN,
@@ -195,8 +196,12 @@ class SearchPlanner:
         found = self._matches.get(key)
         if found is None:
             found = Matches(self._matching(flt))
-            if len(self._matches) >= MATCHES_CACHED:
-                self._matches.pop(next(iter(self._matches)), None)  # the oldest
+            # readers race here (under the read lock): a pop of a key already gone is harmless
+            while (oldest := next(iter(self._matches), None)) is not None and (
+                len(self._matches) >= MATCHES_CACHED
+                or sum(m.nbytes for m in list(self._matches.values())) > MATCHES_CACHE_BYTES
+            ):
+                self._matches.pop(oldest, None)
             self._matches[key] = found
         return found
 

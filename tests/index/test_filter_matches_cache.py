@@ -39,3 +39,30 @@ def test_repeated_filtered_searches_follow_writes(tmp_path: Path, name: str, ind
     assert [h.id for h in col.search(q, 5, filter=flt)[0]] == before
     col.delete([before[0]])
     assert [h.id for h in col.search(q, 5, filter=flt)[0]][:4] == before[1:]
+
+
+def test_matches_cache_keeps_to_its_byte_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # three filters whose exact plans keep their vectors: with room for about one, the older
+    # entries go, the newest stays, and every answer equals the same search with nothing cached
+    col = Catalog(tmp_path).create(CollectionConfig("c", DIM))
+    col.create_payload_index("n", "integer")
+    rng = np.random.default_rng(1)
+    col.upsert(
+        [f"p{i}" for i in range(N)], rng.normal(size=(N, DIM)), [{"n": i % 100} for i in range(N)]
+    )
+    filters = [{"must": [{"key": "n", "range": {"gte": lo, "lt": lo + 3}}]} for lo in (0, 10, 20)]
+    q = rng.normal(size=(1, DIM))
+    fresh = []
+    for flt in filters:
+        fresh.append([h.id for h in col.search(q, 5, filter=flt)[0]])
+        col._matches.clear()
+    one = 3 * N // 100 * (DIM * 4 + 8) + N  # an entry's vectors, labels and bitmap, roughly
+    monkeypatch.setattr("index.planner.MATCHES_CACHE_BYTES", one)
+    for _ in range(2):
+        for flt, expected in zip(filters, fresh, strict=True):
+            assert [h.id for h in col.search(q, 5, filter=flt)[0]] == expected
+            assert len(col._matches) <= 2
+    newest = next(reversed(col._matches.values()))
+    assert newest.nbytes > 0 and len(newest.labels) == 3 * N // 100
