@@ -78,23 +78,7 @@ class FieldIndex:
             elements = _elements(value)
             if not elements:  # absent, or an empty array/object: json_each yields no row
                 continue
-            tags: set[Tag] = set()
-            ints: list[int] = []
-            floats: list[float] = []
-            unnameable = False
-            for element in elements:
-                tag = tag_of(element)
-                if tag is None:
-                    unnameable = True
-                else:
-                    tags.add(tag)
-                if isinstance(element, bool):
-                    continue
-                if isinstance(element, int):
-                    # SQLite holds an integer past 64 bits as a real; compare it as one
-                    (ints if INT64_MIN <= element <= INT64_MAX else floats).append(element)
-                elif isinstance(element, float):
-                    floats.append(element)
+            tags, ints, floats, unnameable = _analyse(elements)
             kept = [self._tags.setdefault(t, t) for t in tags] if self._matchable else []
             for tag in kept:
                 postings.setdefault(tag, []).append(label)
@@ -189,6 +173,28 @@ def _elements(value: Any) -> list[Any] | None:
         return None  # a null value counts as absent
     # an object is one element equal to nothing (no tag, no number): it always holds `except`
     return [value]
+
+
+def _analyse(elements: list[Any]) -> tuple[set[Tag], list[int], list[Any], bool]:
+    """(distinct tags, 64-bit integers, other numbers, whether one element has no tag)."""
+    tags: set[Tag] = set()
+    ints: list[int] = []
+    floats: list[Any] = []
+    unnameable = False
+    for element in elements:
+        tag = tag_of(element)
+        if tag is None:
+            unnameable = True
+        else:
+            tags.add(tag)
+        if isinstance(element, bool):
+            continue
+        if isinstance(element, int):
+            # SQLite holds an integer past 64 bits as a real; compare it as one
+            (ints if INT64_MIN <= element <= INT64_MAX else floats).append(element)
+        elif isinstance(element, float):
+            floats.append(element)
+    return tags, ints, floats, unnameable
 
 
 def tag_of(value: Any) -> Tag | None:

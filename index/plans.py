@@ -4,7 +4,6 @@ search; plus the thresholds that choose between them and the cached matches of a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 
 from index.base import VectorIndex
 from index.metrics import Metric
+from index.stored_point import decode_payload
 
 # Filters this selective are answered exactly from stored vectors: cheaper than steering the
 # graph search through a sparse allowed set, and exact (Qdrant plans small filters the same way).
@@ -55,7 +55,7 @@ class Hit:
 
     @property
     def payload(self) -> dict[str, Any] | None:
-        return None if self.payload_json is None else json.loads(self.payload_json)
+        return None if self.payload_json is None else decode_payload(self.payload_json)
 
 
 class Matches:
