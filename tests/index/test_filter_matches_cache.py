@@ -4,6 +4,7 @@ repeated filtered search always answers as a fresh one (each plan: exact, in-ANN
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -66,3 +67,49 @@ def test_matches_cache_keeps_to_its_byte_budget(
             assert len(col._matches) <= 2
     newest = next(reversed(col._matches.values()))
     assert newest.nbytes > 0 and len(newest.labels) == 3 * N // 100
+
+
+def test_concurrent_searches_over_many_filters_answer_as_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # eight readers over twenty filters while the cache holds about two: entries are evicted
+    # under one another's feet, and every answer still equals the same search made alone
+    import threading
+
+    col = Catalog(tmp_path).create(CollectionConfig("c", DIM))
+    col.create_payload_index("n", "integer")
+    rng = np.random.default_rng(2)
+    col.upsert(
+        [f"p{i}" for i in range(N)], rng.normal(size=(N, DIM)), [{"n": i % 100} for i in range(N)]
+    )
+    filters = [{"must": [{"key": "n", "range": {"gte": lo, "lt": lo + 3}}]} for lo in range(20)]
+    filters += [
+        {"must": [{"key": "n", "range": {"lt": 60 + lo}}]} for lo in range(5)
+    ]  # post-filter
+    queries = rng.normal(size=(6, DIM))
+    cases = [(q, f) for q in range(len(queries)) for f in range(len(filters))]
+
+    def search(case: tuple[int, int]) -> list[str]:
+        q, f = case
+        return [h.id for h in col.search(queries[q : q + 1], 5, filter=filters[f])[0]]
+
+    alone = [search(case) for case in cases]
+    monkeypatch.setattr("index.planner.MATCHES_CACHE_BYTES", 2 * (3 * N // 100 * (DIM * 4 + 8) + N))
+    col._matches.clear()
+    errors: list[Any] = []
+
+    def reader(seed: int) -> None:
+        try:
+            for i in np.random.default_rng(seed).permutation(len(cases)).tolist():
+                if search(cases[i]) != alone[i]:
+                    errors.append(cases[i])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+    assert 1 <= len(col._matches) <= 16
