@@ -3,7 +3,8 @@
 sentence-transformers' own `backend="onnx"` needs `optimum-onnx`, which pins transformers < 4.58
 and would break the installed sentence-transformers; so the export is done here with
 `torch.onnx.export`, mean pooling included in the graph, fused into onnxruntime's BERT kernels
-and quantised with its dynamic int8 quantiser (per-channel weight scales). The export reads only
+and quantised with its dynamic int8 quantiser (per-channel weight scales) after smoothing the
+feed-forward inputs (`encoders/onnx_smoothing.py`). The export reads only
 the local model files (nothing is downloaded) and is cached in a folder that describes itself
 (`onnx.json`).
 """
@@ -42,6 +43,14 @@ def export_onnx(model_path: str, out_dir: Path, quantize: bool) -> Path:
         "quantized": "int8-dynamic-per-channel" if quantize else False,
         "pooling": "mean",
     }
+    if quantize:
+        from encoders import onnx_smoothing
+
+        card["smoothing"] = {
+            "alpha": onnx_smoothing.ALPHA,
+            "calibration_texts": onnx_smoothing.CALIBRATION_TEXTS,
+            "float_down_layers": list(onnx_smoothing.FLOAT_DOWN_LAYERS),
+        }
     sidecar = out_dir / "onnx.json"
     if target.exists() and sidecar.exists() and json.loads(sidecar.read_text()) == card:
         return target
@@ -51,6 +60,8 @@ def export_onnx(model_path: str, out_dir: Path, quantize: bool) -> Path:
     model = AutoModel.from_pretrained(
         model_path, local_files_only=True, attn_implementation="eager"
     ).eval()
+    if quantize:  # the same function in float, flatter activations for int8
+        onnx_smoothing.smooth_feed_forward(model, tokenizer)
     sample = tokenizer(["an example", "a longer example"], padding=True, return_tensors="pt")
     raw = out_dir / "model-raw.onnx"
     axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS} | {"embedding": {0: "batch"}}
@@ -68,6 +79,7 @@ def export_onnx(model_path: str, out_dir: Path, quantize: bool) -> Path:
     fuse_bert(raw, model.config, out_dir / "model-fused.onnx" if quantize else target)
     raw.unlink()
     if quantize:
+        import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         fused = out_dir / "model-fused.onnx"
@@ -77,6 +89,7 @@ def export_onnx(model_path: str, out_dir: Path, quantize: bool) -> Path:
             str(target),
             weight_type=QuantType.QInt8,
             per_channel=True,
+            nodes_to_exclude=onnx_smoothing.float_matmuls(onnx.load(str(fused)).graph),
             extra_options={"DefaultTensorType": 1},  # FLOAT, for the fused ops' outputs
         )
         fused.unlink()
