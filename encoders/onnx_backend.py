@@ -29,11 +29,15 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
 
 
-def export_onnx(model_path: str, out_dir: Path, quantize: bool) -> Path:
-    """Export the transformer + mean pooling to `out_dir/model.onnx` (int8 when `quantize`)."""
+def export_onnx(model_path: str, out_dir: Path, quantize: bool, smooth: bool = True) -> Path:
+    """Export the transformer + mean pooling to `out_dir/model.onnx` (int8 when `quantize`;
+    `smooth=False` quantises without onnx_smoothing, for benchmarks to compare against)."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
+    from encoders import onnx_smoothing
+
+    smooth = smooth and quantize
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "model.onnx"
     card = {
@@ -43,9 +47,7 @@ def export_onnx(model_path: str, out_dir: Path, quantize: bool) -> Path:
         "quantized": "int8-dynamic-per-channel" if quantize else False,
         "pooling": "mean",
     }
-    if quantize:
-        from encoders import onnx_smoothing
-
+    if smooth:
         card["smoothing"] = {
             "alpha": onnx_smoothing.ALPHA,
             "calibration_texts": onnx_smoothing.CALIBRATION_TEXTS,
@@ -60,7 +62,7 @@ def export_onnx(model_path: str, out_dir: Path, quantize: bool) -> Path:
     model = AutoModel.from_pretrained(
         model_path, local_files_only=True, attn_implementation="eager"
     ).eval()
-    if quantize:  # the same function in float, flatter activations for int8
+    if smooth:  # the same function in float, flatter activations for int8
         onnx_smoothing.smooth_feed_forward(model, tokenizer)
     sample = tokenizer(["an example", "a longer example"], padding=True, return_tensors="pt")
     raw = out_dir / "model-raw.onnx"
@@ -89,7 +91,9 @@ def export_onnx(model_path: str, out_dir: Path, quantize: bool) -> Path:
             str(target),
             weight_type=QuantType.QInt8,
             per_channel=True,
-            nodes_to_exclude=onnx_smoothing.float_matmuls(onnx.load(str(fused)).graph),
+            nodes_to_exclude=onnx_smoothing.float_matmuls(onnx.load(str(fused)).graph)
+            if smooth
+            else [],
             extra_options={"DefaultTensorType": 1},  # FLOAT, for the fused ops' outputs
         )
         fused.unlink()
@@ -141,6 +145,7 @@ class OnnxTextModel:
         max_seq_length: int,
         cache_dir: Path | None = None,
         threads: int = 0,
+        smooth: bool = True,
     ) -> None:
         # both come with the `onnx` extra; a missing one is named with its pip line (409)
         require("onnx", "onnx", "encoder", EncoderExtraMissing)
@@ -150,7 +155,7 @@ class OnnxTextModel:
         if cache_dir is None:  # no models dir: export once per process into a temporary folder
             self._tmp = tempfile.TemporaryDirectory(prefix="nestvec-onnx-")
             cache_dir = Path(self._tmp.name)
-        path = export_onnx(model_path, cache_dir, quantize)
+        path = export_onnx(model_path, cache_dir, quantize, smooth)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: onnxruntime picks (one per core)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

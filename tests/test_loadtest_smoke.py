@@ -105,3 +105,13 @@ def test_bench_families_prints_each_row(tmp_path: Path) -> None:
     assert re.search(r"minilm ÷ its encoder in process\s+\|\s+[\d.]+.*both (float32|bfloat16)", out)
     assert re.search(r"moe-minilm.*skipped.*not trained", out), out
     assert re.search(r"face-dlib, 4 clients x 1 photo\s+\|\s+[\d.]+", out) or "no " in out, out
+
+
+def test_onnx_domains_compares_both_int8_exports_per_domain() -> None:
+    code, out = run_script("onnx_domains.py", "--n", "8")
+    assert code == 0, out[-3000:]
+    rows = [line.split("|") for line in out.splitlines() if line.count("|") == 6]
+    exports = [cells[2].strip() for cells in rows[1:]]  # after the header
+    assert exports.count("plain int8") == exports.count("smoothed int8") == 6, out[-3000:]
+    assert all(0.9 < float(cells[4]) <= 1.0001 for cells in rows[1:]), out[-3000:]
+    assert re.search(r"smoothed int8: \d of 6 domains", out)
