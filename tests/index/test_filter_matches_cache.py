@@ -18,6 +18,18 @@ FILTERS = {  # shares of N: exact (few matches), exact (the float budget), post-
     "n < 60 (60%)": {"must": [{"key": "n", "range": {"lt": 60}}]},
 }
 INSIDE = 2  # a value of n every filter keeps but the first, which keeps 3
+# a cached 3% filter's bytes, roughly: its vectors, labels and bitmap
+ENTRY_BYTES = 3 * N // 100 * (DIM * 4 + 8) + N
+
+
+def indexed_collection(tmp_path: Path, rng: np.random.Generator) -> Any:
+    """N random points with n = 0..99 in turn, under an integer payload index on n."""
+    col = Catalog(tmp_path).create(CollectionConfig("c", DIM))
+    col.create_payload_index("n", "integer")
+    col.upsert(
+        [f"p{i}" for i in range(N)], rng.normal(size=(N, DIM)), [{"n": i % 100} for i in range(N)]
+    )
+    return col
 
 
 @pytest.mark.parametrize("indexed", [True, False])
@@ -47,20 +59,15 @@ def test_matches_cache_keeps_to_its_byte_budget(
 ) -> None:
     # three filters whose exact plans keep their vectors: with room for about one, the older
     # entries go, the newest stays, and every answer equals the same search with nothing cached
-    col = Catalog(tmp_path).create(CollectionConfig("c", DIM))
-    col.create_payload_index("n", "integer")
     rng = np.random.default_rng(1)
-    col.upsert(
-        [f"p{i}" for i in range(N)], rng.normal(size=(N, DIM)), [{"n": i % 100} for i in range(N)]
-    )
+    col = indexed_collection(tmp_path, rng)
     filters = [{"must": [{"key": "n", "range": {"gte": lo, "lt": lo + 3}}]} for lo in (0, 10, 20)]
     q = rng.normal(size=(1, DIM))
     fresh = []
     for flt in filters:
         fresh.append([h.id for h in col.search(q, 5, filter=flt)[0]])
         col._matches.clear()
-    one = 3 * N // 100 * (DIM * 4 + 8) + N  # an entry's vectors, labels and bitmap, roughly
-    monkeypatch.setattr("index.planner.MATCHES_CACHE_BYTES", one)
+    monkeypatch.setattr("index.planner.MATCHES_CACHE_BYTES", ENTRY_BYTES)
     for _ in range(2):
         for flt, expected in zip(filters, fresh, strict=True):
             assert [h.id for h in col.search(q, 5, filter=flt)[0]] == expected
@@ -76,12 +83,8 @@ def test_concurrent_searches_over_many_filters_answer_as_alone(
     # under one another's feet, and every answer still equals the same search made alone
     import threading
 
-    col = Catalog(tmp_path).create(CollectionConfig("c", DIM))
-    col.create_payload_index("n", "integer")
     rng = np.random.default_rng(2)
-    col.upsert(
-        [f"p{i}" for i in range(N)], rng.normal(size=(N, DIM)), [{"n": i % 100} for i in range(N)]
-    )
+    col = indexed_collection(tmp_path, rng)
     filters = [{"must": [{"key": "n", "range": {"gte": lo, "lt": lo + 3}}]} for lo in range(20)]
     filters += [
         {"must": [{"key": "n", "range": {"lt": 60 + lo}}]} for lo in range(5)
@@ -94,7 +97,7 @@ def test_concurrent_searches_over_many_filters_answer_as_alone(
         return [h.id for h in col.search(queries[q : q + 1], 5, filter=filters[f])[0]]
 
     alone = [search(case) for case in cases]
-    monkeypatch.setattr("index.planner.MATCHES_CACHE_BYTES", 2 * (3 * N // 100 * (DIM * 4 + 8) + N))
+    monkeypatch.setattr("index.planner.MATCHES_CACHE_BYTES", 2 * ENTRY_BYTES)
     col._matches.clear()
     errors: list[Any] = []
 
