@@ -4,9 +4,9 @@ sentence-transformers' own `backend="onnx"` needs `optimum-onnx`, which pins tra
 and would break the installed sentence-transformers; so the export is done here with
 `torch.onnx.export`, mean pooling included in the graph, fused into onnxruntime's BERT kernels
 and quantised with its dynamic int8 quantiser (per-channel weight scales) after smoothing the
-feed-forward inputs (`encoders/onnx_smoothing.py`). The export reads only
-the local model files (nothing is downloaded) and is cached in a folder that describes itself
-(`onnx.json`).
+feed-forward inputs and splitting their outlier channels off (`encoders/onnx_smoothing.py`).
+The export reads only the local model files (nothing is downloaded) and is cached in a folder
+that describes itself (`onnx.json`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def export_onnx(model_path: str, out_dir: Path, quantize: bool, smooth: bool = T
         card["smoothing"] = {
             "alpha": onnx_smoothing.ALPHA,
             "calibration_texts": onnx_smoothing.CALIBRATION_TEXTS,
-            "float_down_layers": list(onnx_smoothing.FLOAT_DOWN_LAYERS),
+            "outlier_ratio": onnx_smoothing.OUTLIER_RATIO,
         }
     sidecar = out_dir / "onnx.json"
     if target.exists() and sidecar.exists() and json.loads(sidecar.read_text()) == card:
@@ -62,8 +62,9 @@ def export_onnx(model_path: str, out_dir: Path, quantize: bool, smooth: bool = T
     model = AutoModel.from_pretrained(
         model_path, local_files_only=True, attn_implementation="eager"
     ).eval()
+    split = 0
     if smooth:  # the same function in float, flatter activations for int8
-        onnx_smoothing.smooth_feed_forward(model, tokenizer)
+        split = onnx_smoothing.prepare_for_int8(model, tokenizer)
     sample = tokenizer(["an example", "a longer example"], padding=True, return_tensors="pt")
     raw = out_dir / "model-raw.onnx"
     axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS} | {"embedding": {0: "batch"}}
@@ -91,9 +92,7 @@ def export_onnx(model_path: str, out_dir: Path, quantize: bool, smooth: bool = T
             str(target),
             weight_type=QuantType.QInt8,
             per_channel=True,
-            nodes_to_exclude=onnx_smoothing.float_matmuls(onnx.load(str(fused)).graph)
-            if smooth
-            else [],
+            nodes_to_exclude=onnx_smoothing.float_matmuls(onnx.load(str(fused)).graph, split),
             extra_options={"DefaultTensorType": 1},  # FLOAT, for the fused ops' outputs
         )
         fused.unlink()

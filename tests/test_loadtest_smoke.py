@@ -112,6 +112,6 @@ def test_onnx_domains_compares_both_int8_exports_per_domain() -> None:
     assert code == 0, out[-3000:]
     rows = [line.split("|") for line in out.splitlines() if line.count("|") == 6]
     exports = [cells[2].strip() for cells in rows[1:]]  # after the header
-    assert exports.count("plain int8") == exports.count("smoothed int8") == 6, out[-3000:]
+    assert exports.count("plain int8") == exports.count("shipped int8") == 6, out[-3000:]
     assert all(0.9 < float(cells[4]) <= 1.0001 for cells in rows[1:]), out[-3000:]
-    assert re.search(r"smoothed int8: \d of 6 domains", out)
+    assert re.search(r"shipped int8: \d of 6 domains", out)
