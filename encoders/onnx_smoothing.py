@@ -11,7 +11,7 @@ function:
   down-projection's input, the GELU output: in MiniLM's first layers one or two of its 1,536
   channels reach 14-24 on the [CLS] token against a median channel peak of about 1.4. Those
   channels are zeroed in the int8 product and multiplied in float by a small MatMul of their own
-  (one to two rows of the weight), so the int8 range covers the other channels only. Smoothing
+  (one or two of the weight's columns), so the int8 range covers the other channels only. Smoothing
   cannot do this here: its scales land on the weight's input columns, which the per-output-row
   weight scales cannot absorb.
 
