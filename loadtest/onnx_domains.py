@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 import re
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +24,9 @@ import numpy as np
 
 from encoders.minilm import MiniLMEncoder, minilm_path
 from encoders.onnx_backend import OnnxTextModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_search import normalise  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BAR = 0.99
@@ -64,10 +68,6 @@ DOMAINS: dict[str, Callable[[int], list[str]]] = {
 }
 
 
-def unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="texts per domain (at most)")
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cut = reference.tokenizer(texts, truncation=True, max_length=reference.max_seq_length)
             tokens = [len(ids) for ids in cut["input_ids"]]
             for label, model in models.items():
-                cosine = (expected * unit(model.encode(texts))).sum(axis=1)
+                cosine = (expected * normalise(model.encode(texts))).sum(axis=1)
                 worst = int(cosine.argmin())
                 misses += label == "shipped int8" and cosine[worst] < BAR
                 print(
