@@ -10,8 +10,8 @@ import numpy as np
 
 from encoders.artifacts import folder_fingerprint
 from encoders.base import BaseEncoder, Modality, check_texts
-from encoders.onnx_backend import BACKENDS, OnnxTextModel
-from encoders.precision import autocast, prepare, resolve_precision
+from encoders.onnx_backend import OnnxTextModel, resolve_backend
+from encoders.precision import PRECISIONS, autocast, prepare, resolve_precision
 from encoders.registry import register_encoder
 
 
@@ -34,12 +34,14 @@ class MiniLMEncoder(BaseEncoder):
     """sentence-transformers/all-MiniLM-L6-v2: 384-d, mean pooling, texts cut at 256 tokens.
 
     The model is not Matryoshka-trained, so only the full 384 dimensions are offered.
-    `backend` picks the runtime: "torch" (sentence-transformers, the default), or ONNX Runtime
-    "onnx" / "onnx-int8" (dynamic int8 quantisation), exported from the same local files into
-    `onnx_dir` (a temporary folder when not given). `precision` ("auto", "float32",
-    "bfloat16") sets torch's matrix precision; "auto" is bfloat16 on CPUs with AMX or
+    `backend` picks the runtime: "torch" (sentence-transformers), ONNX Runtime "onnx" /
+    "onnx-int8" (dynamic int8 quantisation) exported from the same local files and cached in
+    `onnx_dir` (default: the machine's nestvec cache), or "auto", the default: onnx-int8 except
+    on CPUs with AMX, where bfloat16 torch is faster (encoders.onnx_backend). `precision`
+    ("auto", "float32", "bfloat16") sets torch's matrix precision, and a precision other than
+    "auto" selects torch when the backend is "auto"; "auto" is bfloat16 on CPUs with AMX or
     AVX512-BF16 (encoders.precision: measured 2.4x and 1.6x, cosine >= 0.99997 to float32).
-    Set per encoder with NESTVEC_ENCODER_OPTIONS='{"minilm": {"backend": "onnx-int8"}}' or
+    Set per encoder with NESTVEC_ENCODER_OPTIONS='{"minilm": {"backend": "torch"}}' or
     '{"minilm": {"precision": "float32"}}'.
     """
 
@@ -52,22 +54,29 @@ class MiniLMEncoder(BaseEncoder):
         self,
         device: str = "cpu",
         batch_size: int = 32,
-        backend: str = "torch",
+        backend: str = "auto",
         onnx_dir: Path | None = None,
         precision: str = "auto",
     ) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        self.backend, self.batch_size = backend, batch_size
-        self.device, self.precision = device, resolve_precision(precision, device)
-        if backend == "torch":
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
+        if backend == "auto" and (precision != "auto" or device != "cpu"):
+            backend = "torch"  # asked of torch's matrices or devices: float32 stays float32
+        self.backend, self.batch_size, self.device = resolve_backend(backend), batch_size, device
+        if self.backend == "torch":
+            self.precision = resolve_precision(precision, device)
             self.model = prepare(load_minilm(device), self.precision)
             self.tokenizer = self.model.tokenizer
         else:
             self.model = None
-            cache = Path(onnx_dir) / backend if onnx_dir is not None else None
+            self.precision = "int8" if self.backend == "onnx-int8" else "float32"
             self.onnx = OnnxTextModel(
-                minilm_path(), backend == "onnx-int8", self.max_seq_length, cache
+                minilm_path(),
+                self.backend == "onnx-int8",
+                self.max_seq_length,
+                Path(onnx_dir) if onnx_dir is not None else None,
             )
             self.tokenizer = self.onnx.tokenizer
 

@@ -8,7 +8,7 @@ seconds of server and client, and the batch-size histogram from the server's GET
 Last, one client sending all N texts in one request (a bulk upsert's shape) ÷ the plain encode.
 
     .venv/bin/python loadtest/bench_embed.py [--n 512] [--clients 16] [--batch-max-wait-ms 5]
-        [--backend torch|onnx|onnx-int8] [--peer-url http://127.0.0.1:7997]
+        [--backend auto|torch|onnx|onnx-int8] [--peer-url http://127.0.0.1:7997]
 
 With --peer-url, a running peer (infinity-emb, TEI) gets the same one-text requests in the same
 passes through its OpenAI-shaped POST /embeddings, and peer÷plain and nestvec÷peer are printed.
@@ -35,6 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_locust import Samples, Server, scifact_sentences, scrape  # noqa: E402
+
+from encoders.onnx_backend import resolve_backend  # noqa: E402
 
 ENCODER = "minilm"
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # keep the table readable
@@ -167,9 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--backend",
-        choices=("torch", "onnx", "onnx-int8"),
-        default="torch",
-        help="the server's minilm runtime (the plain baseline is always torch fp32)",
+        choices=("auto", "torch", "onnx", "onnx-int8"),
+        default="auto",
+        help="the server's minilm runtime, default its own default (the plain baseline is always "
+        "torch fp32)",
     )
     parser.add_argument("--batch-max-size", type=int, help="server NESTVEC_BATCH_MAX_SIZE")
     parser.add_argument("--batch-max-wait-ms", type=float, help="server NESTVEC_BATCH_MAX_WAIT_MS")
@@ -186,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("bounds: 1 <= n <= 50000, 1 <= clients <= 256, repeats >= 1")
     texts = scifact_sentences(args.n)
     env = {"NESTVEC_PRELOAD_ENCODERS": f'["{ENCODER}"]'}
-    if args.backend != "torch":
+    if args.backend != "auto":
         env["NESTVEC_ENCODER_OPTIONS"] = json.dumps({ENCODER: {"backend": args.backend}})
     if args.batch_max_size is not None:
         env["NESTVEC_BATCH_MAX_SIZE"] = str(args.batch_max_size)
@@ -199,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} n={len(texts)} "
         f"clients={args.clients} plain_batch={args.batch_size} repeats={args.repeats} "
+        f"server_backend={resolve_backend(args.backend)} "
         f"server_env={ {k: v for k, v in env.items() if 'PRELOAD' not in k} }",
         flush=True,
     )

