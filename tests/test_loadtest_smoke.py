@@ -83,7 +83,9 @@ def test_bench_embed_times_a_peer_through_its_openai_endpoint(live_server: LiveS
     assert code == 0, out
     match = re.search(r"peer÷plain: (\d+\.\d+); nestvec÷peer: (\d+\.\d+); .* (\d\.\d+)$", out, re.M)
     assert match and float(match[1]) > 0 and float(match[2]) > 0, out
-    assert float(match[3]) > 0.999, out  # the peer embedded the same texts with the same model
+    # the peer embedded the same texts with the same model, in nestvec's default runtime (int8 on
+    # CPUs without AMX: cosine >= 0.99 to the plain float32 encode)
+    assert float(match[3]) >= 0.99, out
 
 
 def test_bench_families_prints_each_row(tmp_path: Path) -> None:
