@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     encoder_options: JSONObject = Field(
         default_factory=dict,
-        description='constructor options per encoder, e.g. {"minilm": {"backend": "onnx-int8"}}',
+        description='constructor options per encoder, e.g. {"minilm": {"backend": "torch"}}',
     )
     preload_encoders: StrList = Field(
         default_factory=list,
