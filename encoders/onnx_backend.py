@@ -11,9 +11,9 @@ export at the same time publish one folder atomically.
 
 "auto", minilm's default backend, picks onnx-int8 except on CPUs with AMX tiles: measured on an
 AVX512-BF16 EPYC without AMX, int8 encodes 1.22-1.29x the texts/s of bfloat16 torch in process and
-serves 1.93x plain float32 encode over REST (median of five runs), at cosine >= 0.99 to float32
-in six text domains (loadtest/onnx_domains.py); on a Sapphire Rapids CPU, AMX bfloat16 torch
-encoded 655 texts/s against int8's 438, so torch stays the runtime there.
+serves 1.96x plain float32 encode over REST (median of five runs; torch 1.25x), at cosine >= 0.99
+to float32 in six text domains (loadtest/onnx_domains.py); on a Sapphire Rapids CPU, AMX bfloat16
+torch encoded 655 texts/s against a plain int8 export's 438, so torch stays the runtime there.
 """
 
 from __future__ import annotations
