@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ def cached_export(model_path: str, cache_dir: Path, quantize: bool, smooth: bool
         (json.dumps(card, sort_keys=True) + folder_fingerprint("onnx", Path(model_path))).encode()
     ).hexdigest()[:16]
     folder = cache_dir / key
+    _sweep_partials(cache_dir)
     if (folder / "onnx.json").exists():  # written last, so the model beside it is whole
         return folder / "model.onnx"
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -104,6 +106,21 @@ def cached_export(model_path: str, cache_dir: Path, quantize: bool, smooth: bool
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return folder / "model.onnx"
+
+
+PARTIAL_TTL_S = 3600  # an export takes about 15 s; older partial folders were left by a kill
+
+
+def _sweep_partials(cache_dir: Path) -> None:
+    """Remove partial exports of processes killed mid-export (about 200 MB each), so a server
+    restarted in a loop does not fill the disk."""
+    now = time.time()
+    for partial in cache_dir.glob(".*-*"):
+        try:
+            if partial.is_dir() and now - partial.stat().st_mtime > PARTIAL_TTL_S:
+                shutil.rmtree(partial, ignore_errors=True)
+        except OSError:  # another process swept it first
+            continue
 
 
 def export_onnx(model_path: str, out_dir: Path, quantize: bool, smooth: bool = True) -> Path:

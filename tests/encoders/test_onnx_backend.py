@@ -4,6 +4,7 @@ int8 one is the default where it is the faster, and its export is cached once pe
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +123,26 @@ def test_export_describes_itself_and_is_reused(int8_encoder: MiniLMEncoder, tmp_
     stamp = target.stat().st_mtime_ns
     assert cached_export(minilm_path(), tmp_path, quantize=False).stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == [target.parent.name]  # no partial left
+
+
+def test_partial_exports_left_by_a_kill_are_swept(
+    onnx_dir: Path, int8_encoder: MiniLMEncoder
+) -> None:
+    import os
+    import time
+
+    from encoders.minilm import minilm_path
+    from encoders.onnx_backend import PARTIAL_TTL_S, cached_export
+
+    stale, live = onnx_dir / ".0123abcd-dead", onnx_dir / ".0123abcd-busy"
+    for partial in (stale, live):
+        partial.mkdir()
+        (partial / "model-raw.onnx").write_bytes(b"half an export")
+    old = time.time() - PARTIAL_TTL_S - 60
+    os.utime(stale, (old, old))
+    cached_export(minilm_path(), onnx_dir, quantize=True)  # the cached one: nothing re-exported
+    assert not stale.exists() and live.exists()  # an export in progress is left alone
+    shutil.rmtree(live)
 
 
 EXPORT = """
