@@ -2,16 +2,15 @@
 
 The service and `nestvec train` both resolve the folder through `service.settings.Settings`
 (NESTVEC_DATA_DIR / NESTVEC_MODELS_DIR) and hand it down, so a model trained with `--data-dir D`
-is served by `nestvec serve --data-dir D`. Nothing here reads the environment, except the cache of
-files derived from installed packages (minilm's ONNX export), which belongs to the machine rather
-than to a data directory: NESTVEC_CACHE_DIR, else $XDG_CACHE_HOME/nestvec, else ~/.cache/nestvec.
+is served by `nestvec serve --data-dir D`. Nothing here reads the environment. Files derived from
+installed packages (minilm's ONNX export) belong to the user rather than to a data directory:
+they are cached under ~/.cache/nestvec unless an encoder is given a folder of its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,10 +25,7 @@ def default_models_dir() -> Path:
 
 def default_cache_dir() -> Path:
     """Files rebuilt from installed packages on demand, shared by every data directory."""
-    if os.environ.get("NESTVEC_CACHE_DIR"):
-        return Path(os.environ["NESTVEC_CACHE_DIR"])
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "nestvec"
+    return Path.home() / ".cache" / "nestvec"
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:

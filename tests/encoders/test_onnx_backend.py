@@ -157,7 +157,7 @@ def test_default_is_int8_exported_once_by_concurrent_processes(tmp_path: Path) -
     """Two servers starting together on a cold cache both load, and share one export."""
     from encoders.onnx_backend import cpu_has_amx
 
-    env = {"NESTVEC_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}  # the cache: ~/.cache/nestvec
     runs = [
         subprocess.Popen(
             [sys.executable, "-c", EXPORT], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
@@ -168,7 +168,7 @@ def test_default_is_int8_exported_once_by_concurrent_processes(tmp_path: Path) -
     assert all(run.returncode == 0 for run in runs)
     assert {out["backend"] for out in outs} == {"torch" if cpu_has_amx() else "onnx-int8"}
     if not cpu_has_amx():
-        (folder,) = (tmp_path / "cache" / "onnx").iterdir()  # one export, no partial left over
+        (folder,) = (tmp_path / ".cache" / "nestvec" / "onnx").iterdir()  # one, no partial left
         assert (folder / "model.onnx").exists() and folder.stat().st_mode & 0o055
     np.testing.assert_allclose(outs[0]["vector"], outs[1]["vector"], atol=1e-6)
 
