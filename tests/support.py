@@ -164,14 +164,3 @@ def milvus_lite_uri() -> str:
 
         return shared_uri(override)
     return str(Path(tempfile.mkdtemp(prefix="nestvec-milvus-")) / "milvus.db")
-
-
-def batch_cosine_floor(encoder: Any) -> float:
-    """How close a text's vector from a shared model call stays to its vector alone, by cosine.
-
-    Float runtimes differ only in rounding (padding and matmul shapes change the last bits).
-    Dynamic int8 (minilm's default runtime on most CPUs) quantises each call's activations with
-    one range, so a text moves with its batch: worst 0.995 over 300 SciFact abstracts and
-    NFCorpus queries in random batches of 32. Either floor still fails a swapped or mixed-up row.
-    """
-    return 0.99 if getattr(encoder, "precision", None) == "int8" else 0.9999
