@@ -11,7 +11,7 @@ export at the same time publish one folder atomically.
 
 "auto", minilm's default backend, picks onnx-int8 except on CPUs with AMX tiles: measured on an
 AVX512-BF16 EPYC without AMX, int8 encodes 1.21-1.24x the texts/s of bfloat16 torch in process and
-serves 2.24x plain float32 encode over REST (median of six runs; torch 1.25x), at cosine >= 0.99
+serves 2.17x plain float32 encode over REST (median of five runs; torch 1.25x), at cosine >= 0.99
 to float32 in six text domains (loadtest/onnx_domains.py); on a Sapphire Rapids CPU, AMX bfloat16
 torch encoded 655 texts/s against a plain int8 export's 438, so torch stays the runtime there.
 """
@@ -242,6 +242,8 @@ class OnnxTextModel:
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
         self.max_seq_length, self.quantized = max_seq_length, quantize
         self.dim = self.session.get_outputs()[0].shape[-1]
+        if self.tokenizer.padding_side != "right":  # _encode_each cuts padding off the right
+            raise ValueError(f"{model_path}: expected a tokenizer that pads on the right")
 
     def _export(self, model_path: str, cache_dir: Path, quantize: bool, smooth: bool) -> Path:
         """The cached export; a cache that cannot be written (a read-only home or filesystem)
@@ -265,7 +267,7 @@ class OnnxTextModel:
         (cosine 0.995 at worst) and with load. Alone, no padding is computed either: over
         SciFact sentences one text per call keeps 0.92-0.97x the texts/s of length-sorted
         batches of 32 from one caller, and the server's two batch workers serve 16 one-text
-        clients 2.07-2.27x a plain float32 encode where batched calls gave 1.63-2.00x.
+        clients 2.06-2.28x a plain float32 encode where batched calls gave 1.63-2.00x.
         """
         if self.quantized:
             return self._encode_each(texts)
@@ -288,10 +290,19 @@ class OnnxTextModel:
         return out
 
     def _encode_each(self, texts: list[str]) -> np.ndarray:
-        """One model call per text, tokenised together (no padding: each keeps its length)."""
-        feed = self.tokenizer(texts, truncation=True, max_length=self.max_seq_length)
+        """One model call per text, each cut to its own length from one tokeniser call."""
+        # The same padding and truncation as every other call: a fast tokenizer stores them on
+        # its shared Rust object at each call, so other settings would flip them for concurrent
+        # callers. BERT pads on the right, so a row's first `length` tokens are the text's own.
+        feed = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_seq_length,
+            return_tensors="np",
+        )
         out = np.empty((len(texts), self.dim), np.float32)
-        for i in range(len(texts)):
-            one = {name: np.asarray([feed[name][i]], np.int64) for name in INPUTS}
+        for i, length in enumerate(feed["attention_mask"].sum(axis=1)):
+            one = {name: np.ascontiguousarray(feed[name][i : i + 1, :length]) for name in INPUTS}
             out[i] = self.session.run(None, one)[0][0]
         return out

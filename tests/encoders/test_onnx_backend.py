@@ -63,6 +63,29 @@ def test_int8_vector_of_a_text_does_not_depend_on_its_batch(int8_encoder: MiniLM
     np.testing.assert_allclose(with_others, alone, atol=1e-6)
 
 
+def test_int8_calls_share_the_tokenizer_safely(int8_encoder: MiniLMEncoder) -> None:
+    """Per-text calls tokenise with the settings every other call uses (a fast tokenizer keeps
+    them on one shared object), and concurrent mixed calls give each text its vector alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = int8_encoder.tokenizer.backend_tokenizer
+    int8_encoder.count_tokens(["a cat"])
+    settings = (backend.padding, backend.truncation)
+    texts = [*scifact_texts(4), "a cat", "dogs bark at night", "rain"]
+    alone = np.vstack([int8_encoder.encode([t]) for t in texts])
+    assert (backend.padding, backend.truncation) == settings
+    jobs = [[texts[i], texts[(i + 3) % len(texts)]] for i in range(len(texts))] * 3
+    with ThreadPoolExecutor(6) as pool:  # encodes and token counts interleaved
+        encoded = [pool.submit(int8_encoder.encode, job) for job in jobs]
+        counted = [pool.submit(int8_encoder.count_tokens, job) for job in jobs]
+        answers = [f.result() for f in encoded]
+        counts = [f.result() for f in counted]
+    for job, got, count in zip(jobs, answers, counts, strict=True):
+        want = alone[[texts.index(t) for t in job]]
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        assert count == int8_encoder.count_tokens(job)
+
+
 def scifact_sentences(n: int) -> list[str]:
     """The first `n` sentences of SciFact's abstracts: short texts, where int8 errs most."""
     out: list[str] = []
