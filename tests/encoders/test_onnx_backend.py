@@ -149,7 +149,7 @@ def test_int8_preparation_keeps_the_float_model() -> None:
 
 def test_export_describes_itself_and_is_reused(int8_encoder: MiniLMEncoder, tmp_path: Path) -> None:
     from encoders.minilm import minilm_path
-    from encoders.onnx_backend import cached_export
+    from encoders.onnx_export import cached_export
 
     target = cached_export(minilm_path(), tmp_path, quantize=False)
     card = json.loads((target.parent / "onnx.json").read_text())
@@ -166,7 +166,7 @@ def test_partial_exports_left_by_a_kill_are_swept(
     import time
 
     from encoders.minilm import minilm_path
-    from encoders.onnx_backend import PARTIAL_TTL_S, cached_export
+    from encoders.onnx_export import PARTIAL_TTL_S, cached_export
 
     stale, live = onnx_dir / ".0123abcd-dead", onnx_dir / ".0123abcd-busy"
     for partial in (stale, live):
