@@ -46,7 +46,8 @@ def resolve_backend(backend: str) -> str:
 
 
 class OnnxTextModel:
-    """Encodes texts like `SentenceTransformer.encode` (length-sorted batches, mean pooling)."""
+    """Encodes texts like `SentenceTransformer.encode` (mean pooling): float models in
+    length-sorted batches, the int8 model one text per call (`encode`)."""
 
     def __init__(
         self,
