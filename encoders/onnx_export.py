@@ -13,7 +13,6 @@ export at the same time publish one folder atomically.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,6 +22,8 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any
+
+from encoders.artifacts import fingerprint, folder_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,10 @@ def export_card(model_path: str, quantize: bool, smooth: bool) -> dict[str, Any]
 def cached_export(model_path: str, cache_dir: Path, quantize: bool, smooth: bool = True) -> Path:
     """`cache_dir/<key>/model.onnx`, exported on first use; the key hashes the card and the
     model's files, so every process that agrees on both shares one export."""
-    from encoders.artifacts import folder_fingerprint
-
     card = export_card(model_path, quantize, smooth)
-    key = hashlib.sha256(
-        (json.dumps(card, sort_keys=True) + folder_fingerprint("onnx", Path(model_path))).encode()
-    ).hexdigest()[:16]
+    key = fingerprint(
+        json.dumps(card, sort_keys=True), folder_fingerprint("onnx", Path(model_path))
+    )
     folder = cache_dir / key
     _sweep_partials(cache_dir)
     if (folder / "onnx.json").exists():  # written last, so the model beside it is whole
