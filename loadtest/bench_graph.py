@@ -31,7 +31,7 @@ from encoders.graph.features import unit_rows
 from encoders.graph.sage_baseline import train_sage
 from encoders.graph.sampler import WalkConfig
 from encoders.graph.train_cli import propagation
-from encoders.graph.training import TrainConfig, train
+from encoders.graph.training import TrainConfig, embed_all, train
 
 
 def main() -> None:
@@ -43,6 +43,13 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="write a bar chart PNG here")
     parser.add_argument("--json", type=Path, help="write the numbers as JSON here")
     parser.add_argument("--retrain", action="store_true", help="train even if a model exists")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=5,
+        help="also retrain ours with the artifact's settings at this many seeds (the artifact's "
+        "among them) and print the spread: one seed's kNN moves by about +-0.01 (0 = skip)",
+    )
     parser.add_argument(
         "--sage-propagated",
         action="store_true",
@@ -91,11 +98,14 @@ def main() -> None:
     z_ours = ours_enc.encode(graph.ids)
     rows["ours (PinSage-style)"] = score(z_ours)
     inductive = _inductive(graph, x, train_edges, held, negs, cfg, z_ours, args)
+    spread = _seed_spread(x, train_edges, cfg, args.seeds, score)
     _print(rows, full_sgc, inductive, meta, sage_s, train_s)
+    _print_spread(spread)
     if args.plot:
         _plot(rows, args.plot)
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "sgc_full_knn": full_sgc, **inductive}))
+        out = {"rows": rows, "sgc_full_knn": full_sgc, **inductive, "seeds": spread}
+        args.json.write_text(json.dumps(out))
 
 
 def _train_default(args: argparse.Namespace) -> float | None:
@@ -173,6 +183,32 @@ def _inductive(graph, x, train_edges, held, negs, cfg, z_trans, args) -> dict:  
             z, graph.labels, np.flatnonzero(np.asarray(graph.splits) == "test")
         ),
     }
+
+
+def _seed_spread(x, train_edges, cfg, n, score) -> dict[int, dict[str, float]]:  # noqa: ANN001
+    """Our scores at seeds cfg.seed .. cfg.seed + n - 1, each retrained with the same settings on
+    the same training edges: how far one trained model's figures are from another's."""
+    from tqdm import tqdm
+
+    out = {}
+    for seed in range(cfg.seed, cfg.seed + n):
+        with tqdm(desc=f"ours, seed {seed}", unit="step", mininterval=5) as bar:
+            result = train(x, train_edges, dataclasses.replace(cfg, seed=seed), bar)
+        out[seed] = score(embed_all(result.model, result.table))
+    return out
+
+
+def _print_spread(spread: dict[int, dict[str, float]]) -> None:
+    if not spread:
+        return
+    seeds = sorted(spread)
+    print(f"ours retrained at seeds {seeds[0]}-{seeds[-1]} (same settings and edges):")
+    for metric in ("auc", "hits@20", "knn"):
+        values = [spread[s][metric] for s in seeds]
+        print(
+            f"  {metric:8} mean {np.mean(values):.3f}  min {min(values):.3f}  "
+            f"max {max(values):.3f}  ({' '.join(f'{v:.3f}' for v in values)})"
+        )
 
 
 def _print(rows, full_sgc, ind, meta, sage_s, train_s) -> None:  # noqa: ANN001
