@@ -199,7 +199,7 @@ class HasId(SqlOnly):
 
 class MinShouldSpec(_Strict):
     conditions: list[Condition]
-    min_count: Annotated[StrictInt, Field(ge=0)]
+    min_count: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]  # SQLite binds 64-bit integers
 
 
 class MinShould(SqlOnly):

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from index.base import IndexParams, QueryParams, VectorIndex
-from index.metrics import Metric, l2_score
+from index.metrics import Metric, l2_score, squared_l2
 from index.registry import register_index
 
 INITIAL_CAPACITY = 1024
@@ -123,9 +123,28 @@ class HnswIndex(VectorIndex):
             labels, distances = self._knn(queries, k, max(ef, k), accept)
         except RuntimeError:
             # Too few reachable matches for k at this ef (tiny or heavily filtered graph):
-            # widen the beam to the whole index, which makes the search exhaustive.
-            labels, distances = self._knn(queries, k, max(len(self), k), accept)
+            # widen the beam to the whole index.
+            try:
+                labels, distances = self._knn(queries, k, max(len(self), k), accept)
+            except RuntimeError:
+                # Still short: reused (replaced) slots can leave live points the graph walk never
+                # reaches, so k close to the live count cannot be met by the graph. Score the
+                # candidates exactly instead.
+                labels, distances = self._exact(queries, k, allowed_set)
         return labels.astype(np.int64), self._scores(distances)
+
+    def _exact(
+        self, queries: np.ndarray, k: int, allowed: set[int] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """hnswlib-style (labels, distances) by scanning every live (and allowed) point."""
+        live = self.labels() if allowed is None else np.fromiter(allowed & self._live, np.int64)
+        vectors = np.asarray(self._index.get_items(live, return_type="numpy"), np.float32)
+        if self.metric.kind == "ip":
+            distances = 1.0 - queries @ vectors.T
+        else:
+            distances = squared_l2(queries, vectors)
+        order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+        return live[order], np.take_along_axis(distances, order, axis=1)
 
     def _knn(
         self, queries: np.ndarray, k: int, ef: int, accept: Any

@@ -31,6 +31,9 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except RecursionError:
         raise json.JSONDecodeError("nested too deep", body.decode("utf-8", "replace"), 0) from None
+    except UnicodeDecodeError as e:  # bytes that are no UTF-8 (or UTF-16/32) text at all
+        text = body.decode("utf-8", "replace")
+        raise json.JSONDecodeError("invalid UTF-8", text, e.start) from None
 
 
 class _JsonRequest(Request):

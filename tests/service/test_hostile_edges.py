@@ -1,0 +1,75 @@
+"""Inputs an outside sweep turned into 500s: bytes that are not UTF-8, a `min_count` past 64
+bits, and HNSW searches whose k the graph walk cannot reach after slot reuse. Each is now a 4xx
+or an answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/collections/v/search", "/v1/collections/v/search/batch", "/v1/embed", "/v1/embeddings"],
+)
+def test_a_body_that_is_not_utf8_is_invalid_json(client: TestClient, path: str) -> None:
+    assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
+    answer = client.post(path, content=b'{"x": "\xff"}', headers=JSON)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "invalid_json"
+
+
+def test_min_count_past_64_bits_is_refused_and_deletes_nothing(client: TestClient) -> None:
+    assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
+    points = [{"id": str(i), "vector": [1, i], "payload": {"n": i % 2}} for i in range(4)]
+    assert client.put("/v1/collections/v/points", json={"points": points}).status_code == 200
+    huge = {"min_should": {"conditions": [{"key": "n", "match": {"value": 1}}]}}
+    huge["min_should"]["min_count"] = 2**63
+    calls = [
+        ("POST", "/v1/collections/v/search", {"query": {"vector": [1, 0]}, "filter": huge}),
+        ("POST", "/v1/collections/v/count", {"filter": huge}),
+        ("DELETE", "/v1/collections/v/points", {"filter": huge}),
+    ]
+    for method, path, body in calls:
+        answer = client.request(method, path, json=body)
+        assert answer.status_code == 422, (path, answer.text)
+        assert set(answer.json()) == {"code", "message", "field"}
+    assert client.get("/v1/collections/v").json()["count"] == 4
+    fits = {"min_should": {**huge["min_should"], "min_count": 2**63 - 1}}  # valid, never met
+    assert client.post("/v1/collections/v/count", json={"filter": fits}).json() == {"count": 0}
+
+
+def _exact_ids(vectors: dict[str, np.ndarray], query: np.ndarray, k: int) -> list[str]:
+    ids = sorted(vectors)
+    scores = np.array([float(vectors[i] @ query) for i in ids])
+    return [ids[j] for j in np.argsort(-scores, kind="stable")[:k]]
+
+
+def test_hnsw_k_near_the_live_count_after_replacements_is_answered(
+    client: TestClient,
+) -> None:
+    # 400 points, then the even half replaced: reused slots leave points the graph walk cannot
+    # reach, and hnswlib refused k=390 ("Cannot return the results in a contiguous 2D array")
+    body = {"name": "h", "dim": 8, "metric": "dot"}
+    assert client.post("/v1/collections", json=body).status_code == 201
+    rng = np.random.default_rng(0)
+    vectors = {str(i): rng.normal(size=8).astype(np.float32) for i in range(400)}
+    for ids in (list(vectors), [i for i in vectors if int(i) % 2 == 0]):
+        for i in ids:
+            vectors[i] = rng.normal(size=8).astype(np.float32)
+        points = [{"id": i, "vector": vectors[i].tolist()} for i in ids]
+        assert client.put("/v1/collections/h/points", json={"points": points}).status_code == 200
+    query = np.full(8, 0.1, np.float32)
+    for k in (390, 400, 1000):
+        answer = client.post(
+            "/v1/collections/h/search",
+            json={"query": {"vector": query.tolist()}, "k": k, "with_payload": False},
+        )
+        assert answer.status_code == 200, answer.text
+        found = [hit["id"] for hit in answer.json()["results"]]
+        assert len(found) == min(k, 400) == len(set(found))
+        overlap = len(set(found) & set(_exact_ids(vectors, query, k))) / len(found)
+        assert overlap >= 0.95  # k = 400 and 1000 ask for every point: the whole set
