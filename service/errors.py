@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -43,6 +46,21 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+@contextmanager
+def fields_renamed(names: dict[str, str]) -> Iterator[None]:
+    """Errors raised inside name their field as the route's own body spells it: a compatible
+    route (OpenAI's `input`, `dimensions`) reuses the native path, whose fields say `inputs`, `dim`.
+    Only the first segment of the field path is renamed (`inputs[3]` -> `input[3]`)."""
+    try:
+        yield
+    except (ServiceError, EncoderError, IndexError_) as exc:
+        field = getattr(exc, "field", None)
+        head = re.match(r"[^\[.]+", field or "")
+        if head is not None and head.group() in names:
+            exc.field = names[head.group()] + field[head.end() :]  # type: ignore[index]
+        raise
 
 
 class LimitExceeded(ServiceError):

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response
 from encoders import available_encoders
 from encoders.registry import encoder_class
 from service.deps import EngineDep, ReadAccess
-from service.errors import UnsupportedInput
+from service.errors import UnsupportedInput, fields_renamed
 from service.responses import json_response
 from service.routers import JsonRoute
 from service.schemas.compat import OpenAIModel, OpenAIModelList, TEIEmbedRequest, TEIInfo
@@ -47,7 +47,8 @@ async def tei_embed(req: TEIEmbedRequest, engine: EngineDep) -> Response:
     if req.prompt_name is not None:
         raise UnsupportedInput("this server has no prompts", "prompt_name")
     texts = [req.inputs] if isinstance(req.inputs, str) else req.inputs
-    _, vectors = await engine.aembed(engine.settings.default_encoder, texts, req.dimensions)
+    with fields_renamed({"dim": "dimensions"}):
+        _, vectors = await engine.aembed(engine.settings.default_encoder, texts, req.dimensions)
     return json_response(vectors)
 
 

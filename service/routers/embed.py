@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import APIRouter, Response
 
 from service.deps import EngineDep, ReadAccess
-from service.errors import UnsupportedInput
+from service.errors import UnsupportedInput, fields_renamed
 from service.offload import run
 from service.responses import json_response
 from service.routers import LeanRoute
@@ -25,6 +25,8 @@ from service.schemas.embed import (
 # Counting tokens runs the tokenizer: inline for a few texts (a thread hop costs more), on a
 # worker thread for big requests so the event loop keeps serving others meanwhile.
 INLINE_TOKEN_COUNT = 32
+# the native embed path names its fields as /v1/embed spells them
+OPENAI_FIELDS = {"inputs": "input", "dim": "dimensions", "encoder": "model"}
 
 router = APIRouter(
     route_class=LeanRoute, prefix="/v1", tags=["embeddings"], dependencies=[ReadAccess]
@@ -57,7 +59,8 @@ async def embeddings(req: OpenAIEmbeddingsRequest, engine: EngineDep) -> Respons
     if any(not isinstance(t, str) for t in texts):
         # OpenAI token arrays are tiktoken ids; they mean nothing to this service's tokenizers.
         raise UnsupportedInput("token-id inputs are not supported; send strings", "input")
-    encoder, vectors = await engine.aembed(req.model, texts, req.dimensions)
+    with fields_renamed(OPENAI_FIELDS):
+        encoder, vectors = await engine.aembed(req.model, texts, req.dimensions)
     tokens = await run(encoder.count_tokens, texts, inline=len(texts) <= INLINE_TOKEN_COUNT)
     return json_response(
         {

@@ -61,8 +61,9 @@ def test_openai_embeddings_shape(client: TestClient) -> None:
             {"model": "fake", "input": "a", "dimensions": 8},
             422,
             "invalid_dimension",
-            "dim",
+            "dimensions",  # OpenAI's own name for it, not /v1/embed's `dim`
         ),
+        ("/embed", {"inputs": "a", "dimensions": 8}, 422, "invalid_dimension", "dimensions"),
         (
             "/v1/embeddings",
             {"model": "fake", "input": [[1, 2]]},
@@ -83,6 +84,8 @@ def test_batch_limit(make_client: Callable[..., TestClient]) -> None:
     client = make_client(max_batch=3)
     r = client.post("/v1/embed", json={"encoder": "fake", "inputs": ["a"] * 4})
     assert_error(r, 422, "limit_exceeded", "inputs")
+    r = client.post("/v1/embeddings", json={"model": "fake", "input": ["a"] * 4})
+    assert_error(r, 422, "limit_exceeded", "input")
 
 
 def test_malformed_json_is_400(client: TestClient) -> None:
