@@ -16,6 +16,7 @@ from index.metrics import Metric, l2_score, squared_l2
 from index.registry import register_index
 
 INITIAL_CAPACITY = 1024
+EXACT_CHUNK = 16384  # stored vectors per step of the exact fallback scan
 
 
 class HnswGraphParams(IndexParams):
@@ -136,15 +137,24 @@ class HnswIndex(VectorIndex):
     def _exact(
         self, queries: np.ndarray, k: int, allowed: set[int] | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """hnswlib-style (labels, distances) by scanning every live (and allowed) point."""
+        """hnswlib-style (labels, distances) by scanning every live (and allowed) point, a chunk
+        of stored vectors at a time (a copy of the whole index would double its memory)."""
         live = self.labels() if allowed is None else np.fromiter(allowed & self._live, np.int64)
-        vectors = np.asarray(self._index.get_items(live, return_type="numpy"), np.float32)
-        if self.metric.kind == "ip":
-            distances = 1.0 - queries @ vectors.T
-        else:
-            distances = squared_l2(queries, vectors)
-        order = np.argsort(distances, axis=1, kind="stable")[:, :k]
-        return live[order], np.take_along_axis(distances, order, axis=1)
+        labels = np.empty((len(queries), 0), np.int64)
+        distances = np.empty((len(queries), 0), np.float32)
+        for start in range(0, len(live), EXACT_CHUNK):
+            chunk = live[start : start + EXACT_CHUNK]
+            vectors = np.asarray(self._index.get_items(chunk, return_type="numpy"), np.float32)
+            if self.metric.kind == "ip":
+                part = 1.0 - queries @ vectors.T
+            else:
+                part = squared_l2(queries, vectors)
+            labels = np.hstack([labels, np.broadcast_to(chunk, part.shape)])
+            distances = np.hstack([distances, part.astype(np.float32)])
+            order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+            labels = np.take_along_axis(labels, order, axis=1)
+            distances = np.take_along_axis(distances, order, axis=1)
+        return labels, distances
 
     def _knn(
         self, queries: np.ndarray, k: int, ef: int, accept: Any
