@@ -12,7 +12,8 @@ import numpy as np
 from pydantic import Field
 
 from index.base import IndexParams, QueryParams, VectorIndex
-from index.metrics import Metric, l2_score, squared_l2
+from index.metrics import Metric, l2_score
+from index.plans import exact_top_k
 from index.registry import register_index
 
 INITIAL_CAPACITY = 1024
@@ -131,30 +132,25 @@ class HnswIndex(VectorIndex):
                 # Still short: reused (replaced) slots can leave live points the graph walk never
                 # reaches, so k close to the live count cannot be met by the graph. Score the
                 # candidates exactly instead.
-                labels, distances = self._exact(queries, k, allowed_set)
+                return self._exact(queries, k, allowed_set)
         return labels.astype(np.int64), self._scores(distances)
 
     def _exact(
         self, queries: np.ndarray, k: int, allowed: set[int] | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """hnswlib-style (labels, distances) by scanning every live (and allowed) point, a chunk
-        of stored vectors at a time (a copy of the whole index would double its memory)."""
+        """(labels, scores) of every live (and allowed) point scored exactly, a chunk of stored
+        vectors at a time (a copy of the whole index would double its memory)."""
         live = self.labels() if allowed is None else np.fromiter(allowed & self._live, np.int64)
-        labels = np.empty((len(queries), 0), np.int64)
-        distances = np.empty((len(queries), 0), np.float32)
+        none = (np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0), np.float32))
+        parts = [none]  # no live candidate at all: an empty answer
         for start in range(0, len(live), EXACT_CHUNK):
             chunk = live[start : start + EXACT_CHUNK]
             vectors = np.asarray(self._index.get_items(chunk, return_type="numpy"), np.float32)
-            if self.metric.kind == "ip":
-                part = 1.0 - queries @ vectors.T
-            else:
-                part = squared_l2(queries, vectors)
-            labels = np.hstack([labels, np.broadcast_to(chunk, part.shape)])
-            distances = np.hstack([distances, part.astype(np.float32)])
-            order = np.argsort(distances, axis=1, kind="stable")[:, :k]
-            labels = np.take_along_axis(labels, order, axis=1)
-            distances = np.take_along_axis(distances, order, axis=1)
-        return labels, distances
+            parts.append(exact_top_k(self.metric, queries, k, chunk, vectors))
+        labels = np.hstack([p[0] for p in parts])
+        scores = np.hstack([p[1] for p in parts]).astype(np.float32)
+        best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(labels, best, axis=1), np.take_along_axis(scores, best, axis=1)
 
     def _knn(
         self, queries: np.ndarray, k: int, ef: int, accept: Any

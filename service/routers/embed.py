@@ -25,7 +25,7 @@ from service.schemas.embed import (
 # Counting tokens runs the tokenizer: inline for a few texts (a thread hop costs more), on a
 # worker thread for big requests so the event loop keeps serving others meanwhile.
 INLINE_TOKEN_COUNT = 32
-# the native embed path names its fields as /v1/embed spells them
+# the shared embed path names fields as /v1/embed's body does; OpenAI's body spells them so
 OPENAI_FIELDS = {"inputs": "input", "dim": "dimensions", "encoder": "model"}
 
 router = APIRouter(

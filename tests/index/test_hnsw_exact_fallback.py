@@ -27,7 +27,7 @@ def test_exact_fallback_scan_equals_numpy_across_chunks(
         diff = queries[:, None, :] - vectors[None, keep, :]
         full = 1 - queries @ vectors[keep].T if metric == "dot" else (diff**2).sum(-1)
         truth = keep[np.argsort(full, axis=1)[:, :25]]
-        labels, distances = index._exact(queries, 25, allowed)
+        labels, scores = index._exact(queries, 25, allowed)
         assert labels.shape == (3, 25)
         assert all(set(a) == set(b) for a, b in zip(labels.tolist(), truth.tolist(), strict=True))
-        assert np.all(np.diff(distances, axis=1) >= 0)
+        assert np.all(np.diff(scores, axis=1) <= 0)  # best first
