@@ -33,7 +33,7 @@ from index.point_ops import PointOps
 from index.registry import index_class, validate_params, with_defaults
 from index.snapshot import Snapshots
 from index.store import PointStore
-from index.stored_point import StoredPoint
+from index.stored_point import StoredPoint, check_point_id
 from index.vector_table import VectorTable
 
 __all__ = ["STORE_FILE", "REBUILD_BATCH", "Collection", "CollectionConfig", "IndexDefaults"]
@@ -271,12 +271,12 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
             return self.store.page(after, limit, with_vector)
 
     def vector_of(self, point_id: str, field_name: str = "query.id") -> StoredPoint:
-        """The stored point `point_id` with its vector, or PointNotFound."""
+        """The stored point `point_id` with its vector, or PointNotFound (InvalidPointId: NUL)."""
+        check_point_id(point_id, field_name)
         found = self.get([point_id], with_vector=True)
         if not found:
-            raise PointNotFound(
-                f"no point with id {point_id!r} in {self.config.name!r}", field_name
-            )
+            message = f"no point with id {point_id!r} in {self.config.name!r}"
+            raise PointNotFound(message, field_name)
         return found[0]
 
     # reads for analyses: the store's read connections under the view's read lock, so they

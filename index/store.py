@@ -140,7 +140,10 @@ class PointStore:
         return removed, added
 
     def delete(self, ids: Sequence[str]) -> np.ndarray:
-        """Delete by external id, each point with its parts; returns the labels removed."""
+        """Delete by external id, each point with its parts; returns the labels removed. An id no
+        point can have (NUL, a lone surrogate) is refused before anything goes."""
+        for pid in ids:
+            check_point_id(pid, "ids")
         with self._transaction():
             return self._remove_with_parts(json.dumps(list(ids)))
 

@@ -46,13 +46,13 @@ def decode_payload(text: str) -> Any:
     return json.loads(text)
 
 
-def check_point_id(point_id: str) -> None:
+def check_point_id(point_id: str, field: str = "id") -> None:
     """An id is Unicode text without NUL: SQLite cannot store a lone surrogate, and cuts a
     string at NUL when JSON functions read it back, so either would lose the point."""
     if "\x00" in point_id:
-        raise InvalidPointId(f"point id {point_id!r} holds a NUL character", "id")
+        raise InvalidPointId(f"point id {point_id!r} holds a NUL character", field)
     if not is_unicode(point_id):
-        raise InvalidPointId(f"point id {point_id!r} is not valid Unicode", "id")
+        raise InvalidPointId(f"point id {point_id!r} is not valid Unicode", field)
 
 
 def payload_json(point_id: str, payload: dict[str, Any]) -> str:

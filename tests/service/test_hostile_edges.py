@@ -1,6 +1,6 @@
-"""Inputs an outside sweep turned into 500s: bytes that are not UTF-8, a `min_count` past 64
-bits, and HNSW searches whose k the graph walk cannot reach after slot reuse. Each is now a 4xx
-or an answer."""
+"""Inputs an outside sweep turned into 500s or the wrong error: bytes that are not UTF-8, a
+`min_count` past 64 bits, ids no point can have, and HNSW searches whose k the graph walk cannot
+reach after slot reuse. Each is now its documented 4xx or an answer."""
 
 from __future__ import annotations
 
@@ -40,6 +40,25 @@ def test_min_count_past_64_bits_is_refused_and_deletes_nothing(client: TestClien
     assert client.get("/v1/collections/v").json()["count"] == 4
     fits = {"min_should": {**huge["min_should"], "min_count": 2**63 - 1}}  # valid, never met
     assert client.post("/v1/collections/v/count", json={"filter": fits}).json() == {"count": 0}
+
+
+@pytest.mark.parametrize("bad_id", ["\\u0000", "a\\u0000b", "\\ud800"])
+def test_an_id_no_point_can_have_is_invalid_not_missing(client: TestClient, bad_id: str) -> None:
+    # ids with NUL or a lone surrogate are refused on upsert; asking for one is the same error
+    # (422 invalid_point_id), not 404 point_not_found or `deleted: 0`, and deletes nothing
+    assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
+    points = [{"id": "a", "vector": [1, 0]}, {"id": "b", "vector": [0, 1]}]
+    assert client.put("/v1/collections/v/points", json={"points": points}).status_code == 200
+    calls = [
+        ("POST", "/v1/collections/v/search", '{"query": {"id": "%s"}}', "query.id"),
+        ("DELETE", "/v1/collections/v/points", '{"ids": ["a", "%s"]}', "ids"),
+    ]
+    for method, path, template, field in calls:
+        answer = client.request(method, path, content=template % bad_id, headers=JSON)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["code"] == "invalid_point_id"
+        assert answer.json()["field"] == field
+    assert client.get("/v1/collections/v").json()["count"] == 2
 
 
 def _exact_ids(vectors: dict[str, np.ndarray], query: np.ndarray, k: int) -> list[str]:
