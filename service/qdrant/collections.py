@@ -103,8 +103,11 @@ def to_create_request(name: str, req: CreateCollection) -> CreateCollectionReque
         )
     if vectors.multivector_config is not None:
         raise Unsupported("multivectors are not supported", "vectors.multivector_config")
-    hnsw = {**(req.hnsw_config or {}), **(vectors.hnsw_config or {})}
-    params = {HNSW_PARAMS[k]: v for k, v in hnsw.items() if k in HNSW_PARAMS and v is not None}
+    hnsw = {
+        **(req.hnsw_config.model_dump(exclude_none=True) if req.hnsw_config else {}),
+        **(vectors.hnsw_config.model_dump(exclude_none=True) if vectors.hnsw_config else {}),
+    }
+    params = {HNSW_PARAMS[k]: v for k, v in hnsw.items() if k in HNSW_PARAMS}
     return CreateCollectionRequest(
         name=name,
         dim=vectors.size,

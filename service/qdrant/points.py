@@ -11,6 +11,7 @@ from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.errors import ServiceError
 from service.qdrant.collections import COMPLETED
 from service.qdrant.translate import (
+    VECTORS,
     QdrantRoute,
     Unsupported,
     answer,
@@ -159,7 +160,7 @@ def to_points(req: UpsertPoints) -> list[PointIn]:
         ]
     batch = req.batch
     assert batch is not None
-    vectors = unnamed(batch.vectors, None, "batch.vectors")
+    vectors = unnamed(batch.vectors, None, "batch.vectors", VECTORS)
     payloads = batch.payloads or [None] * len(batch.ids)
     if not len(batch.ids) == len(vectors) == len(payloads):
         raise ServiceError("batch ids, vectors and payloads must be as many", "batch")

@@ -7,9 +7,12 @@ import time
 import uuid
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
+
 from index import Hit
 from index.errors import InvalidCollectionConfig
-from index.stored_point import StoredPoint
+from index.stored_point import StoredPoint, check_point_id
 from service.errors import ServiceError
 from service.routers import JsonRoute
 from service.schemas.qdrant import QdrantId, WithPayload, WithVector
@@ -19,6 +22,10 @@ QDRANT_VERSION = "1.20.0"
 DISTANCES = {"Cosine": "cosine", "Dot": "dot", "Euclid": "l2"}
 METRIC_NAMES = {metric: name for name, metric in DISTANCES.items()}
 MAX_ID = 2**64 - 1
+# what the unnamed vector written as a name ({"": ...}) must hold: the body models let any
+# value under a name through (named and sparse vectors get their own error below)
+ONE_VECTOR: TypeAdapter[list[float]] = TypeAdapter(list[float])
+VECTORS: TypeAdapter[list[list[float]]] = TypeAdapter(list[list[float]])
 
 
 class QdrantRoute(JsonRoute):
@@ -54,6 +61,7 @@ def to_nestvec_id(point_id: QdrantId, field: str, strict: bool = False) -> str:
             raise ServiceError(
                 f"point id {point_id!r} is neither an unsigned integer nor a UUID", field
             ) from None
+        check_point_id(point_id, field)  # NUL or a lone surrogate: no point has it
         return point_id
 
 
@@ -137,14 +145,21 @@ def scored(
     }
 
 
-def unnamed(vector: Any, using: str | None, field: str) -> Any:
-    """The unnamed vector of a request; a named one is refused (one collection per vector)."""
+def unnamed(
+    vector: Any, using: str | None, field: str, shape: TypeAdapter[Any] = ONE_VECTOR
+) -> Any:
+    """The unnamed vector of a request (`shape`: one vector, or VECTORS for a batch); a named one
+    is refused (one collection per vector)."""
     if using:
         raise Unsupported(
             "named vectors are not supported: create one collection per vector name", field
         )
     if isinstance(vector, dict) and set(vector) == {""}:
-        return vector[""]  # "" names the unnamed vector (LangChain sends it so)
+        try:  # "" names the unnamed vector (LangChain sends it so)
+            return shape.validate_python(vector[""])
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise RequestValidationError([{**first, "loc": ("body", field, *first["loc"])}]) from e
     if isinstance(vector, dict):
         raise Unsupported(
             "named or sparse vectors are not supported: send one unnamed vector per point", field

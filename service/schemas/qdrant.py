@@ -21,10 +21,24 @@ WithVector = StrictBool | list[StrictStr]
 Ignored = Any  # a Qdrant option with no counterpart here: accepted, ignored
 
 
+class HnswConfigDiff(StrictRequest):
+    """Qdrant's HNSW settings: m and ef_construct map onto the hnsw backend, the rest are accepted
+    and ignored (a misspelt key is refused, not silently dropped)."""
+
+    m: StrictInt | None = None
+    ef_construct: StrictInt | None = None
+    full_scan_threshold: Ignored = None
+    max_indexing_threads: Ignored = None
+    on_disk: Ignored = None
+    memory: Ignored = None
+    payload_m: Ignored = None
+    inline_storage: Ignored = None
+
+
 class VectorParams(StrictRequest):
-    size: int = Field(ge=1)
+    size: StrictInt = Field(ge=1)
     distance: str
-    hnsw_config: dict[str, Any] | None = None
+    hnsw_config: HnswConfigDiff | None = None
     quantization_config: Ignored = None
     on_disk: Ignored = None
     datatype: Ignored = None
@@ -33,7 +47,7 @@ class VectorParams(StrictRequest):
 
 class CreateCollection(StrictRequest):
     vectors: VectorParams | dict[str, VectorParams] | None = None
-    hnsw_config: dict[str, Any] | None = None
+    hnsw_config: HnswConfigDiff | None = None
     shard_number: Ignored = None
     sharding_method: Ignored = None
     replication_factor: Ignored = None
@@ -122,7 +136,7 @@ class _Query(StrictRequest):
     offset: int = Field(0, ge=0)
     with_payload: WithPayload | None = None
     with_vector: WithVector = False
-    score_threshold: float | None = None
+    score_threshold: float | None = Field(None, allow_inf_nan=False)
     shard_key: Ignored = None
 
 

@@ -3,6 +3,7 @@ unknown fields are refused; auth applies to every route as declared."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -10,11 +11,25 @@ import pytest
 from fastapi.testclient import TestClient
 
 C = "/collections/qc"
+JSON_TYPE = {"content-type": "application/json"}
 VEC = [0.1, 0.2, 0.3, 0.4]
 BAD: list[tuple[str, str, Any, int]] = [
     ("PUT", "/collections/x", {"vectors": {"size": 4, "distance": "Manhattan"}}, 422),
     ("PUT", "/collections/x", {"vectors": {"a": {"size": 4, "distance": "Cosine"}}}, 422),
     ("PUT", "/collections/x", {"vectors": {"size": 0, "distance": "Cosine"}}, 422),
+    ("PUT", "/collections/x", {"vectors": {"size": "4", "distance": "Cosine"}}, 422),
+    (
+        "PUT",
+        "/collections/x",
+        {"vectors": {"size": 4, "distance": "Cosine"}, "hnsw_config": {"ef_constuct": 50}},
+        422,
+    ),
+    (
+        "PUT",
+        "/collections/x",
+        {"vectors": {"size": 4, "distance": "Cosine", "hnsw_config": {"bogus": 1}}},
+        422,
+    ),
     ("PUT", "/collections/x", {"vectors": {"size": 4, "distance": "Cosine"}, "bogus": 1}, 422),
     ("PUT", "/collections/x", {"sparse_vectors": {"s": {}}}, 422),
     ("PUT", "/collections/bad%20name!", {"vectors": {"size": 4, "distance": "Cosine"}}, 422),
@@ -27,6 +42,13 @@ BAD: list[tuple[str, str, Any, int]] = [
     ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": [1.0]}]}, 422),
     ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": [1e300, 0, 0, 0]}]}, 422),
     ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": {"a": VEC}}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": {"": "abc"}}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": {"": None}}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": {"": [[1, 2], [3, 4]]}}]}, 422),
+    ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": {"": [10**400, 1, 2, 3]}}]}, 422),
+    ("PUT", f"{C}/points", {"batch": {"ids": [1], "vectors": {"": None}}}, 422),
+    ("PUT", f"{C}/points", {"batch": {"ids": [1], "vectors": {"": [["a", 2, 3, 4]]}}}, 422),
+    ("PUT", f"{C}/points", {"batch": {"ids": [1], "vectors": {"": [{"a": 1}]}}}, 422),
     ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": VEC, "payload": [1]}]}, 422),
     ("PUT", f"{C}/points", {"points": [{"id": 1, "vector": VEC, "bogus": 1}]}, 422),
     ("PUT", f"{C}/points", {"points": [], "batch": {"ids": [], "vectors": []}}, 422),
@@ -35,6 +57,8 @@ BAD: list[tuple[str, str, Any, int]] = [
     ("PUT", "/collections/nothing/points", {"points": [{"id": 1, "vector": VEC}]}, 404),
     ("POST", f"{C}/points", {"ids": [{"a": 1}]}, 422),
     ("POST", f"{C}/points/scroll", {"limit": 0}, 422),
+    ("POST", f"{C}/points/scroll", {"limit": 3, "offset": "\ud800"}, 422),
+    ("POST", f"{C}/points/scroll", {"limit": 3, "offset": "a\u0000"}, 422),
     ("POST", f"{C}/points/scroll", {"offset": {"a": 1}}, 422),
     ("POST", f"{C}/points/scroll", {"filter": {"must": [{"key": "a", "match": {}}]}}, 422),
     ("POST", f"{C}/points/scroll", {"filter": {"must": [{"has_id": "1"}]}}, 422),
@@ -81,6 +105,9 @@ BAD: list[tuple[str, str, Any, int]] = [
     ("POST", f"{C}/points/query", {"query": "not-a-point"}, 404),
     ("POST", f"{C}/points/query/batch", {"searches": [{"query": {"fusion": "rrf"}}]}, 422),
     ("POST", f"{C}/points/search", {"vector": {"name": "a", "vector": VEC}}, 422),
+    ("POST", f"{C}/points/search", {"vector": {"": "2"}}, 422),
+    ("POST", f"{C}/points/query", {"query": VEC, "score_threshold": float("nan")}, 422),
+    ("POST", f"{C}/points/search", {"vector": VEC, "score_threshold": float("inf")}, 422),
     ("POST", f"{C}/points/recommend", {"positive": [999]}, 404),
     ("POST", f"{C}/points/payload", {"payload": {"a": 1}}, 422),
     ("POST", f"{C}/points/payload", {"payload": [1], "points": [1]}, 422),
@@ -117,7 +144,10 @@ def assert_qdrant_error(r: Any, status: int) -> None:
 def test_bad_request_is_a_qdrant_4xx(
     qc: TestClient, method: str, path: str, body: Any, status: int
 ) -> None:
-    assert_qdrant_error(qc.request(method, path, json=body), status)
+    # Python's own JSON text: escapes lone surrogates, writes NaN and Infinity as a client may
+    content = None if body is None else json.dumps(body).encode()
+    answer = qc.request(method, path, content=content, headers=JSON_TYPE)
+    assert_qdrant_error(answer, status)
     assert qc.post(f"{C}/points/count", json={}).json()["result"] == {"count": 3}
 
 
