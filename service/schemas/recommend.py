@@ -16,7 +16,8 @@ Example = PointId | list[float]  # as in Qdrant: a stored point's id, or a raw v
 class HistoryItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: PointId
-    timestamp: float | None = None  # any increasing scale; none given: list order is time order
+    # any increasing scale; none given: list order is time order (NaN has no order)
+    timestamp: float | None = Field(None, allow_inf_nan=False)
 
 
 class RecommendRequest(BaseModel):
@@ -33,7 +34,7 @@ class RecommendRequest(BaseModel):
     # MMR re-picks k from the merged pool (3k per interest) by lambda * score - (1 - lambda) *
     # max cosine to the picks so far; score = similarity to the interest that found the point
     mmr_lambda: float | None = Field(None, ge=0.0, le=1.0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="seed of the interests' clustering")
     k: int = Field(10, ge=1)
     filter: FilterDict | None = None
     params: ParamsDict | None = None

@@ -202,3 +202,10 @@ def test_bad_inputs_are_4xx(vector_client: TestClient) -> None:
     assert_error(e({"history": [{"id": "p1"}], "mmr_lambda": 1.5}), 422, "validation_error")
     assert_error(e({"history": [{"id": "p1"}], "interests": 0}), 422, "validation_error")
     assert_error(e({"positive": [{"id": "p1"}]}), 422, "validation_error")
+    history = [{"id": f"p{i}"} for i in range(1, 21)]
+    negative_seed = {"history": history, "interests": 3, "seed": -1, "k": 3}
+    assert_error(e(negative_seed), 422, "validation_error", "seed")  # numpy refused it: a 500
+    nan_time = '{"history": [{"id": "p1", "timestamp": NaN}, {"id": "p2", "timestamp": 1}]}'
+    path = "/v1/collections/items/recommend"
+    answer = vector_client.post(path, content=nan_time, headers={"content-type": "application/json"})
+    assert_error(answer, 422, "validation_error", "history.0.timestamp")
