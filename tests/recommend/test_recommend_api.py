@@ -206,6 +206,6 @@ def test_bad_inputs_are_4xx(vector_client: TestClient) -> None:
     negative_seed = {"history": history, "interests": 3, "seed": -1, "k": 3}
     assert_error(e(negative_seed), 422, "validation_error", "seed")  # numpy refused it: a 500
     nan_time = '{"history": [{"id": "p1", "timestamp": NaN}, {"id": "p2", "timestamp": 1}]}'
-    path = "/v1/collections/items/recommend"
-    answer = vector_client.post(path, content=nan_time, headers={"content-type": "application/json"})
+    path, headers = "/v1/collections/items/recommend", {"content-type": "application/json"}
+    answer = vector_client.post(path, content=nan_time, headers=headers)
     assert_error(answer, 422, "validation_error", "history.0.timestamp")
