@@ -21,7 +21,8 @@ from pydantic import BaseModel
 from diagnostics.errors import InvalidPlotName, PlotNotFound
 
 ANALYSIS_DIR = "analysis"
-PLOT_NAME = re.compile(r"[A-Za-z0-9._-]+\.png")
+# our names are "<kind>-<12 hex>.png"; the bound keeps a name under the file system's 255 bytes
+PLOT_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}\.png")
 
 
 def plot_path(data_dir: Path, collection: str, kind: str, request: BaseModel) -> Path:
@@ -31,7 +32,7 @@ def plot_path(data_dir: Path, collection: str, kind: str, request: BaseModel) ->
 
 
 def plot_file(data_dir: Path, collection: str, filename: str) -> Path:
-    """The stored PNG `filename` of a collection; names are plain `[A-Za-z0-9._-]+.png`."""
+    """The stored PNG `filename` of a collection; names are plain `[A-Za-z0-9._-]{1,128}.png`."""
     if not PLOT_NAME.fullmatch(filename):
         raise InvalidPlotName(f"invalid plot name {filename!r}", "filename")
     path = Path(data_dir) / ANALYSIS_DIR / collection / filename

@@ -243,6 +243,8 @@ def test_plot_names_are_checked(api: TestClient) -> None:
     assert_error(api.get(f"{plots}/missing.png"), 404, "plot_not_found", "filename")
     assert_error(api.get(f"{plots}/bad$name.png"), 422, "invalid_plot_name", "filename")
     assert_error(api.get(f"{plots}/index.json"), 422, "invalid_plot_name", "filename")
+    # past the file system's name limit (a 500 once the collection had an analysis folder)
+    assert_error(api.get(f"{plots}/{'a' * 300}.png"), 422, "invalid_plot_name", "filename")
     for sneaky in ("..%2F..%2Fcollections%2Fmnist%2Fstore.sqlite3", "..%2Fx.png", "%2E%2E"):
         r = api.get(f"{plots}/{sneaky}")
         assert r.status_code in (404, 422) and r.json()["code"] != "internal_error"
