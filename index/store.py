@@ -215,12 +215,14 @@ class PointStore:
         return [found[x] for x in wanted if x in found]
 
     def page(self, after: str | None, limit: int, with_vector: bool) -> list[StoredPoint]:
-        """Points ordered by id, starting after the cursor `after` (scroll pagination)."""
-        cur = self._read().execute(
-            "SELECT label, id, payload, vector FROM points WHERE id > ? ORDER BY id LIMIT ?",
-            (after or "", limit),
-        )
-        return [self._point(row, with_vector) for row in cur]
+        """Points ordered by id, starting after the cursor `after` (scroll pagination); no cursor
+        starts at the first id, which may be the empty id."""
+        columns = "SELECT label, id, payload, vector FROM points"
+        if after is None:
+            sql, params = f"{columns} ORDER BY id LIMIT ?", (limit,)
+        else:
+            sql, params = f"{columns} WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        return [self._point(row, with_vector) for row in self._read().execute(sql, params)]
 
     def labels_matching(self, where_sql: str, params: Sequence[Any]) -> np.ndarray:
         """Labels of points whose payload satisfies a compiled filter."""

@@ -61,6 +61,21 @@ def test_an_id_no_point_can_have_is_invalid_not_missing(client: TestClient, bad_
     assert client.get("/v1/collections/v").json()["count"] == 2
 
 
+def test_the_empty_id_is_paged_like_any_other(client: TestClient) -> None:
+    # the page query read "after ''" when no cursor was given, so the point "" was never listed
+    assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
+    points = [{"id": i, "vector": [1, n]} for n, i in enumerate(["b", "", "a"])]
+    assert client.put("/v1/collections/v/points", json={"points": points}).status_code == 200
+    seen, offset = [], None
+    for _ in range(4):
+        params = {"limit": 1} if offset is None else {"limit": 1, "offset": offset}
+        page = client.get("/v1/collections/v/points", params=params).json()
+        seen += [p["id"] for p in page["points"]]
+        if (offset := page["next_offset"]) is None:
+            break
+    assert seen == ["", "a", "b"]
+
+
 def _exact_ids(vectors: dict[str, np.ndarray], query: np.ndarray, k: int) -> list[str]:
     ids = sorted(vectors)
     scores = np.array([float(vectors[i] @ query) for i in ids])
