@@ -19,18 +19,34 @@ class Metric:
     normalise: bool
 
     def prepare(self, vectors: np.ndarray) -> np.ndarray:
-        """Vectors as the index stores them (cosine: unit length, so cosine = inner product)."""
+        """Vectors as the index stores them (cosine: unit length, so cosine = inner product; a
+        zero vector stays zero)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if not self.normalise:
+        if not self.normalise or not len(vectors):
             return vectors
-        norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
-        return vectors / np.maximum(norms, 1e-12)
+        squares = np.einsum("ij,ij->i", vectors, vectors)
+        if not (squares.min() >= TINY_SQUARES and squares.max() < np.inf):
+            return _unit_rows_exactly(vectors)  # rare: a zero, tiny or huge vector
+        return vectors / np.sqrt(squares)[:, None]
 
     def scores(self, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """Exact scores (nq, n) of prepared queries against prepared vectors."""
         if self.kind == "ip":
             return queries @ vectors.T
         return -np.sqrt(squared_l2(queries, vectors))
+
+
+# below this, float32 squares lose their low digits and then vanish (entries under ~1e-23)
+TINY_SQUARES = 1e-30
+
+
+def _unit_rows_exactly(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length with the norm taken in float64, where float32 squares
+    overflow (entries past ~1e19) or vanish; zero rows stay zero."""
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
+    unit, nonzero = np.zeros_like(vectors), norms > 0
+    unit[nonzero] = vectors[nonzero] / norms[nonzero, None]  # in float64, then stored as float32
+    return unit
 
 
 def squared_l2(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:

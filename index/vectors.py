@@ -1,4 +1,5 @@
-"""Validation of vectors coming from callers: shape and finiteness, with the offending field."""
+"""Validation of vectors coming from callers: shape, finiteness and a norm whose scores stay
+finite, with the offending field."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from index.errors import DimensionMismatch, NonFiniteVector
+
+# past this norm a score can leave float32 (|q|·|x|, |q - x|² near 3.4e38) and answer as null
+MAX_NORM = 1e18
 
 
 def as_matrix(rows: Sequence[Sequence[float]], dim: int, fields: Sequence[str]) -> np.ndarray:
@@ -21,4 +25,9 @@ def as_matrix(rows: Sequence[Sequence[float]], dim: int, fields: Sequence[str]) 
     if not finite.all():
         bad = int(np.argmin(finite))
         raise NonFiniteVector("vector values must be finite float32 numbers", fields[bad])
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
+    if len(norms) and norms.max() > MAX_NORM:
+        bad = int(np.argmax(norms > MAX_NORM))
+        message = f"vector norm {norms[bad]:.3g} is past {MAX_NORM:g}: its scores would overflow"
+        raise NonFiniteVector(message, fields[bad])
     return matrix

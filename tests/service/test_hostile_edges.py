@@ -76,6 +76,34 @@ def test_the_empty_id_is_paged_like_any_other(client: TestClient) -> None:
     assert seen == ["", "a", "b"]
 
 
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_a_vector_whose_scores_would_overflow_is_refused(client: TestClient, metric: str) -> None:
+    # finite float32 values whose products leave float32 answered "score": null (dot, l2) or a
+    # zero vector after normalisation (cosine); nothing is written, no search runs
+    assert client.post("/v1/collections", json={"name": "v", "dim": 4, "metric": metric}).is_success
+    ok = {"id": "ok", "vector": [1, 2, 3, 4]}
+    for huge in ([3e38, 1, 1, 1], [1e20] * 4):
+        points = {"points": [ok, {"id": "huge", "vector": huge}]}
+        answer = client.put("/v1/collections/v/points", json=points)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == "non_finite_vector"
+        assert answer.json()["field"] == "points[1].vector"
+        answer = client.post("/v1/collections/v/search", json={"query": {"vector": huge}})
+        assert (answer.status_code, answer.json()["field"]) == (422, "query.vector")
+    assert client.get("/v1/collections/v").json()["count"] == 0
+
+
+def test_a_tiny_vector_keeps_its_direction_under_cosine(client: TestClient) -> None:
+    # float32 squares of 1e-25 vanish: the point was stored as zeros and scored 0, not 1
+    assert client.post("/v1/collections", json={"name": "v", "dim": 4}).status_code == 201
+    points = [{"id": "tiny", "vector": [1e-25] * 4}, {"id": "other", "vector": [1, 0, 0, 0]}]
+    assert client.put("/v1/collections/v/points", json={"points": points}).status_code == 200
+    for query in ([1, 1, 1, 1], [1e-30] * 4):
+        hits = client.post("/v1/collections/v/search", json={"query": {"vector": query}}).json()
+        assert hits["results"][0]["id"] == "tiny"
+        assert hits["results"][0]["score"] == pytest.approx(1.0, abs=1e-5)
+
+
 def _exact_ids(vectors: dict[str, np.ndarray], query: np.ndarray, k: int) -> list[str]:
     ids = sorted(vectors)
     scores = np.array([float(vectors[i] @ query) for i in ids])
