@@ -117,7 +117,7 @@ class PointStore:
         recorded there (e.g. an offline build's position in its source) commits with the points.
         """
         for pid in ids:
-            check_point_id(pid)
+            check_point_id(pid, new=True)
         sources = [source_of(pid, payload) for pid, payload in zip(ids, payloads, strict=True)]
         id_list = json.dumps(list(ids))
         replaced = json.dumps(sorted(set(ids) | {s for s in sources if s is not None}))

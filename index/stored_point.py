@@ -46,13 +46,22 @@ def decode_payload(text: str) -> Any:
     return json.loads(text)
 
 
-def check_point_id(point_id: str, field: str = "id") -> None:
+# an id comes back as the paging cursor, sent again in a URL: HTTP servers refuse request lines
+# past a few kB (uvicorn's h11: 16 kB), and 1,024 characters percent-encoded stay under that
+MAX_ID_CHARS = 1024
+
+
+def check_point_id(point_id: str, field: str = "id", new: bool = False) -> None:
     """An id is Unicode text without NUL: SQLite cannot store a lone surrogate, and cuts a
-    string at NUL when JSON functions read it back, so either would lose the point."""
+    string at NUL when JSON functions read it back, so either would lose the point. A `new` id
+    (one being written) is at most MAX_ID_CHARS long; ids stored before the limit stay readable."""
     if "\x00" in point_id:
         raise InvalidPointId(f"point id {point_id!r} holds a NUL character", field)
     if not is_unicode(point_id):
         raise InvalidPointId(f"point id {point_id!r} is not valid Unicode", field)
+    if new and len(point_id) > MAX_ID_CHARS:
+        message = f"point id of {len(point_id)} characters is longer than {MAX_ID_CHARS}"
+        raise InvalidPointId(message, field)
 
 
 def payload_json(point_id: str, payload: dict[str, Any]) -> str:

@@ -61,6 +61,20 @@ def test_an_id_no_point_can_have_is_invalid_not_missing(client: TestClient, bad_
     assert client.get("/v1/collections/v").json()["count"] == 2
 
 
+def test_an_id_past_1024_characters_is_refused_and_the_longest_pages(client: TestClient) -> None:
+    # a 1 MB id came back as next_offset, and sent as ?offset= the server refused the request line
+    assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
+    too_long = [{"id": "a", "vector": [1, 0]}, {"id": "é" * 1025, "vector": [0, 1]}]
+    answer = client.put("/v1/collections/v/points", json={"points": too_long})
+    assert answer.status_code == 422 and answer.json()["code"] == "invalid_point_id", answer.text
+    longest = [{"id": "é" * 1024, "vector": [0, 1]}, {"id": "ü", "vector": [1, 1]}]
+    assert client.put("/v1/collections/v/points", json={"points": longest}).status_code == 200
+    first = client.get("/v1/collections/v/points", params={"limit": 1}).json()
+    assert first["next_offset"] == "é" * 1024  # a cursor of 6 kB once percent-encoded
+    page = client.get("/v1/collections/v/points", params={"offset": first["next_offset"]}).json()
+    assert [p["id"] for p in page["points"]] == ["ü"]
+
+
 def test_the_empty_id_is_paged_like_any_other(client: TestClient) -> None:
     # the page query read "after ''" when no cursor was given, so the point "" was never listed
     assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
