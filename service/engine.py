@@ -19,7 +19,7 @@ from index.reencode import record_fingerprint
 from index.texts import record_texts
 from index.vectors import as_matrix
 from service.embedding import Embedding, check_options
-from service.errors import EncoderChanged, LimitExceeded, NoEncoder
+from service.errors import EncoderChanged, LimitExceeded, NoEncoder, fields_renamed
 from service.observability import Metrics
 from service.parts import expand_parts
 from service.schemas.collections import CreateCollectionRequest
@@ -163,7 +163,11 @@ class Engine(Embedding):
             encoder_name = self._encoder_of(collection, field)
             self._check_fingerprint(collection, encoder_name, field)
             inputs = [raw[i] for i in raw_at]
-            vectors[raw_at] = self.embed(encoder_name, inputs, dim, domain=domain)[1]
+            # an error names the item's own field (`points[4].text`), not its place among inputs
+            kinds = ["text" if items[i].text is not None else "input" for i in raw_at]
+            renamed = {f"inputs[{j}]": f"{fields[i]}.{kinds[j]}" for j, i in enumerate(raw_at)}
+            with fields_renamed(renamed):
+                vectors[raw_at] = self.embed(encoder_name, inputs, dim, domain=domain)[1]
         if vector_at:
             rows = [items[i].vector or [] for i in vector_at]
             vectors[vector_at] = as_matrix(rows, dim, [f"{fields[i]}.vector" for i in vector_at])

@@ -52,14 +52,17 @@ class ServiceError(Exception):
 def fields_renamed(names: dict[str, str]) -> Iterator[None]:
     """Errors raised inside name their field as the route's own body spells it: a compatible
     route (OpenAI's `input`, `dimensions`) reuses the native path, whose fields say `inputs`, `dim`.
-    Only the first segment of the field path is renamed (`inputs[3]` -> `input[3]`)."""
+    A first segment with its index may be named (`inputs[2]` -> `points[7].text`, so
+    `inputs[2].edges` -> `points[7].text.edges`); else the segment alone is (`inputs[3]` ->
+    `input[3]`)."""
     try:
         yield
     except (ServiceError, EncoderError, IndexError_) as exc:
-        field = getattr(exc, "field", None)
-        head = re.match(r"[^\[.]+", field or "")
-        if head is not None and head.group() in names:
-            exc.field = names[head.group()] + field[head.end() :]  # type: ignore[index]
+        field = getattr(exc, "field", None) or ""
+        for head in (re.match(r"[^\[.]+(?:\[\d+\])?", field), re.match(r"[^\[.]+", field)):
+            if head is not None and head.group() in names:
+                exc.field = names[head.group()] + field[head.end() :]
+                break
         raise
 
 

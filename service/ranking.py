@@ -18,10 +18,11 @@ from index.errors import PointNotFound
 from index.stored_point import StoredPoint
 from recommend.rank import rank
 from service.engine import Engine
-from service.errors import NoEncoder, UnsupportedInput
+from service.errors import NoEncoder, UnsupportedInput, fields_renamed
 
 DEFAULT_RANK_ENCODER = "minilm"
 COSINE = METRICS["cosine"]
+QUERY_FIELD = {"inputs[0]": "query", "inputs": "query"}  # errors name the body's own field
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,10 @@ def rank_texts(
     name = encoder or DEFAULT_RANK_ENCODER
     _require_text(engine, name)
     engine.check_batch(len(texts), field)
-    _, q = engine.embed(name, [query], dim, domain=domain)
-    _, docs = engine.embed(name, list(texts), dim, domain=domain)
+    with fields_renamed(QUERY_FIELD):
+        _, q = engine.embed(name, [query], dim, domain=domain)
+    with fields_renamed({"inputs": field}):
+        _, docs = engine.embed(name, list(texts), dim, domain=domain)
     order, scores = rank(q[0], docs, COSINE, top_n)
     return Ranked(name, order.tolist(), scores.tolist(), list(texts))
 
@@ -85,7 +88,8 @@ def rank_points(
         message = f"collection {config.name!r} has no encoder: name one in 'model'"
         raise NoEncoder(message, "model")
     _require_text(engine, config.encoder)
-    _, q = engine.embed(config.encoder, [query], config.dim, domain=domain or config.domain)
+    with fields_renamed(QUERY_FIELD):
+        _, q = engine.embed(config.encoder, [query], config.dim, domain=domain or config.domain)
     vectors = np.stack([p.vector for p in points])  # type: ignore[misc]
     order, scores = rank(q[0], vectors, collection.metric, top_n)
     return Ranked(config.encoder, order.tolist(), scores.tolist(), texts)

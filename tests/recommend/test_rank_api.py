@@ -120,3 +120,14 @@ def test_rank_bad_inputs(client: TestClient) -> None:
     assert_error(post(clash), 422, "invalid_request", "encoder")
     assert_error(client.post("/rerank", json={"query": "q", "texts": []}), 422, "empty_input")
     assert_error(client.post("/rerank", json={"query": "q"}), 422, "validation_error", "texts")
+    # a lone surrogate is refused naming the rank body's own field, not /v1/embed's `inputs`
+    json_type = {"content-type": "application/json"}
+    lone = [
+        ("/v1/rank", '{"query": "\\ud800", "documents": ["a"]}', "query"),
+        ("/v1/rank", '{"query": "q", "documents": ["a", "\\ud800"]}', "documents[1]"),
+        ("/rerank", '{"query": "q", "texts": ["\\ud800"]}', "texts[0]"),
+        ("/v1/rank", '{"query": "\\ud800", "ids": ["cat"], "collection": "docs"}', "query"),
+    ]
+    for path, body, field in lone:
+        answer = client.post(path, content=body, headers=json_type)
+        assert_error(answer, 422, "invalid_input", field)

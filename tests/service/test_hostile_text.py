@@ -22,26 +22,35 @@ def test_point_ids_sqlite_cannot_keep_are_refused_and_nothing_is_stored(
 
 
 @pytest.mark.parametrize(
-    ("path", "body"),
+    ("path", "body", "field"),  # each error names the field of its own body
     [
-        ("/v1/embed", '{"inputs": ["fine", "\\ud800"], "encoder": "fake"}'),
-        ("/v1/embed", '{"inputs": ["fine", 7], "encoder": "fake"}'),
-        ("/v1/embeddings", '{"input": "a\\udfff", "model": "fake"}'),
-        ("/v1/rank", '{"query": "x", "documents": ["\\ud800"], "model": "fake"}'),
-        ("/v1/collections/t/points", '{"points": [{"id": "a", "text": "\\ud800"}]}'),
-        ("/v1/collections/t/search", '{"query": {"text": "\\udc00"}}'),
+        ("/v1/embed", '{"inputs": ["fine", "\\ud800"], "encoder": "fake"}', "inputs[1]"),
+        ("/v1/embed", '{"inputs": ["fine", 7], "encoder": "fake"}', "inputs[1]"),
+        ("/v1/embeddings", '{"input": "a\\udfff", "model": "fake"}', "input[0]"),
+        ("/v1/rank", '{"query": "x", "documents": ["\\ud800"], "model": "fake"}', "documents[0]"),
+        (
+            "/v1/collections/t/points",
+            '{"points": [{"id": "v", "vector": [1, 0, 0, 0, 0, 0, 0, 0]}, '
+            '{"id": "a", "text": "ok"}, {"id": "b", "text": "\\ud800"}]}',
+            "points[2].text",
+        ),
+        ("/v1/collections/t/search", '{"query": {"text": "\\udc00"}}', "query.text"),
+        (
+            "/v1/collections/t/search/batch",
+            '{"searches": [{"query": {"text": "ok"}}, {"query": {"text": "\\udc00"}}]}',
+            "searches[1].query.text",
+        ),
     ],
 )
 def test_texts_a_tokenizer_cannot_read_are_refused(
-    client: TestClient, path: str, body: str
+    client: TestClient, path: str, body: str, field: str
 ) -> None:
     spec = {"name": "t", "encoder": "fake"}
     assert client.post("/v1/collections", json=spec).status_code == 201
     method = client.put if path.endswith("/points") else client.post
     answer = method(path, content=body, headers=JSON)
     assert answer.status_code == 422, answer.text
-    head = "input[" if path == "/v1/embeddings" else "inputs["  # each body's own field name
-    assert answer.json()["code"] == "invalid_input" and answer.json()["field"].startswith(head)
+    assert (answer.json()["code"], answer.json()["field"]) == ("invalid_input", field)
     # the encoder still serves others
     fine = client.post("/v1/embed", json={"inputs": ["fine"], "encoder": "fake"})
     assert fine.status_code == 200
