@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from nestvec.text import is_unicode
+
 
 class Skip(Exception):
     """A row left out of the build; `reason` is the counter it goes to."""
@@ -61,6 +63,9 @@ class TextInput(InputKind):
             if value is not None and not isinstance(value, str):
                 kind = type(value).__name__
                 raise Skip("invalid_text", f"{where}: field {field!r} is a {kind}, not text")
+            if value is not None and not is_unicode(value):  # no tokenizer or store takes it
+                message = f"{where}: field {field!r} is not valid Unicode (a lone surrogate)"
+                raise Skip("invalid_text", message)
         text = " ".join(v.strip() for v in values if v and v.strip())
         if not text:
             names = ", ".join(repr(f) for f in fields)

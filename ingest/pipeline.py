@@ -22,12 +22,12 @@ from index.collection import Collection
 from index.store import PointStore
 from index.texts import record_texts
 from ingest import encoding
-from ingest.errors import DataDirBusy, EncoderChanged, NothingToWrite
+from ingest.errors import DataDirBusy, EncoderChanged
 from ingest.ordering import AS_IS, OrderSpec, build_index
 from ingest.plan import IngestOptions, Plan, plan_build
 from ingest.progress import INGEST_KEY, BuildState, ProgressBar, Stats
 from ingest.records import Batch, make_batches
-from ingest.summary import Summary
+from ingest.summary import Summary, nothing_to_write
 from ingest.target import Target, open_target
 
 Notes = Callable[[str], None]
@@ -204,13 +204,7 @@ def _check_written(plan: Plan, target: Target, state: BuildState) -> None:
     if state.stats.points > 0:
         return
     target.discard()
-    reasons = ", ".join(f"{n} {r}" for r, n in sorted(state.stats.skipped.items()))
-    first = f"; first: {state.stats.examples[0]}" if state.stats.examples else ""
-    raise NothingToWrite(
-        f"{plan.options.source.name}: none of its {state.stats.read} rows could be used "
-        f"({reasons}){first}",
-        "source",
-    )
+    raise nothing_to_write(plan.options.source, state.stats)
 
 
 def _finish(

@@ -61,6 +61,9 @@ def plan_build(options: IngestOptions) -> Plan:
     """Check the options and the source before anything is written."""
     if options.batch_size < 1 or options.workers < 1:
         raise InvalidOption("--batch-size and --workers must be at least 1", "batch_size")
+    if options.data_dir.exists() and not options.data_dir.is_dir():
+        message = f"data directory {options.data_dir} is a file, not a directory"
+        raise InvalidOption(f"{message} (--data-dir, env NESTVEC_DATA_DIR)", "data_dir")
     if options.insertion_order is not None:
         OrderSpec.parse(options.insertion_order)  # refuse a bad name before reading anything
     source, fmt = options.source, reader_for(options.source)
@@ -81,9 +84,14 @@ def plan_build(options: IngestOptions) -> Plan:
     if options.edges is not None:  # another edge list is another build
         parts["edges"] = reader_for(options.edges).fingerprint(options.edges)
     key = json.loads(json.dumps(parts))
+    check_not_empty(fmt, source)
+    return Plan(options, fmt, request, job, maker, key)
+
+
+def check_not_empty(fmt: SourceFormat, source: Path) -> None:
+    """Raise EmptySource if the source has not a single row to read."""
     if next(iter(fmt.rows(source)), None) is None:
         raise EmptySource(f"{source.name}: empty source (no rows to read)", "source")
-    return Plan(options, fmt, request, job, maker, key)
 
 
 def _dim(options: IngestOptions, encoder: str | None, existing: int | None) -> int:

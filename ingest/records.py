@@ -11,6 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from index.errors import InvalidPayload, InvalidPointId
+from index.stored_point import check_point_id, payload_json
+from index.vectors import MAX_NORM
 from ingest.errors import BadInput
 from ingest.inputs import InputKind, Skip
 from ingest.progress import Stats
@@ -53,11 +56,12 @@ class RecordMaker:
         if row.fields is None:
             raise Skip("malformed", f"{row.where}: {row.error}")
         fields = row.fields
+        point_id = self._id(fields.get(self.spec.id_field), row.where)
         return Record(
-            id=self._id(fields.get(self.spec.id_field), row.where),
+            id=point_id,
             input=self._input(fields, row.where),
             vector=self._vector(fields, row.where),
-            payload={k: v for k, v in fields.items() if k not in self._used},
+            payload=self._payload(point_id, fields, row.where),
             where=row.where,
         )
 
@@ -67,7 +71,20 @@ class RecordMaker:
         if isinstance(value, bool) or not isinstance(value, str | int):
             kind = type(value).__name__
             raise Skip("invalid_id", f"{where}: id must be text or an integer, not a {kind}")
-        return str(value)
+        point_id = str(value)
+        try:  # the store's own rule (no NUL, no lone surrogate): refused here, not mid-build
+            check_point_id(point_id, new=True)
+        except InvalidPointId as exc:
+            raise Skip("invalid_id", f"{where}: {exc.message}") from None
+        return point_id
+
+    def _payload(self, point_id: str, fields: dict[str, Any], where: str) -> dict[str, Any]:
+        payload = {k: v for k, v in fields.items() if k not in self._used}
+        try:  # what the store would refuse at commit (a lone surrogate, nesting too deep)
+            payload_json(point_id, payload)
+        except InvalidPayload as exc:
+            raise Skip("invalid_payload", f"{where}: {exc.message}") from None
+        return payload
 
     def _input(self, fields: dict[str, Any], where: str) -> Any:
         if self.kind is None:
@@ -96,6 +113,9 @@ class RecordMaker:
         vector = np.asarray(value, dtype=np.float64)
         if np.abs(vector).max(initial=0.0) > np.finfo(np.float32).max:
             raise Skip("invalid_vector", f"{where}: vector {name!r} overflows float32")
+        if float(np.sqrt(vector @ vector)) > MAX_NORM:  # the service's own bound (index.vectors)
+            message = f"{where}: vector {name!r} has a norm past {MAX_NORM:g} (scores overflow)"
+            raise Skip("invalid_vector", message)
         return vector.astype(np.float32)
 
 

@@ -20,12 +20,13 @@ from typing import Any
 
 from encoders import encoder_class
 from encoders.errors import EncoderNotFound
-from ingest.errors import IngestError, InvalidOption
+from ingest.errors import BadInput, IngestError, InvalidOption, NothingToWrite
 from ingest.inputs import INPUT_KINDS
-from ingest.plan import IngestOptions
+from ingest.plan import IngestOptions, check_not_empty
 from ingest.progress import ProgressBar, Stats
-from ingest.readers import reader_for
+from ingest.readers import SourceFormat, reader_for
 from ingest.records import FieldSpec, Record, RecordMaker, make_batches
+from ingest.summary import nothing_to_write
 from nestvec.client import Client, NestvecError, NotFound, Retry
 from service.schemas.collections import CollectionInfo
 
@@ -77,15 +78,39 @@ class UploadState:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path, key: dict[str, Any]) -> UploadState:
-        """The recorded state of this upload, or a fresh one (another source or target)."""
+    def read(cls, path: Path) -> UploadState | None:
+        """The state saved in `path`, or None (no file, or an empty one, as mktemp makes). Any
+        other file is refused: saving progress would overwrite what it holds."""
         try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            if saved.get("key") == key:
-                return cls(key, saved["rows"], saved["done"], Stats(**saved["stats"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # no state, or an unreadable one: start from the top (upserts are idempotent)
-        return cls(key)
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        if not text.strip():
+            return None
+        try:
+            saved = json.loads(text)
+            state = cls(saved["key"], saved["rows"], saved["done"], Stats(**saved["stats"]))
+        except ValueError:
+            raise _not_a_state_file(path, "not valid JSON") from None
+        except (KeyError, TypeError):
+            raise _not_a_state_file(path, "not the fields of one") from None
+        types = (
+            (state.key, dict),
+            (state.rows, int),
+            (state.done, bool),
+            (state.stats.skipped, dict),
+        )
+        if not all(isinstance(value, kind) for value, kind in types):
+            raise _not_a_state_file(path, "fields of the wrong type")
+        return state
+
+
+def _not_a_state_file(path: Path, why: str) -> InvalidOption:
+    return InvalidOption(
+        f"{path} is not a progress file of `nestvec ingest --url` ({why}); delete it to start "
+        "over (batches sent again are harmless upserts), or give another --state",
+        "state",
+    )
 
 
 def state_path(source: Path, given: Path | None) -> Path:
@@ -100,39 +125,26 @@ def upload(
     if options.batch_size < 1:
         raise InvalidOption("--batch-size must be at least 1", "batch_size")
     started, source, fmt = time.perf_counter(), options.source, reader_for(options.source)
+    check_not_empty(fmt, source)
+    path = state_path(source, state_file)
+    saved = UploadState.read(path)  # a bad file is refused before the server is asked anything
     with remote.client() as client:
-        config = _collection(client, options)
+        config, created = _collection(client, options)
         modality = _modality(options, config)
-        kind = INPUT_KINDS[modality] if modality is not None else None
-        default = options.id_field if kind is not None and kind.node_ids else fmt.input_field
-        spec = FieldSpec(
-            options.id_field,
-            (options.input_fields or (default,)) if kind is not None else (),
-            options.vector_field,
-        )
-        base = source if source.is_dir() else source.parent
-        maker = RecordMaker(spec, kind, config.dim, base)
-        parts = {"source": fmt.fingerprint(source), "fields": asdict(spec)}
+        maker = _maker(options, fmt, config, modality)
+        parts = {"source": fmt.fingerprint(source), "fields": asdict(maker.spec)}
         key = json.loads(json.dumps({**parts, "url": remote.url, "collection": options.collection}))
-        path = state_path(source, state_file)
-        state = UploadState.load(path, key)
+        # another source's or target's progress: start from the top
+        state = saved if saved is not None and saved.key == key else UploadState(key)
         status = "unchanged" if state.done else "resumed" if state.rows else "uploaded"
         sent = 0
         if not state.done:
-            rows = fmt.rows(source, start=state.rows)
-            batches = make_batches(rows, maker, options.batch_size, options.strict, state.rows)
-            bar = ProgressBar(fmt.estimate(source), state.rows, options.progress)
             try:
-                for batch in batches:
-                    points = [_point(r, modality) for r in batch.records]
-                    if points:
-                        client.upsert(options.collection, points)
-                    sent += len(points)
-                    state.rows, state.stats = batch.end, state.stats.add(batch.tally)
-                    state.save(path)
-                    bar.advance_to(state.rows)
-            finally:
-                bar.close()
+                sent = _send(client, options, maker, modality, state, path)
+            except (BadInput, NothingToWrite):
+                if created and client.get_collection(options.collection).count == 0:
+                    client.delete_collection(options.collection)  # as offline: none left behind
+                raise
             state.done = True
             state.save(path)
         count = client.get_collection(options.collection).count
@@ -147,6 +159,54 @@ def upload(
         "count": count,
         "seconds": time.perf_counter() - started,
     }
+
+
+def _send(
+    client: Client,
+    options: IngestOptions,
+    maker: RecordMaker,
+    modality: str | None,
+    state: UploadState,
+    path: Path,
+) -> int:
+    """Upsert the rest of the source batch by batch, saving `state` after each; points sent."""
+    fmt, source, sent = reader_for(options.source), options.source, 0
+    if options.strict:  # as offline: the first bad row fails before anything is sent
+        for _ in make_batches(fmt.rows(source), maker, 4096, strict=True):
+            pass
+    rows = fmt.rows(source, start=state.rows)
+    batches = make_batches(rows, maker, options.batch_size, options.strict, state.rows)
+    bar = ProgressBar(fmt.estimate(source), state.rows, options.progress)
+    try:
+        for batch in batches:
+            points = [_point(r, modality) for r in batch.records]
+            if points:
+                client.upsert(options.collection, points)
+            sent += len(points)
+            state.rows, state.stats = batch.end, state.stats.add(batch.tally)
+            state.save(path)
+            bar.advance_to(state.rows)
+    finally:
+        bar.close()
+    if state.stats.points == 0:  # as offline; nothing is recorded, so a re-run reads it again
+        path.unlink(missing_ok=True)
+        raise nothing_to_write(source, state.stats)
+    return sent
+
+
+def _maker(
+    options: IngestOptions, fmt: SourceFormat, config: CollectionInfo, modality: str | None
+) -> RecordMaker:
+    """What turns the source's rows into records for this collection."""
+    kind = INPUT_KINDS[modality] if modality is not None else None
+    default = options.id_field if kind is not None and kind.node_ids else fmt.input_field
+    spec = FieldSpec(
+        options.id_field,
+        (options.input_fields or (default,)) if kind is not None else (),
+        options.vector_field,
+    )
+    source = options.source
+    return RecordMaker(spec, kind, config.dim, source if source.is_dir() else source.parent)
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -171,16 +231,16 @@ def render(summary: dict[str, Any]) -> str:
     return "\n".join(lines + [f"  ! {m}" for m in s["examples"]])
 
 
-def _collection(client: Client, options: IngestOptions) -> CollectionInfo:
-    """The server's collection, created with the offline build's options when missing."""
+def _collection(client: Client, options: IngestOptions) -> tuple[CollectionInfo, bool]:
+    """The server's collection, created with the offline build's options when missing (True)."""
     try:
-        return client.get_collection(options.collection)
+        return client.get_collection(options.collection), False
     except NotFound as exc:
         if exc.code != "collection_not_found":
             raise
     if options.encoder is None and options.vector_field is None:
         raise InvalidOption("give --encoder, or --vector-field with --dim", "encoder")
-    return client.create_collection(
+    info = client.create_collection(
         options.collection,
         encoder=options.encoder,
         dim=options.dim,
@@ -188,6 +248,7 @@ def _collection(client: Client, options: IngestOptions) -> CollectionInfo:
         index=options.index_type or "hnsw",
         index_params=options.index_params or {},
     )
+    return info, True
 
 
 def _modality(options: IngestOptions, config: CollectionInfo) -> str | None:

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ingest.errors import NothingToWrite
 from ingest.progress import Stats
+
+
+def nothing_to_write(source: Path, stats: Stats) -> NothingToWrite:
+    """The error of a source none of whose rows could be used (offline and `--url` alike)."""
+    reasons = ", ".join(f"{n} {r}" for r, n in sorted(stats.skipped.items()))
+    first = f"; first: {stats.examples[0]}" if stats.examples else ""
+    return NothingToWrite(
+        f"{source.name}: none of its {stats.read} rows could be used ({reasons}){first}", "source"
+    )
 
 
 @dataclass(frozen=True)

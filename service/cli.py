@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -27,6 +28,7 @@ USER_ERRORS = (
     ValidationError,
     SettingsError,
     FileNotFoundError,
+    FileExistsError,  # a file where a directory goes
     IsADirectoryError,
     NotADirectoryError,
     PermissionError,
@@ -63,6 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
     }
     settings = Settings(**overrides)
     _check_preloads(settings)  # before uvicorn, whose start-up failures come as tracebacks
+    _check_data_dir(settings.data_dir)
     configure_logging(settings.log_level, settings.json_log_lines)
     disable_progress_bars()  # a bar is not a log line: it would break the JSON stream
     uvicorn.run(
@@ -84,6 +87,18 @@ def _check_preloads(settings: Settings) -> None:
             encoder_class(name)
         except EncoderError as exc:
             raise type(exc)(f"NESTVEC_PRELOAD_ENCODERS: {exc.message}", exc.field) from None
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    """Refuse a data dir that is a file, or that another process holds (DataDirLocked), with
+    one line; the app's lifespan then takes the lock for good (a process that grabs it in
+    between still stops the start, with uvicorn's traceback)."""
+    from index.catalog import DataDirLock
+
+    if data_dir.exists() and not data_dir.is_dir():
+        message = f"data directory {data_dir} is a file, not a directory"
+        raise NotADirectoryError(f"{message} (--data-dir, env NESTVEC_DATA_DIR)")
+    DataDirLock(data_dir).release()
 
 
 def _add_ingest_args(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,6 +120,71 @@ def test_wrong_vector_length(
         ingest(str(source), *VECTORS[:-2], "--collection", "strict", "--strict")
 
 
+def test_a_vector_past_the_norm_bound_and_a_long_id_are_skipped(
+    ingest: Ingest, stored: Callable[..., dict], tmp_path: Path
+) -> None:
+    # the REST API refuses both (non_finite_vector, invalid_point_id); a build skips the rows
+    rows = [
+        {"id": "a", "emb": [1.0, 0, 0, 0]},
+        {"id": "b", "emb": [3e38, 1, 1, 1]},  # finite in float32, but scores would overflow
+        {"id": "x" * 1025, "emb": [0, 1.0, 0, 0]},
+    ]
+    source = tmp_path / "vecs.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = ingest(str(source), *VECTORS)
+    assert summary.stats.examples == [
+        "vecs.jsonl line 2: vector 'emb' has a norm past 1e+18 (scores overflow)",
+        "vecs.jsonl line 3: point id of 1025 characters is longer than 1024",
+    ]
+    assert list(stored(tmp_path / "data", "v")) == ["a"]
+
+
+def _nestvec(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "service.cli", *map(str, argv), "--no-progress"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+# Rows JSON can carry but no store can keep (it would cut an id at NUL, and cannot encode a lone
+# surrogate): skipped like any bad row, never the end of the build.
+UNSTORABLE = [
+    ({"id": "bad\x00id", "text": "t"}, "invalid_id", "point id 'bad\\x00id' holds a NUL character"),
+    ({"id": "\ud800", "text": "t"}, "invalid_id", "point id '\\ud800' is not valid Unicode"),
+    ({"id": "s", "text": "\ud800"}, "invalid_text", "field 'text' is not valid Unicode"),
+    ({"id": "p", "text": "t", "tag": "\udfff"}, "invalid_payload", "payload of point 'p' is not"),
+]
+
+
+def test_ids_texts_and_payloads_no_store_takes_are_skipped(
+    stored: Callable[..., dict], tmp_path: Path
+) -> None:
+    data, report = tmp_path / "data", tmp_path / "summary.json"
+    good = [{"id": f"g{i}", "text": f"good {i}"} for i in range(3)]
+    rows = [*good, *(row for row, _, _ in UNSTORABLE), {"id": "after", "text": "last"}]
+    source = tmp_path / "odd.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ("--batch-size", "2", "--data-dir", data)
+    done = _nestvec("ingest", source, *TEXT, *args, "--summary-json", report)
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(report.read_text())["stats"]
+    assert stats["skipped"] == {"invalid_id": 2, "invalid_payload": 1, "invalid_text": 1}
+    for line, (example, (_, _, message)) in enumerate(
+        zip(stats["examples"], UNSTORABLE, strict=True), 4
+    ):
+        assert example.startswith(f"odd.jsonl line {line}: {message}"), example
+    assert sorted(stored(data, "c")) == ["after", "g0", "g1", "g2"]
+    assert collections_in(tmp_path) == ["c"]  # published: no `.building-c` left behind
+    # --strict refuses the first such row before a single batch reaches the existing collection
+    strict = tmp_path / "strict.jsonl"
+    strict.write_text("".join(json.dumps({**r, "id": f"s{r['id']}"}) + "\n" for r in rows))
+    done = _nestvec("ingest", strict, *TEXT, *args, "--strict")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "nestvec ingest: error: strict.jsonl line 4: point id 'sbad\\x00id' holds a NUL character"
+    ]
+    assert sorted(stored(data, "c")) == ["after", "g0", "g1", "g2"]
+    assert collections_in(tmp_path) == ["c"]
+
+
 def test_csv_rows_with_the_wrong_number_of_fields(ingest: Ingest, tmp_path: Path) -> None:
     source = tmp_path / "docs.csv"
     source.write_text("id,text,topic\n1,Cats purr.,pets\n2,Dogs bark.\n")
@@ -139,9 +206,6 @@ def test_a_folder_of_images_needs_an_image_encoder(ingest: Ingest, tmp_path: Pat
 
 def test_a_mistyped_index_param_names_the_flag_and_the_valid_keys(tmp_path: Path) -> None:
     """`--params` typos: the CLI's error names the flag and lists what the backend accepts."""
-    import subprocess
-    import sys
-
     src = tmp_path / "v.jsonl"
     src.write_text('{"id": "a", "v": [1.0, 0.0]}\n{"id": "b", "v": [0.0, 1.0]}\n')
     done = subprocess.run(

@@ -87,3 +87,36 @@ def test_unknown_encoder_for_training_is_one_line(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("nestvec: error: unknown encoder 'nosuch'") and "minilm" in lines[0]
+
+
+def test_serving_a_data_dir_another_process_holds_is_one_line(tmp_path: Path) -> None:
+    from index.catalog import DataDirLock
+
+    held = DataDirLock(tmp_path / "data")  # what a running server (or a build) holds
+    try:
+        args = ["serve", "--data-dir", str(tmp_path / "data"), "--port", str(free_port())]
+        done = run_cli(args, {}, tmp_path)
+    finally:
+        held.release()
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"nestvec: error: {tmp_path / 'data'} is in use by another nestvec process "
+        "(one writer per data dir)"
+    ]
+
+
+@pytest.mark.parametrize("command", ["serve", "ingest"])
+def test_a_data_dir_that_is_a_file_is_one_line(tmp_path: Path, command: str) -> None:
+    source = tmp_path / "a.jsonl"
+    source.write_text('{"id": "a", "emb": [1, 2, 3, 4]}\n')
+    args = {
+        "serve": ["serve", "--port", str(free_port())],
+        "ingest": ["ingest", str(source), "--collection", "c", "--vector-field", "emb"]
+        + ["--dim", "4", "--no-progress"],
+    }[command]
+    done = run_cli([*args, "--data-dir", str(source)], {}, tmp_path)
+    assert done.returncode != 0
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"data directory {source} is a file, not a directory" in lines[0], lines[0]
+    assert source.read_text() == '{"id": "a", "emb": [1, 2, 3, 4]}\n'
