@@ -126,9 +126,11 @@ def order_report_of(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Compare HNSW recall under each insertion order; the report as a dict plus the plot."""
-    if "category" in req.orders and categories is None:
+    # no field, or one no point has (one group: the "category" order would be the stored one)
+    if "category" in req.orders and (categories is None or set(categories) == {"null"}):
         raise InvalidParameterError(
-            "order 'category' needs category_field: the payload key holding each point's category",
+            "order 'category' needs category_field: the payload key holding each point's category"
+            + ("" if categories is None else f" ({req.category_field!r} is in no payload)"),
             field="category_field",
         )
     knobs = req.model_dump(include={"k", "M", "ef_construction", "orders", "seeds", "libraries"})

@@ -17,7 +17,7 @@ from ._validate import (
     check_positive_ints,
     check_seeds,
 )
-from .errors import InvalidParameterError, UnknownOrderError
+from .errors import InvalidParameterError, TooFewPointsError, UnknownOrderError
 from .hnsw_builders import Builder, HnswParams, get_builder
 from .intrinsic_dimension import lid_mle
 from .knn import Progress, exact_knn, normalize_rows
@@ -60,6 +60,8 @@ def _need_lid(vectors: np.ndarray, inputs: OrderInputs) -> np.ndarray:
     """Return the given LID (checked) or compute it with k = min(100, n - 1)."""
     n = vectors.shape[0]
     if inputs.lid is None:
+        if n < 3:  # the MLE compares the k-th neighbour with nearer ones: k >= 2
+            raise TooFewPointsError(f"LID orders need at least 3 points, got {n}", field="order")
         return lid_mle(vectors, k=min(100, n - 1))
     lid = check_labels(inputs.lid, n, "lid").astype(np.float64)
     if np.isnan(lid).any():

@@ -27,6 +27,7 @@ from diagnostics.requests import (
 )
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.engine import Engine
+from service.errors import fields_renamed
 from service.routers import JsonRoute
 
 PREFIX = "/v1/collections/{name}"
@@ -117,4 +118,5 @@ def get_plot(name: str, filename: str, engine: EngineDep) -> FileResponse:
 @router.post("/rebuild", response_model=RebuildResponse, dependencies=[WriteAccess])
 def rebuild(name: str, engine: EngineDep, req: RebuildRequest | None = None) -> dict[str, Any]:
     """Rebuild the index from the stored vectors, inserting them in the given order."""
-    return analysis.rebuild(engine.catalog.get(name), req or RebuildRequest())
+    with fields_renamed({"order": "insertion_order"}):  # the order's own errors say "order"
+        return analysis.rebuild(engine.catalog.get(name), req or RebuildRequest())

@@ -200,6 +200,13 @@ BAD = [
     (ID, {"bogus": 1}, 422, "validation_error", "bogus"),
     (ORDER, {"orders": ["random", "bogus"]}, 422, "unknown_order", "orders"),
     (ORDER, {"orders": ["category"]}, 422, "invalid_parameter", "category_field"),
+    (  # a key no payload has: the order would be the stored one, and was "recommended"
+        ORDER,
+        {"orders": ["category"], "category_field": "no_such_key"},
+        422,
+        "invalid_parameter",
+        "category_field",
+    ),
     (ORDER, {"queries": 5, "query_vectors": [[0.0] * 784]}, 422, "validation_error", None),
     (ORDER, {"query_vectors": [[0.0] * 3]}, 422, "dimension_mismatch", "query_vectors[0]"),
     (ORDER, {"queries": N - 1}, 422, "too_few_points", "queries"),
@@ -249,3 +256,14 @@ def test_plot_names_are_checked(api: TestClient) -> None:
         r = api.get(f"{plots}/{sneaky}")
         assert r.status_code in (404, 422) and r.json()["code"] != "internal_error"
     assert_error(api.get("/v1/collections/nope/analysis/plots/a.png"), 404, "collection_not_found")
+
+
+def test_rebuilding_two_points_by_lid_is_too_few_and_changes_nothing(api: TestClient) -> None:
+    # the LID estimate needs a point's two nearest neighbours; it answered "k" (not in the body)
+    assert api.post("/v1/collections", json={"name": "two", "dim": 2}).status_code == 201
+    points = [{"id": "a", "vector": [1, 0]}, {"id": "b", "vector": [0, 1]}]
+    assert api.put("/v1/collections/two/points", json={"points": points}).status_code == 200
+    answer = api.post("/v1/collections/two/rebuild", json={"insertion_order": "lid-desc"})
+    assert_error(answer, 422, "too_few_points", "insertion_order")
+    hits = api.post("/v1/collections/two/search", json={"query": {"vector": [1, 0]}, "k": 2})
+    assert [h["id"] for h in hits.json()["results"]] == ["a", "b"]
