@@ -18,6 +18,7 @@ from diagnostics.reports import _ground_truth, _recall_queries
 from diagnostics.requests import FunnelRecallRequest
 from index import Collection
 from index.analysis import recall_at_k
+from index.errors import IndexError_
 from index.funnel_spec import FunnelSpec, InvalidFunnelDimension, check_nested
 
 
@@ -34,10 +35,14 @@ def funnel_dims(
             raise InvalidFunnelDimension(
                 f"encoder {name!r} declares no nested dims below {dim} to funnel through", "dims"
             )
-    for d in asked:
-        spec = FunnelSpec.parse({"dims": [d]}, dim, "")
-        if nested is not None and name is not None:
-            check_nested(spec, nested, name, "")
+    for i, d in enumerate(asked):
+        try:  # each tier checked as a one-tier funnel; errors name the request's dims[i]
+            spec = FunnelSpec.parse({"dims": [d]}, dim)
+            if nested is not None and name is not None:
+                check_nested(spec, nested, name, "funnel")
+        except IndexError_ as exc:
+            exc.field = f"dims[{i}]"
+            raise
     return sorted(set(asked))
 
 
