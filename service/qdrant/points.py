@@ -50,15 +50,18 @@ def retrieve_points(name: str, req: Retrieve, engine: EngineDep) -> dict[str, An
     started = time.perf_counter()
     engine.check_batch(len(req.ids), "ids")
     ids = [to_nestvec_id(i, f"ids[{n}]") for n, i in enumerate(req.ids)]
-    points = engine.catalog.get(name).get(ids, wants_vector(req.with_vector))
-    return answer([record(p, req.with_payload, req.with_vector) for p in points], started)
+    collection = engine.catalog.get(name)
+    points = collection.get(ids, wants_vector(req.with_vector))
+    metric = collection.config.metric
+    return answer([record(p, metric, req.with_payload, req.with_vector) for p in points], started)
 
 
 @router.get("/{point_id}", dependencies=[ReadAccess])
 def get_point(name: str, point_id: str, engine: EngineDep) -> dict[str, Any]:
     started = time.perf_counter()
-    point = engine.catalog.get(name).vector_of(to_nestvec_id(point_id, "id"), "id")
-    return answer(record(point, True, True), started)
+    collection = engine.catalog.get(name)
+    point = collection.vector_of(to_nestvec_id(point_id, "id"), "id")
+    return answer(record(point, collection.config.metric, True, True), started)
 
 
 @router.post("/scroll", dependencies=[ReadAccess])
@@ -74,7 +77,8 @@ def scroll_points(name: str, req: Scroll, engine: EngineDep) -> dict[str, Any]:
         qdrant_filter(req.filter), start, limit + 1, wants_vector(req.with_vector)
     )
     next_offset = to_qdrant_id(found[limit].id) if len(found) > limit else None
-    points = [record(p, req.with_payload, req.with_vector) for p in found[:limit]]
+    metric = collection.config.metric
+    points = [record(p, metric, req.with_payload, req.with_vector) for p in found[:limit]]
     return answer({"points": points, "next_page_offset": next_offset}, started)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from index import Hit
+from index import METRICS, Hit
 from index.errors import InvalidCollectionConfig
 from index.stored_point import StoredPoint, check_point_id
 from service.errors import ServiceError
@@ -121,12 +121,16 @@ def wants_vector(spec: WithVector) -> bool:
 
 
 def record(
-    point: StoredPoint | Hit, with_payload: WithPayload | None, with_vector: WithVector
+    point: StoredPoint | Hit,
+    metric: str,
+    with_payload: WithPayload | None,
+    with_vector: WithVector,
 ) -> dict[str, Any]:
-    """A Qdrant Record."""
-    vector = (
-        point.vector.tolist() if wants_vector(with_vector) and point.vector is not None else None
-    )
+    """A Qdrant Record; a Cosine collection shows unit vectors, as Qdrant normalises on upsert
+    (nestvec keeps what was sent, and its own API answers that)."""
+    vector = None
+    if wants_vector(with_vector) and point.vector is not None:
+        vector = METRICS[metric].prepare(point.vector[None])[0].tolist()
     return {
         "id": to_qdrant_id(point.id),
         "payload": select_payload(point.payload or {}, with_payload),
@@ -139,7 +143,7 @@ def scored(
 ) -> dict[str, Any]:
     """A Qdrant ScoredPoint (`version` is 0: nestvec keeps no per-point version)."""
     return {
-        **record(hit, with_payload, with_vector),
+        **record(hit, metric, with_payload, with_vector),
         "version": 0,
         "score": to_score(hit.score, metric),
     }

@@ -111,7 +111,9 @@ def test_integer_ids_come_back_as_integers_and_uuids_as_strings(
     got = qc.retrieve(pts, ids=[3, UUIDS[0], 999], with_vectors=True)
     assert [p.id for p in got] == [3, UUIDS[0]]  # the unknown id is skipped, as Qdrant does
     assert got[0].payload == payload_of(3)
-    np.testing.assert_allclose(got[0].vector, VECTORS[3], rtol=1e-6)  # type: ignore[arg-type]
+    # a Cosine collection answers unit vectors, as Qdrant normalises on upsert
+    unit = VECTORS[3] / np.linalg.norm(VECTORS[3])
+    np.testing.assert_allclose(got[0].vector, unit, rtol=1e-5, atol=1e-7)  # type: ignore[arg-type]
     # a UUID without hyphens names the same point; v1 sees the canonical string and "3"
     assert qc.retrieve(pts, ids=[uuid.UUID(UUIDS[0]).hex])[0].id == UUIDS[0]
     ids = v1.get(f"/v1/collections/{pts}/points", params={"ids": ["3", UUIDS[0]]}).json()
@@ -198,7 +200,8 @@ def test_payload_updates_keep_the_vector(qc: QdrantClient, v1: httpx.Client, pts
     qc.delete_payload(pts, keys=["tags", "extra.a"], points=[7])
     got = qc.retrieve(pts, ids=[7], with_vectors=True)[0]
     assert got.payload == {"color": COLORS[3], "n": 7, "extra": {"b": 2}}
-    np.testing.assert_allclose(got.vector, VECTORS[7], rtol=1e-6)  # type: ignore[arg-type]
+    unit = VECTORS[7] / np.linalg.norm(VECTORS[7])
+    np.testing.assert_allclose(got.vector, unit, rtol=1e-5, atol=1e-7)  # type: ignore[arg-type]
     # by filter: every green point, seen by the v1 API and by its filters
     green = m.Filter(must=[m.FieldCondition(key="color", match=m.MatchValue(value="green"))])
     qc.overwrite_payload(pts, payload={"color": "green", "fresh": True}, points=green)
@@ -282,3 +285,25 @@ def test_errors_are_qdrant_errors(qc: QdrantClient, pts: str) -> None:
     with pytest.raises(UnexpectedResponse) as wrong_dim:
         qc.query_points(pts, query=[1.0, 2.0])
     assert wrong_dim.value.status_code == 422 and b"expected 8 values" in wrong_dim.value.content
+
+
+@pytest.mark.parametrize("distance", [m.Distance.COSINE, m.Distance.DOT, m.Distance.EUCLID])
+def test_vectors_come_back_as_qdrant_keeps_them(
+    qc: QdrantClient, v1: httpx.Client, distance: m.Distance
+) -> None:
+    # Qdrant normalises a Cosine collection's vectors on upsert and answers them so everywhere;
+    # Dot and Euclid keep the vector sent. nestvec's own API answers what was sent.
+    name = f"kept-{distance.value.lower()}"
+    qc.create_collection(name, vectors_config=m.VectorParams(size=4, distance=distance))
+    qc.upsert(name, points=[m.PointStruct(id=1, vector=[3.0, 4.0, 0.0, 0.0])])
+    shown = [0.6, 0.8, 0.0, 0.0] if distance == m.Distance.COSINE else [3.0, 4.0, 0.0, 0.0]
+    answers = [
+        qc.retrieve(name, ids=[1], with_vectors=True)[0].vector,
+        qc.scroll(name, with_vectors=True)[0][0].vector,
+        qc.query_points(name, query=[1.0, 1.0, 0.0, 0.0], with_vectors=True).points[0].vector,
+    ]
+    for vector in answers:
+        np.testing.assert_allclose(vector, shown, rtol=1e-6)  # type: ignore[arg-type]
+    stored = v1.get(f"/v1/collections/{name}/points", params={"with_vector": True}).json()
+    assert stored["points"][0]["vector"] == [3.0, 4.0, 0.0, 0.0]
+    qc.delete_collection(name)
