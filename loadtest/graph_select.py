@@ -7,7 +7,7 @@ nodes, each averaged over --seeds training seeds (one seed's kNN moves by +-0.02
 more than most candidates differ; the kNN column shows the spread). The winner (best mean of the
 three) becomes the default in encoders/graph/train_cli.py.
 
-    .venv/bin/python loadtest/graph_select.py --hops 0 2 --hidden 128 256 --hard 3 6
+    .venv/bin/python loadtest/graph_select.py --hops 1 5 --alpha 0 0.35 --hidden 64 128
 """
 
 from __future__ import annotations
@@ -43,6 +43,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--graph", type=Path, default=Path("../shared/data/cora_planetoid"))
     parser.add_argument("--hops", type=int, nargs="+", default=[DEFAULTS["hops"]])
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        nargs="+",
+        default=[DEFAULTS["alpha"] if DEFAULTS["propagation"] == "ppr" else 0.0],
+        help="PageRank teleport weights of the propagated input; 0 = SGC's last hop",
+    )
     parser.add_argument("--hidden", type=int, nargs="+", default=[DEFAULTS["hidden"]])
     parser.add_argument("--hard", type=int, nargs="+", default=[DEFAULTS["hard_negatives"]])
     parser.add_argument("--epochs", type=int, nargs="+", default=[DEFAULTS["epochs"]])
@@ -64,12 +71,13 @@ def main() -> None:
     x = unit_rows(graph.features)
     print(f"fit edges {len(fit)}, validation edges {len(val)}, validation nodes {len(val_nodes)}")
     print(
-        f"{'hops':>4} {'hidden':>6} {'hard':>4} {'epochs':>6} {'skip':>4} {'drop':>4} "
+        f"{'hops':>4} {'alpha':>5} {'hidden':>6} {'hard':>4} {'epochs':>6} {'skip':>4} {'drop':>4} "
         f"{'margin':>6} {'dim':>4} {'AUC':>6} "
         f"{'Hits@20':>7} {'kNN':>6} {'kNN min-max':>11} {'mean':>6} {'sec':>5}"
     )
     grid = itertools.product(
         args.hops,
+        args.alpha,
         args.hidden,
         args.hard,
         args.epochs,
@@ -78,10 +86,11 @@ def main() -> None:
         args.margin,
         args.dim,
     )
-    for hops, hidden, hard, epochs, skip, dropout, margin, dim in grid:
+    for hops, alpha, hidden, hard, epochs, skip, dropout, margin, dim in grid:
         cfg = dataclasses.replace(
             TrainConfig(),
             hops=hops,
+            alpha=alpha or None,
             hidden=hidden,
             hard_negatives=hard,
             epochs=epochs,
@@ -106,6 +115,7 @@ def main() -> None:
         knns = [r[2] for r in runs]
         row = {
             "hops": hops,
+            "alpha": alpha,
             "hidden": hidden,
             "hard": hard,
             "epochs": epochs,
@@ -123,7 +133,7 @@ def main() -> None:
         }
         row["mean"] = (row["auc"] + row["hits@20"] + row["knn"]) / 3
         print(
-            f"{hops:4d} {hidden:6d} {hard:4d} {epochs:6d} {skip:4d} {dropout:4.2f} "
+            f"{hops:4d} {alpha:5.2f} {hidden:6d} {hard:4d} {epochs:6d} {skip:4d} {dropout:4.2f} "
             f"{margin:6.2f} {dim:4d} {row['auc']:6.3f} "
             f"{row['hits@20']:7.3f} {row['knn']:6.3f} {row['knn_min']:5.3f}-{row['knn_max']:5.3f} "
             f"{row['mean']:6.3f} {row['seconds']:5.0f}",

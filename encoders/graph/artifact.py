@@ -76,9 +76,10 @@ def load(folder: Path) -> GraphArtifact:
     model.load_state_dict(torch.load(folder / WEIGHTS, weights_only=True))
     model.eval()
     with np.load(folder / GRAPH, allow_pickle=False) as z:
-        hops = int(meta.get("propagation", {}).get("hops", 0))
+        spread = meta.get("propagation", {})  # earlier artifacts: SGC's last hop (no alpha)
+        hops, alpha = int(spread.get("hops", 0)), spread.get("alpha")
         table = NeighbourTable(
-            z["features"], z["indptr"], z["indices"], z["idx"], z["weight"], hops
+            z["features"], z["indptr"], z["indices"], z["idx"], z["weight"], hops, alpha
         )
         ids = [str(x) for x in z["ids"]]
     return GraphArtifact(meta, model, table, ids)

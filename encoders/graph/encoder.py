@@ -76,7 +76,8 @@ class GraphEncoder(BaseEncoder):
             at = [i for i, *_ in refs.adhoc]
             own[at] = self._own_features(refs.adhoc, encode_texts, unit_rows)
             if table.hops:  # the same propagation as the known rows, over the given edges
-                own[at] = propagate_new(own[at], self._other_ends(refs), table.stack, table.indptr)
+                ends = self._other_ends(refs)
+                own[at] = propagate_new(own[at], ends, table.stack, table.indptr, table.weights)
             ptr, hops = ragged(edge_lists(refs))
             walk = WalkConfig(**self.meta["walk"])
             nbr_idx[at], nbr_w[at] = neighbourhoods(ptr, hops, table.indptr, table.indices, walk)

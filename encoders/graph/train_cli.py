@@ -15,7 +15,15 @@ from encoders.artifacts import add_output_arguments
 
 DEFAULT_GRAPH = Path("../shared/data/cora_planetoid")
 # chosen on a validation split of the training edges (loadtest/graph_select.py)
-DEFAULTS = {"hops": 1, "hidden": 64, "hard_negatives": 12, "epochs": 10, "skip": True}
+DEFAULTS = {
+    "propagation": "ppr",
+    "hops": 5,
+    "alpha": 0.35,
+    "hidden": 64,
+    "hard_negatives": 12,
+    "epochs": 10,
+    "skip": True,
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,10 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--text-field", help="node-table column holding node text (--features text)"
     )
     parser.add_argument(
+        "--propagation",
+        choices=("ppr", "sgc"),
+        default=DEFAULTS["propagation"],
+        help="input features over the training graph: personalised PageRank (hop k weighted "
+        "alpha (1 - alpha)^k) or SGC (the last hop alone)",
+    )
+    parser.add_argument(
         "--hops",
         type=int,
         default=DEFAULTS["hops"],
-        help="SGC propagation of the input features over the training graph (0 = raw)",
+        help="propagation steps over the training graph (0 = raw features)",
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=DEFAULTS["alpha"], help="PageRank teleport weight (ppr)"
     )
     parser.add_argument(
         "--no-skip", action="store_true", help="no linear path from the input to the output"
@@ -82,6 +100,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig
         hidden=64 if args.tiny else args.hidden,
         dropout=args.dropout,
         hops=args.hops,
+        alpha=args.alpha if args.propagation == "ppr" else None,
         skip=not args.no_skip,
     )
 
@@ -118,13 +137,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def propagation(hops: int) -> dict:
+def propagation(hops: int, alpha: float | None) -> dict:
     """How the encoder turns raw features into model input (the artifact repeats it on load)."""
     return {
-        "kind": "sgc",
+        "kind": "sgc" if alpha is None else "ppr",
         "hops": hops,
+        "alpha": alpha,
         "operator": "D^-1/2 (A + I) D^-1/2 over the training edges",
-        "rows": "L2-normalised after the last hop",
+        "sum": "the last hop" if alpha is None else "hop k weighted alpha (1 - alpha)^k",
+        "rows": "L2-normalised after the sum",
     }
 
 
@@ -143,7 +164,7 @@ def describe(args, graph, cfg, result, split) -> dict:  # noqa: ANN001
             "held_out_edges": int(len(split.held_out)),
         },
         "features": {"kind": args.features, "dim": int(result.table.features.shape[1])},
-        "propagation": propagation(cfg.hops),
+        "propagation": propagation(cfg.hops, cfg.alpha),
         "split": {"seed": split.seed, "held_out_fraction": split.fraction, "file": "split.npz"},
         "model": result.model.config(),
         "walk": asdict(cfg.walk),

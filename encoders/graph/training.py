@@ -13,7 +13,7 @@ from encoders.graph.data import csr
 from encoders.graph.loss import max_margin_loss
 from encoders.graph.model import ModelConfig, PinSage
 from encoders.graph.negatives import ppr_ranked, sample_hard, sample_random
-from encoders.graph.propagation import hop_stack, model_input
+from encoders.graph.propagation import hop_stack, hop_weights, model_input
 from encoders.graph.sampler import WalkConfig, graph_neighbourhoods
 
 
@@ -36,7 +36,8 @@ class TrainConfig:
     hidden: int = 256
     dim: int = 128
     dropout: float = 0.5
-    hops: int = 0  # SGC propagation of the input features over the training graph (0 = raw)
+    hops: int = 0  # propagation of the input features over the training graph (0 = raw)
+    alpha: float | None = None  # personalised PageRank's teleport weight; None: SGC's last hop
     skip: bool = False  # the model's linear path from its own input to the output
 
 
@@ -44,7 +45,8 @@ class TrainConfig:
 class NeighbourTable:
     """The known graph as the model sees it: features, CSR adjacency, top-T neighbourhoods.
 
-    `raw` are the nodes' own features; `features` the model input, raw propagated `hops` times.
+    `raw` are the nodes' own features; `features` the model input: raw propagated `hops` times,
+    the hops weighted by `weights` (propagation.hop_weights of `alpha`).
     """
 
     raw: np.ndarray
@@ -53,7 +55,9 @@ class NeighbourTable:
     idx: np.ndarray
     weight: np.ndarray
     hops: int = 0
+    alpha: float | None = None
     stack: list[np.ndarray] = field(init=False, repr=False)
+    weights: np.ndarray = field(init=False, repr=False)
     features: np.ndarray = field(init=False, repr=False)
     _tensors: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = field(
         default=None, repr=False
@@ -61,19 +65,27 @@ class NeighbourTable:
 
     def __post_init__(self) -> None:
         self.raw = np.asarray(self.raw, dtype=np.float32)
+        self.weights = hop_weights(self.hops, self.alpha)
         if self.hops:
-            self.stack = hop_stack(self.raw, self.indptr, self.indices, self.hops)
-            self.features = model_input(self.stack)
+            stack = hop_stack(self.raw, self.indptr, self.indices, self.hops)
+            self.features = model_input(stack, self.weights)
+            # kept for new nodes' propagation; float32 halves it (hops are exact in float64)
+            self.stack = [hop.astype(np.float32) for hop in stack]
         else:
             self.stack, self.features = [self.raw], self.raw
 
     @classmethod
     def build(
-        cls, features: np.ndarray, edges: np.ndarray, walk: WalkConfig, hops: int = 0
+        cls,
+        features: np.ndarray,
+        edges: np.ndarray,
+        walk: WalkConfig,
+        hops: int = 0,
+        alpha: float | None = None,
     ) -> NeighbourTable:
         indptr, indices = csr(len(features), edges)
         idx, weight = graph_neighbourhoods(indptr, indices, walk)
-        return cls(features, indptr, indices, idx, weight, hops)
+        return cls(features, indptr, indices, idx, weight, hops, alpha)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Features (sparse COO when mostly zeros, as bag-of-words), neighbour idx and weights."""
@@ -118,7 +130,7 @@ def train(
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    table = NeighbourTable.build(features, edges, cfg.walk, cfg.hops)
+    table = NeighbourTable.build(features, edges, cfg.walk, cfg.hops, cfg.alpha)
     hard_pool = (
         ppr_ranked(table.indptr, table.indices, cfg.hard_ranks) if cfg.hard_negatives else None
     )

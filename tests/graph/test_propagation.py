@@ -1,4 +1,5 @@
-"""SGC input propagation: training-graph only, self-describing, and exact on the inductive path."""
+"""Input propagation (SGC's last hop, personalised PageRank's weighted hops): training-graph
+only, self-describing, and exact on the inductive path."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from encoders.graph.artifact import load, load_split
 from encoders.graph.data import csr, load_planetoid
 from encoders.graph.encoder import GraphEncoder
 from encoders.graph.features import unit_rows
-from encoders.graph.propagation import hop_stack, model_input, propagate_new
+from encoders.graph.propagation import hop_stack, hop_weights, model_input, propagate_new
 
 CORA = DATA / "cora_planetoid"
 
@@ -36,6 +37,30 @@ def test_a_new_node_with_a_known_nodes_edges_gets_its_propagated_row() -> None:
     np.testing.assert_allclose(model_input(stack), unit_rows(s @ (s @ x)), atol=1e-5)
 
 
+def test_pagerank_weighted_hops_are_exact_for_a_new_node_too() -> None:
+    graph = load_planetoid(CORA)
+    indptr, indices = csr(graph.n, graph.edges)
+    x = unit_rows(graph.features)
+    stack, weights = hop_stack(x, indptr, indices, 4), hop_weights(4, 0.35)
+    nodes = np.array([0, 7, 1358, 1701, 2500])
+    edges = [indices[indptr[v] : indptr[v + 1]] for v in nodes]
+    known = model_input(stack, weights)
+    np.testing.assert_allclose(
+        propagate_new(x[nodes], edges, stack, indptr, weights), known[nodes], atol=1e-6
+    )
+    # dense reference: sum over k of alpha (1 - alpha)^k S^k X, rows normalised
+    a = sp.coo_matrix((np.ones(len(graph.edges)), graph.edges.T), shape=(graph.n, graph.n))
+    a = (a + a.T + sp.eye(graph.n)).toarray()
+    d = a.sum(1) ** -0.5
+    s, hop, total = d[:, None] * a * d[None, :], x.astype(np.float64), 0.35 * x
+    for k in range(1, 5):
+        hop = s @ hop
+        total = total + 0.35 * 0.65**k * hop
+    np.testing.assert_allclose(known, unit_rows(total), atol=1e-5)
+    # SGC is the last hop alone
+    np.testing.assert_allclose(hop_weights(3, None), [0, 0, 0, 1])
+
+
 def test_an_isolated_new_node_keeps_its_own_features() -> None:
     x = unit_rows(np.eye(3, dtype=np.float32))
     indptr, indices = csr(3, np.array([[0, 1]]))
@@ -49,18 +74,19 @@ def test_the_artifact_names_its_propagation_and_uses_the_training_edges_only(
 ) -> None:
     folder = graph_models / "graph-cora"
     meta = json.loads((folder / "graph.json").read_text())
-    hops = meta["propagation"]["hops"]
-    assert meta["propagation"]["kind"] == "sgc" and hops >= 1
+    hops, alpha = meta["propagation"]["hops"], meta["propagation"]["alpha"]
+    assert meta["propagation"]["kind"] == ("sgc" if alpha is None else "ppr") and hops >= 1
+    weights = hop_weights(hops, alpha)
     art = load(folder)
     train = load_split(folder)["train"]
     raw = unit_rows(sp.load_npz(CORA / "features.npz").toarray())
     np.testing.assert_allclose(art.table.raw, raw, atol=1e-7)
     indptr, indices = csr(len(raw), train)
-    expected = model_input(hop_stack(raw, indptr, indices, hops))
+    expected = model_input(hop_stack(raw, indptr, indices, hops), weights)
     np.testing.assert_allclose(art.table.features, expected, atol=1e-6)
     graph = load_planetoid(CORA)
     indptr, indices = csr(graph.n, graph.edges)  # with the held-out edges: must differ
-    leaked = model_input(hop_stack(raw, indptr, indices, hops))
+    leaked = model_input(hop_stack(raw, indptr, indices, hops), weights)
     assert np.abs(art.table.features - leaked).max() > 1e-3
 
 
