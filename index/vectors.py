@@ -25,9 +25,10 @@ def as_matrix(rows: Sequence[Sequence[float]], dim: int, fields: Sequence[str]) 
     if not finite.all():
         bad = int(np.argmin(finite))
         raise NonFiniteVector("vector values must be finite float32 numbers", fields[bad])
-    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
-    if len(norms) and norms.max() > MAX_NORM:
-        bad = int(np.argmax(norms > MAX_NORM))
-        message = f"vector norm {norms[bad]:.3g} is past {MAX_NORM:g}: its scores would overflow"
+    squares = np.einsum("ij,ij->i", matrix, matrix)  # in float32 past the bound: large or inf
+    if len(squares) and squares.max() > MAX_NORM**2:
+        bad = int(np.argmax(squares > MAX_NORM**2))
+        norm = float(np.linalg.norm(matrix[bad].astype(np.float64)))
+        message = f"vector norm {norm:.3g} is past {MAX_NORM:g}: its scores would overflow"
         raise NonFiniteVector(message, fields[bad])
     return matrix
