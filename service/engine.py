@@ -13,6 +13,7 @@ from encoders import EncoderPool, InvalidDimension, encoder_class
 from encoders.base import PartEncoder
 from index import Catalog, Collection, CollectionConfig, Hit
 from index.catalog import DataDirLock
+from index.errors import InvalidIndexParams
 from index.funnel_spec import FunnelSpec, check_nested
 from index.payload_fields import check_payload_field
 from index.reencode import record_fingerprint
@@ -69,6 +70,7 @@ class Engine(Embedding):
             raise InvalidDimension("a collection without an encoder needs 'dim'", "dim")
         for key, schema in req.payload_indexes.items():  # refused before anything is written
             check_payload_field(key, schema, ("payload_indexes", f"payload_indexes.{key}"))
+        check_milvus_uri(req.index.params, req.index.type, self.settings.allowed_milvus_uris)
         config = CollectionConfig(
             name=req.name,
             dim=dim,
@@ -274,3 +276,15 @@ class Engine(Embedding):
             if encoder is not None:
                 nested = self.describe_encoder(encoder)["nested_dims"]
                 check_nested(spec, nested, encoder, where)
+
+
+def check_milvus_uri(params: dict[str, Any], index_type: str, allowed: set[str]) -> None:
+    """A request names only a Milvus the operator allows: a client's path or host would have the
+    server create files wherever it can write, or dial any host."""
+    uri = params.get("uri") if index_type == "milvus" else None
+    if uri is not None and not (isinstance(uri, str) and uri in allowed):
+        raise InvalidIndexParams(
+            "index.params.uri names a Milvus the server does not allow: leave it out, or list "
+            "it in NESTVEC_MILVUS_ALLOWED_URIS",
+            "index.params.uri",
+        )

@@ -97,10 +97,15 @@ class Settings(BaseSettings):
         description="Milvus for `index.type: milvus` collections without params.uri: a local "
         "*.db file (Milvus Lite, embedded) or http://host:19530; default DATA_DIR/milvus.db",
     )
-
-    _lists = field_validator("preload_encoders", "api_keys", "read_only_keys", mode="before")(
-        split_list
+    milvus_allowed_uris: list[str] = Field(
+        default_factory=list,
+        description="other Milvus URIs a request's index.params.uri may name (comma-separated or "
+        "a JSON list); any other is refused: a client's path or host is not the server's to dial",
     )
+
+    _lists = field_validator(
+        "preload_encoders", "api_keys", "read_only_keys", "milvus_allowed_uris", mode="before"
+    )(split_list)
     _objects = field_validator("encoder_options", mode="before")(parse_object)
 
     @field_validator("log_level", "log_format", mode="before")
@@ -120,7 +125,16 @@ class Settings(BaseSettings):
     @property
     def index_defaults(self) -> dict[str, dict[str, Any]]:
         """Backend parameters a collection leaves unset, by backend (not stored in configs)."""
-        return {"milvus": {"uri": self.milvus_uri or str(self.data_dir / "milvus.db")}}
+        return {"milvus": {"uri": self.default_milvus_uri}}
+
+    @property
+    def default_milvus_uri(self) -> str:
+        return self.milvus_uri or str(self.data_dir / "milvus.db")
+
+    @property
+    def allowed_milvus_uris(self) -> set[str]:
+        """The Milvus URIs a request may name: the default and the operator's list."""
+        return {self.default_milvus_uri, *self.milvus_allowed_uris}
 
 
 def settings_error(exc: ValidationError | SettingsError) -> str:

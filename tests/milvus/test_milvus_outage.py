@@ -68,7 +68,7 @@ def first_answer(call: Callable[[], int]) -> int:
 def test_points_written_while_milvus_was_down_are_searchable_without_a_restart(
     milvus: EmbeddedMilvus, make_client: Callable[..., TestClient]
 ) -> None:
-    client = make_client()
+    client = make_client(milvus_allowed_uris=[milvus.uri])
     index = {"type": "milvus", "params": {"uri": milvus.uri, "index_type": "FLAT"}}
     body = {"name": "m", "dim": DIM, "metric": "l2", "index": index}
     assert client.post("/v1/collections", json=body).status_code == 201

@@ -161,8 +161,8 @@ def test_restart_keeps_everything_and_rebuilds_a_lost_milvus(
 def test_settings_and_params_choose_the_milvus(
     make_client: Callable[..., TestClient], tmp_path: Path
 ) -> None:
-    client = make_client()  # no NESTVEC_MILVUS_URI: Milvus Lite in DATA_DIR/milvus.db
-    own = str(tmp_path / "own" / "m.db")
+    own = str(tmp_path / "own" / "m.db")  # a request may name it: the operator allows it
+    client = make_client(milvus_allowed_uris=[own])  # default: Milvus Lite in DATA_DIR/milvus.db
     for name, params in (("default", {}), ("own", {"uri": own, "collection": "nv_own"})):
         body = {"name": name, "dim": DIM, "index": {"type": "milvus", "params": params}}
         assert client.post("/v1/collections", json=body).status_code == 201
@@ -188,11 +188,21 @@ def test_bad_milvus_settings_are_clear_errors(
     assert_error(client.post("/v1/collections", json=body), 422, "invalid_index_params")
     body["index"] = {"type": "milvus", "params": {"collection": "has-dash"}}
     assert_error(client.post("/v1/collections", json=body), 422, "invalid_index_params")
-    body["index"] = {"type": "milvus", "params": {"uri": f"http://127.0.0.1:{free_port()}"}}
+    # a Milvus the operator did not allow: no file is made, no host dialled
+    planted = tmp_path / "planted.db"
+    for uri in (str(planted), "relative.db", "", f"http://127.0.0.1:{free_port()}", ["a"]):
+        body["index"] = {"type": "milvus", "params": {"uri": uri}}
+        r = client.post("/v1/collections", json=body)
+        assert_error(r, 422, "invalid_index_params", "index.params.uri")
+    assert not planted.exists() and not (Path.cwd() / "relative.db").exists()
+    # one it allows but cannot reach: 503, and nothing half-made
+    down = f"http://127.0.0.1:{free_port()}"
+    client = make_client(tmp_path / "other", milvus_uri=URI, milvus_allowed_uris=[down])
+    body["index"] = {"type": "milvus", "params": {"uri": down}}
     r = client.post("/v1/collections", json=body)
     assert_error(r, 503, "index_backend_unavailable", "index.params.uri")
-    assert client.get("/v1/collections").json()["collections"] == []  # nothing half-made
-    assert not list((tmp_path / "data" / "collections").iterdir())
+    assert client.get("/v1/collections").json()["collections"] == []
+    assert not list((tmp_path / "other" / "collections").iterdir())
 
 
 @pytest.mark.slow
