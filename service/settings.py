@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         description="Milvus for `index.type: milvus` collections without params.uri: a local "
         "*.db file (Milvus Lite, embedded) or http://host:19530; default DATA_DIR/milvus.db",
     )
-    milvus_allowed_uris: list[str] = Field(
+    milvus_allowed_uris: StrList = Field(
         default_factory=list,
         description="other Milvus URIs a request's index.params.uri may name (comma-separated or "
         "a JSON list); any other is refused: a client's path or host is not the server's to dial",
@@ -107,6 +107,14 @@ class Settings(BaseSettings):
         "preload_encoders", "api_keys", "read_only_keys", "milvus_allowed_uris", mode="before"
     )(split_list)
     _objects = field_validator("encoder_options", mode="before")(parse_object)
+
+    @field_validator("api_keys", "read_only_keys")
+    @classmethod
+    def _sendable(cls, keys: list[str]) -> list[str]:
+        """A key travels in an HTTP header: one no client can send would never match."""
+        if not all(key.isascii() and key.isprintable() and key == key.strip() for key in keys):
+            raise ValueError("keys are printable ASCII, no outer spaces (sent in a header)")
+        return keys
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

@@ -34,6 +34,18 @@ def test_key_lists_from_the_environment(
     assert settings.api_keys == settings.read_only_keys == settings.preload_encoders == keys
 
 
+@pytest.mark.parametrize("key", ["ключ", "tab\tin"])
+def test_a_key_no_client_can_send_stops_the_start(tmp_path: Path, key: str) -> None:
+    # a non-ASCII key was accepted, then no header could carry it: every request got 401
+    done = run_cli(
+        ["serve", "--data-dir", str(tmp_path / "data")], {"NESTVEC_API_KEYS": key}, tmp_path
+    )
+    assert done.returncode != 0
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "NESTVEC_API_KEYS" in lines[0] and "ASCII" in lines[0], lines
+    assert key.strip() not in done.stderr  # keys are never echoed
+
+
 def test_plain_api_key_serves(tmp_path: Path) -> None:
     env = {"NESTVEC_API_KEYS": "secret", "NESTVEC_PRELOAD_ENCODERS": ""}  # empty: none, fast start
     server = LiveServer(tmp_path / "data", env=env).start(timeout=60)
