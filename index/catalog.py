@@ -6,6 +6,7 @@ import fcntl
 import logging
 import re
 import shutil
+import sqlite3
 import threading
 import uuid
 from dataclasses import replace
@@ -15,6 +16,7 @@ from index.collection import STORE_FILE, Collection, CollectionConfig, IndexDefa
 from index.errors import (
     CollectionExists,
     CollectionNotFound,
+    CollectionUnavailable,
     IndexError_,
     InvalidCollectionConfig,
     InvalidCollectionName,
@@ -74,17 +76,44 @@ class Catalog:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._open: dict[str, Collection] = {}
+        # collections whose store could not be opened -> why; their files are left as found
+        self.unavailable: dict[str, str] = {}
         for path in sorted(self.root.iterdir()):
             if (path / STORE_FILE).exists() and NAME_PATTERN.fullmatch(path.name):
-                self._open[path.name] = Collection.open(path, index_defaults)
+                self._open_existing(path)
+
+    def _open_existing(self, path: Path) -> None:
+        """Open a collection found on disk; one whose store SQLite cannot read is logged and
+        skipped, so the others are served (it is answered `CollectionUnavailable`)."""
+        try:
+            self._open[path.name] = Collection.open(path, self.index_defaults)
+        except sqlite3.DatabaseError as exc:
+            store = path / STORE_FILE
+            log.error(
+                "collection %r is unavailable: its store %s cannot be read (%s); it is not "
+                "served and its files are left untouched",
+                path.name,
+                store,
+                exc,
+            )
+            where = store.relative_to(self.root.parent)  # answers: a path in the data dir only
+            self.unavailable[path.name] = f"its store {where} cannot be read ({exc})"
 
     def names(self) -> list[str]:
+        """The collections being served (not those `unavailable`)."""
         return sorted(self._open)
 
     def get(self, name: str) -> Collection:
         try:
             return self._open[name]
         except KeyError:
+            if name in self.unavailable:
+                raise CollectionUnavailable(
+                    f"collection {name!r} could not be opened at start-up: "
+                    f"{self.unavailable[name]}; restore the file from a backup and restart, "
+                    "or move the collection's directory away to create it anew",
+                    "name",
+                ) from None
             raise CollectionNotFound(f"collection {name!r} does not exist", "name") from None
 
     def create(self, config: CollectionConfig) -> Collection:
@@ -94,6 +123,12 @@ class Catalog:
         with self._lock:
             if config.name in self._open:
                 raise CollectionExists(f"collection {config.name!r} already exists", "name")
+            if config.name in self.unavailable:  # its damaged files are never overwritten
+                raise CollectionExists(
+                    f"collection {config.name!r} already exists but could not be opened: "
+                    f"{self.unavailable[config.name]}; move its directory away to create it anew",
+                    "name",
+                )
             tmp = self.root / f".tmp-{config.name}-{uuid.uuid4().hex}"
             try:
                 collection = Collection.create(tmp, config, self.index_defaults)

@@ -66,8 +66,7 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
             validate_params(self.backend.Params, config.index_params, "index.params", config.dim),
             (index_defaults or {}).get(config.index_type),
         )
-        # backends that store payloads and evaluate filters themselves (Milvus)
-        self._native_filter: bool = self.backend.filters_natively
+        self._native_filter: bool = self.backend.filters_natively  # Milvus: filters itself
         self._lock = threading.RLock()  # the writer mutex: writes, snapshots, rebuilds, close
         self._rw = ReadWriteLock()  # the in-memory view: readers share it, mutations exclude
         self._dirty = False
@@ -102,9 +101,10 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
     @classmethod
     def open(cls, path: Path, index_defaults: IndexDefaults | None = None) -> Collection:
         store = PointStore(path / STORE_FILE, dim=0)
-        config = CollectionConfig.from_stored(store.read_config())
-        store.dim = config.dim
-        return cls(path, config, store, index_defaults)
+        with store.closed_on_error():  # a damaged store is left closed, as it was found
+            config = CollectionConfig.from_stored(store.read_config())
+            store.dim = config.dim
+            return cls(path, config, store, index_defaults)
 
     def close(self) -> None:
         with self._lock:

@@ -76,5 +76,15 @@ class IndexBackendUnavailable(IndexError_):
     code = "index_backend_unavailable"
 
 
+class CollectionUnavailable(IndexError_):
+    """A collection on disk that could not be opened at start-up (its store is damaged).
+
+    Answered 503: it exists, so it is neither 404 nor free to create again, but it cannot be
+    served until its files are repaired and the server restarts.
+    """
+
+    code = "collection_unavailable"
+
+
 class IndexExtraMissing(ExtraMissing, IndexError_):
     """A backend whose pip extra is not installed (answered 409; the message names the line)."""

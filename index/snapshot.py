@@ -106,7 +106,8 @@ class Snapshots:
 
     def _verified_meta(self, snapshot: Path) -> dict[str, Any] | None:
         """The snapshot's index.json once every file it lists matches its checksum; None when
-        the snapshot was built with another config. Raises SnapshotDamaged on any damage."""
+        the snapshot was built with another config. Raises SnapshotDamaged on any damage and
+        for a snapshot not built from this store."""
         meta_file = snapshot / META_FILE
         if not meta_file.is_file():
             raise SnapshotDamaged(f"{META_FILE} is missing")
@@ -118,6 +119,13 @@ class Snapshots:
             raise SnapshotDamaged(f"{META_FILE} lists no file checksums")
         if meta.get("config") != self.config.describe():
             return None
+        # a snapshot is only of the store it was built from (not one copied in from another
+        # collection, nor one written before snapshots recorded it: rebuilt once)
+        built_from, store_id = meta.get("store_id"), self.store.store_id
+        if built_from is None:
+            raise SnapshotDamaged("it records no store id (written before snapshots did)")
+        if built_from != store_id:
+            raise SnapshotDamaged(f"built from store {built_from!r}, not from this {store_id!r}")
         for name, digest in meta["files"].items():
             file = snapshot / name
             # names come from our own index.json; still, never follow one out of the snapshot
@@ -178,6 +186,7 @@ class Snapshots:
                 files[file.name] = _sha256(file)
             meta = {
                 "config": self.config.describe(),
+                "store_id": self.store.store_id,  # the store it was built from
                 "count": len(self.index),
                 "insertion_order": self.insertion_order,
                 "files": files,
@@ -203,7 +212,8 @@ class Snapshots:
 
 
 class SnapshotDamaged(Exception):
-    """An index snapshot that cannot be trusted (missing file, bad checksum, bad index.json)."""
+    """An index snapshot that cannot be trusted (missing file, bad checksum, bad index.json,
+    built from another store)."""
 
 
 def _sha256(path: Path) -> str:

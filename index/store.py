@@ -15,12 +15,13 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from index.store_schema import MIGRATE_SOURCE_ID, SCHEMA, SOURCE_INDEX, source_of
+from index.store_schema import MIGRATE_SOURCE_ID, SCHEMA, SOURCE_INDEX, source_of, store_identity
 from index.stored_point import StoredPoint, check_point_id, decode_payload, payload_json
 
 # One writer per store: a second one (an ingest, a test holding a lock) is waited for rather
@@ -47,6 +48,22 @@ class PointStore:
         self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
         self._closed = False
+        with self.closed_on_error():
+            self._prepare()
+            self.store_id = store_identity(self._db)
+
+    @contextmanager
+    def closed_on_error(self) -> Iterator[None]:
+        """Close the store if the block fails: a damaged file is left as it was found, with no
+        connection (nor -wal/-shm file) left open beside it."""
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self) -> None:
+        """WAL, full fsync, the schema and its migration."""
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a write acknowledged to the client survives a power cut, not only a crash.
         self._db.execute("PRAGMA synchronous=FULL")

@@ -1,7 +1,11 @@
-"""The SQLite schema of a collection's store, its migration, and how a part names its whole."""
+"""The SQLite schema of a collection's store, its migration, its identity, and how a part names
+its whole."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import uuid
 from typing import Any
 
 SCHEMA = """
@@ -26,6 +30,27 @@ WHERE json_type(payload, '$.source_id') = 'text'
   AND NOT substr(id, length(json_extract(payload, '$.source_id')) + 2) GLOB '*[^0-9]*';
 """
 SOURCE_INDEX = "CREATE INDEX IF NOT EXISTS points_source_id ON points (source_id)"
+# the config-table key of the store's random identity, which index snapshots record
+STORE_ID_KEY = "store_id"
+
+
+def store_identity(db: sqlite3.Connection) -> str:
+    """The store's random identity, written once (a store made before identities gets one on
+    its first open). A snapshot records it, so one built from another store is never loaded."""
+    select, key = "SELECT value FROM config WHERE key = ?", (STORE_ID_KEY,)
+    if (row := db.execute(select, key).fetchone()) is None:
+        db.execute("BEGIN IMMEDIATE")
+        try:  # OR IGNORE: an identity already there is never replaced
+            db.execute(
+                "INSERT OR IGNORE INTO config VALUES (?, ?)",
+                (STORE_ID_KEY, json.dumps(uuid.uuid4().hex)),
+            )
+            row = db.execute(select, key).fetchone()
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return str(json.loads(row[0]))
 
 
 def source_of(point_id: str, payload: dict[str, Any]) -> str | None:

@@ -26,6 +26,7 @@ from index.analysis.errors import AnalysisError
 from index.errors import (
     CollectionExists,
     CollectionNotFound,
+    CollectionUnavailable,
     IndexBackendUnavailable,
     IndexError_,
     NotEnoughPoints,
@@ -121,6 +122,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     Overloaded: 429,
     ShuttingDown: 503,
     IndexBackendUnavailable: 503,  # Milvus unreachable or unconfigured: retry later
+    CollectionUnavailable: 503,  # its store could not be read at start-up: repair, restart
     InputTooLarge: 413,  # a decompression-bomb image: over the encoder's pixel cap
     UnsupportedFormat: 415,
     EncoderError: 422,

@@ -1,7 +1,9 @@
-"""kill -9 the real server while it acknowledges writes: nothing acknowledged may be lost."""
+"""kill -9 the real server while it acknowledges writes: nothing acknowledged may be lost; one
+collection's damaged store never keeps the server, or the other collections, from starting."""
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import threading
@@ -10,7 +12,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from support import LiveServer
+import pytest
+from support import LiveServer, assert_error
+
+from index import Catalog, CollectionConfig
 
 DIM = 8
 TRIALS = 3  # loadtest/ runs more; CI keeps it short
@@ -82,3 +87,52 @@ def test_kill_minus_nine_loses_no_acknowledged_write(tmp_path: Path) -> None:
                 assert hit["id"] == pid
     finally:
         server.stop()
+
+
+def test_a_damaged_store_leaves_the_other_collections_served(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    catalog = Catalog(data)
+    vectors = np.eye(DIM, dtype=np.float32)
+    for name in ("bad", "good"):
+        collection = catalog.create(CollectionConfig(name, DIM, index_type="flat"))
+        collection.upsert([f"p{i}" for i in range(DIM)], vectors, [{}] * DIM)
+    catalog.close()
+    store = data / "collections" / "bad" / "store.sqlite3"
+    with store.open("r+b") as f:
+        f.truncate(4096)
+    before = {
+        str(p.relative_to(store.parent)): p.read_bytes()
+        for p in store.parent.rglob("*")
+        if p.is_file()
+    }
+    server = LiveServer(data, env=NO_MODEL).start()
+    try:
+        api = httpx.Client(base_url=server.url, timeout=30)
+        listed = api.get("/v1/collections").json()["collections"]
+        assert [c["name"] for c in listed] == ["good"]
+        hit = api.post(
+            "/v1/collections/good/search", json={"query": {"vector": vectors[3].tolist()}, "k": 1}
+        ).json()["results"][0]
+        assert hit["id"] == "p3"
+        for answer in (
+            api.get("/v1/collections/bad"),
+            api.post("/v1/collections/bad/search", json={"query": {"id": "p1"}, "k": 1}),
+            api.delete("/v1/collections/bad"),  # never deletes what it could not read
+        ):
+            assert_error(answer, 503, "collection_unavailable", "name")
+            assert "collections/bad/store.sqlite3" in answer.json()["message"]
+        body = {"name": "bad", "dim": DIM, "index": {"type": "flat"}}
+        assert_error(api.post("/v1/collections", json=body), 409, "collection_exists", "name")
+    finally:
+        server.stop()
+    logged = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line[:1] == "{"]
+    errors = [r["message"] for r in logged if r.get("level") == "error"]  # JSON log lines
+    assert len(errors) == 1, errors
+    assert "'bad'" in errors[0] and str(store) in errors[0] and "malformed" in errors[0]
+    assert {
+        str(p.relative_to(store.parent)): p.read_bytes()
+        for p in store.parent.rglob("*")
+        if p.is_file()
+    } == before
