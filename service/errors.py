@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -152,13 +152,34 @@ async def domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0]
-    loc = [str(p) for p in first["loc"] if p != "body"]
+    first = _reported(exc.errors())
+    loc = [str(p) for p in first["loc"] if p != "body" and not _union_member(p)]
     if first["type"] == "json_invalid":
         return JSONResponse(error_body("invalid_json", "request body is not valid JSON"), 400)
     field = ".".join(loc) or None
     message = f"{field}: {first['msg']}" if field else first["msg"]
     return JSONResponse(error_body("validation_error", message, field), status_code=422)
+
+
+def _union_member(part: object) -> bool:
+    """Whether a pydantic error location part names a member of a union (`str`, `list[str]`,
+    `function-after[...]`), not a field of the request."""
+    return isinstance(part, str) and ("[" in part or part in _PLAIN_TYPES)
+
+
+_PLAIN_TYPES = frozenset({"str", "int", "float", "bool", "bytes", "none"})
+
+
+def _reported(errors: Sequence[Any]) -> Any:
+    """The error to report: the first, or where it is one member of a union failing, the member
+    that got furthest into the value (`input: ["ok", null]`: the list member's item 1, not
+    "not a string")."""
+    first = errors[0]
+    at = next((i for i, part in enumerate(first["loc"]) if _union_member(part)), None)
+    if at is None:
+        return first
+    same = [e for e in errors if tuple(e["loc"][:at]) == tuple(first["loc"][:at])]
+    return max(same, key=lambda e: len(e["loc"]))  # max keeps the first of equals
 
 
 async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

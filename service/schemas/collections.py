@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from service.schemas.common import StrictRequest
 
@@ -17,7 +17,7 @@ class IndexSpec(StrictRequest):
 class CreateCollectionRequest(StrictRequest):
     name: str
     encoder: str | None = None
-    dim: int | None = None
+    dim: StrictInt | None = None  # `true` is not a 1-d collection
     metric: str = "cosine"
     index: IndexSpec = Field(default_factory=IndexSpec)
     domain: str | None = None  # domain-routed encoders: fixes the domain of the documents

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from service.schemas.common import StrictRequest
 from service.schemas.rank import RankResult
@@ -27,11 +27,11 @@ class TEIEmbedRequest(StrictRequest):
     `normalize: false` is refused and `truncate` is accepted either way."""
 
     inputs: str | list[str]
-    normalize: bool = True
-    truncate: bool | None = None
+    normalize: StrictBool = True  # "yes" is not a flag
+    truncate: StrictBool | None = None
     truncation_direction: Literal["left", "right", "Left", "Right"] = "right"
     prompt_name: str | None = None
-    dimensions: int | None = Field(None, ge=1, description="a nested (Matryoshka) dimension")
+    dimensions: StrictInt | None = Field(None, ge=1, description="a nested (Matryoshka) dimension")
 
 
 class TEIPooling(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, StrictInt
 
 from service.schemas.common import StrictRequest
 
@@ -12,7 +12,7 @@ from service.schemas.common import StrictRequest
 class EmbedRequest(StrictRequest):
     encoder: str
     inputs: list[Any]
-    dim: int | None = None
+    dim: StrictInt | None = None  # `true` or "32" is not a dimension
     # Domain-routed encoders (the MoE): one domain for every input, or one per input.
     domain: str | list[str] | None = None
 
@@ -30,7 +30,7 @@ class OpenAIEmbeddingsRequest(StrictRequest):
 
     input: str | list[str] | list[int] | list[list[int]]
     model: str
-    dimensions: int | None = None
+    dimensions: StrictInt | None = None
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None  # OpenAI's end-user id for abuse monitoring: nothing to do here
 

@@ -118,6 +118,28 @@ def test_a_tiny_vector_keeps_its_direction_under_cosine(client: TestClient) -> N
         assert hits["results"][0]["score"] == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [  # the field of the request, not pydantic's union member ("input.str", "inputs.list[str]")
+        ("/v1/embeddings", {"input": ["ok", None], "model": "fake"}, "input.1"),
+        ("/v1/embeddings", {"input": 123, "model": "fake"}, "input"),
+        ("/embed", {"inputs": ["ok", None]}, "inputs.1"),
+        # a JSON true or "32" is not a number: it was read as 1 or 32
+        ("/v1/collections", {"name": "x", "dim": True}, "dim"),
+        ("/v1/embed", {"encoder": "fake", "inputs": ["a"], "dim": "32"}, "dim"),
+        ("/v1/embeddings", {"input": "a", "model": "fake", "dimensions": True}, "dimensions"),
+        ("/embed", {"inputs": "a", "normalize": "yes"}, "normalize"),
+    ],
+)
+def test_validation_errors_name_the_requests_own_field(
+    client: TestClient, path: str, body: dict, field: str
+) -> None:
+    answer = client.post(path, json=body)
+    assert answer.status_code == 422, answer.text
+    assert (answer.json()["code"], answer.json()["field"]) == ("validation_error", field)
+    assert client.get("/v1/collections").json()["collections"] == []
+
+
 def _exact_ids(vectors: dict[str, np.ndarray], query: np.ndarray, k: int) -> list[str]:
     ids = sorted(vectors)
     scores = np.array([float(vectors[i] @ query) for i in ids])
