@@ -17,7 +17,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.asgi import reject
 from service.errors import Forbidden
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"})
+# the API's shape is no secret (TEI and Qdrant serve theirs open); its data needs a key
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
 
 
 def presented_key(scope: Scope) -> str | None:
