@@ -99,6 +99,14 @@ class Catalog:
             where = store.relative_to(self.root.parent)  # answers: a path in the data dir only
             self.unavailable[path.name] = f"its store {where} cannot be read ({exc})"
 
+    def remove_leftovers(self) -> None:
+        """Remove what a process killed mid-create or mid-delete left: `.tmp-*` (never opened)
+        and `.trash-*` (already renamed away). Call it only holding the data dir's lock."""
+        for path in self.root.glob(".t*-*"):
+            if path.is_dir() and path.name.startswith((".tmp-", ".trash-")):
+                log.info("removing %s, left by an interrupted create or delete", path.name)
+                shutil.rmtree(path, ignore_errors=True)
+
     def names(self) -> list[str]:
         """The collections being served (not those `unavailable`)."""
         return sorted(self._open)
@@ -145,8 +153,8 @@ class Catalog:
             collection = self.get(name)
             # a Milvus collection first: if Milvus is down (503) the collection stays whole
             collection.index.drop()
-            del self._open[name]
-            collection.store.close()
+            del self._open[name]  # new requests no longer find it
+            collection.close(save=False)  # requests that did finish first; later ones get 404
             # Rename first so a crash mid-delete never leaves a half collection that loads.
             trash = self.root / f".trash-{name}-{uuid.uuid4().hex}"
             collection.path.rename(trash)

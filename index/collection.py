@@ -106,12 +106,15 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
             store.dim = config.dim
             return cls(path, config, store, index_defaults)
 
-    def close(self) -> None:
+    def close(self, save: bool = True) -> None:
+        """Close the store once the writes and reads in flight are done (a connection closed
+        under a running query crashes SQLite); `save`: write the index snapshot first."""
         with self._lock:
             try:
-                self.save_snapshot()
+                if save:
+                    self.save_snapshot()
             finally:  # unsaved, the next start reconciles the older snapshot with the store
-                with self._rw.write():  # reads in flight finish before their connections close
+                with self._rw.write():
                     self.store.close()
 
     # writes -----------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ class CollectionNotFound(IndexError_):
     code = "collection_not_found"
 
 
+class CollectionDeleted(CollectionNotFound):
+    """The collection was deleted while a request that had already found it was running."""
+
+
 class CollectionExists(IndexError_):
     code = "collection_exists"
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from index.errors import CollectionDeleted
 from index.store_schema import MIGRATE_SOURCE_ID, SCHEMA, SOURCE_INDEX, source_of, store_identity
 from index.stored_point import StoredPoint, check_point_id, decode_payload, payload_json
 
@@ -86,11 +87,13 @@ class PointStore:
 
     def _read(self) -> sqlite3.Connection:
         """This thread's read-only connection (autocommit: each statement reads the last commit)."""
+        if self._closed:  # its collection was dropped after the request found it
+            raise _deleted()
         reader = getattr(self._local, "reader", None)
         if reader is None:
             with self._readers_lock:
                 if self._closed:
-                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                    raise _deleted()
                 db = sqlite3.connect(
                     self._uri,
                     uri=True,
@@ -274,7 +277,13 @@ class PointStore:
         return StoredPoint(label=row[0], id=row[1], payload_json=row[2], vector=vector)
 
     def _transaction(self) -> _Transaction:
+        if self._closed:
+            raise _deleted()
         return _Transaction(self._db)
+
+
+def _deleted() -> CollectionDeleted:
+    return CollectionDeleted("the collection was deleted while this request ran", "name")
 
 
 class _Reader:

@@ -45,6 +45,7 @@ class Engine(Embedding):
         super().__init__(settings, encoders, metrics)
         self._lock = DataDirLock(settings.data_dir)
         self.catalog = Catalog(settings.data_dir, settings.index_defaults)
+        self.catalog.remove_leftovers()  # safe only under the lock: no other writer is mid-way
         self.preload()
 
     def close(self) -> None:
