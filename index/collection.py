@@ -20,7 +20,7 @@ import numpy as np
 from index.analysis import insertion_order
 from index.base import VectorIndex
 from index.collection_config import CollectionConfig, IndexDefaults
-from index.errors import PointNotFound
+from index.errors import NonFiniteVector, PointNotFound
 from index.filters import parse_filter
 from index.funnel import FunnelSearch
 from index.locks import ReadWriteLock
@@ -133,6 +133,9 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
         keep = sorted(last.values())
         ids = [ids[i] for i in keep]
         vectors, payloads = vectors[keep], [payloads[i] for i in keep]
+        if not np.isfinite(vectors).all():  # whatever made them (an encoder too): never stored
+            bad = ids[int(np.argmin(np.isfinite(vectors).all(axis=1)))]
+            raise NonFiniteVector(f"point {bad!r}: vector values must be finite numbers", "points")
         prepared = self.metric.prepare(vectors)
         with self._lock:
             self._catch_up()

@@ -110,7 +110,15 @@ class GraphEncoder(BaseEncoder):
             if row is not None:
                 rows[k] = table.raw[row]
             elif isinstance(value, list):
-                rows[k] = unit_rows(np.asarray([value], dtype=np.float32))[0]
+                rows[k] = unit_rows(_scaled_down([value]))[0]
         if texts:
             rows[[k for k, _ in texts]] = encode_texts([v for _, v in texts])
         return rows
+
+
+def _scaled_down(rows: list[list[float]]) -> np.ndarray:
+    """Rows divided by their largest magnitude, in float64: the direction is all a new node's
+    features keep, and values past float32's range (or whose squares are) stay finite."""
+    x = np.asarray(rows, dtype=np.float64)
+    top = np.abs(x).max(axis=1, keepdims=True)
+    return (x / np.where(top > 0, top, 1.0)).astype(np.float32)

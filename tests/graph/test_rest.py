@@ -122,3 +122,27 @@ def test_offline_build_of_cora_then_papers_like_this_one(
     assert np.mean(recall) >= 0.9, recall
     # related papers share the query's subject more often than two random papers (~0.18)
     assert np.mean(same) > 0.25, same
+
+
+@pytest.mark.parametrize("scale", [1e38, 1e39, 1e300])
+def test_huge_features_keep_their_direction(graph_client: TestClient, scale: float) -> None:
+    """Past float32's range (or where its squares are), features still give the node of their
+    direction: never NaN (stored and answered as null) nor the zero-features node."""
+    raw = sp.load_npz(CORA / "features.npz")[3].toarray()[0].astype(np.float64)
+    inputs = [{"features": raw.tolist()}, {"features": (raw * scale).tolist()}]
+    r = graph_client.post("/v1/embed", json={"encoder": "graph-cora", "inputs": inputs})
+    assert r.status_code == 200, r.text
+    v = np.asarray(r.json()["embeddings"], dtype=np.float64)
+    assert np.isfinite(v).all()
+    np.testing.assert_allclose(v[1], v[0], atol=1e-5)
+
+
+def test_a_collection_never_stores_a_non_finite_vector(tmp_path: Path) -> None:
+    from index import Catalog, CollectionConfig
+
+    collection = Catalog(tmp_path).create(CollectionConfig(name="c", dim=2, metric="l2"))
+    bad = np.array([[1.0, 2.0], [np.nan, 0.0]], np.float32)
+    with pytest.raises(Exception) as caught:
+        collection.upsert(["a", "b"], bad, [{}, {}])
+    assert getattr(caught.value, "code", None) == "non_finite_vector"
+    assert "'b'" in str(caught.value) and collection.count() == 0
