@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from encoders.errors import InvalidInput
+from encoders.errors import InvalidDimension, InvalidInput
 
 ADAPTER_FILE = "adapter.npz"  # inside DATA_DIR/models/<artifact>/
 
@@ -88,5 +88,7 @@ def nested_dims_for(dim: int, dims: tuple[int, ...] | None) -> tuple[int, ...]:
     """Matryoshka dims for a d-dim base: the given ones, or d, d*2/3 (384→256), d/3, d/6, d/12."""
     if dims is None:
         dims = (dim, dim * 2 // 3, dim // 3, dim // 6, dim // 12)
-    picked = tuple(sorted({d for d in dims if 0 < d <= dim} | {dim}, reverse=True))
-    return picked
+    bad = [d for d in dims if not 0 < d <= dim]
+    if bad:  # dropped silently, an adapter would not serve the dims its collections were made at
+        raise InvalidDimension(f"--dims {bad[0]}: Matryoshka dims are 1 to {dim}", "--dims")
+    return tuple(sorted({*dims, dim}, reverse=True))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from encoders.artifacts import add_output_arguments, output_dir
+from encoders.mrl.adapter import nested_dims_for
 from encoders.mrl.pairs import DOMAINS
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -126,7 +127,7 @@ def run_finetune(args: argparse.Namespace) -> dict[str, Any]:
     }
     knobs = _knobs(args, defaults, {"lr": 1e-4, "budget": None})
     config = FinetuneConfig(
-        dims=tuple(args.dims or DIMS),
+        dims=nested_dims_for(max(DIMS), tuple(args.dims) if args.dims else DIMS),
         batch_size=knobs["batch_size"],
         epochs=knobs["epochs"],
         lr=knobs["lr"],
@@ -162,6 +163,10 @@ def run_linear(args: argparse.Namespace, kind: str) -> dict[str, Any]:
 
     defaults = {"max_pairs": None, "batch_size": 256, "epochs": 20, "lr": 1e-3}
     knobs = _knobs(args, defaults, {"epochs": 10})
+    if args.dims:  # checked before the base embeds anything
+        from encoders.registry import encoder_class
+
+        nested_dims_for(encoder_class(args.base).dim, tuple(args.dims))
     config = AdapterConfig(
         dims=tuple(args.dims) if args.dims else None,
         batch_size=knobs["batch_size"],

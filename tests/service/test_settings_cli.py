@@ -132,3 +132,16 @@ def test_a_data_dir_that_is_a_file_is_one_line(tmp_path: Path, command: str) -> 
     assert len(lines) == 1, done.stderr
     assert f"data directory {source} is a file, not a directory" in lines[0], lines[0]
     assert source.read_text() == '{"id": "a", "emb": [1, 2, 3, 4]}\n'
+
+
+@pytest.mark.parametrize(
+    ("mode", "dims"), [("adapter", "0"), ("adapter", "500"), ("finetune", "385"), ("pca", "-3")]
+)
+def test_matryoshka_dims_past_the_model_are_one_line(tmp_path: Path, mode: str, dims: str) -> None:
+    """Dropped silently, they left an adapter without the dims its collections were made at."""
+    args = ["train", "mrl", "--mode", mode, "--dims", "64", dims, "--out", str(tmp_path / "m")]
+    done = run_cli(args, {}, Path.cwd())
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--dims" in lines[0] and dims in lines[0], done.stderr[-2000:]
+    assert not (tmp_path / "m").exists()
