@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import re
 import shutil
 import sqlite3
 import threading
 import uuid
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote
 
 from index.collection import STORE_FILE, Collection, CollectionConfig, IndexDefaults
 from index.errors import (
@@ -83,21 +86,26 @@ class Catalog:
                 self._open_existing(path)
 
     def _open_existing(self, path: Path) -> None:
-        """Open a collection found on disk; one whose store SQLite cannot read is logged and
-        skipped, so the others are served (it is answered `CollectionUnavailable`)."""
-        try:
-            self._open[path.name] = Collection.open(path, self.index_defaults)
-        except sqlite3.DatabaseError as exc:
-            store = path / STORE_FILE
-            log.error(
-                "collection %r is unavailable: its store %s cannot be read (%s); it is not "
-                "served and its files are left untouched",
-                path.name,
-                store,
-                exc,
-            )
-            where = store.relative_to(self.root.parent)  # answers: a path in the data dir only
-            self.unavailable[path.name] = f"its store {where} cannot be read ({exc})"
+        """Open a collection found on disk; one whose store SQLite cannot read, or that holds
+        no collection of this name, is logged and skipped, so the others are served (it is
+        answered `CollectionUnavailable`) and its files are left as they are."""
+        store = path / STORE_FILE
+        problem = _store_problem(store, path.name)  # read-only: opening writes the schema
+        if problem is None:
+            try:
+                self._open[path.name] = Collection.open(path, self.index_defaults)
+                return
+            except sqlite3.DatabaseError as exc:
+                problem = f"cannot be read ({exc})"
+        log.error(
+            "collection %r is unavailable: its store %s %s; it is not served and its files are "
+            "left untouched",
+            path.name,
+            store,
+            problem,
+        )
+        where = store.relative_to(self.root.parent)  # answers: a path in the data dir only
+        self.unavailable[path.name] = f"its store {where} {problem}"
 
     def remove_leftovers(self) -> None:
         """Remove what a process killed mid-create or mid-delete left: `.tmp-*` (never opened)
@@ -131,6 +139,12 @@ class Catalog:
         with self._lock:
             if config.name in self._open:
                 raise CollectionExists(f"collection {config.name!r} already exists", "name")
+            if (self.root / config.name).exists() and config.name not in self.unavailable:
+                raise CollectionExists(  # a folder or file that holds no collection
+                    f"{config.name!r} is taken in the collections directory by something that "
+                    "is not a collection; move it away to create this collection",
+                    "name",
+                )
             if config.name in self.unavailable:  # its damaged files are never overwritten
                 raise CollectionExists(
                     f"collection {config.name!r} already exists but could not be opened: "
@@ -157,7 +171,11 @@ class Catalog:
             collection.close(save=False)  # requests that did finish first; later ones get 404
             # Rename first so a crash mid-delete never leaves a half collection that loads.
             trash = self.root / f".trash-{name}-{uuid.uuid4().hex}"
-            collection.path.rename(trash)
+            try:
+                collection.path.rename(trash)
+            except OSError:  # e.g. a read-only disk: the collection is still whole, serve it
+                self._open_existing(collection.path)
+                raise
             shutil.rmtree(trash, ignore_errors=True)
 
     def close(self) -> None:
@@ -170,6 +188,25 @@ class Catalog:
                 except Exception as exc:  # noqa: BLE001 - the others must close too
                     log.warning("collection %r: snapshot not saved at close (%s)", name, exc)
             self._open.clear()
+
+
+def _store_problem(store: Path, name: str) -> str | None:
+    """Why `store` holds no collection `name` (None: it does), read without writing to it: an
+    empty or foreign SQLite file, a config without name or dim, or another collection's store
+    (a copy would be served under two names)."""
+    # without a WAL nothing is pending: immutable reads create no -shm/-wal beside the file
+    pending = store.with_name(store.name + "-wal").exists()
+    uri = f"file:{quote(str(store))}?mode=ro{'' if pending else '&immutable=1'}"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as db:
+            stored = dict(db.execute("SELECT key, value FROM config WHERE key IN ('name', 'dim')"))
+    except sqlite3.DatabaseError as exc:
+        return f"cannot be read ({exc})"
+    if set(stored) != {"name", "dim"}:
+        return "holds no collection config (name and dim)"
+    if stored["name"] != json.dumps(name):
+        return f"belongs to collection {stored['name']} (copied from there?)"
+    return None
 
 
 def validate_config(config: CollectionConfig) -> CollectionConfig:

@@ -233,6 +233,7 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
                     order if category_field is None else f"{order}:{category_field}"
                 )
                 self._dirty, self._pending = True, False  # built from the store: no replay
+            self.save_snapshot()  # the order is answered as done: it must survive a kill -9
 
     def _categories(self, key: str) -> np.ndarray:
         """Each point's payload value at top-level `key` as JSON text, in label order."""

@@ -95,9 +95,10 @@ def _check_data_dir(data_dir: Path) -> None:
     between still stops the start, with uvicorn's traceback)."""
     from index.catalog import DataDirLock
 
-    if data_dir.exists() and not data_dir.is_dir():
-        message = f"data directory {data_dir} is a file, not a directory"
-        raise NotADirectoryError(f"{message} (--data-dir, env NESTVEC_DATA_DIR)")
+    for path, what in ((data_dir, "data directory"), (data_dir / "collections", "collections")):
+        if path.exists() and not path.is_dir():
+            message = f"{what} {path} is a file, not a directory"
+            raise NotADirectoryError(f"{message} (--data-dir, env NESTVEC_DATA_DIR)")
     DataDirLock(data_dir).release()
 
 

@@ -13,7 +13,7 @@ from encoders import EncoderPool, InvalidDimension, encoder_class
 from encoders.base import PartEncoder
 from index import Catalog, Collection, CollectionConfig, Hit
 from index.catalog import DataDirLock
-from index.errors import InvalidIndexParams
+from index.errors import CollectionDeleted, CollectionNotFound, InvalidIndexParams
 from index.funnel_spec import FunnelSpec, check_nested
 from index.payload_fields import check_payload_field
 from index.reencode import record_fingerprint
@@ -87,16 +87,31 @@ class Engine(Embedding):
             collection.create_payload_index(key, schema)
         return collection
 
-    def describe(self, collection: Collection) -> dict[str, Any]:
+    def describe(self, collection: Collection, created: bool = False) -> dict[str, Any]:
+        """`created`: the collection a create just made, described even when a delete racing
+        in has closed it since (it was made: the answer is 201, empty)."""
+        try:
+            count = collection.count()
+        except CollectionDeleted:
+            if not created:
+                raise
+            count = 0
         return {
             **collection.config.describe(),
-            "count": collection.count(),
+            "count": count,
             "tombstone_ratio": collection.index.tombstone_ratio,
             "payload_indexes": collection.payload_indexes,
         }
 
     def describe_all(self) -> list[dict[str, Any]]:
-        return [self.describe(self.catalog.get(name)) for name in self.catalog.names()]
+        """Every served collection; one deleted while the list is made is left out."""
+        described = []
+        for name in self.catalog.names():
+            try:
+                described.append(self.describe(self.catalog.get(name)))
+            except CollectionNotFound:  # CollectionDeleted included
+                continue
+        return described
 
     # points -----------------------------------------------------------------------------------
     def upsert(self, name: str, points: Sequence[PointIn]) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -192,12 +194,41 @@ async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
 
 
+# what the data directory's disk or file system refused (full, read-only, no permission)
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+SQLITE_STORAGE = ("disk is full", "readonly", "disk i/o error", "unable to open database")
+
+
+def storage_problem(exc: Exception) -> str | None:
+    """The file system's reason when `exc` is the data directory refusing a write, else None."""
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+        return exc.strerror
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        return text if any(s in text.lower() for s in SQLITE_STORAGE) else None
+    return None
+
+
+async def storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 `storage_unavailable` for a disk that refuses writes (a failed SQLite transaction
+    is rolled back, a failed create or delete leaves the collection as it was); any other
+    OSError or SQLite error is unexpected."""
+    problem = storage_problem(exc)
+    if problem is None:
+        return await unexpected_error(request, exc)
+    log.error("the data directory refused a write: %s", exc)
+    message = f"the server could not write to its data directory ({problem}); nothing was changed"
+    return JSONResponse(error_body("storage_unavailable", message), status_code=503)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; every error leaves the service as `{code, message, field}`."""
     for exc_type in (EncoderError, IndexError_, ServiceError, ExtraMissing):
         app.add_exception_handler(exc_type, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    for exc_type in (OSError, sqlite3.Error):
+        app.add_exception_handler(exc_type, storage_error)
     app.add_exception_handler(Exception, unexpected_error)
     for exc_type, handler in list(app.exception_handlers.items()):
         app.exception_handlers[exc_type] = qdrant_shaped(handler)

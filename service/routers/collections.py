@@ -25,13 +25,12 @@ router = APIRouter(route_class=JsonRoute, prefix="/v1/collections", tags=["colle
     dependencies=[WriteAccess],
 )
 def create_collection(req: CreateCollectionRequest, engine: EngineDep) -> dict[str, object]:
-    return engine.describe(engine.create_collection(req))
+    return engine.describe(engine.create_collection(req), created=True)
 
 
 @router.get("", response_model=CollectionList, dependencies=[ReadAccess])
 def list_collections(engine: EngineDep) -> dict[str, object]:
-    names = engine.catalog.names()
-    return {"collections": [engine.describe(engine.catalog.get(n)) for n in names]}
+    return {"collections": engine.describe_all()}
 
 
 @router.get("/{name}", response_model=CollectionInfo, dependencies=[ReadAccess])

@@ -145,3 +145,15 @@ def test_matryoshka_dims_past_the_model_are_one_line(tmp_path: Path, mode: str, 
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--dims" in lines[0] and dims in lines[0], done.stderr[-2000:]
     assert not (tmp_path / "m").exists()
+
+
+def test_a_collections_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "collections").write_text("not a folder")
+    args = ["serve", "--port", str(free_port()), "--data-dir", str(data)]
+    done = run_cli(args, {}, tmp_path)
+    assert done.returncode != 0
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"collections {data / 'collections'} is a file" in lines[0], lines[0]

@@ -1,0 +1,141 @@
+"""What the data directory may hold besides whole collections, and what its disk may refuse:
+a store that holds no collection (empty, foreign, or another collection's copy) is left as
+found and answered 503; a name taken by a stray folder is 409; a delete the disk refuses keeps
+the collection served; an acknowledged rebuild survives a kill."""
+
+from __future__ import annotations
+
+import errno
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from support import assert_error
+
+from index import Catalog, CollectionConfig
+
+DIM = 4
+
+
+def _make(data: Path, *names: str) -> None:
+    catalog = Catalog(data)
+    for name in names:
+        collection = catalog.create(CollectionConfig(name, DIM, index_type="flat"))
+        collection.upsert(["p0", "p1"], np.eye(2, DIM, dtype=np.float32), [{}, {}])
+    catalog.close()
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _empty_file(store: Path) -> None:
+    store.write_bytes(b"")
+
+
+def _foreign_sqlite(store: Path) -> None:
+    store.unlink()
+    with sqlite3.connect(store) as db:
+        db.execute("CREATE TABLE notes (x)")
+    db.close()
+
+
+def _config_without_dim(store: Path) -> None:
+    with sqlite3.connect(store) as db:
+        db.execute("DELETE FROM config WHERE key = 'dim'")
+    db.close()
+
+
+def _copied_from_good(store: Path) -> None:
+    store.write_bytes((store.parents[1] / "good" / "store.sqlite3").read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (_empty_file, "cannot be read"),
+        (_foreign_sqlite, "cannot be read"),
+        (_config_without_dim, "no collection config"),
+        (_copied_from_good, 'belongs to collection "good"'),
+    ],
+)
+def test_a_store_holding_no_such_collection_is_unavailable_and_untouched(
+    make_client: Callable[..., TestClient],
+    tmp_path: Path,
+    damage: Callable[[Path], None],
+    said: str,
+) -> None:
+    data = tmp_path / "data"
+    _make(data, "bad", "good")
+    folder = data / "collections" / "bad"
+    for extra in folder.glob("store.sqlite3-*"):  # closed cleanly: no WAL left to matter
+        extra.unlink()
+    damage(folder / "store.sqlite3")
+    before = _files(folder)
+    client = make_client(data)
+    listed = client.get("/v1/collections").json()["collections"]
+    assert [c["name"] for c in listed] == ["good"]  # never "good" twice
+    answer = client.get("/v1/collections/bad")
+    assert_error(answer, 503, "collection_unavailable", "name")
+    assert said in answer.json()["message"]
+    assert client.get("/v1/collections/good").json()["count"] == 2
+    assert _files(folder) == before
+
+
+def test_a_name_taken_by_a_stray_folder_or_file_is_409(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    root = tmp_path / "data" / "collections"
+    (root / "folder").mkdir(parents=True)
+    (root / "folder" / "notes.txt").write_text("mine")
+    (root / "file").write_text("mine too")
+    client = make_client()
+    for name in ("folder", "file"):
+        answer = client.post("/v1/collections", json={"name": name, "dim": DIM})
+        assert_error(answer, 409, "collection_exists", "name")
+    assert (root / "folder" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in root.iterdir()) == ["file", "folder"]  # no .tmp- left
+
+
+def test_a_delete_the_disk_refuses_keeps_the_collection_served(
+    make_client: Callable[..., TestClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the rename into the trash fails as on a read-only file system (root
+    ignores permissions, so the test cannot make the disk refuse it for real)."""
+    _make(tmp_path / "data", "kept")
+    client = make_client()
+    real_rename = Path.rename
+
+    def refused(self: Path, target: Path) -> Path:
+        if Path(target).name.startswith(".trash-"):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", refused)
+    answer = client.delete("/v1/collections/kept")
+    assert_error(answer, 503, "storage_unavailable")
+    assert "Read-only file system" in answer.json()["message"]
+    monkeypatch.undo()
+    assert client.get("/v1/collections/kept").json()["count"] == 2
+    hits = client.post("/v1/collections/kept/search", json={"query": {"id": "p0"}, "k": 1})
+    assert hits.status_code == 200 and hits.json()["results"][0]["id"] == "p1"
+    assert client.delete("/v1/collections/kept").status_code == 200
+
+
+def test_an_acknowledged_rebuild_is_on_disk_at_once(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """Written only at shutdown, a kill -9 after the 200 lost the order it answered."""
+    client = make_client()
+    client.post("/v1/collections", json={"name": "r", "dim": DIM, "index": {"type": "hnsw"}})
+    points = [{"id": str(i), "vector": np.random.default_rng(i).normal(size=DIM).tolist()}
+              for i in range(40)]  # fmt: skip
+    client.put("/v1/collections/r/points", json={"points": points}).raise_for_status()
+    answer = client.post("/v1/collections/r/rebuild", json={"insertion_order": "lid-desc"})
+    assert answer.status_code == 200, answer.text
+    snapshot = tmp_path / "data" / "collections" / "r" / "index" / "index.json"
+    assert json.loads(snapshot.read_text())["insertion_order"] == "lid-desc"
