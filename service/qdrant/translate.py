@@ -15,6 +15,7 @@ from index.errors import InvalidCollectionConfig
 from index.stored_point import StoredPoint, check_point_id
 from service.errors import ServiceError
 from service.routers import JsonRoute
+from service.schemas.common import Vector
 from service.schemas.qdrant import QdrantId, WithPayload, WithVector
 
 # the Qdrant release whose REST API this subset follows; qdrant-client checks major.minor
@@ -24,8 +25,8 @@ METRIC_NAMES = {metric: name for name, metric in DISTANCES.items()}
 MAX_ID = 2**64 - 1
 # what the unnamed vector written as a name ({"": ...}) must hold: the body models let any
 # value under a name through (named and sparse vectors get their own error below)
-ONE_VECTOR: TypeAdapter[list[float]] = TypeAdapter(list[float])
-VECTORS: TypeAdapter[list[list[float]]] = TypeAdapter(list[list[float]])
+ONE_VECTOR: TypeAdapter[list[float]] = TypeAdapter(Vector)
+VECTORS: TypeAdapter[list[list[float]]] = TypeAdapter(list[Vector])
 
 
 class QdrantRoute(JsonRoute):
@@ -98,26 +99,70 @@ def passes(score: float, threshold: float | None, metric: str) -> bool:
 
 
 def select_payload(payload: dict[str, Any], spec: WithPayload | None) -> dict[str, Any] | None:
-    """The payload cut as `with_payload` asks (top-level keys; dotted keys name top-levels)."""
+    """The payload cut as `with_payload` asks: keys are JSON paths as in Qdrant (`a.b` keeps or
+    drops `b` inside `a`, `list[].b` inside each element of `list`)."""
     if spec is None or spec is False:
         return None
     if spec is True:
         return payload
     if isinstance(spec, list):
-        keep = {k.split(".")[0] for k in spec}
-        return {k: v for k, v in payload.items() if k in keep}
+        return _kept(payload, _path_tree(spec)) or {}
     unknown = set(spec) - {"include", "exclude"}
     if unknown or len(spec) != 1:
         raise ServiceError("with_payload takes a bool, a key list, {include} or {exclude}")
     if "include" in spec:
         return select_payload(payload, spec["include"])
-    drop = {k.split(".")[0] for k in spec["exclude"]}
-    return {k: v for k, v in payload.items() if k not in drop}
+    return _dropped(payload, _path_tree(spec["exclude"]))  # type: ignore[no-any-return]
+
+
+_WHOLE: dict[str, Any] = {}  # a tree leaf: the value at that path, whole
+
+
+def _path_tree(paths: list[str]) -> dict[str, Any]:
+    """{"a": {"b": _WHOLE}, "t": _WHOLE} for ["a.b", "t"]; "[]" steps into arrays, which the
+    cuts below do element by element anyway."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node, parts = tree, [p.removesuffix("[]") for p in path.split(".")]
+        for depth, part in enumerate(parts):
+            if node.get(part) is _WHOLE:
+                break  # a shorter path already keeps (or drops) all of it
+            if depth == len(parts) - 1:
+                node[part] = _WHOLE
+            else:
+                node = node.setdefault(part, {})
+    return tree
+
+
+def _kept(value: Any, tree: dict[str, Any]) -> Any:
+    """What of `value` the paths reach (None: nothing)."""
+    if tree is _WHOLE:
+        return value
+    if isinstance(value, list):
+        return [kept for v in value if (kept := _kept(v, tree)) is not None]
+    if not isinstance(value, dict):
+        return None
+    out = {k: _kept(value[k], sub) for k, sub in tree.items() if k in value}
+    return {k: v for k, v in out.items() if v is not None} or None
+
+
+def _dropped(value: Any, tree: dict[str, Any]) -> Any:
+    """`value` without what the paths reach."""
+    if isinstance(value, list):
+        return [_dropped(v, tree) for v in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        k: v if k not in tree else _dropped(v, tree[k])
+        for k, v in value.items()
+        if tree.get(k) is not _WHOLE
+    }
 
 
 def wants_vector(spec: WithVector) -> bool:
-    """with_vector as a flag: a list names vectors, and the unnamed one is all there is."""
-    return bool(spec)
+    """with_vector as a flag; a list names vectors, and the unnamed one (named "") is all
+    there is: `["image"]` asks for none of it, as Qdrant answers."""
+    return "" in spec if isinstance(spec, list) else spec
 
 
 def record(

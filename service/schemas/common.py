@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr
 
 PointId = StrictStr | StrictInt  # integers are accepted and stored as their decimal string
+# numbers only: JSON true and "2.5" are refused, not stored as 1.0 and 2.5 (integers are numbers)
+Vector = list[StrictFloat]
 
 
 def one_of(model: BaseModel, names: tuple[str, ...]) -> None:

@@ -9,14 +9,14 @@ from pydantic import BaseModel, Field, model_validator
 
 from index.plans import Hit
 from index.stored_point import StoredPoint
-from service.schemas.common import PointId, StrictRequest, one_of
+from service.schemas.common import PointId, StrictRequest, Vector, one_of
 from service.schemas.filters import FilterDict
 
 
 class PointIn(StrictRequest):
     id: PointId
     text: str | None = None
-    vector: list[float] | None = None
+    vector: Vector | None = None
     input: Any = None  # a raw input for non-text encoders: a node id, {"image_b64": ...}
     payload: dict[str, Any] = Field(default_factory=dict)
 

@@ -7,14 +7,21 @@ refused, as Qdrant refuses it. Filters stay raw here: index.filters validates th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
 
-from service.schemas.common import StrictRequest
+from service.schemas.common import StrictRequest, Vector
 
 QdrantId = StrictInt | StrictStr  # an unsigned integer or a UUID string
-Vector = list[float]
 # with_payload: a flag, the keys to keep, or {"include": [...]} / {"exclude": [...]}
 WithPayload = StrictBool | list[StrictStr] | dict[str, list[StrictStr]]
 WithVector = StrictBool | list[StrictStr]
@@ -112,13 +119,27 @@ class Selector(StrictRequest):
     shard_key: Ignored = None
 
 
+def _object_path(key: str) -> str:
+    """A dotted path of object keys: array steps (`l[0]`, `l[]`) are not supported here, and
+    an empty step would write a key named ""."""
+    if any(not part or "[" in part or "]" in part for part in key.split(".")):
+        raise ValueError(
+            f"{key!r}: give a dotted path of object keys (array steps like [0] or [] are not "
+            "supported)"
+        )
+    return key
+
+
+ObjectPath = Annotated[StrictStr, AfterValidator(_object_path)]
+
+
 class SetPayload(Selector):
     payload: dict[str, Any]
-    key: StrictStr | None = None
+    key: ObjectPath | None = None
 
 
 class DeletePayload(Selector):
-    keys: list[StrictStr]
+    keys: list[ObjectPath]
 
 
 class SearchParams(StrictRequest):

@@ -6,13 +6,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from service.schemas.common import PointId, StrictRequest, one_of
+from service.schemas.common import PointId, StrictRequest, Vector, one_of
 from service.schemas.filters import FilterDict, ParamsDict
 
 
 class Query(StrictRequest):
     text: str | None = None
-    vector: list[float] | None = None
+    vector: Vector | None = None
     id: PointId | None = None
     input: Any = None  # a raw input for non-text encoders: a node id, {"image_b64": ...}
 

@@ -307,3 +307,25 @@ def test_vectors_come_back_as_qdrant_keeps_them(
     stored = v1.get(f"/v1/collections/{name}/points", params={"with_vector": True}).json()
     assert stored["points"][0]["vector"] == [3.0, 4.0, 0.0, 0.0]
     qc.delete_collection(name)
+
+
+def test_payload_selectors_are_json_paths(qc: QdrantClient) -> None:
+    """`a.b` keeps or drops b inside a, `l[].x` x inside each element (Qdrant's own
+    test_payload_selectors); a list of vector names without "" asks for no vector."""
+    qc.create_collection("sel", vectors_config=m.VectorParams(size=DIM, distance=m.Distance.DOT))
+    payload = {"a": {"b": 3, "c": "keep"}, "t": 1, "l": [{"x": 1, "y": 2}, {"x": 3}]}
+    qc.upsert("sel", [m.PointStruct(id=1, vector=VECTORS[0].tolist(), payload=payload)])
+
+    def shown(selector: object) -> object:
+        return qc.retrieve("sel", [1], with_payload=selector)[0].payload  # type: ignore[arg-type]
+
+    assert shown(m.PayloadSelectorInclude(include=["a.b"])) == {"a": {"b": 3}}
+    assert shown(m.PayloadSelectorExclude(exclude=["a.b"])) == {
+        "a": {"c": "keep"},
+        "t": 1,
+        "l": [{"x": 1, "y": 2}, {"x": 3}],
+    }
+    assert shown(["a.c", "t"]) == {"a": {"c": "keep"}, "t": 1}
+    assert shown(m.PayloadSelectorInclude(include=["l[].x"])) == {"l": [{"x": 1}, {"x": 3}]}
+    assert qc.retrieve("sel", [1], with_vectors=["image"])[0].vector is None
+    assert qc.retrieve("sel", [1], with_vectors=True)[0].vector is not None

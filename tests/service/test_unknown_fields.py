@@ -213,3 +213,16 @@ def test_fields_other_apis_clients_send_are_accepted(
         },
     )
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("bad", [True, "0.5", None])
+def test_vectors_hold_numbers_only(client: TestClient, bad: object) -> None:
+    """JSON true and "0.5" were stored as 1.0 and 0.5."""
+    client.post("/v1/collections", json={"name": "num", "dim": 2})
+    point = {"id": "a", "vector": [bad, 1]}
+    answer = client.put("/v1/collections/num/points", json={"points": [point]})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == "points.0.vector.0", answer.json()
+    query = {"query": {"vector": [1, bad]}, "k": 1}
+    assert client.post("/v1/collections/num/search", json=query).status_code == 422
+    assert client.get("/v1/collections/num").json()["count"] == 0
