@@ -107,8 +107,7 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
             return cls(path, config, store, index_defaults)
 
     def close(self, save: bool = True) -> None:
-        """Close the store once the writes and reads in flight are done (a connection closed
-        under a running query crashes SQLite); `save`: write the index snapshot first."""
+        """Close the store once writes and reads in flight end (closing under a query crashes)."""
         with self._lock:
             try:
                 if save:
@@ -285,23 +284,3 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
             message = f"no point with id {point_id!r} in {self.config.name!r}"
             raise PointNotFound(message, field_name)
         return found[0]
-
-    # reads for analyses: the store's read connections under the view's read lock, so they
-    # never wait for a commit, a rebuild or a snapshot in flight (as searches do not)
-    def label_ids(self) -> dict[int, str]:
-        """Every stored label with its id."""
-        with self._rw.read():
-            return self.store.label_ids()
-
-    def stored_vectors(self, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(labels, vectors as the index sees them) sorted by label: all points or `labels`."""
-        wanted = None if labels is None else labels.tolist()
-        with self._rw.read():
-            found, vectors = concat(self.store.iter_vectors(wanted), self.config.dim)
-        order = np.argsort(found)
-        return found[order], self.metric.prepare(vectors[order])
-
-    def payloads(self, labels: np.ndarray) -> dict[int, dict[str, Any]]:
-        """Label -> stored payload for those of `labels` still stored."""
-        with self._rw.read():
-            return {p.label: p.payload for p in self.store.by_labels(labels.tolist())}

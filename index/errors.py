@@ -21,6 +21,9 @@ class CollectionNotFound(IndexError_):
 class CollectionDeleted(CollectionNotFound):
     """The collection was deleted while a request that had already found it was running."""
 
+    def __init__(self) -> None:
+        super().__init__("the collection was deleted while this request ran", "name")
+
 
 class CollectionExists(IndexError_):
     code = "collection_exists"

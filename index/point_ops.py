@@ -1,6 +1,6 @@
-"""Point operations beyond Collection's own: a filtered page in id order, and payload-only
-updates (a point keeps its vector, its payload changes). A mixin of `Collection`, which holds
-the state and the locks.
+"""Point operations beyond Collection's own: a filtered page in id order, reads for analyses,
+and payload-only updates (a point keeps its vector, its payload changes). A mixin of
+`Collection`, which holds the state and the locks.
 
 A payload update re-writes the point with the vector it has: the store, the ANN index and the
 payload index then agree as after any upsert. It runs under the collection's writer lock, so no
@@ -15,9 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from index.collection_config import CollectionConfig
 from index.filter_sql import compile_filter
 from index.filters import parse_filter
 from index.locks import ReadWriteLock
+from index.metrics import Metric
+from index.plans import concat
 from index.store import PointStore
 from index.stored_point import StoredPoint
 
@@ -28,6 +31,8 @@ class PointOps:
     """Collection's filtered scroll and payload-only updates (state lives on `Collection`)."""
 
     store: PointStore
+    config: CollectionConfig
+    metric: Metric
     _lock: threading.RLock
     _rw: ReadWriteLock
     get: Callable[..., list[StoredPoint]]
@@ -102,6 +107,26 @@ class PointOps:
         with self._rw.read():
             labels = self.store.labels_matching(*compile_filter(flt))
             return [p.id for p in self.store.by_labels(labels.tolist())]
+
+    # reads for analyses: the store's read connections under the view's read lock, so they
+    # never wait for a commit, a rebuild or a snapshot in flight (as searches do not)
+    def label_ids(self) -> dict[int, str]:
+        """Every stored label with its id."""
+        with self._rw.read():
+            return self.store.label_ids()
+
+    def stored_vectors(self, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, vectors as the index sees them) sorted by label: all points or `labels`."""
+        wanted = None if labels is None else labels.tolist()
+        with self._rw.read():
+            found, vectors = concat(self.store.iter_vectors(wanted), self.config.dim)
+        order = np.argsort(found)
+        return found[order], self.metric.prepare(vectors[order])
+
+    def payloads(self, labels: np.ndarray) -> dict[int, dict[str, Any]]:
+        """Label -> stored payload for those of `labels` still stored."""
+        with self._rw.read():
+            return {p.label: p.payload for p in self.store.by_labels(labels.tolist())}
 
 
 def set_keys(payload: Payload, values: Payload, key: str | None = None) -> Payload:

@@ -25,8 +25,7 @@ from index.errors import CollectionDeleted
 from index.store_schema import MIGRATE_SOURCE_ID, SCHEMA, SOURCE_INDEX, source_of, store_identity
 from index.stored_point import StoredPoint, check_point_id, decode_payload, payload_json
 
-# One writer per store: a second one (an ingest, a test holding a lock) is waited for rather
-# than failing the write at once (sqlite3's default wait is 5 s).
+# One writer per store: a second one (an ingest) is waited for, not failed at once (5 s).
 BUSY_TIMEOUT_S = 30.0
 # Up to this many labels are bound one placeholder each (`label IN (?, ?, ...)`): a search's
 # k hits read a third faster than through json_each; longer lists go as one JSON parameter.
@@ -86,24 +85,21 @@ class PointStore:
         self._db.close()
 
     def _read(self) -> sqlite3.Connection:
-        """This thread's read-only connection (autocommit: each statement reads the last commit)."""
-        if self._closed:  # its collection was dropped after the request found it
-            raise _deleted()
+        """This thread's read-only connection (autocommit: each statement reads the last commit);
+        CollectionDeleted once closed (the collection was dropped after the request found it)."""
+        if self._closed:
+            raise CollectionDeleted()
         reader = getattr(self._local, "reader", None)
         if reader is None:
             with self._readers_lock:
                 if self._closed:
-                    raise _deleted()
-                db = sqlite3.connect(
-                    self._uri,
-                    uri=True,
-                    check_same_thread=False,
-                    isolation_level=None,
+                    raise CollectionDeleted()
+                db = sqlite3.connect(  # autocommit
+                    self._uri, uri=True, check_same_thread=False, isolation_level=None,
                     timeout=BUSY_TIMEOUT_S,
-                )
-                # no mmap: a 10-row payload join ran 11 us faster mapped, but every scan (an open,
-                # a vector table, an unindexed filter) left the whole file resident in each
-                # reader thread's mapping, counted again per thread (5x raw RSS at 1M points)
+                )  # fmt: skip
+                # no mmap: 11 us faster per 10-row payload join, but every scan left the whole
+                # file resident in each reader thread's mapping (5x raw RSS at 1M points)
                 reader = _Reader(db)
                 self._readers.add(reader)
             self._local.reader = reader
@@ -278,12 +274,8 @@ class PointStore:
 
     def _transaction(self) -> _Transaction:
         if self._closed:
-            raise _deleted()
+            raise CollectionDeleted()
         return _Transaction(self._db)
-
-
-def _deleted() -> CollectionDeleted:
-    return CollectionDeleted("the collection was deleted while this request ran", "name")
 
 
 class _Reader:

@@ -12,8 +12,9 @@ import numpy as np
 from encoders import EncoderPool, InvalidDimension, encoder_class
 from encoders.base import PartEncoder
 from index import Catalog, Collection, CollectionConfig, Hit
+from index.backends.milvus import check_milvus_uri
 from index.catalog import DataDirLock
-from index.errors import CollectionDeleted, CollectionNotFound, InvalidIndexParams
+from index.errors import CollectionDeleted, CollectionNotFound
 from index.funnel_spec import FunnelSpec, check_nested
 from index.payload_fields import check_payload_field
 from index.reencode import record_fingerprint
@@ -292,15 +293,3 @@ class Engine(Embedding):
             if encoder is not None:
                 nested = self.describe_encoder(encoder)["nested_dims"]
                 check_nested(spec, nested, encoder, where)
-
-
-def check_milvus_uri(params: dict[str, Any], index_type: str, allowed: set[str]) -> None:
-    """A request names only a Milvus the operator allows: a client's path or host would have the
-    server create files wherever it can write, or dial any host."""
-    uri = params.get("uri") if index_type == "milvus" else None
-    if uri is not None and not (isinstance(uri, str) and uri in allowed):
-        raise InvalidIndexParams(
-            "index.params.uri names a Milvus the server does not allow: leave it out, or list "
-            "it in NESTVEC_MILVUS_ALLOWED_URIS",
-            "index.params.uri",
-        )

@@ -23,7 +23,7 @@ from index.backends.common import LiveLabels, empty_result
 from index.backends.milvus_client import Guarded, pymilvus_module, unavailable_on_failure
 from index.backends.milvus_filter import FIELD, Widths, payload_terms, to_expression
 from index.base import IndexParams, QueryParams, VectorIndex
-from index.errors import IndexBackendUnavailable
+from index.errors import IndexBackendUnavailable, InvalidIndexParams
 from index.filter_model import Filter
 from index.metrics import Metric, l2_score
 from index.registry import register_index
@@ -269,3 +269,15 @@ class MilvusIndex(VectorIndex):
         """Delete the Milvus collection (the nestvec collection is being dropped)."""
         if self._client.has_collection(self.params.collection):
             self._client.drop_collection(self.params.collection)
+
+
+def check_milvus_uri(params: dict[str, Any], index_type: str, allowed: set[str]) -> None:
+    """A request names only a Milvus the operator allows: a client's path or host would have the
+    server create files wherever it can write, or dial any host."""
+    uri = params.get("uri") if index_type == "milvus" else None
+    if uri is not None and not (isinstance(uri, str) and uri in allowed):
+        raise InvalidIndexParams(
+            "index.params.uri names a Milvus the server does not allow: leave it out, or list "
+            "it in NESTVEC_MILVUS_ALLOWED_URIS",
+            "index.params.uri",
+        )

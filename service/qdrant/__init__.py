@@ -4,8 +4,8 @@ LangChain Qdrant vector store talk to nestvec unchanged. Collections are shared 
 
 from fastapi import APIRouter
 
-from service.qdrant import collections, points, query
+from service.qdrant import collections, points, query, unsupported
 
 router = APIRouter()
-for module in (points, query, collections):
+for module in (points, query, collections, unsupported):  # the catch-all last
     router.include_router(module.router)

@@ -195,3 +195,29 @@ def test_write_routes_need_a_write_key(make_client: Callable[..., TestClient]) -
     assert client.post("/collections/k/points/query", json={"query": VEC}, headers=read).json()[
         "result"
     ] == {"points": []}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PATCH", C),
+        ("POST", "/collections/aliases"),
+        ("GET", "/aliases"),
+        ("GET", f"{C}/aliases"),
+        ("PUT", f"{C}/points/vectors"),
+        ("POST", f"{C}/points/vectors/delete"),
+        ("POST", f"{C}/points/batch"),
+        ("POST", f"{C}/points/search/batch"),
+        ("POST", f"{C}/snapshots"),
+        ("GET", f"{C}/cluster"),
+        ("POST", f"{C}/facet"),
+    ],
+)
+def test_unserved_qdrant_routes_are_422_naming_the_route(
+    qc: TestClient, method: str, path: str
+) -> None:
+    """README: "Not supported (422)"; they were bare 404s and 405s in nestvec's own shape."""
+    answer = qc.request(method, path, json={})
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["status"]["error"]
+    assert f"{method} {path}" in error and "does not serve" in error

@@ -104,7 +104,7 @@ def test_every_route_declares_read_or_write_once() -> None:
 
 def _call(client: TestClient, method: str, path: str, headers: dict[str, str], name: str) -> Any:
     url = path.replace(":path}", "}").format(
-        name=name, filename="nosuch.png", field_name="topic", point_id="cat"
+        name=name, filename="nosuch.png", field_name="topic", point_id="cat", rest="x/nosuch"
     )
     key = (method, path)
     request = READ_OK.get(key) or WRITE_BODIES.get(key) or FORMS.get(key)
