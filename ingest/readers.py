@@ -11,6 +11,7 @@ import csv
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,18 +130,22 @@ class Csv(SourceFormat):
 
     def rows(self, path: Path, start: int = 0) -> Iterator[RawRow]:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        # undecodable bytes come through as lone surrogates: the row that holds them is skipped
+        # and named, as a malformed JSON line is (a decode error would end the file unnamed)
+        with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
             reader = csv.reader(f, delimiter=delimiter)
             try:
                 yield from _csv_rows(reader, path.name, start)
-            except (UnicodeDecodeError, csv.Error) as exc:
-                raise BadInput(f"{path.name} line {reader.line_num + 1}: {exc}", "source") from None
+            except csv.Error as exc:
+                raise BadInput(f"{path.name} line {reader.line_num}: {exc}", "source") from None
 
 
 def _csv_rows(reader: Any, name: str, start: int) -> Iterator[RawRow]:
     header = next(reader, None)
     if header is None:
         return
+    if _undecodable(header):
+        raise BadInput(f"{name} line 1: the header is not UTF-8 text", "source")
     number = 0
     for values in reader:
         if not values:
@@ -152,8 +157,21 @@ def _csv_rows(reader: Any, name: str, start: int) -> Iterator[RawRow]:
         if len(values) != len(header):
             error = f"has {len(values)} fields, the header has {len(header)}"
             yield RawRow(number, where, None, error)
+        elif (byte := _undecodable(values)) is not None:
+            yield RawRow(number, where, None, f"not UTF-8 text (byte 0x{byte:02x})")
         else:
             yield RawRow(number, where, dict(zip(header, values, strict=True)))
+
+
+ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # how surrogateescape carries a non-UTF-8 byte
+
+
+def _undecodable(values: list[str]) -> int | None:
+    """The first byte that was not UTF-8 (read back from its surrogate escape), if any."""
+    for value in values:
+        if (found := ESCAPED_BYTE.search(value)) is not None:
+            return ord(found.group()) - 0xDC00
+    return None
 
 
 @register_reader(".parquet", ".pq")

@@ -58,10 +58,19 @@ def test_csv_and_tsv(tmp_path: Path) -> None:
     assert next(reader_for(tsv).rows(tsv)).fields == {"id": "x", "text": "hello, world"}
 
 
-def test_csv_that_is_not_utf8_fails_with_its_line(tmp_path: Path) -> None:
+def test_a_csv_row_that_is_not_utf8_is_skipped_with_its_line(tmp_path: Path) -> None:
+    """As a malformed JSON line is: the build goes on (it stopped, naming line 1)."""
     path = tmp_path / "bad.csv"
-    path.write_bytes(b"id,text\n1,ok\n2,\xff\xfe\n")
-    with pytest.raises(BadInput, match=r"bad.csv line \d: .*can't decode"):
+    path.write_bytes(b"id,text\n1,ok\n2,caf\xe9\n3,fine\n")
+    rows = list(reader_for(path).rows(path))
+    assert [(r.where, r.error) for r in rows] == [
+        ("bad.csv line 2", None),
+        ("bad.csv line 3", "not UTF-8 text (byte 0xe9)"),
+        ("bad.csv line 4", None),
+    ]
+    assert rows[2].fields == {"id": "3", "text": "fine"}
+    path.write_bytes(b"id,t\xffxt\n1,ok\n")
+    with pytest.raises(BadInput, match=r"bad.csv line 1: the header is not UTF-8 text"):
         list(reader_for(path).rows(path))
 
 
