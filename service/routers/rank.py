@@ -53,8 +53,17 @@ def _rank(req: RankRequest, engine: EngineDep) -> tuple[Ranked, list[str] | None
             req.domain,
         )
         return ranked, ids
-    texts = [d if isinstance(d, str) else d.text for d in req.documents or []]
+    texts = [_text(d, req.rank_fields, i) for i, d in enumerate(req.documents or [])]
     return rank_texts(engine, req.query, texts, encoder, req.top_n, req.dim, req.domain), None
+
+
+def _text(document: str | RankDocument, fields: list[str] | None, i: int) -> str:
+    if isinstance(document, str):
+        return document
+    try:
+        return document.ranked_text(fields, f"documents[{i}]")
+    except ValueError as exc:
+        raise ServiceError(str(exc), f"documents[{i}]") from None
 
 
 @router.post("/rerank", response_model=list[TEIRank], response_model_exclude_none=True)
@@ -70,8 +79,12 @@ def rerank(req: TEIRerankRequest, engine: EngineDep) -> list[dict[str, Any]]:
 def _results(ranked: Ranked, req: RankRequest, ids: list[str] | None) -> list[dict[str, Any]]:
     results = []
     for i, score in zip(ranked.order, ranked.scores, strict=True):
-        text = ranked.texts[i]
-        document = RankDocument(text=text) if req.return_documents and text is not None else None
+        text, given = ranked.texts[i], req.documents[i] if req.documents is not None else None
+        document = None
+        if req.return_documents and isinstance(given, RankDocument):
+            document = given  # as sent, every field
+        elif req.return_documents and text is not None:
+            document = RankDocument(text=text)
         results.append(
             {
                 "index": i,

@@ -10,10 +10,23 @@ from service.schemas.common import PointId
 
 
 class RankDocument(BaseModel):
-    # A Cohere document object is data with any fields (`rank_fields` picks among them); it is
-    # ranked by its `text`, and its other fields are content, not options: ignored, not refused.
-    model_config = ConfigDict(extra="ignore")
-    text: str
+    # A Cohere document object is data with any fields: ranked by `text`, or by the fields that
+    # `rank_fields` names; its other fields are content, not options (kept, never refused).
+    model_config = ConfigDict(extra="allow")
+    text: str | None = None
+
+    def ranked_text(self, fields: list[str] | None, where: str) -> str:
+        """Cohere's rule: the named fields in order, one `name: value` line each; `text` alone
+        when none are named."""
+        if not fields:
+            if self.text is None:
+                raise ValueError(f"{where} has no 'text' (or name its fields in rank_fields)")
+            return self.text
+        values = {"text": self.text, **(self.model_extra or {})}
+        lines = [f"{f}: {values[f]}" for f in fields if values.get(f) is not None]
+        if not lines:
+            raise ValueError(f"{where} has none of the rank_fields {fields}")
+        return "\n".join(lines)
 
 
 class RankRequest(BaseModel):
@@ -40,7 +53,7 @@ class RankRequest(BaseModel):
     # accepted and ignored (see above)
     max_chunks_per_doc: int | None = None  # Cohere v1
     max_tokens_per_doc: int | None = None  # Cohere v2
-    rank_fields: list[str] | None = None  # Cohere v1: documents are ranked by `text`
+    rank_fields: list[str] | None = None  # Cohere v1: which fields of document objects rank
     raw_scores: bool = False  # infinity
 
 

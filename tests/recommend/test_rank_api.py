@@ -131,3 +131,27 @@ def test_rank_bad_inputs(client: TestClient) -> None:
     for path, body, field in lone:
         answer = client.post(path, content=body, headers=json_type)
         assert_error(answer, 422, "invalid_input", field)
+
+
+def test_rank_fields_pick_what_is_ranked(client: TestClient) -> None:
+    """Cohere v1: document objects ranked by the named fields, `name: value` lines in order
+    (they were ranked by `text` whatever rank_fields said)."""
+    docs = [
+        {"text": "The central bank raised interest rates.", "title": "Kittens for adoption"},
+        {"text": "Dogs are loyal companions.", "title": "Quarterly bond yields"},
+    ]
+    body = {"query": "a pet cat", "documents": docs, "rank_fields": ["title"]}
+    body |= {"model": "minilm", "return_documents": True}
+    r = client.post("/v1/rank", json=body)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["index"] for x in results] == [0, 1]  # by title; by text it would be 1 first
+    assert results[0]["document"] == docs[0]  # returned as sent, every field
+    order, scores = cosine_order(client, "a pet cat", ["title: Kittens for adoption"])
+    np.testing.assert_allclose(results[0]["relevance_score"], scores[0], atol=RANK_ATOL)
+    by_text = client.post("/v1/rank", json={**body, "rank_fields": None}).json()["results"]
+    assert [x["index"] for x in by_text] == [1, 0]
+    missing = client.post("/v1/rank", json={**body, "rank_fields": ["author"]})
+    assert_error(missing, 422, "invalid_request", "documents[0]")
+    no_text = {"query": "q", "documents": [{"title": "only a title"}], "model": "minilm"}
+    assert_error(client.post("/v1/rank", json=no_text), 422, "invalid_request", "documents[0]")
