@@ -46,6 +46,10 @@ async def tei_embed(req: TEIEmbedRequest, engine: EngineDep) -> Response:
         raise UnsupportedInput("vectors are always L2-normalised; omit 'normalize'", "normalize")
     if req.prompt_name is not None:
         raise UnsupportedInput("this server has no prompts", "prompt_name")
+    if req.truncation_direction.lower() == "left":  # accepted, it kept the start all the same
+        raise UnsupportedInput(
+            "long texts are cut at the end; omit 'truncation_direction'", "truncation_direction"
+        )
     texts = [req.inputs] if isinstance(req.inputs, str) else req.inputs
     with fields_renamed({"dim": "dimensions"}):
         _, vectors = await engine.aembed(engine.settings.default_encoder, texts, req.dimensions)
@@ -60,7 +64,7 @@ def tei_info(engine: EngineDep) -> dict[str, object]:
     return {
         "model_id": name,
         "model_sha": engine.encoders.fingerprint(name, settings.resolved_models_dir),
-        "model_dtype": "float32",
+        "model_dtype": getattr(engine.encoder(name), "precision", "float32"),  # what it runs in
         "model_type": {"embedding": {"pooling": getattr(cls, "pooling", "mean")}},
         "max_concurrent_requests": settings.batch_max_queue,
         "max_input_length": getattr(cls, "max_seq_length", settings.batch_max_tokens),

@@ -69,6 +69,9 @@ def test_tei_embed_refuses_what_it_cannot_do(client: TestClient) -> None:
     assert_error(r, 422, "validation_error")
     assert r.json()["field"].startswith("inputs")
     assert_error(client.post("/embed", json={"input": "a"}), 422, "validation_error")
+    r = client.post("/embed", json={"inputs": "a", "truncation_direction": "Left"})
+    assert_error(r, 422, "unsupported_input", "truncation_direction")  # it kept the start
+    assert client.post("/embed", json={"inputs": "a", "truncation_direction": "right"}).is_success
 
 
 def test_tei_embed_uses_the_default_encoder_setting(make_client: Callable[..., TestClient]) -> None:
@@ -82,7 +85,13 @@ def test_tei_info_and_health(client: TestClient) -> None:
     info = client.get("/info").json()
     assert info["model_id"] == "minilm"
     assert info["model_type"] == {"embedding": {"pooling": "mean"}}
-    assert info["model_dtype"] == "float32" and info["max_input_length"] == 256
+    # the precision minilm runs in: hard-coded "float32" was wrong where it runs bfloat16
+    assert (
+        info["model_dtype"] in ("float32", "bfloat16", "int8") and info["max_input_length"] == 256
+    )
+    from encoders.minilm import MiniLMEncoder
+
+    assert info["model_dtype"] == MiniLMEncoder().precision
     for field in (
         "model_sha",
         "max_concurrent_requests",
