@@ -44,6 +44,7 @@ from index.analysis import (
     recall_at_k,
 )
 from index.analysis._validate import check_k
+from index.analysis.intrinsic_dimension import neighbour_count
 from index.analysis.knn import Progress
 from index.analysis.plots import plot_order_report
 from index.analysis.recall import recall_per_query
@@ -74,8 +75,9 @@ def intrinsic_dimension_of(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Global estimates (k) and pointwise LID (lid_k) with a histogram; returns (summary, lid)."""
     n = len(vectors)
-    k = max(2, min(DEFAULTS["k"], n - 1)) if k is None else k
-    lid_k = max(2, min(DEFAULTS["lid_k"], n - 1)) if lid_k is None else lid_k
+    if k is None or lid_k is None:  # defaults: as many neighbours as there are distinct points
+        k = neighbour_count(vectors, DEFAULTS["k"], "sample") if k is None else k
+        lid_k = neighbour_count(vectors, DEFAULTS["lid_k"], "sample") if lid_k is None else lid_k
     check_k(lid_k, n, field="lid_k", exclude_self=True)  # fail before the first kNN pass
     est = estimate_intrinsic_dimension(vectors, k, progress=progress[0])
     lid = lid_mle(vectors, lid_k, progress=progress[1])

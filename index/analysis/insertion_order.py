@@ -19,7 +19,7 @@ from ._validate import (
 )
 from .errors import InvalidParameterError, TooFewPointsError, UnknownOrderError
 from .hnsw_builders import Builder, HnswParams, get_builder
-from .intrinsic_dimension import lid_mle
+from .intrinsic_dimension import lid_mle, neighbour_count
 from .knn import Progress, exact_knn, normalize_rows
 from .order_report import OrderReport, OrderRun, summarize_runs
 from .recall import recall_at_k
@@ -62,7 +62,7 @@ def _need_lid(vectors: np.ndarray, inputs: OrderInputs) -> np.ndarray:
     if inputs.lid is None:
         if n < 3:  # the MLE compares the k-th neighbour with nearer ones: k >= 2
             raise TooFewPointsError(f"LID orders need at least 3 points, got {n}", field="order")
-        return lid_mle(vectors, k=min(100, n - 1))
+        return lid_mle(vectors, k=neighbour_count(vectors, 100, "order"))
     lid = check_labels(inputs.lid, n, "lid").astype(np.float64)
     if np.isnan(lid).any():
         raise InvalidParameterError("lid holds NaN values", field="lid")
@@ -217,7 +217,7 @@ def compare_orders(
     _, truth = exact_knn(base, queries, k, metric)
     vectors = normalize_rows(base) if metric == "cosine" else base
     if lid is None and set(order_names) & set(LID_ORDERS):  # once, not once per seed
-        lid = lid_mle(vectors, k=min(100, base.shape[0] - 1))
+        lid = lid_mle(vectors, k=neighbour_count(vectors, 100, "orders"))
     params = HnswParams(M=M, ef_construction=ef_construction, metric=metric)
     bench = _Bench(base, vectors, queries, truth, k, ef_values, params, builders)
     inputs = OrderInputs(lid=lid, categories=categories, n_clusters=n_clusters)

@@ -37,6 +37,18 @@ class IntrinsicDimension:
         return asdict(self)
 
 
+def neighbour_count(vectors: np.ndarray, cap: int, field: str) -> int:
+    """A default k: `cap`, or fewer where there are fewer distinct points (a duplicate is no
+    neighbour of its twin: the MLE needs k distinct ones)."""
+    distinct = np.unique(np.asarray(vectors), axis=0).shape[0]
+    if distinct < 3:  # the MLE compares the k-th neighbour with nearer ones: k >= 2
+        raise TooFewPointsError(
+            f"needs at least 3 distinct points, got {distinct} distinct among {len(vectors)}",
+            field=field,
+        )
+    return min(cap, distinct - 1)
+
+
 def _check_lid_k(k: int, n: int) -> int:
     """Check ``k`` for the MLE, which needs at least two neighbours per point."""
     if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k == 1:

@@ -267,3 +267,26 @@ def test_rebuilding_two_points_by_lid_is_too_few_and_changes_nothing(api: TestCl
     assert_error(answer, 422, "too_few_points", "insertion_order")
     hits = api.post("/v1/collections/two/search", json={"query": {"vector": [1, 0]}, "k": 2})
     assert [h["id"] for h in hits.json()["results"]] == ["a", "b"]
+
+
+def test_duplicates_shrink_the_default_neighbour_counts(api: TestClient) -> None:
+    """40 points with one twin: the defaults fit the 39 distinct ones (it was 422 naming a `k`
+    nobody sent); all-identical points are too few distinct points, named as such."""
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(40, 4))
+    vectors[39] = vectors[0]
+    api.post("/v1/collections", json={"name": "twins", "dim": 4})
+    points = [{"id": str(i), "vector": v.tolist()} for i, v in enumerate(vectors)]
+    api.put("/v1/collections/twins/points", json={"points": points}).raise_for_status()
+    summary = post(api, "/v1/collections/twins/analysis/intrinsic-dimension", {})
+    assert summary["lid_k"] == 38 and summary["n_distinct"] == 39
+    rebuilt = api.post("/v1/collections/twins/rebuild", json={"insertion_order": "lid-desc"})
+    assert rebuilt.status_code == 200, rebuilt.text
+    api.post("/v1/collections", json={"name": "same", "dim": 4})
+    same = [{"id": str(i), "vector": [1, 2, 3, 4]} for i in range(10)]
+    api.put("/v1/collections/same/points", json={"points": same}).raise_for_status()
+    answer = api.post("/v1/collections/same/analysis/intrinsic-dimension", json={})
+    assert_error(answer, 422, "too_few_points")
+    assert "3 distinct points, got 1 distinct among 10" in answer.json()["message"]
+    answer = api.post("/v1/collections/same/rebuild", json={"insertion_order": "lid-asc"})
+    assert_error(answer, 422, "too_few_points", "insertion_order")
