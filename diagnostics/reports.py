@@ -286,16 +286,20 @@ def recall_report(
 def rebuild(collection: Collection, req: RebuildRequest) -> dict[str, Any]:
     """Rebuild the collection's index inserting in `req.insertion_order` (None: label order)."""
     order = req.insertion_order
-    usable = [name for name in available_orders() if name not in NEEDS_INPUTS]
+    name, _, field = (order or "").partition(":")  # category:FIELD, as `nestvec ingest` takes
+    usable = [n for n in available_orders() if n not in NEEDS_INPUTS] + ["category:FIELD"]
     if order in NEEDS_INPUTS:
         raise InvalidParameterError(
-            f"order {order!r} needs {NEEDS_INPUTS[order]}, which a rebuild does not have; "
-            f"use one of: {', '.join(usable)}",
+            f"order {order!r} needs {NEEDS_INPUTS[order]}: name the payload field "
+            f"(category:FIELD); or use one of: {', '.join(usable)}",
             field="insertion_order",
         )
-    if order is not None and order not in usable:
+    if order is not None and order not in usable and not (name in NEEDS_INPUTS and field):
         raise UnknownOrderError(
             f"unknown order {order!r}; allowed: {', '.join(usable)}", field="insertion_order"
         )
-    collection.rebuild(order, req.seed)
+    if field:
+        collection.rebuild(name, req.seed, category_field=field)
+    else:
+        collection.rebuild(order, req.seed)
     return {"rebuilt": True, "insertion_order": order, "count": collection.count()}

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from index.analysis import insertion_order
+from index.analysis.errors import InvalidParameterError
 from index.base import VectorIndex
 from index.collection_config import CollectionConfig, IndexDefaults
 from index.errors import NonFiniteVector, PointNotFound
@@ -239,6 +240,9 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
         values = []
         for _, payloads in self.store.iter_payloads():
             values += [json.dumps(payload.get(key), sort_keys=True) for payload in payloads]
+        if values and set(values) == {"null"}:  # one group: the order would be the stored one
+            message = f"insertion order category:{key}: {key!r} is in no payload"
+            raise InvalidParameterError(message, field="insertion_order")
         return np.asarray(values)
 
     def train(self) -> None:

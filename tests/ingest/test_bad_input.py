@@ -216,3 +216,18 @@ def test_a_mistyped_index_param_names_the_flag_and_the_valid_keys(tmp_path: Path
     )  # fmt: skip
     assert done.returncode == 1
     assert "--params: bogus: Extra inputs are not permitted; valid keys: M," in done.stderr
+
+
+def test_a_category_order_on_a_field_no_payload_has_is_one_line(tmp_path: Path) -> None:
+    """It built "by category" in the stored order and said so."""
+    source = tmp_path / "docs.jsonl"
+    rows = [{"id": str(i), "text": f"text {i}", "topic": i % 2} for i in range(6)]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ("--data-dir", tmp_path / "data", "--no-progress")
+    done = _nestvec("ingest", source, *TEXT, *args, "--insertion-order", "category:nope")
+    assert done.returncode != 0, done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'nope' is in no payload" in lines[0], done.stderr
+    done = _nestvec("ingest", source, *TEXT, *args, "--insertion-order", "category:topic")
+    assert done.returncode == 0, done.stderr
+    assert "category:topic" in done.stdout

@@ -290,3 +290,23 @@ def test_duplicates_shrink_the_default_neighbour_counts(api: TestClient) -> None
     assert "3 distinct points, got 1 distinct among 10" in answer.json()["message"]
     answer = api.post("/v1/collections/same/rebuild", json={"insertion_order": "lid-asc"})
     assert_error(answer, 422, "too_few_points", "insertion_order")
+
+
+def test_rebuild_by_a_payload_category(api: TestClient) -> None:
+    """`category:FIELD` as `nestvec ingest` takes it (was 422 unknown_order); a field no payload
+    has is 422, not a silent rebuild in the stored order."""
+    api.post("/v1/collections", json={"name": "cats", "dim": 2})
+    points = [{"id": str(i), "vector": [i, 1], "payload": {"topic": i % 3}} for i in range(12)]
+    api.put("/v1/collections/cats/points", json={"points": points}).raise_for_status()
+    done = api.post("/v1/collections/cats/rebuild", json={"insertion_order": "category:topic"})
+    assert done.status_code == 200, done.text
+    assert done.json()["insertion_order"] == "category:topic"
+    answer = api.post("/v1/collections/cats/rebuild", json={"insertion_order": "category:nope"})
+    assert_error(answer, 422, "invalid_parameter", "insertion_order")
+    assert "'nope' is in no payload" in answer.json()["message"]
+    assert_error(
+        api.post("/v1/collections/cats/rebuild", json={"insertion_order": "category"}),
+        422,
+        "invalid_parameter",
+        "insertion_order",
+    )
