@@ -289,17 +289,10 @@ def rebuild(collection: Collection, req: RebuildRequest) -> dict[str, Any]:
     name, _, field = (order or "").partition(":")  # category:FIELD, as `nestvec ingest` takes
     usable = [n for n in available_orders() if n not in NEEDS_INPUTS] + ["category:FIELD"]
     if order in NEEDS_INPUTS:
-        raise InvalidParameterError(
-            f"order {order!r} needs {NEEDS_INPUTS[order]}: name the payload field "
-            f"(category:FIELD); or use one of: {', '.join(usable)}",
-            field="insertion_order",
-        )
+        message = f"order {order!r} needs {NEEDS_INPUTS[order]}: name the payload field"
+        raise InvalidParameterError(f"{message} (category:FIELD)", field="insertion_order")
     if order is not None and order not in usable and not (name in NEEDS_INPUTS and field):
-        raise UnknownOrderError(
-            f"unknown order {order!r}; allowed: {', '.join(usable)}", field="insertion_order"
-        )
-    if field:
-        collection.rebuild(name, req.seed, category_field=field)
-    else:
-        collection.rebuild(order, req.seed)
+        message = f"unknown order {order!r}; allowed: {', '.join(usable)}"
+        raise UnknownOrderError(message, field="insertion_order")
+    collection.rebuild(name if field else order, req.seed, category_field=field or None)
     return {"rebuilt": True, "insertion_order": order, "count": collection.count()}
