@@ -3,6 +3,7 @@ the failing location as the user's JSON spells it (index/filter_sql.py compiles 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -48,12 +49,49 @@ def _validate(raw: Any) -> Filter:
     try:
         return Filter.model_validate(raw)
     except ValidationError as exc:
+        _refuse_unsupported(raw, [])  # a clearer reason than the model's for Qdrant's others
         # A union reports every branch; the user's branch is the one not refusing a condition's
         # fields as a nested Filter's extras, then the deepest, then not a mere type mismatch.
         loc, error = max(((_user_loc(e), e) for e in exc.errors()), key=_rank)
         reason = error["msg"].removeprefix("Value error, ")
         message = f"invalid filter at {'.'.join(loc) or 'top level'}: {reason}"
         raise InvalidFilter(message, "filter") from None
+
+
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # how a DatetimeRange bound starts (RFC 3339)
+# Qdrant filter syntax this engine does not evaluate, by the key that introduces it
+UNSUPPORTED = {
+    "nested": "nested (array-of-objects) conditions",
+    "has_vector": "has_vector conditions",
+    "geo_bounding_box": "geo conditions",
+    "geo_radius": "geo conditions",
+    "geo_polygon": "geo conditions",
+}
+
+
+def _refuse_unsupported(raw: Any, loc: list[str]) -> None:
+    """InvalidFilter naming Qdrant syntax that is not supported here (not "field required"),
+    and a datetime `range` bound ("range bounds are numbers", not "a valid integer")."""
+    if isinstance(raw, list):
+        for i, item in enumerate(raw):
+            _refuse_unsupported(item, [*loc, str(i)])
+    if not isinstance(raw, dict):
+        return
+    for key, value in raw.items():
+        at = ".".join([*loc, key])
+        if key in UNSUPPORTED:
+            raise InvalidFilter(
+                f"invalid filter at {at}: {UNSUPPORTED[key]} are not supported", "filter"
+            )
+        if key == "range" and isinstance(value, dict) and any(map(_is_date, value.values())):
+            reason = "range bounds are numbers (datetime ranges are not supported)"
+            raise InvalidFilter(f"invalid filter at {at}: {reason}", "filter")
+        if key in ("must", "should", "must_not", "min_should", "conditions", "filter"):
+            _refuse_unsupported(value, [*loc, key])
+
+
+def _is_date(value: Any) -> bool:
+    return isinstance(value, str) and DATE.match(value) is not None
 
 
 def _user_loc(error: Any) -> list[str]:

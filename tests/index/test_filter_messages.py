@@ -4,6 +4,7 @@ are refused at a location the user's JSON spells, with no pydantic union tag lea
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -62,3 +63,25 @@ def test_filter_error_message(raw: Any, message: str) -> None:
     # no pydantic union member or tag in the location
     location = text.removeprefix("invalid filter at ").split(":")[0]
     assert "[" not in location.replace("[]", "") and "Condition" not in location, text
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        ({"must": [{"nested": {"key": "a", "filter": {}}}]}, "must.0.nested: nested"),
+        ({"must": [{"has_vector": "image"}]}, "must.0.has_vector: has_vector conditions are not"),
+        ({"should": [{"key": "g", "geo_radius": {}}]}, "should.0.geo_radius: geo conditions"),
+        (
+            {"must": [{"key": "d", "range": {"gte": "2023-01-01T00:00:00Z"}}]},
+            "must.0.range: range bounds are numbers (datetime ranges are not supported)",
+        ),
+        (
+            {"min_should": {"conditions": [{"nested": {}}], "min_count": 1}},
+            "min_should.conditions.0.nested: nested",
+        ),
+    ],
+)
+def test_qdrant_syntax_not_served_is_named(raw: Any, said: str) -> None:
+    """They read "must.0.key: Field required" or "a valid integer"."""
+    with pytest.raises(InvalidFilter, match=f"invalid filter at {re.escape(said)}"):
+        parse_filter(raw)
