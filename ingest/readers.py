@@ -100,6 +100,10 @@ class JsonLines(SourceFormat):
 
     def rows(self, path: Path, start: int = 0) -> Iterator[RawRow]:
         with path.open("rb") as f:
+            if f.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # its lines would split mid-character
+                message = f"{path.name}: UTF-16 text; JSON Lines are UTF-8 (iconv -t UTF-8)"
+                raise BadInput(message, "source")
+            f.seek(0)
             for number, line in enumerate(f, 1):
                 if number > start and line.strip():
                     yield _json_row(line, number, f"{path.name} line {number}")

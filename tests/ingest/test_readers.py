@@ -133,3 +133,11 @@ def test_file_fingerprint_follows_content(tmp_path: Path) -> None:
     path.write_text('{"id": 2}\n')
     assert fmt.fingerprint(path) != first
     assert first["path"] == str(path.resolve()) and first["size"] == 10
+
+
+def test_a_utf16_jsonl_file_is_refused_whole(tmp_path: Path) -> None:
+    """Its lines split mid-character: it read as one good row and one malformed (a NUL)."""
+    path = tmp_path / "wide.jsonl"
+    path.write_bytes('{"id": "1", "text": "hello"}\n{"id": "2", "text": "x"}\n'.encode("utf-16"))
+    with pytest.raises(BadInput, match=r"wide.jsonl: UTF-16 text; JSON Lines are UTF-8"):
+        list(reader_for(path).rows(path))
