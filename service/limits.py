@@ -23,20 +23,31 @@ class BodySizeLimit:
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return await reject(send, 413, "too_large", self._message())
-        seen = 0
+        seen, over, replied = 0, False, False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
+                over = True
                 raise _TooLarge
             return message
 
+        async def answer(message: Message) -> None:
+            # a parser that caught the overflow (multipart's) answers its own 400: replaced
+            nonlocal replied
+            if not over:
+                await send(message)
+            elif not replied:
+                replied = True
+                await reject(send, 413, "too_large", self._message())
+
         try:
-            await self.app(scope, counted, send)
+            await self.app(scope, counted, answer)
         except _TooLarge:
-            await reject(send, 413, "too_large", self._message())
+            if not replied:
+                await reject(send, 413, "too_large", self._message())
 
     def _message(self) -> str:
         return f"request body over {self.max_bytes} bytes"

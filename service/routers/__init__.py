@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import orjson
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 
 def parse_json(body: bytes) -> Any:
@@ -127,7 +128,10 @@ def _request_only(
 async def _read_body(request: Request, model: type[BaseModel], strict: bool) -> BaseModel:
     """The body as FastAPI reads it: JSON when the content type says so (or, not `strict`, none),
     validated against `model`; errors located under "body" as FastAPI locates them."""
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # the client left mid-body: FastAPI's answer, not a server error
+        raise HTTPException(400, "There was an error parsing the body") from None
     content: Any = None
     if raw:
         if _is_json(request.headers.get("content-type"), strict):

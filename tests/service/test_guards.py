@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import httpx
 from fastapi.testclient import TestClient
-from support import assert_error
+from support import LiveServer, assert_error
 
 FULL, READ = {"Authorization": "Bearer full-key"}, {"api-key": "read-key"}
 
@@ -66,3 +69,37 @@ def test_metrics_and_request_ids(client: TestClient) -> None:
     assert 'nestvec_index_points{collection="docs"} 1.0' in text
     assert 'nestvec_encode_batch_size_count{encoder="fake"}' in text
     assert "nestvec_request_seconds_bucket" in text and "nestvec_index_tombstone_ratio" in text
+
+
+def test_a_chunked_upload_over_the_limit_is_413(make_client: Callable[..., TestClient]) -> None:
+    """Multipart's parser caught the overflow and answered its own 400."""
+    client = make_client(max_body_bytes=2000)
+    part = b'--zz\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\n'
+
+    def chunks() -> Iterator[bytes]:  # a generator: sent chunked, with no Content-Length
+        yield part
+        for _ in range(10):
+            yield b"x" * 500
+        yield b"\r\n--zz--\r\n"
+
+    headers = {"content-type": "multipart/form-data; boundary=zz"}
+    r = client.post("/v1/embed/upload", content=chunks(), headers=headers)
+    assert_error(r, 413, "too_large")
+
+
+def test_a_client_leaving_mid_body_is_no_server_error(tmp_path: Path) -> None:
+    """The search, embed and OpenAI routes answered 500 with two tracebacks."""
+    server = LiveServer(tmp_path / "data", env={"NESTVEC_PRELOAD_ENCODERS": ""}).start()
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        for path in ("/v1/embed", "/v1/embeddings", "/v1/collections/x/search"):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+                head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                raw.sendall(f"{head}Content-Length: 500\r\n\r\n".encode() + b'{"inputs": ["x"')
+                raw.shutdown(socket.SHUT_WR)  # gone before the 500 bytes it announced
+                raw.recv(4096)
+        metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+        assert 'status="500"' not in metrics, [m for m in metrics.splitlines() if "500" in m]
+        assert 'status="400"' in metrics
+    finally:
+        server.stop()
