@@ -37,10 +37,14 @@ def image_bytes(item: Any, field: str) -> Any:
         b64 = item.get("image_b64")
         if not isinstance(b64, str):
             raise InvalidInput("expected an object with an 'image_b64' string", field)
+        # as people make it: `base64 photo.jpg` wraps lines, a data: URI has a prefix, and the
+        # URL-safe alphabet swaps two characters
+        text = "".join(b64.split()).rpartition(";base64,")[2]
         try:
-            return base64.b64decode(b64, validate=True)
+            return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidBase64("image_b64 is not valid base64", f"{field}.image_b64") from None
+            message = "image_b64 is not valid base64 (the standard or URL-safe alphabet, padded)"
+            raise InvalidBase64(message, f"{field}.image_b64") from None
     if _is_pil_image(item):
         return item
     kind = type(item).__name__
@@ -59,10 +63,23 @@ def decode_image(data: Any, field: str, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         )
     try:
         image.load()
-        upright = ImageOps.exif_transpose(image)
+        upright = _eight_bit(ImageOps.exif_transpose(image))
         return np.asarray(upright.convert("RGB"), dtype=np.uint8)
     except Exception as exc:  # OSError "truncated" mostly; fuzzed files raise anything
         raise TruncatedImage(f"image data is truncated or corrupt ({exc})", field) from None
+
+
+def _eight_bit(image: Any) -> Any:
+    """16-bit, 32-bit and float greyscale scaled into 0-255: Pillow's RGB conversion clips them
+    (a 16-bit photo came out white, and no face was found)."""
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        return image
+    from PIL import Image
+
+    pixels = np.asarray(image, dtype=np.float64)
+    low, high = float(pixels.min()), float(pixels.max())
+    scaled = (pixels - low) * (255.0 / (high - low)) if high > low else np.zeros_like(pixels)
+    return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
 
 
 def _open(data: bytes, field: str) -> Any:

@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from face_photos import b64, faceless_photo, group_photo, photo
 from fastapi.testclient import TestClient
@@ -111,3 +112,33 @@ def test_upload_form_errors(client: TestClient, face_encoder: Any) -> None:
     files = [("files", ("a.jpg", photo("img5.jpg"), "image/jpeg"))]
     r = client.post("/v1/collections/faces/points/upload", files=files, data={"ids": ["a", "b"]})
     assert_error(r, 422, "invalid_request", "ids")
+
+
+def _found(client: TestClient, item: Any) -> Any:
+    r = embed(client, item)
+    assert r.status_code == 200, r.text
+    return r.json()["items"][0]["faces"][0]["box"]
+
+
+def test_base64_as_people_make_it_and_deep_greyscale(client: TestClient, face_encoder: Any) -> None:
+    """`base64 photo.jpg` wraps at 76 characters, a data: URI has a prefix, the URL-safe
+    alphabet swaps two characters: each was 422 invalid_base64. A 16-bit greyscale PNG came
+    out white (no_face)."""
+    raw = photo("img25.jpg")
+    box = _found(client, b64(raw))
+    import base64 as std
+
+    encoded = std.b64encode(raw).decode()
+    wrapped = "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76)) + "\n"
+    for text in (
+        wrapped,
+        f"data:image/jpeg;base64,{encoded}",
+        std.urlsafe_b64encode(raw).decode(),
+    ):
+        assert _found(client, {"image_b64": text}) == box
+    grey = Image.open(io.BytesIO(raw)).convert("L")
+    deep = Image.fromarray((np.asarray(grey, dtype=np.uint16) * 257).astype(np.uint16))
+    buffer = io.BytesIO()
+    deep.save(buffer, "PNG")
+    assert deep.mode.startswith("I")
+    assert _found(client, b64(buffer.getvalue()))
