@@ -4,9 +4,10 @@
 stores each file as a point (id: the `ids` form field in order, else the file name).
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
 
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.errors import ServiceError
@@ -21,11 +22,24 @@ router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["uploads"])
 Files = Annotated[list[UploadFile], File(description="image files")]
 
 
+def form_fields(*allowed: str) -> Any:
+    """A dependency refusing form fields the route does not take (422 validation_error naming
+    the field), as JSON bodies refuse unknown keys: a misspelt `encodr` was dropped silently."""
+
+    async def check(request: Request) -> None:
+        unknown = sorted(set((await request.form()).keys()) - set(allowed))
+        if unknown:
+            error = {"type": "extra_forbidden", "loc": ("body", unknown[0]), "input": None}
+            raise RequestValidationError([{**error, "msg": "Extra inputs are not permitted"}])
+
+    return Depends(check)
+
+
 @router.post(
     "/embed/upload",
     response_model=EmbedResponse,
     response_model_exclude_none=True,
-    dependencies=[ReadAccess],
+    dependencies=[ReadAccess, form_fields("files", "encoder", "dim")],
 )
 async def embed_upload(
     files: Files,
@@ -41,7 +55,7 @@ async def embed_upload(
 @router.post(
     "/collections/{name}/points/upload",
     response_model=UpsertResponse,
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, form_fields("files", "ids")],
 )
 def upsert_upload(
     name: str,

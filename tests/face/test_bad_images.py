@@ -112,6 +112,15 @@ def test_upload_form_errors(client: TestClient, face_encoder: Any) -> None:
     files = [("files", ("a.jpg", photo("img5.jpg"), "image/jpeg"))]
     r = client.post("/v1/collections/faces/points/upload", files=files, data={"ids": ["a", "b"]})
     assert_error(r, 422, "invalid_request", "ids")
+    # a misspelt or unknown form field is refused, as a JSON body's is (it was dropped)
+    r = client.post("/v1/embed/upload", files=files, data={"encodr": "minilm"})
+    assert_error(r, 422, "validation_error", "encodr")
+    r = client.post("/v1/collections/faces/points/upload", files=files, data={"payload": "{}"})
+    assert_error(r, 422, "validation_error", "payload")
+    extra = [*files, ("file", ("b.jpg", photo("img5.jpg"), "image/jpeg"))]
+    r = client.post("/v1/collections/faces/points/upload", files=extra)
+    assert_error(r, 422, "validation_error", "file")
+    assert client.get("/v1/collections/faces").json()["count"] == 0
 
 
 def _found(client: TestClient, item: Any) -> Any:
