@@ -132,7 +132,13 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     IndexError_: 422,
     ServiceError: 422,
 }
-HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:

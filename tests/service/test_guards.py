@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from support import LiveServer, assert_error
 
@@ -103,3 +104,24 @@ def test_a_client_leaving_mid_body_is_no_server_error(tmp_path: Path) -> None:
         assert 'status="400"' in metrics
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_declared_as_another_type_is_415(client: TestClient, content_type: str) -> None:
+    """curl -d sends form-urlencoded: it was a puzzling 422 "a valid dictionary" (Qdrant's
+    paths answer it in Qdrant's shape)."""
+    client.post("/v1/collections", json={"name": "t", "dim": 2})
+    headers = {"content-type": content_type}
+    for method, path, body in (
+        ("POST", "/v1/collections/t/search", b'{"query": {"vector": [1, 0]}}'),
+        ("PUT", "/v1/collections/t/points", b'{"points": [{"id": "a", "vector": [1, 0]}]}'),
+        ("POST", "/v1/collections", b'{"name": "u", "dim": 2}'),
+    ):
+        r = client.request(method, path, content=body, headers=headers)
+        assert_error(r, 415, "unsupported_media_type")
+        assert content_type in r.json()["message"]
+    r = client.put("/collections/t/points", content=b"{}", headers=headers)
+    assert r.status_code == 415 and "must be JSON" in r.json()["status"]["error"]
+    ok = {"content-type": "application/json; charset=utf-8"}
+    body = b'{"points": [{"id": "a", "vector": [1, 0]}]}'
+    assert client.put("/v1/collections/t/points", content=body, headers=ok).status_code == 200

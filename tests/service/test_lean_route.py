@@ -68,7 +68,7 @@ def test_lean_route_answers_as_fastapi_does(
         plain = client.post(f"/plain/a%20b/{path}", content=body, headers=headers)
         lean = client.post(f"/lean/a%20b/{path}", content=body, headers=headers)
     assert (lean.status_code, lean.json()) == (plain.status_code, plain.json())
-    assert plain.status_code in (200, 400, 422)
+    assert plain.status_code in (200, 400, 415, 422)  # 415: a body declared as text
 
 
 def test_lean_route_keeps_the_openapi_schema() -> None:
