@@ -76,8 +76,9 @@ def intrinsic_dimension_of(
     """Global estimates (k) and pointwise LID (lid_k) with a histogram; returns (summary, lid)."""
     n = len(vectors)
     if k is None or lid_k is None:  # defaults: as many neighbours as there are distinct points
-        k = neighbour_count(vectors, DEFAULTS["k"], "sample") if k is None else k
-        lid_k = neighbour_count(vectors, DEFAULTS["lid_k"], "sample") if lid_k is None else lid_k
+        most = neighbour_count(vectors, max(DEFAULTS["k"], DEFAULTS["lid_k"]), "sample")
+        k = min(DEFAULTS["k"], most) if k is None else k
+        lid_k = min(DEFAULTS["lid_k"], most) if lid_k is None else lid_k
     check_k(lid_k, n, field="lid_k", exclude_self=True)  # fail before the first kNN pass
     est = estimate_intrinsic_dimension(vectors, k, progress=progress[0])
     lid = lid_mle(vectors, lid_k, progress=progress[1])
