@@ -25,7 +25,9 @@ class Metric:
         if not self.normalise or not len(vectors):
             return vectors
         squares = np.einsum("ij,ij->i", vectors, vectors)
-        if not (squares.min() >= TINY_SQUARES and squares.max() < np.inf):
+        # one query is the common case: two reductions over one value cost more than the einsum
+        low, high = (squares[0],) * 2 if len(squares) == 1 else (squares.min(), squares.max())
+        if not (low >= TINY_SQUARES and high < np.inf):
             return _unit_rows_exactly(vectors)  # rare: a zero, tiny or huge vector
         return vectors / np.sqrt(squares)[:, None]
 

@@ -172,6 +172,8 @@ class Engine(Embedding):
         Items with neither (queries by stored id) are left zero for the caller to fill.
         """
         dim = collection.config.dim
+        if all(item.vector is not None for item in items):  # the common case, copied once
+            return as_matrix([item.vector for item in items], dim, [f"{f}.vector" for f in fields])
         vectors = np.zeros((len(items), dim), np.float32)
         raw = [item.text if item.text is not None else item.input for item in items]
         raw_at = [i for i, value in enumerate(raw) if value is not None]
@@ -234,14 +236,17 @@ class Engine(Embedding):
         collection = self.catalog.get(name)
         self._check_funnels(collection, requests, fields)
         queries = [r.query for r in requests]
-        vectors = np.zeros((len(queries), collection.config.dim), np.float32)
         by_domain: dict[str | None, list[int]] = defaultdict(list)
         for i, request in enumerate(requests):
             by_domain[request.domain or collection.config.domain].append(i)
-        for domain, members in by_domain.items():
-            vectors[members] = self._vectors(
-                collection, [queries[i] for i in members], [fields[i] for i in members], domain
-            )
+        if len(by_domain) == 1:  # one domain (nearly always): no scatter into a second array
+            vectors = self._vectors(collection, queries, fields, next(iter(by_domain)))
+        else:
+            vectors = np.zeros((len(queries), collection.config.dim), np.float32)
+            for domain, members in by_domain.items():
+                vectors[members] = self._vectors(
+                    collection, [queries[i] for i in members], [fields[i] for i in members], domain
+                )
         exclude: list[list[str]] = [[] for _ in requests]
         for i, query in enumerate(queries):
             if query.id is not None:
@@ -258,8 +263,8 @@ class Engine(Embedding):
         for members in groups.values():
             first = requests[members[0]]
             hits = collection.search(
-                vectors[members],
-                max(requests[i].k for i in members),
+                vectors if len(members) == len(requests) else vectors[members],
+                max([requests[i].k for i in members]),
                 filter=first.filter,
                 params=first.params,
                 exclude=[exclude[i] for i in members],

@@ -64,7 +64,7 @@ class _EfGate:
     def leave(self) -> None:
         with self._cond:
             self._active -= 1
-            if not self._active:
+            if not self._active and self._waiting:  # notify_all costs even with no waiter
                 self._cond.notify_all()
 
 
@@ -116,7 +116,8 @@ class HnswIndex(VectorIndex):
         self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None, **params: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         ef = params.get("ef") or self.params.ef
-        k = min(k, len(self) if allowed is None else len(allowed), len(self))
+        live = len(self)
+        k = min(k, live) if allowed is None else min(k, len(allowed), live)
         if k == 0:
             return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0), np.float32)
         allowed_set = None if allowed is None else set(allowed.tolist())
@@ -164,8 +165,9 @@ class HnswIndex(VectorIndex):
 
     def _scores(self, distances: np.ndarray) -> np.ndarray:
         if self.metric.kind == "ip":
-            return (1.0 - distances).astype(np.float32)  # hnswlib "ip" distance is 1 - <q, x>
-        return l2_score(distances).astype(np.float32)
+            # hnswlib "ip" distance is 1 - <q, x>; float32 stays float32 (no second copy)
+            return (1.0 - distances).astype(np.float32, copy=False)
+        return l2_score(distances).astype(np.float32, copy=False)
 
     @property
     def tombstone_ratio(self) -> float:
