@@ -34,6 +34,9 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
     httpx.post(server.url + "/v1/collections", json=body).raise_for_status()
     points = {"points": [{"id": "a", "text": "hello world", "payload": {"n": 1}}]}
     httpx.put(server.url + "/v1/collections/docs/points", json=points).raise_for_status()
+    # the first rerank loads its model: past the fuzz client's 10 s on a loaded machine
+    rerank = {"query": "warm", "texts": ["up"]}
+    httpx.post(server.url + "/rerank", json=rerank, timeout=300).raise_for_status()
     yield schemathesis.openapi.from_url(server.url + "/openapi.json")
     server.stop()
 
