@@ -40,6 +40,9 @@ class GraphEncoder(BaseEncoder):
         self.artifact.table.tensors()  # fill its lazy cache now, not from concurrent requests
         self.row_of = self.artifact.row_of
         self.meta = self.artifact.meta
+        # of the folder it loaded (left unset, `fingerprint` hashed the name alone: ingest's
+        # folder hash then disagreed, and a retrained model went unnoticed)
+        self._fingerprint = type(self).artifact_fingerprint(models_dir)
 
     @classmethod
     def describe_extra(cls, models_dir: Path | None) -> dict[str, Any]:

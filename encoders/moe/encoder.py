@@ -54,6 +54,7 @@ class MoEMiniLMEncoder(BaseEncoder):
         self.path, self.domains, self.batch_size = path, domains, batch_size
         self.precision = resolve_precision(precision)  # as minilm's (encoders.precision)
         self.model = prepare(load_moe(path), self.precision)
+        self._fingerprint = type(self).artifact_fingerprint(models_dir)  # of what it loaded
 
     @classmethod
     def describe_extra(cls, models_dir: Path | None) -> dict[str, Any]:

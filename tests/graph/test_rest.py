@@ -120,6 +120,11 @@ def test_offline_build_of_cora_then_papers_like_this_one(
         mine = str(int(labels[node]))
         same.append(np.mean([h["payload"]["label"] == mine for h in hits]))
     assert np.mean(recall) >= 0.9, recall
+    # the served model is the one ingest recorded: node inputs search and write (not 409)
+    r = client.post("/v1/collections/cora/search", json={"query": {"input": 1701}, "k": 3})
+    assert r.status_code == 200 and r.json()["results"][0]["id"] == "1701", r.text
+    r = client.put("/v1/collections/cora/points", json={"points": [{"id": "x", "input": 5}]})
+    assert r.json() == {"upserted": 1}, r.text
     # related papers share the query's subject more often than two random papers (~0.18)
     assert np.mean(same) > 0.25, same
 

@@ -130,3 +130,14 @@ def test_collection_domain_and_query_domain(moe_client: TestClient) -> None:
         np.testing.assert_allclose(hit["vector"], docs[int(hit["id"])], atol=1e-5)
         assert abs(hit["score"] - float(q @ np.array(docs[int(hit["id"])]))) < 1e-4
     assert hits[0]["id"] == "0"
+
+
+def test_the_served_fingerprint_is_the_trained_folders(tiny_data_dir: Path) -> None:
+    """What ingest records (the folder hashed) is what the service serves: a collection built
+    offline stays writable by text, and a retrained model is noticed."""
+    from encoders.registry import encoder_fingerprint
+
+    models = tiny_data_dir / "models"
+    served = EncoderPool().get("moe-minilm", models).fingerprint
+    assert served == encoder_fingerprint("moe-minilm", models)
+    assert served != encoder_fingerprint("moe-minilm", models.parent / "elsewhere")
