@@ -15,10 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from encoders import Encoder, EncoderPool, InvalidInput, available_encoders
+from encoders import Encoder, EncoderPool, InvalidInput, available_encoders, encoder_class
+from encoders.artifacts import fingerprint
 from encoders.base import ItemEncoder, check_texts
+from encoders.registry import takes_models_dir
+from index import Collection
+from index.reencode import record_fingerprint
 from service.batching import EncodeBatcher, Mode
-from service.errors import LimitExceeded
+from service.errors import EncoderChanged, LimitExceeded
 from service.observability import Metrics
 from service.settings import Settings
 
@@ -141,6 +145,31 @@ class Embedding:
             check_texts(inputs)
         return batcher, batcher.submit(inputs, dim, mode, **opts)
 
+    def _check_fingerprint(self, collection: Collection, encoder_name: str, field: str) -> None:
+        """Refuse to mix vectors of two models in one collection (409 encoder_changed).
+
+        A collection created before fingerprints were recorded adopts the served one on its
+        first encoded write or search.
+        """
+        self.encoder(encoder_name)  # loaded first: its fingerprint is then computed once
+        served = self.encoders.fingerprint(encoder_name, self.settings.resolved_models_dir)
+        config = collection.config
+        if config.encoder_fingerprint == served:
+            return
+        if config.encoder_fingerprint in (None, _name_only(encoder_name)):
+            # a trained encoder never hashes its name alone; graph-cora and moe-minilm once did
+            # (a bug): such a record adopts the served model, as a missing one does
+            record_fingerprint(collection, served)
+            log.info("collection %s: recorded encoder %s %s", config.name, encoder_name, served)
+            return
+        raise EncoderChanged(
+            f"collection {config.name!r} holds vectors of encoder {encoder_name!r} "
+            f"{config.encoder_fingerprint}, but {encoder_name!r} now serves {served} "
+            f"(another model); re-encode it with `nestvec reindex {config.name}`, "
+            "or send vectors",
+            field,
+        )
+
 
 def given(opts: dict[str, Any]) -> dict[str, Any]:
     """The per-request options a request actually set (None means not given)."""
@@ -173,3 +202,10 @@ def _torch_threads_for(budget: int, encoder_name: str, busy: int) -> None:
     if torch is not None and torch.get_num_threads() != want:
         torch.set_num_threads(want)
         log.debug("encoder %s: batch worker runs torch on %d threads", encoder_name, want)
+
+
+def _name_only(encoder_name: str) -> str | None:
+    """The fingerprint of an encoder's name alone, for encoders that load a trained artifact."""
+    if not takes_models_dir(encoder_class(encoder_name)):
+        return None
+    return fingerprint(f"encoder:{encoder_name}")

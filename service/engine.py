@@ -17,11 +17,10 @@ from index.catalog import DataDirLock
 from index.errors import CollectionDeleted, CollectionNotFound
 from index.funnel_spec import FunnelSpec, check_nested
 from index.payload_fields import check_payload_field
-from index.reencode import record_fingerprint
 from index.texts import record_texts
 from index.vectors import as_matrix
 from service.embedding import Embedding, check_options
-from service.errors import EncoderChanged, LimitExceeded, NoEncoder, fields_renamed
+from service.errors import LimitExceeded, NoEncoder, fields_renamed
 from service.observability import Metrics
 from service.parts import expand_parts
 from service.schemas.collections import CreateCollectionRequest
@@ -200,27 +199,6 @@ class Engine(Embedding):
                 f"collection {collection.config.name!r} has no encoder; send vectors", field
             )
         return collection.config.encoder
-
-    def _check_fingerprint(self, collection: Collection, encoder_name: str, field: str) -> None:
-        """Refuse to mix vectors of two models in one collection (409 encoder_changed).
-
-        A collection created before fingerprints were recorded adopts the served one on its
-        first encoded write or search.
-        """
-        self.encoder(encoder_name)  # loaded first: its fingerprint is then computed once
-        served = self.encoders.fingerprint(encoder_name, self.settings.resolved_models_dir)
-        config = collection.config
-        if config.encoder_fingerprint is None:
-            record_fingerprint(collection, served)
-            log.info("collection %s: recorded encoder %s %s", config.name, encoder_name, served)
-        elif config.encoder_fingerprint != served:
-            raise EncoderChanged(
-                f"collection {config.name!r} holds vectors of encoder {encoder_name!r} "
-                f"{config.encoder_fingerprint}, but {encoder_name!r} now serves {served} "
-                f"(another model); re-encode it with `nestvec reindex {config.name}`, "
-                "or send vectors",
-                field,
-            )
 
     # search -----------------------------------------------------------------------------------
     def search(

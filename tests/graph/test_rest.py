@@ -70,6 +70,29 @@ def test_points_and_search_take_node_inputs(graph_client: TestClient) -> None:
     assert r.status_code == 422 and r.json()["code"] == "invalid_input"
 
 
+def test_a_name_only_fingerprint_recorded_by_older_versions_adopts_the_served_model(
+    graph_client: TestClient,
+) -> None:
+    """graph-cora once served the hash of its name alone; collections that recorded it keep
+    working (their vectors came from the same artifact), and record the served model."""
+    from encoders.artifacts import fingerprint
+    from index.reencode import record_fingerprint
+
+    body = {"name": "old", "encoder": "graph-cora"}
+    assert graph_client.post("/v1/collections", json=body).status_code == 201
+    engine = graph_client.app_state["engine"]  # type: ignore[attr-defined]
+    collection = engine.catalog.get("old")
+    served = collection.config.encoder_fingerprint
+    assert served is not None
+    record_fingerprint(collection, fingerprint("encoder:graph-cora"))
+    r = graph_client.put("/v1/collections/old/points", json={"points": [{"id": "7", "input": 7}]})
+    assert r.json() == {"upserted": 1}, r.text
+    assert engine.catalog.get("old").config.encoder_fingerprint == served
+    record_fingerprint(collection, "0123456789abcdef")  # any other model is still refused
+    r = graph_client.post("/v1/collections/old/search", json={"query": {"input": 7}})
+    assert_error(r, 409, "encoder_changed")
+
+
 def test_offline_build_of_cora_then_papers_like_this_one(
     make_client: Callable[..., TestClient], graph_models: Path, tmp_path: Path
 ) -> None:
