@@ -86,6 +86,9 @@ class BaseEncoder:
     # Those of them that may also be one value per input (a list as long as the inputs): the
     # batch handler then merges requests that differ only in these into one model call.
     per_input_options: ClassVar[tuple[str, ...]] = ()
+    # Constructor options (NESTVEC_ENCODER_OPTIONS) with a closed set of values: checked when
+    # `nestvec serve` starts instead of failing each request once the model loads.
+    option_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
 
     @classmethod
     def describe_extra(cls, models_dir: Path | None) -> dict[str, Any]:

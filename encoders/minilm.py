@@ -10,7 +10,7 @@ import numpy as np
 
 from encoders.artifacts import folder_fingerprint
 from encoders.base import BaseEncoder, Modality, check_texts
-from encoders.onnx_backend import OnnxTextModel, resolve_backend
+from encoders.onnx_backend import BACKENDS, OnnxTextModel, resolve_backend
 from encoders.precision import PRECISIONS, autocast, prepare, resolve_precision
 from encoders.registry import register_encoder
 
@@ -44,6 +44,11 @@ class MiniLMEncoder(BaseEncoder):
     Set per encoder with NESTVEC_ENCODER_OPTIONS='{"minilm": {"backend": "torch"}}' or
     '{"minilm": {"precision": "float32"}}'.
     """
+
+    option_choices: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "backend": BACKENDS,
+        "precision": PRECISIONS,
+    }
 
     modality: ClassVar[Modality] = "text"
     dim = 384

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from encoders.artifacts import default_models_dir
 from encoders.base import Encoder, describe_encoder
-from encoders.errors import EncoderExtraMissing, EncoderNotFound
+from encoders.errors import EncoderExtraMissing, EncoderNotFound, InvalidInput
 from nestvec.registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "nestvec.encoders"
@@ -130,3 +130,17 @@ class EncoderPool:
         """Description of an encoder; uses class attributes so listing does not load models."""
         loaded = self._instances.get(self._key(name, models_dir))
         return describe_encoder(loaded or encoder_class(name), models_dir)
+
+
+def check_constructor_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse, before any model loads, options the encoder's constructor would refuse at its
+    first use: unknown names, and values outside a declared `option_choices` tuple."""
+    cls = encoder_class(name)
+    accepted = [p for p in inspect.signature(cls).parameters if p != "models_dir"]
+    for key, value in options.items():
+        if key not in accepted:
+            choices = ", ".join(accepted) or "none"
+            raise InvalidInput(f"{name!r} has no option {key!r} (it takes: {choices})")
+        allowed = getattr(cls, "option_choices", {}).get(key)
+        if allowed is not None and value not in allowed:
+            raise InvalidInput(f"{name!r} option {key!r}: {value!r} is not one of {allowed}")

@@ -64,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
         if key in Settings.model_fields and value is not None
     }
     settings = Settings(**overrides)
-    _check_preloads(settings)  # before uvicorn, whose start-up failures come as tracebacks
+    _check_encoders(settings)  # before uvicorn, whose start-up failures come as tracebacks
     _check_data_dir(settings.data_dir)
     configure_logging(settings.log_level, settings.json_log_lines)
     disable_progress_bars()  # a bar is not a log line: it would break the JSON stream
@@ -79,14 +79,24 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_preloads(settings: Settings) -> None:
-    from encoders.registry import encoder_class
+def _check_encoders(settings: Settings) -> None:
+    """Encoder names and constructor options from the environment, checked without loading (an
+    encoder whose extra is missing is only refused where it must load at start-up)."""
+    from encoders.errors import EncoderExtraMissing
+    from encoders.registry import check_constructor_options, encoder_class
 
-    for name in settings.preload_encoders:
+    checks = [(name, None, "NESTVEC_PRELOAD_ENCODERS") for name in settings.preload_encoders]
+    checks.append((settings.default_encoder, None, "NESTVEC_DEFAULT_ENCODER"))
+    checks += [
+        (name, opts, "NESTVEC_ENCODER_OPTIONS") for name, opts in settings.encoder_options.items()
+    ]
+    for name, options, variable in checks:
         try:
-            encoder_class(name)
+            encoder_class(name) if options is None else check_constructor_options(name, options)
         except EncoderError as exc:
-            raise type(exc)(f"NESTVEC_PRELOAD_ENCODERS: {exc.message}", exc.field) from None
+            if isinstance(exc, EncoderExtraMissing) and variable != "NESTVEC_PRELOAD_ENCODERS":
+                continue
+            raise type(exc)(f"{variable}: {exc.message}", exc.field) from None
 
 
 def _check_data_dir(data_dir: Path) -> None:

@@ -19,7 +19,7 @@ from encoders.artifacts import default_models_dir
 from encoders.base import BaseEncoder, Modality, check_texts, l2_normalise
 from encoders.errors import ArtifactMissing, InvalidInput
 from encoders.moe.model import DOMAINS, read_domains
-from encoders.precision import autocast, prepare, resolve_precision
+from encoders.precision import PRECISIONS, autocast, prepare, resolve_precision
 from encoders.registry import register_encoder
 
 ARTIFACT = "moe-minilm"
@@ -37,6 +37,7 @@ class MoEMiniLMEncoder(BaseEncoder):
     nested_dims = (384,)
     request_options: ClassVar[tuple[str, ...]] = ("domain",)
     per_input_options: ClassVar[tuple[str, ...]] = ("domain",)
+    option_choices: ClassVar[dict[str, tuple[Any, ...]]] = {"precision": PRECISIONS}
 
     def __init__(
         self, models_dir: Path | None = None, batch_size: int = 32, precision: str = "auto"

@@ -75,6 +75,12 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
         ("NESTVEC_LOG_LEVEL", "loud", "'info'"),
         ("NESTVEC_API_KEYS", '["unterminated', "JSON list"),
         ("NESTVEC_PRELOAD_ENCODERS", "nosuch", "unknown encoder 'nosuch'"),
+        ("NESTVEC_DEFAULT_ENCODER", "nosuch", "unknown encoder 'nosuch'"),
+        ("NESTVEC_ENCODER_OPTIONS", '{"nosuch": {}}', "unknown encoder 'nosuch'"),
+        ("NESTVEC_ENCODER_OPTIONS", '{"minilm": {"backend": "gpu"}}', "'gpu' is not one of"),
+        ("NESTVEC_ENCODER_OPTIONS", '{"minilm": {"precision": "fp8"}}', "'fp8' is not one of"),
+        ("NESTVEC_ENCODER_OPTIONS", '{"fake": {"bogus": 1}}', "no option 'bogus'"),
+        ("NESTVEC_ENCODER_OPTIONS", '{"minilm": "torch"}', "valid dictionary"),
     ],
 )
 def test_bad_setting_is_one_line(tmp_path: Path, variable: str, value: str, expects: str) -> None:
