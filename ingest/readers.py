@@ -244,10 +244,11 @@ class ImageFolder(SourceFormat):
         for number, file in enumerate(self._files(path), 1):
             if number > start:
                 rel = file.relative_to(path).as_posix()
-                fields = {"id": rel, "image": str(file), "path": rel}
+                # relative, as a CSV's image column: the records resolve it against the folder
+                fields = {"id": rel, "image": rel, "path": rel}
                 if file.parent != path:
                     fields["folder"] = file.parent.relative_to(path).as_posix()
-                yield RawRow(number, f"{path.name}/{rel}", fields)
+                yield RawRow(number, f"{path.resolve().name}/{rel}", fields)
 
     def estimate(self, path: Path) -> int | None:
         return len(self._files(path))

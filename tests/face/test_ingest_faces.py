@@ -24,9 +24,11 @@ def test_ingest_a_photo_folder_into_a_face_collection(
     (folder / "wall.jpg").write_bytes(faceless_photo())
     data, summary = tmp_path / "data", tmp_path / "summary.json"
     nestvec = str(Path(sys.executable).parent / "nestvec")
-    command = [nestvec, "ingest", str(folder), "--collection", "faces", "--encoder", "face-dlib"]
+    # the folder named relative to the working directory, as people type it (its files were
+    # looked up under photos/photos/)
+    command = [nestvec, "ingest", "photos", "--collection", "faces", "--encoder", "face-dlib"]
     command += ["--data-dir", str(data), "--no-progress", "--summary-json", str(summary)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     report = json.loads(summary.read_text())
     assert report["count"] == 5  # 1 + 1 + 3 faces
