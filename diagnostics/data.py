@@ -48,13 +48,21 @@ def require_points(n: int, need: int, what: str) -> None:
 def sample_vectors(
     collection: Collection, size: int, seed: int, *, need: int, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """At most `size` stored points drawn without replacement, sorted by label."""
+    """At most `size` stored points drawn without replacement, sorted by label; under cosine,
+    zero vectors (stored, but with no direction to measure) are left out."""
     labels = np.array(sorted(label_ids(collection)), np.int64)
     require_points(len(labels), need, what)
     if len(labels) <= size:
-        return read_vectors(collection)
-    chosen = np.random.default_rng(seed).choice(labels, size, replace=False)
-    return read_vectors(collection, np.sort(chosen))
+        labels, vectors = read_vectors(collection)
+    else:
+        chosen = np.random.default_rng(seed).choice(labels, size, replace=False)
+        labels, vectors = read_vectors(collection, np.sort(chosen))
+    if collection.config.metric == "cosine":
+        directed = np.einsum("ij,ij->i", vectors, vectors) > 0
+        if not directed.all():
+            labels, vectors = labels[directed], vectors[directed]
+            require_points(len(labels), need, f"{what} (zero vectors left out)")
+    return labels, vectors
 
 
 def query_matrix(collection: Collection, rows: Sequence[Sequence[float]]) -> np.ndarray:

@@ -310,3 +310,24 @@ def test_rebuild_by_a_payload_category(api: TestClient) -> None:
         "invalid_parameter",
         "insertion_order",
     )
+
+
+def test_a_zero_vector_in_a_cosine_collection_leaves_the_analyses_working(api: TestClient) -> None:
+    """A cosine collection stores a zero vector (it scores 0 against everything); the analyses
+    answered 422 for the whole collection (recall, insertion order) or an LID mean of ~285,000
+    (intrinsic dimension). Sampled analyses now leave it out; recall scores it as search does."""
+    rng = np.random.default_rng(9)
+    vectors = rng.normal(size=(120, 8))
+    for name, rows in (("directed", vectors), ("with_zero", np.vstack([vectors, np.zeros(8)]))):
+        api.post("/v1/collections", json={"name": name, "dim": 8, "metric": "cosine"})
+        points = [{"id": str(i), "vector": v.tolist()} for i, v in enumerate(rows)]
+        api.put(f"/v1/collections/{name}/points", json={"points": points}).raise_for_status()
+    path = "/v1/collections/{}/analysis/intrinsic-dimension"
+    plain = post(api, path.format("directed"), {})
+    zero = post(api, path.format("with_zero"), {})
+    assert zero["lid_mean"] == pytest.approx(plain["lid_mean"]) and zero["lid_mean"] < 20
+    recall = post(api, "/v1/collections/with_zero/analysis/recall", {"queries": 121})
+    assert recall["queries"] == 121 and recall["recall"] > 0.9
+    order = {"orders": ["random"], "seeds": [0], "queries": 20, **GRAPH}
+    report = post(api, "/v1/collections/with_zero/analysis/insertion-order", order)
+    assert report["n"] == 100  # 120 directed points, 20 of them held out as queries
