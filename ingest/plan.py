@@ -68,6 +68,8 @@ def plan_build(options: IngestOptions) -> Plan:
         OrderSpec.parse(options.insertion_order)  # refuse a bad name before reading anything
     source, fmt = options.source, reader_for(options.source)
     existing = existing_config(options.data_dir, options.collection)
+    if existing is not None:  # before the dim check, whose message would blame the encoder
+        given_settings(options).check_against(existing)
     encoder = options.encoder or (existing.encoder if existing else None)
     dim = _dim(options, encoder, existing.dim if existing else None)
     job = _job(options, fmt, encoder, dim)
@@ -86,6 +88,18 @@ def plan_build(options: IngestOptions) -> Plan:
     key = json.loads(json.dumps(parts))
     check_not_empty(fmt, source)
     return Plan(options, fmt, request, job, maker, key)
+
+
+def given_settings(options: IngestOptions) -> CollectionRequest:
+    """The collection settings the command line gave (None where left to the collection)."""
+    return CollectionRequest(
+        options.collection,
+        options.dim,
+        options.encoder,
+        options.metric,
+        options.index_type,
+        options.index_params,
+    )
 
 
 def check_not_empty(fmt: SourceFormat, source: Path) -> None:

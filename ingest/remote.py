@@ -20,9 +20,10 @@ from typing import Any
 
 from encoders import encoder_class
 from encoders.errors import EncoderNotFound
+from index.collection_config import CollectionConfig
 from ingest.errors import BadInput, IngestError, InvalidOption, NothingToWrite
 from ingest.inputs import INPUT_KINDS
-from ingest.plan import IngestOptions, check_not_empty
+from ingest.plan import IngestOptions, check_not_empty, given_settings
 from ingest.progress import ProgressBar, Stats
 from ingest.readers import SourceFormat, reader_for
 from ingest.records import FieldSpec, Record, RecordMaker, make_batches
@@ -234,10 +235,16 @@ def render(summary: dict[str, Any]) -> str:
 def _collection(client: Client, options: IngestOptions) -> tuple[CollectionInfo, bool]:
     """The server's collection, created with the offline build's options when missing (True)."""
     try:
-        return client.get_collection(options.collection), False
+        info = client.get_collection(options.collection)
     except NotFound as exc:
         if exc.code != "collection_not_found":
             raise
+    else:  # refused as the offline build refuses it: the server would encode with its own
+        existing = CollectionConfig(
+            info.name, info.dim, info.metric, info.encoder, info.index.type, info.index.params
+        )
+        given_settings(options).check_against(existing)
+        return info, False
     if options.encoder is None and options.vector_field is None:
         raise InvalidOption("give --encoder, or --vector-field with --dim", "encoder")
     info = client.create_collection(

@@ -117,6 +117,9 @@ def test_a_second_file_adds_to_an_existing_collection(
     assert summary.count == 10 and summary.index["type"] == "flat"
     with pytest.raises(ConfigConflict, match=r"exists with index_type='flat'"):
         ingest(str(b), "--collection", "c", "--index", "hnsw")
+    # named as the conflict it is (it was "encoder 'minilm' cannot produce dim=64")
+    with pytest.raises(ConfigConflict, match=r"exists with encoder='fake'"):
+        ingest(str(b), "--collection", "c", "--encoder", "minilm")
 
 
 def test_unknown_order_is_refused_before_anything_is_written(

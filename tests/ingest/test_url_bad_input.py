@@ -118,3 +118,16 @@ def test_a_state_file_that_is_not_one_is_refused(
     assert done.returncode == 0, done.stderr
     assert json.loads(state.read_text())["done"] and _count(server, "stateful") == 1
     httpx.delete(f"{server.url}/v1/collections/stateful")
+
+
+def test_options_that_contradict_the_servers_collection_are_refused(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """As offline: the server would have written with its own settings, silently."""
+    source = _write(tmp_path / "v.jsonl", [{"id": "a", "emb": [1, 0, 0, 0]}])
+    assert _upload(server, source, "kept", "--dim", "4").returncode == 0
+    for extra in (["--metric", "l2"], ["--dim", "8"], ["--encoder", "fake"]):
+        done = _upload(server, source, "kept", *extra)
+        assert done.returncode != 0 and "exists with" in done.stderr, (extra, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert _count(server, "kept") == 1
