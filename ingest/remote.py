@@ -128,6 +128,8 @@ def upload(
     started, source, fmt = time.perf_counter(), options.source, reader_for(options.source)
     check_not_empty(fmt, source)
     path = state_path(source, state_file)
+    if not path.parent.is_dir():  # found out only after the upload, which then left no progress
+        raise InvalidOption(f"--state {path}: no folder {path.parent} to write it in", "state")
     saved = UploadState.read(path)  # a bad file is refused before the server is asked anything
     with remote.client() as client:
         config, created = _collection(client, options)

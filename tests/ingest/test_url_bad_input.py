@@ -131,3 +131,13 @@ def test_options_that_contradict_the_servers_collection_are_refused(
         assert done.returncode != 0 and "exists with" in done.stderr, (extra, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert _count(server, "kept") == 1
+
+
+def test_a_state_file_in_a_missing_folder_is_refused_before_the_upload(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    source = _write(tmp_path / "s.jsonl", [{"id": "a", "emb": [1, 0, 0, 0]}])
+    state = tmp_path / "no-such-folder" / "progress.json"
+    done = _upload(server, source, "stateless", "--dim", "4", "--state", state)
+    assert done.returncode != 0 and "no folder" in done.stderr, done.stderr
+    assert _count(server, "stateless") is None  # nothing sent, no collection made
