@@ -66,13 +66,13 @@ class ApiKeyAuth:
             return await self.app(scope, receive, send)
         key = presented_key(scope)
         if key is None:
-            return await reject(send, 401, "unauthorized", "missing API key", auth=True)
+            return await reject(scope, send, 401, "unauthorized", "missing API key", auth=True)
         if matches(key, self.keys):
             read_only = False
         elif matches(key, self.read_only_keys):
             read_only = True
         else:
-            return await reject(send, 401, "unauthorized", "unknown API key", auth=True)
+            return await reject(scope, send, 401, "unauthorized", "unknown API key", auth=True)
         state = scope.setdefault("state", {})
         state["api_key"], state["read_only"] = key, read_only
         await self.app(scope, receive, send)

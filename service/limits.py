@@ -22,7 +22,7 @@ class BodySizeLimit:
             return await self.app(scope, receive, send)
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await reject(send, 413, "too_large", self._message())
+            return await reject(scope, send, 413, "too_large", self._message())
         seen, over, replied = 0, False, False
 
         async def counted() -> Message:
@@ -41,13 +41,13 @@ class BodySizeLimit:
                 await send(message)
             elif not replied:
                 replied = True
-                await reject(send, 413, "too_large", self._message())
+                await reject(scope, send, 413, "too_large", self._message())
 
         try:
             await self.app(scope, counted, answer)
         except _TooLarge:
             if not replied:
-                await reject(send, 413, "too_large", self._message())
+                await reject(scope, send, 413, "too_large", self._message())
 
     def _message(self) -> str:
         return f"request body over {self.max_bytes} bytes"
@@ -93,5 +93,7 @@ class RateLimit:
         wait = self.bucket.take(key)
         if wait > 0:
             retry = {"Retry-After": str(math.ceil(wait))}
-            return await reject(send, 429, "rate_limited", "too many requests", headers=retry)
+            return await reject(
+                scope, send, 429, "rate_limited", "too many requests", headers=retry
+            )
         await self.app(scope, receive, send)
