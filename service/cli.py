@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -63,7 +64,10 @@ def _serve(args: argparse.Namespace) -> int:
         for key, value in vars(args).items()
         if key in Settings.model_fields and value is not None
     }
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:  # a flag's value: named as the flag, not its variable
+        raise ServiceError(settings_error(exc, flags=set(overrides))) from None
     _check_encoders(settings)  # before uvicorn, whose start-up failures come as tracebacks
     _check_data_dir(settings.data_dir)
     configure_logging(settings.log_level, settings.json_log_lines)
@@ -171,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one `nestvec` command; 2 with a one-line message on a user error."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:  # `nestvec ... | head` left early: nothing more to say, no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush
+        return 1
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))

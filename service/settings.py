@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -145,8 +146,9 @@ class Settings(BaseSettings):
         return {self.default_milvus_uri, *self.milvus_allowed_uris}
 
 
-def settings_error(exc: ValidationError | SettingsError) -> str:
-    """One line naming each bad `NESTVEC_*` variable and what it expects (keys never echoed)."""
+def settings_error(exc: ValidationError | SettingsError, flags: Collection[str] = ()) -> str:
+    """One line naming each bad `NESTVEC_*` variable (or the `--flag` of a field in `flags`, the
+    command line's) and what it expects (keys never echoed)."""
     if isinstance(exc, SettingsError):  # a value pydantic-settings itself could not decode
         found = re.search(r'field "(\w+)"', str(exc))
         return f"NESTVEC_{found.group(1).upper() if found else '?'}: cannot be parsed"
@@ -156,5 +158,6 @@ def settings_error(exc: ValidationError | SettingsError) -> str:
         given = "" if field in SECRET_FIELDS else f"={str(error['input'])[:60]!r}"
         where = f" at {'.'.join(inner)}" if inner else ""
         expects = error["msg"].removeprefix("Value error, ").replace("Input should be", "should be")
-        parts.append(f"NESTVEC_{field.upper()}{where}{given}: {expects}")
+        name = f"--{field.replace('_', '-')}" if field in flags else f"NESTVEC_{field.upper()}"
+        parts.append(f"{name}{where}{given}: {expects}")
     return "invalid setting " + "; ".join(parts)

@@ -163,3 +163,27 @@ def test_a_collections_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
     assert f"collections {data / 'collections'} is a file" in lines[0], lines[0]
+
+
+def test_a_bad_flag_is_named_as_the_flag(tmp_path: Path) -> None:
+    done = run_cli(["serve", "--port", "99999", "--data-dir", str(tmp_path / "d")], {}, tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--port='99999'" in done.stderr and "NESTVEC_PORT" not in done.stderr, done.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`nestvec ... | head`: the closed pipe ends the command quietly."""
+    source = tmp_path / "a.jsonl"
+    source.write_text("".join(f'{{"id": "{i}", "text": "t{i}"}}\n' for i in range(5)))
+    ingest = ["ingest", str(source), "--collection", "c", "--encoder", "fake", "--no-progress"]
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    with os.fdopen(write, "wb") as out:
+        done = subprocess.run(
+            [NESTVEC, *ingest, "--data-dir", str(tmp_path / "d")],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
