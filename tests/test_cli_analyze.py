@@ -134,3 +134,10 @@ def test_bad_input_exits_non_zero_with_a_message(
     run = analyze(tmp_path, command, files)
     assert run.returncode == 2 and message in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_text_file_named_npy_is_called_what_it_is(files: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "vectors.npy").write_text("0.1,0.2\n0.3,0.4\n")
+    run = analyze(tmp_path, "id --vectors vectors.npy", files)
+    assert run.returncode == 2 and "not a .npy file" in run.stderr, run.stderr
+    assert "pickled" not in run.stderr and "Traceback" not in run.stderr

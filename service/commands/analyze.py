@@ -63,6 +63,9 @@ def progress_bar(desc: str, unit: str) -> Progress:
 
 
 def _load_npy(path: str, field: str) -> np.ndarray:
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":  # else np.load's guess: "contains pickled data"
+            raise ValueError(f"{field} {path}: not a .npy file (save one with numpy.save)")
     matrix = np.load(path, allow_pickle=False)
     if matrix.ndim != 2 or matrix.dtype.kind not in "fiu":
         raise ValueError(f"{field} {path}: need a 2-D numeric array, got {matrix.shape}")
