@@ -203,9 +203,7 @@ def _ground_truth(
 ) -> np.ndarray:
     """Exact top-k labels per query; a sampled query's own label is left out."""
     check_k(k, len(labels), exclude_self=own is not None)
-    # both come prepared as the index holds them (cosine: unit rows, a zero vector kept zero),
-    # so their inner product is the index's own score: no zero row to refuse
-    metric = "ip" if metric == "cosine" else metric
+    metric = "ip" if metric == "cosine" else metric  # prepared rows (zero kept): search's score
     _, rows = exact_knn(vectors, queries, k + (own is not None), metric, progress=progress)
     truth = labels[rows]
     if own is None:
