@@ -68,8 +68,9 @@ def rank_points(
     dim: int | None = None,
     domain: str | None = None,
 ) -> Ranked:
-    """Order stored points: by their stored vectors when ranked with the collection's own
-    encoder, else by encoding their payload texts (`text_field`) with `encoder`."""
+    """Order stored points by cosine: of their stored vectors when ranked with the collection's
+    own encoder at its width, else of their payload texts (`text_field`) encoded with `encoder`
+    (or the collection's at another nested `dim`)."""
     if not ids:
         raise EmptyInput("ids must not be empty", "ids")
     engine.check_batch(len(ids), "ids")
@@ -83,7 +84,9 @@ def rank_points(
             message = f"point {ids[missing[0]]!r} has no string payload field {text_field!r}"
             raise UnsupportedInput(message, f"ids[{missing[0]}]")
         found = [t for t in texts if t is not None]
-        return rank_texts(engine, query, found, encoder, top_n, dim, domain, "ids")
+        # another width of the collection's own encoder is still its encoder, not the default
+        name = encoder or config.encoder
+        return rank_texts(engine, query, found, name, top_n, dim, domain, "ids")
     if config.encoder is None:
         message = f"collection {config.name!r} has no encoder: name one in 'model'"
         raise NoEncoder(message, "model")
@@ -91,7 +94,8 @@ def rank_points(
     with fields_renamed(QUERY_FIELD):
         _, q = engine.embed(config.encoder, [query], config.dim, domain=domain or config.domain)
     vectors = np.stack([p.vector for p in points])  # type: ignore[misc]
-    order, scores = rank(q[0], vectors, collection.metric, top_n)
+    # cosine whatever the collection's metric, as ranking texts gives (l2 answered -distance)
+    order, scores = rank(q[0], vectors, COSINE, top_n)
     return Ranked(config.encoder, order.tolist(), scores.tolist(), texts)
 
 

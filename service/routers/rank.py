@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.deps import EngineDep, ReadAccess
-from service.errors import ServiceError
+from service.errors import ServiceError, fields_renamed
 from service.ranking import Ranked, rank_points, rank_texts
 from service.routers import JsonRoute
 from service.schemas.compat import CohereRerankResponse
@@ -35,6 +35,15 @@ def _rank(req: RankRequest, engine: EngineDep) -> tuple[Ranked, list[str] | None
     if req.model is not None and req.encoder is not None and req.model != req.encoder:
         raise ServiceError("'model' and 'encoder' name the same thing; give one", "encoder")
     encoder = req.encoder or req.model
+    # errors name the body's fields: the encoder as sent (`model` or `encoder`), `collection`
+    sent = {"encoder": "model" if req.model is not None else "encoder", "name": "collection"}
+    with fields_renamed(sent):
+        return _ranked(req, engine, encoder)
+
+
+def _ranked(
+    req: RankRequest, engine: EngineDep, encoder: str | None
+) -> tuple[Ranked, list[str] | None]:
     if (req.documents is None) == (req.ids is None):
         raise ServiceError("give exactly one of: documents, ids", "documents")
     if req.ids is not None:
@@ -69,7 +78,8 @@ def _text(document: str | RankDocument, fields: list[str] | None, i: int) -> str
 @router.post("/rerank", response_model=list[TEIRank], response_model_exclude_none=True)
 def rerank(req: TEIRerankRequest, engine: EngineDep) -> list[dict[str, Any]]:
     """Text-embeddings-inference's shape: `[{index, score}]`, best first."""
-    ranked = rank_texts(engine, req.query, req.texts, req.model, None, field="texts")
+    with fields_renamed({"encoder": "model"}):
+        ranked = rank_texts(engine, req.query, req.texts, req.model, None, field="texts")
     return [
         {"index": i, "score": s, "text": req.texts[i] if req.return_text else None}
         for i, s in zip(ranked.order, ranked.scores, strict=True)

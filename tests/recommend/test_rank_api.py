@@ -155,3 +155,45 @@ def test_rank_fields_pick_what_is_ranked(client: TestClient) -> None:
     assert_error(missing, 422, "invalid_request", "documents[0]")
     no_text = {"query": "q", "documents": [{"title": "only a title"}], "model": "minilm"}
     assert_error(client.post("/v1/rank", json=no_text), 422, "invalid_request", "documents[0]")
+
+
+def test_rank_ids_scores_cosine_on_l2_and_dot_collections(client: TestClient) -> None:
+    """Scores are cosine whatever the collection's metric (l2 answered minus the distance)."""
+    order, scores = cosine_order(client, QUERY, TEXTS)
+    for metric in ("l2", "dot"):
+        body = {"name": f"m_{metric}", "encoder": "minilm", "metric": metric}
+        assert client.post("/v1/collections", json=body).status_code == 201
+        points = [{"id": f"t{i}", "text": t} for i, t in enumerate(TEXTS)]
+        client.put(f"/v1/collections/m_{metric}/points", json={"points": points})
+        req = {"query": QUERY, "ids": [p["id"] for p in points], "collection": f"m_{metric}"}
+        got = client.post("/v1/rank", json=req).json()["results"]
+        assert [x["index"] for x in got] == order
+        np.testing.assert_allclose(
+            [x["relevance_score"] for x in got], scores[order], atol=RANK_ATOL
+        )
+
+
+def test_rank_ids_at_another_width_keeps_the_collections_encoder(client: TestClient) -> None:
+    """dim 64 of a minilm-mrl-adapter collection ranks with that encoder, not the default."""
+    body = {"name": "mrl", "encoder": "minilm-mrl-adapter", "dim": 128}
+    assert client.post("/v1/collections", json=body).status_code == 201
+    points = [{"id": f"t{i}", "text": t, "payload": {"text": t}} for i, t in enumerate(TEXTS)]
+    client.put("/v1/collections/mrl/points", json={"points": points}).raise_for_status()
+    req = {"query": QUERY, "ids": ["t0", "t1", "t2", "t3"], "collection": "mrl", "dim": 64}
+    r = client.post("/v1/rank", json=req)
+    assert r.status_code == 200 and r.json()["model"] == "minilm-mrl-adapter", r.text
+    embed = {"encoder": "minilm-mrl-adapter", "inputs": [QUERY, *TEXTS], "dim": 64}
+    vectors = np.array(client.post("/v1/embed", json=embed).json()["embeddings"])
+    expected = np.argsort(-(vectors[1:] @ vectors[0]), kind="stable").tolist()
+    assert [x["index"] for x in r.json()["results"]] == expected
+
+
+def test_rank_errors_name_the_fields_sent(client: TestClient) -> None:
+    post = lambda body: client.post("/v1/rank", json=body)  # noqa: E731
+    unknown = {"query": "q", "ids": ["cat"], "collection": "nope"}
+    assert_error(post(unknown), 404, "collection_not_found", "collection")
+    for key in ("model", "encoder"):
+        answer = post({"query": "q", "documents": ["a"], key: "nope"})
+        assert_error(answer, 404, "encoder_not_found", key)
+    tei = client.post("/rerank", json={"query": "q", "texts": ["a"], "model": "nope"})
+    assert_error(tei, 404, "encoder_not_found", "model")
