@@ -75,7 +75,7 @@ async def embeddings(req: OpenAIEmbeddingsRequest, engine: EngineDep) -> Respons
     )
 
 
-def _rows(vectors: np.ndarray, encoding_format: str) -> list[np.ndarray] | list[str]:
+def _rows(vectors: np.ndarray, encoding_format: str | None) -> list[np.ndarray] | list[str]:
     """Per-row embeddings: float32 rows for orjson, or base64 of their bytes (no float lists)."""
     matrix = np.ascontiguousarray(vectors, dtype="<f4")
     if encoding_format == "base64":

@@ -31,7 +31,7 @@ class OpenAIEmbeddingsRequest(StrictRequest):
     input: str | list[str] | list[int] | list[list[int]]
     model: str
     dimensions: StrictInt | None = None
-    encoding_format: Literal["float", "base64"] = "float"
+    encoding_format: Literal["float", "base64"] | None = None  # null or absent: float
     user: str | None = None  # OpenAI's end-user id for abuse monitoring: nothing to do here
 
 

@@ -39,6 +39,11 @@ def test_openai_embeddings_shape(client: TestClient) -> None:
     np.testing.assert_allclose(
         single["data"][0]["embedding"], body["data"][0]["embedding"], atol=1e-5
     )
+    # null is OpenAI's default for the optional fields (floats, full width), as absent is
+    nulls = {"model": "fake", "input": "hello", "encoding_format": None, "dimensions": None}
+    answer = client.post("/v1/embeddings", json=nulls)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"][0]["embedding"] == single["data"][0]["embedding"]
 
 
 @pytest.mark.parametrize(
