@@ -26,9 +26,12 @@ from recommend.strategies import (
 )
 
 # Custom objectives rescore the union of each seed query's neighbours: this many per seed
-# (at least CANDIDATE_MIN), so a small collection is scored exhaustively, i.e. exactly.
+# (at least CANDIDATE_MIN). Their best can lie far from every seed (a sum of scores), so up to
+# EXHAUSTIVE_POINTS points every point is scored, exactly, as Qdrant's full scan below its
+# threshold (with 256 candidates, 300 points already missed the true best).
 CANDIDATE_OVERSAMPLE = 4
 CANDIDATE_MIN = 256
+EXHAUSTIVE_POINTS = 10_000
 MMR_POOL = 3  # MMR picks k out of the merged top (MMR_POOL * k) of each interest
 
 
@@ -65,6 +68,8 @@ def recommend_examples(
         return _search(collection, query, k, opts, opts.with_payload, opts.with_vector)[0]
     seeds = seed_queries(pos, neg)
     fetch = max(k * CANDIDATE_OVERSAMPLE, CANDIDATE_MIN)
+    if (total := collection.count()) <= EXHAUSTIVE_POINTS:
+        seeds, fetch = seeds[:1], max(total, 1)  # one search that answers every point
     pool: dict[str, np.ndarray] = {}
     for hits in _search(collection, seeds, fetch, opts, False, True):
         for hit in hits:

@@ -209,3 +209,23 @@ def test_bad_inputs_are_4xx(vector_client: TestClient) -> None:
     path, headers = "/v1/collections/items/recommend", {"content-type": "application/json"}
     answer = vector_client.post(path, content=nan_time, headers=headers)
     assert_error(answer, 422, "validation_error", "history.0.timestamp")
+
+
+@pytest.mark.parametrize("strategy", ["best_score", "sum_scores"])
+def test_custom_objectives_are_exact_past_the_candidate_pool(
+    vector_client: TestClient, strategy: str
+) -> None:
+    """300 points (more than the 256 candidates a seed brought): the best of a sum of scores
+    can lie far from every example, and was missed (found by qdrant-client against brute force)."""
+    x = np.random.default_rng(5).standard_normal((300, 8)).astype(np.float32)
+    body = {"name": "wide", "dim": 8, "metric": "dot", "index": {"type": "hnsw"}}
+    assert vector_client.post("/v1/collections", json=body).status_code == 201
+    points = [{"id": f"p{i}", "vector": v.tolist()} for i, v in enumerate(x)]
+    vector_client.put("/v1/collections/wide/points", json={"points": points}).raise_for_status()
+    pos, neg = [139], [192, 180, 91]
+    request = {"positive": [f"p{i}" for i in pos], "negative": [f"p{i}" for i in neg]}
+    got = recommend(vector_client, {**request, "strategy": strategy, "k": K}, "wide").json()
+    scores = oracle("dot", strategy, x, x[pos], x[neg])
+    scores[pos + neg] = -np.inf
+    want = np.argsort(-scores, kind="stable")[:K]
+    assert [h["id"] for h in got["results"]] == [f"p{i}" for i in want]
