@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from index import Collection
+from index.errors import PointNotFound
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.errors import ServiceError
 from service.qdrant.collections import COMPLETED
@@ -101,8 +103,8 @@ def delete_points(name: str, req: Selector, engine: EngineDep) -> dict[str, Any]
 def set_payload(name: str, req: SetPayload, engine: EngineDep) -> dict[str, Any]:
     """Merge keys into the payloads (at the dotted `key` when given); vectors stay."""
     started = time.perf_counter()
-    ids, flt = selected(req)
     collection = engine.catalog.get(name)
+    ids, flt = targets(collection, req)
     collection.set_payload(ids, flt, req.payload, req.key)
     return answer(COMPLETED, started)
 
@@ -113,8 +115,8 @@ def overwrite_payload(name: str, req: SetPayload, engine: EngineDep) -> dict[str
     started = time.perf_counter()
     if req.key is not None:
         raise ServiceError("overwrite_payload takes no key", "key")
-    ids, flt = selected(req)
     collection = engine.catalog.get(name)
+    ids, flt = targets(collection, req)
     collection.overwrite_payload(ids, flt, req.payload)
     return answer(COMPLETED, started)
 
@@ -123,8 +125,8 @@ def overwrite_payload(name: str, req: SetPayload, engine: EngineDep) -> dict[str
 def delete_payload(name: str, req: DeletePayload, engine: EngineDep) -> dict[str, Any]:
     """Remove the (dotted) keys from the payloads; vectors stay."""
     started = time.perf_counter()
-    ids, flt = selected(req)
     collection = engine.catalog.get(name)
+    ids, flt = targets(collection, req)
     collection.delete_payload_keys(ids, flt, req.keys)
     return answer(COMPLETED, started)
 
@@ -132,9 +134,24 @@ def delete_payload(name: str, req: DeletePayload, engine: EngineDep) -> dict[str
 @router.post("/payload/clear", dependencies=[WriteAccess])
 def clear_payload(name: str, req: Selector, engine: EngineDep) -> dict[str, Any]:
     started = time.perf_counter()
-    ids, flt = selected(req)
-    engine.catalog.get(name).clear_payload(ids, flt)
+    collection = engine.catalog.get(name)
+    ids, flt = targets(collection, req)
+    collection.clear_payload(ids, flt)
     return answer(COMPLETED, started)
+
+
+def targets(
+    collection: Collection, req: Selector
+) -> tuple[list[str] | None, dict[str, Any] | None]:
+    """What a payload change selects; a named point that does not exist is 404, as in Qdrant
+    (a change to it was answered `completed` and did nothing)."""
+    ids, flt = selected(req)
+    found = {p.id for p in collection.get(ids, with_vector=False)} if ids else set()
+    for n, point_id in enumerate(ids or []):
+        if point_id not in found:
+            asked = (req.points or [])[n]
+            raise PointNotFound(f"No point with id {asked} found", f"points[{n}]")
+    return ids, flt
 
 
 def selected(req: Selector) -> tuple[list[str] | None, dict[str, Any] | None]:

@@ -216,6 +216,22 @@ def test_payload_updates_keep_the_vector(qc: QdrantClient, v1: httpx.Client, pts
     assert qc.count(pts).count == 40
 
 
+def test_payload_changes_to_a_missing_point_are_404(qc: QdrantClient, pts: str) -> None:
+    """As Qdrant: "No point with id 4242 found", and nothing is written (it was `completed`)."""
+    before = qc.retrieve(pts, ids=[7])[0].payload
+    changes = [
+        lambda: qc.set_payload(pts, payload={"x": 1}, points=[7, 4242]),
+        lambda: qc.overwrite_payload(pts, payload={"x": 1}, points=[4242]),
+        lambda: qc.delete_payload(pts, keys=["n"], points=[7, 4242]),
+        lambda: qc.clear_payload(pts, points_selector=[4242, 7]),
+    ]
+    for change in changes:
+        with pytest.raises(UnexpectedResponse) as caught:
+            change()
+        assert caught.value.status_code == 404 and b"4242" in caught.value.content
+    assert qc.retrieve(pts, ids=[7])[0].payload == before
+
+
 def test_payload_index_and_new_filter_conditions(
     qc: QdrantClient, v1: httpx.Client, pts: str
 ) -> None:
