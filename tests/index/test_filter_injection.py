@@ -143,7 +143,10 @@ def _holds(cond: dict[str, Any], payload: dict[str, Any]) -> bool:
 
 
 def reference(flt: dict[str, Any], payload: dict[str, Any]) -> bool:
-    """Qdrant's reading: must all, should at least one (if given), must_not none."""
+    """Qdrant's reading: must all, should at least one (if given; of none, never), must_not
+    none."""
+    if flt.get("should") == []:
+        return False
     if not all(_holds(c, payload) for c in flt.get("must") or []):
         return False
     if flt.get("should") and not any(_holds(c, payload) for c in flt["should"]):

@@ -216,6 +216,16 @@ def test_payload_updates_keep_the_vector(qc: QdrantClient, v1: httpx.Client, pts
     assert qc.count(pts).count == 40
 
 
+def test_an_empty_should_matches_nothing(qc: QdrantClient, v1: httpx.Client, pts: str) -> None:
+    """Qdrant's rule (at least one of no conditions never holds); it matched every point."""
+    assert qc.count(pts, count_filter=m.Filter(should=[])).count == 0
+    assert qc.count(pts, count_filter=m.Filter(must_not=[m.Filter(should=[])])).count == 40
+    hits = qc.query_points(pts, query=VECTORS[1].tolist(), query_filter=m.Filter(should=[]))
+    assert hits.points == []
+    body = {"query": {"vector": VECTORS[1].tolist()}, "filter": {"should": []}}
+    assert v1.post(f"/v1/collections/{pts}/search", json=body).json()["results"] == []
+
+
 def test_payload_changes_to_a_missing_point_are_404(qc: QdrantClient, pts: str) -> None:
     """As Qdrant: "No point with id 4242 found", and nothing is written (it was `completed`)."""
     before = qc.retrieve(pts, ids=[7])[0].payload
