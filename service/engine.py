@@ -54,9 +54,9 @@ class Engine(Embedding):
         self._lock.release()
 
     # limits -----------------------------------------------------------------------------------
-    def check_k(self, k: int, field: str = "k") -> None:
+    def check_k(self, k: int, field: str = "k", what: str = "k") -> None:
         if k > self.settings.max_k:
-            raise LimitExceeded(f"k must be at most {self.settings.max_k}", field)
+            raise LimitExceeded(f"{what} must be at most {self.settings.max_k}", field)
 
     # collections ------------------------------------------------------------------------------
     def create_collection(self, req: CreateCollectionRequest) -> Collection:

@@ -97,7 +97,7 @@ def _nearest(
     """The hits nearest a vector, or a stored point's (that point itself excluded)."""
     collection = engine.catalog.get(name)
     k = req.offset + req.limit
-    engine.check_k(k, "limit")
+    engine.check_k(k, "limit", "offset + limit")
     exclude: list[str] = []
     if isinstance(query, list):
         _check_vector(query, field)
@@ -124,6 +124,7 @@ def _recommend(
     if not isinstance(examples, dict) or set(examples) - {"positive", "negative", "strategy"}:
         raise Unsupported("recommend takes positive, negative and strategy", field)
     collection = engine.catalog.get(name)
+    engine.check_k(req.offset + req.limit, "limit", "offset + limit")
     strategy = examples.get("strategy") or "average_vector"
     if not isinstance(strategy, str):
         raise ServiceError("strategy must be a string", "strategy")

@@ -221,3 +221,11 @@ def test_unserved_qdrant_routes_are_422_naming_the_route(
     assert answer.status_code == 422, answer.text
     error = answer.json()["status"]["error"]
     assert f"{method} {path}" in error and "does not serve" in error
+
+
+def test_offset_plus_limit_past_the_cap_says_so(qc: TestClient) -> None:
+    """It named `k`, a field of no Qdrant request."""
+    for query in ({"query": VEC}, {"query": {"recommend": {"positive": [1]}}}):
+        answer = qc.post(f"{C}/points/query", json={**query, "limit": 10, "offset": 995})
+        assert_qdrant_error(answer, 422)
+        assert "offset + limit must be at most 1000" in answer.json()["status"]["error"]
