@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.params import Form
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from service.auth import require_read, require_write
@@ -78,10 +79,12 @@ def route_statuses(route: RouteContext, settings: Settings) -> set[int]:
             statuses.add(403)
         if settings.rate_limit_per_minute:
             statuses.add(429)
-    has_body = any(True for _ in _params(dependant, "body_params"))
-    has_path = any(True for _ in _params(dependant, "path_params"))
+    bodies = list(_params(dependant, "body_params"))
+    has_body, has_path = bool(bodies), any(True for _ in _params(dependant, "path_params"))
     if has_body:
         statuses |= {400, 413}
+        if not any(isinstance(p.field_info, Form) for p in bodies):
+            statuses.add(415)  # a JSON body declared as another type (routers.refuse_non_json)
     if has_body or has_path or any(True for _ in _params(dependant, "query_params")):
         statuses.add(422)
     if has_path:

@@ -83,7 +83,9 @@ def recall(name: str, engine: EngineDep, req: RecallRequest | None = None) -> di
     engine.check_k(req.k)
     _check_queries(engine, req)
     png = plot_path(engine.settings.data_dir, name, "recall", req)
-    return _with_plot_url(name, analysis.recall_report(engine.catalog.get(name), req, png))
+    report = analysis.recall_report(engine.catalog.get(name), req, png)
+    engine.metrics.recall[name] = report["recall"]  # /metrics' nestvec_collection_recall
+    return _with_plot_url(name, report)
 
 
 @router.post("/analysis/funnel", response_model=FunnelRecallResponse, dependencies=[ReadAccess])

@@ -178,6 +178,13 @@ def test_each_route_lists_only_the_statuses_it_can_return() -> None:
     search = _statuses(doc, "post", "/v1/collections/{name}/search")
     assert {404, 409, 422, 429} <= search
     assert 429 not in _statuses(doc, "get", "/v1/collections/{name}")
+    # every JSON body answers 415 to another declared type (curl -d's form encoding)
+    for path in (
+        "/v1/collections",
+        "/v1/collections/{name}/count",
+        "/v1/collections/{name}/rebuild",
+    ):
+        assert 415 in _statuses(doc, "post", path), path
     body = doc["paths"]["/v1/embeddings"]["post"]["responses"]["429"]
     assert body["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
 

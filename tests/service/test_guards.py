@@ -70,6 +70,15 @@ def test_metrics_and_request_ids(client: TestClient) -> None:
     assert 'nestvec_index_points{collection="docs"} 1.0' in text
     assert 'nestvec_encode_batch_size_count{encoder="fake"}' in text
     assert "nestvec_request_seconds_bucket" in text and "nestvec_index_tombstone_ratio" in text
+    # the README's last measured recall: absent until measured, then the report's figure
+    assert 'nestvec_collection_recall{collection="docs"}' not in text
+    more = [{"id": p, "text": f"text {p}"} for p in "bcd"]
+    client.put("/v1/collections/docs/points", json={"points": more})
+    recall = client.post("/v1/collections/docs/analysis/recall", json={"queries": 2, "k": 1})
+    assert recall.status_code == 200, recall.text
+    measured = recall.json()["recall"]
+    text = client.get("/metrics").text
+    assert f'nestvec_collection_recall{{collection="docs"}} {float(measured)}' in text
 
 
 def test_a_chunked_upload_over_the_limit_is_413(make_client: Callable[..., TestClient]) -> None:
