@@ -4,7 +4,7 @@
 - `{"features": [...], "edges": [known ids]}`: a new node, embedded inductively;
 - `{"text": "...", "edges": [...]}`: the same, for models whose features are node text;
 - `{"id": known, "edges": [...]}`: a known node's features with other edges (offline builds over
-  a newer edge list).
+  a newer edge list); without `edges`, the known node itself (its trained edges), as a bare id.
 """
 
 from __future__ import annotations
@@ -77,6 +77,9 @@ def parse_inputs(
             raise InvalidInput("this model's node features are vectors; send features", field)
         if given == ["text"] and not isinstance(item["text"], str):
             raise InvalidInput("text must be a string", f"{field}.text")
+        if given == ["id"] and "edges" not in item:  # was an isolated node: edges = []
+            refs.known.append((i, _node_row(item["id"], row_of, f"{field}.id")))
+            continue
         edges = _edges(item.get("edges", []), row_of, f"{field}.edges")
         if "id" in item:
             refs.adhoc.append((i, _node_row(item["id"], row_of, f"{field}.id"), None, edges))

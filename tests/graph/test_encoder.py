@@ -68,6 +68,15 @@ def test_ids_as_int_or_str_and_unit_norm(encoder: GraphEncoder) -> None:
     assert v.shape == (3, 128) and v.dtype == np.float32
 
 
+def test_an_id_object_without_edges_is_the_known_node(encoder: GraphEncoder) -> None:
+    """`{"id": 1701}` is node 1701 over its trained edges, as `1701` is (it was embedded as an
+    isolated node: cosine 0.51 to itself); explicit `"edges": []` still isolates it."""
+    v = encoder.encode([1701, {"id": 1701}, {"id": "1701"}, {"id": 1701, "edges": []}])
+    np.testing.assert_allclose(v[1], v[0], atol=1e-6)
+    np.testing.assert_allclose(v[2], v[0], atol=1e-6)
+    assert float(v[3] @ v[0]) < 0.99
+
+
 @pytest.mark.parametrize(
     ("item", "field"),
     [
