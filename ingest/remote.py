@@ -125,6 +125,9 @@ def upload(
     """Send the source (or what is left of it) to the server; returns the summary as JSON."""
     if options.batch_size < 1:
         raise InvalidOption("--batch-size must be at least 1", "batch_size")
+    if options.edges is not None:  # it was dropped silently: nodes kept their trained edges
+        message = "--edges is not sent with --url: build offline with --data-dir, or upsert"
+        raise InvalidOption(f'{message} inputs {{"id", "edges"}} to the server', "edges")
     started, source, fmt = time.perf_counter(), options.source, reader_for(options.source)
     check_not_empty(fmt, source)
     path = state_path(source, state_file)

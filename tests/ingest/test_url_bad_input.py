@@ -141,3 +141,13 @@ def test_a_state_file_in_a_missing_folder_is_refused_before_the_upload(
     done = _upload(server, source, "stateless", "--dim", "4", "--state", state)
     assert done.returncode != 0 and "no folder" in done.stderr, done.stderr
     assert _count(server, "stateless") is None  # nothing sent, no collection made
+
+
+def test_an_edge_list_is_refused_not_dropped(server: LiveServer, tmp_path: Path) -> None:
+    """The server would have embedded the nodes over their trained edges, silently."""
+    source = _write(tmp_path / "e.jsonl", [{"id": "a", "emb": [1, 0, 0, 0]}])
+    edges = tmp_path / "edges.csv"
+    edges.write_text("source,target\n1,2\n")
+    done = _upload(server, source, "edged", "--dim", "4", "--edges", edges)
+    assert done.returncode != 0 and "--edges is not sent with --url" in done.stderr, done.stderr
+    assert _count(server, "edged") is None
