@@ -83,6 +83,7 @@ class Engine(Embedding):
             encoder_fingerprint=fingerprint,
         )
         collection = self.catalog.create(config)
+        self.metrics.recall.pop(req.name, None)  # measured on a collection of that name before
         for key, schema in req.payload_indexes.items():  # an empty collection: no scan
             collection.create_payload_index(key, schema)
         return collection

@@ -79,6 +79,10 @@ def test_metrics_and_request_ids(client: TestClient) -> None:
     measured = recall.json()["recall"]
     text = client.get("/metrics").text
     assert f'nestvec_collection_recall{{collection="docs"}} {float(measured)}' in text
+    # a new collection of that name has no measured recall yet
+    assert client.delete("/v1/collections/docs").status_code == 200
+    client.post("/v1/collections", json={"name": "docs", "encoder": "fake"})
+    assert 'nestvec_collection_recall{collection="docs"}' not in client.get("/metrics").text
 
 
 def test_a_chunked_upload_over_the_limit_is_413(make_client: Callable[..., TestClient]) -> None:
