@@ -1,6 +1,6 @@
 """Recall@k of each Matryoshka tier alone and of funnel searches against full-dim exact kNN.
 
-The same queries and ground truth as `diagnostics.reports.recall_report`; tiers and funnels go
+The same queries and ground truth as `diagnostics.recall.recall_report`; tiers and funnels go
 through `Collection.search(funnel=...)`, the path real searches take.
 """
 
@@ -14,10 +14,9 @@ import numpy as np
 
 from diagnostics.data import analysis_metric, label_ids, read_vectors, require_points
 from diagnostics.plots import _figure, write_png
-from diagnostics.reports import _ground_truth, _recall_queries
+from diagnostics.recall import ground_truth, recall_queries
 from diagnostics.requests import FunnelRecallRequest
 from index import Collection
-from index.analysis import recall_at_k
 from index.errors import IndexError_
 from index.funnel_spec import FunnelSpec, InvalidFunnelDimension, check_nested
 
@@ -68,9 +67,9 @@ def funnel_recall_report(
     dims = funnel_dims(collection, req.dims, nested)
     labels, vectors = read_vectors(collection)
     require_points(len(labels), 2, "a funnel recall measurement")
-    queries, own = _recall_queries(collection, req, labels, vectors)  # type: ignore[arg-type]
+    queries, own = recall_queries(collection, req, labels, vectors)  # type: ignore[arg-type]
     metric = analysis_metric(collection.config.metric)
-    truth = _ground_truth(labels, vectors, queries, own, req.k, metric, None)
+    truth = ground_truth(labels, vectors, queries, own, req.k, metric, None)
     ids = label_ids(collection)
     label_of = {pid: label for label, pid in ids.items()}
     own_ids = None if own is None else [ids[x] for x in own.tolist()]
@@ -79,7 +78,7 @@ def funnel_recall_report(
     def recall(funnel_dims: list[int], shortlist: int) -> float:
         funnel = {"dims": funnel_dims, "shortlist": shortlist}
         found = _labels_of(collection, queries, req.k, funnel, exclude, label_of)
-        return recall_at_k(found, truth, req.k)
+        return truth.recall(found)
 
     # a tier alone: its own top-k (re-ranking k candidates leaves the set, so recall, unchanged)
     tiers = [{"dim": d, "recall": recall([d], req.k)} for d in dims]

@@ -7,7 +7,6 @@ JSON-ready dicts; each names the PNG it wrote under "plot". Reading the collecti
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,46 +15,36 @@ import numpy as np
 from diagnostics.data import (
     analysis_metric,
     held_out,
-    label_ids,
     payload_categories,
     query_matrix,
-    read_vectors,
-    require_points,
     sample_vectors,
 )
-from diagnostics.plots import plot_lid, plot_recall, write_png
+from diagnostics.plots import plot_lid, write_png
+from diagnostics.recall import RECALL_QUERIES, recall_report
 from diagnostics.requests import (
     InsertionOrderRequest,
     IntrinsicDimensionRequest,
     RebuildRequest,
-    RecallRequest,
 )
 from index import Collection
 from index.analysis import (
     InvalidParameterError,
-    TooFewPointsError,
     UnknownOrderError,
-    autotune,
     available_orders,
     compare_orders,
     estimate_intrinsic_dimension,
-    exact_knn,
     lid_mle,
-    recall_at_k,
 )
 from index.analysis._validate import check_k
 from index.analysis.intrinsic_dimension import neighbour_count
 from index.analysis.knn import Progress
 from index.analysis.plots import plot_order_report
-from index.analysis.recall import recall_per_query
-from index.registry import validate_params
 
-TUNABLE_KNOBS = ("ef", "nprobe")  # the first one a backend's Query model has is autotuned
-AUTOTUNE_REPEATS = 3  # QPS is the best of this many timed passes (recall is the same each)
-DEFAULTS = {"k": 20, "lid_k": 100, "order_queries": 200, "recall_queries": 100}
+DEFAULTS = {"k": 20, "lid_k": 100, "order_queries": 200, "recall_queries": RECALL_QUERIES}
 NEEDS_INPUTS = {"category": "per-point categories"}  # orders a plain rebuild cannot feed
 
-Searcher = Callable[[np.ndarray, int, dict[str, Any]], np.ndarray]
+__all__ = ["recall_report"]  # served from here beside the other reports
+
 Progresses = tuple[Progress | None, Progress | None]  # (estimates pass, pointwise LID pass)
 
 
@@ -174,114 +163,6 @@ def insertion_order_report(
         label=f"collection {collection.config.name!r}",
         progress=progress,
     )
-
-
-# recall -------------------------------------------------------------------------------------
-def _recall_queries(
-    collection: Collection, req: RecallRequest, labels: np.ndarray, vectors: np.ndarray
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(queries, their labels when sampled from the collection, else None)."""
-    if req.query_vectors is not None:
-        return query_matrix(collection, req.query_vectors), None
-    count = min(DEFAULTS["recall_queries"], len(labels)) if req.queries is None else req.queries
-    if not 1 <= count <= len(labels):
-        raise TooFewPointsError(
-            f"cannot sample {count} queries from {len(labels)} points", field="queries"
-        )
-    rows = np.sort(np.random.default_rng(req.seed).choice(len(labels), count, replace=False))
-    return vectors[rows], labels[rows]
-
-
-def _ground_truth(
-    labels: np.ndarray,
-    vectors: np.ndarray,
-    queries: np.ndarray,
-    own: np.ndarray | None,
-    k: int,
-    metric: str,
-    progress: Progress | None,
-) -> np.ndarray:
-    """Exact top-k labels per query; a sampled query's own label is left out."""
-    check_k(k, len(labels), exclude_self=own is not None)
-    metric = "ip" if metric == "cosine" else metric  # prepared rows (zero kept): search's score
-    _, rows = exact_knn(vectors, queries, k + (own is not None), metric, progress=progress)
-    truth = labels[rows]
-    if own is None:
-        return truth
-    is_own = truth == own[:, None]
-    drop = np.where(is_own.any(axis=1), is_own.argmax(axis=1), k)  # else the (k+1)-th
-    keep = np.ones(truth.shape, bool)
-    keep[np.arange(len(truth)), drop] = False
-    return truth[keep].reshape(len(truth), k)
-
-
-def _searcher(
-    collection: Collection, ids: dict[int, str], exclude: list[list[str]] | None
-) -> Searcher:
-    """search(queries, k, params) -> (nq, k) labels through `Collection.search` (-1 padded)."""
-    label_of = {pid: label for label, pid in ids.items()}
-
-    def search(queries: np.ndarray, k: int, params: dict[str, Any]) -> np.ndarray:
-        hits = collection.search(queries, k, params=params, exclude=exclude, with_payload=False)
-        found = np.full((len(queries), k), -1, np.int64)
-        for row, row_hits in enumerate(hits):
-            found[row, : len(row_hits)] = [label_of.get(h.id, -1) for h in row_hits]
-        return found
-
-    return search
-
-
-def _autotune(
-    collection: Collection,
-    search: Searcher,
-    queries: np.ndarray,
-    truth: np.ndarray,
-    req: RecallRequest,
-) -> tuple[dict[str, Any] | None, str | None]:
-    """(smallest ef/nprobe reaching the target with its table, or None and why not)."""
-    if req.target_recall is None:
-        return None, None
-    fields = collection.backend.Query.model_fields
-    knob = next((name for name in TUNABLE_KNOBS if name in fields), None)
-    if knob is None:
-        kind = collection.config.index_type
-        return None, f"index type {kind!r} has no {' or '.join(TUNABLE_KNOBS)} knob to tune"
-
-    def search_at(q: np.ndarray, k: int, value: int) -> np.ndarray:
-        return search(q, k, {**req.params, knob: value})
-
-    tuned = autotune(search_at, queries, truth, req.k, req.target_recall, repeats=AUTOTUNE_REPEATS)
-    return {"knob": knob, **tuned.to_dict()}, None
-
-
-def recall_report(
-    collection: Collection, req: RecallRequest, png: Path, progress: Progress | None = None
-) -> dict[str, Any]:
-    """Recall@k of the collection's real search path against exact kNN, optionally autotuned."""
-    validate_params(collection.backend.Query, req.params, "params")  # fail before the kNN
-    labels, vectors = read_vectors(collection)
-    require_points(len(labels), 1, "a recall measurement")
-    queries, own = _recall_queries(collection, req, labels, vectors)
-    metric = analysis_metric(collection.config.metric)
-    truth = _ground_truth(labels, vectors, queries, own, req.k, metric, progress)
-    ids = label_ids(collection)
-    own_ids = None if own is None else [ids[x] for x in own.tolist()]
-    search = _searcher(collection, ids, None if own_ids is None else [[i] for i in own_ids])
-    found = search(queries, req.k, req.params)
-    tuned, note = _autotune(collection, search, queries, truth, req)
-    result = {
-        "recall": recall_at_k(found, truth, req.k),
-        "k": req.k,
-        "queries": len(queries),
-        "query_ids": own_ids,
-        "params": req.params,
-        "autotune": tuned,
-        "note": note,
-    }
-    per_query = recall_per_query(found, truth, req.k)
-    title = f"collection {collection.config.name!r} ({collection.config.index_type})"
-    result["plot"] = write_png(lambda p: plot_recall(per_query, result, p, title), png)
-    return result
 
 
 # rebuild ------------------------------------------------------------------------------------

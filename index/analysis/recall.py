@@ -103,8 +103,10 @@ def autotune(
     values: Sequence[int] = DEFAULT_KNOB_VALUES,
     *,
     repeats: int = 1,
+    credit: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> AutotuneResult:
-    """Return the smallest knob value whose recall@k reaches ``target_recall``, with its QPS."""
+    """Return the smallest knob value whose recall@k reaches ``target_recall``, with its QPS.
+    ``credit`` maps found labels before scoring, outside the timed search (ties, say)."""
     target = check_fraction(target_recall, "target_recall", include_high=True)
     knob = check_positive_ints(values, "values")
     if list(knob) != sorted(set(knob)):
@@ -118,7 +120,7 @@ def autotune(
             start = time.perf_counter()
             labels = search_fn(queries, k, value)
             seconds = min(seconds, time.perf_counter() - start)
-        recall = recall_at_k(labels, truth, k)
+        recall = recall_at_k(labels if credit is None else credit(labels), truth, k)
         table.append(AutotuneRow(value, recall, len(queries) / max(seconds, 1e-12), seconds))
         if recall >= target:
             return AutotuneResult(value, recall, table[-1].qps, table, target, True)

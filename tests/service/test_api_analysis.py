@@ -135,6 +135,30 @@ def test_recall_equals_brute_force_count(api: TestClient) -> None:
     assert given["query_ids"] is None and given["recall"] == pytest.approx(hits / (20 * k))
 
 
+def test_recall_credits_ties_with_the_kth_neighbour(api: TestClient) -> None:
+    """Exact kNN picks some of several equal points; a search that returned others is not
+    wrong (ann-benchmarks' rule), and a search that misses is still counted a miss."""
+    copies = [(i, c) for i in range(150) for c in range(3)] + [(150 + i, 0) for i in range(60)]
+    points = [{"id": f"t{i}_{c}", "vector": MNIST[i].tolist()} for i, c in copies]
+    points += [{"id": f"s{i}", "vector": MNIST[0].tolist()} for i in range(100)]
+    for name, index in (("ties_flat", {"type": "flat"}), ("ties", {"type": "hnsw"})):
+        body = {"name": name, "dim": MNIST.shape[1], "metric": "l2", "index": index}
+        assert api.post("/v1/collections", json=body).status_code == 201
+        for start in range(0, len(points), 250):
+            batch = {"points": points[start : start + 250]}
+            api.put(f"/v1/collections/{name}/points", json=batch).raise_for_status()
+    for k in (1, 4, 10):  # the k-th true neighbour sits inside a group of equal points
+        request = {"queries": 60, "k": k, "seed": k}
+        exact = post(api, "/v1/collections/ties_flat/analysis/recall", request)
+        assert exact["recall"] == 1.0, (k, exact["recall"])  # an exact search cannot miss
+        request = {**request, "params": {"ef": 400}, "target_recall": 0.99}
+        tuned = post(api, "/v1/collections/ties/analysis/recall", request)
+        assert tuned["recall"] >= 0.99 and tuned["autotune"]["reached"], (k, tuned)
+    # a miss is not a tie: the sparse mnist graph at ef=10 stays below the exact count
+    low = post(api, "/v1/collections/mnist/analysis/recall", {"queries": 40, "params": {"ef": 10}})
+    assert low["recall"] < 1
+
+
 def test_autotune_picks_smallest_ef_reaching_target(api: TestClient) -> None:
     request = {"queries": 60, "target_recall": 0.97, "seed": 3}
     tuned = post(api, "/v1/collections/mnist/analysis/recall", request)["autotune"]

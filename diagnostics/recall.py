@@ -1,0 +1,205 @@
+"""Recall@k of a collection's real search path against exact kNN, optionally autotuned.
+
+Found ids that tie the k-th true neighbour's distance count as hits (ann-benchmarks' rule):
+with duplicates in the data, exact kNN picks one of several equal points, and a search that
+returned another is not wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diagnostics.data import (
+    analysis_metric,
+    label_ids,
+    query_matrix,
+    read_vectors,
+    require_points,
+)
+from diagnostics.plots import plot_recall, write_png
+from diagnostics.requests import RecallRequest
+from index import Collection
+from index.analysis import TooFewPointsError, autotune, exact_knn, recall_at_k
+from index.analysis._validate import check_k
+from index.analysis.knn import Progress
+from index.analysis.recall import recall_per_query
+from index.registry import validate_params
+
+TUNABLE_KNOBS = ("ef", "nprobe")  # the first one a backend's Query model has is autotuned
+AUTOTUNE_REPEATS = 3  # QPS is the best of this many timed passes (recall is the same each)
+RECALL_QUERIES = 100  # sampled from the collection when the request names no queries
+TIE_RTOL = 1e-5  # distances this close (relative) to the k-th true one tie with it
+CHUNK = 256  # queries per distance pass (bounds the (queries, k, dim) gather)
+
+Searcher = Callable[[np.ndarray, int, dict[str, Any]], np.ndarray]
+
+
+def recall_queries(
+    collection: Collection, req: RecallRequest, labels: np.ndarray, vectors: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(queries, their labels when sampled from the collection, else None)."""
+    if req.query_vectors is not None:
+        return query_matrix(collection, req.query_vectors), None
+    count = min(RECALL_QUERIES, len(labels)) if req.queries is None else req.queries
+    if not 1 <= count <= len(labels):
+        raise TooFewPointsError(
+            f"cannot sample {count} queries from {len(labels)} points", field="queries"
+        )
+    rows = np.sort(np.random.default_rng(req.seed).choice(len(labels), count, replace=False))
+    return vectors[rows], labels[rows]
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Exact top-k labels per query, and what it takes to credit ties against them."""
+
+    labels: np.ndarray  # (nq, k)
+    worst: np.ndarray  # (nq,) distance of each query's k-th true neighbour
+    stored_labels: np.ndarray  # sorted, the rows of `vectors`
+    vectors: np.ndarray
+    queries: np.ndarray
+    metric: str  # "ip" (higher is nearer) or "l2"
+
+    def distances(self, found: np.ndarray) -> np.ndarray:
+        """Distance (lower is nearer) from each query to each found label; inf for -1."""
+        pos = np.searchsorted(self.stored_labels, found).clip(0, len(self.stored_labels) - 1)
+        known = (found >= 0) & (self.stored_labels[pos] == found)
+        out = np.full(found.shape, np.inf, np.float64)
+        for start in range(0, len(found), CHUNK):
+            rows = slice(start, start + CHUNK)
+            picked = self.vectors[pos[rows]].astype(np.float64)
+            query = self.queries[rows, None, :].astype(np.float64)
+            if self.metric == "l2":
+                dist = ((picked - query) ** 2).sum(-1)
+            else:
+                dist = -(picked * query).sum(-1)
+            out[rows] = np.where(known[rows], dist, np.inf)
+        return out
+
+    def credit(self, found: np.ndarray) -> np.ndarray:
+        """`found` with each id that ties the k-th true distance standing in for a missed
+        true id, so that recall_at_k counts it."""
+        k = self.labels.shape[1]
+        found = found[:, :k]
+        width = int(max(found.max(initial=0), self.labels.max(initial=0))) + 1
+        keys = np.arange(len(found))[:, None] * width
+        in_truth = np.isin(keys + found, keys + self.labels) | (found < 0)
+        limit = self.worst + TIE_RTOL * (1 + np.abs(self.worst))
+        near = self.distances(found) <= limit[:, None]
+        out = found.copy()
+        for r in np.flatnonzero((near & ~in_truth).any(axis=1)):
+            seen = set(found[r].tolist())
+            missed = [t for t in self.labels[r].tolist() if t >= 0 and t not in seen]
+            for c in np.flatnonzero(near[r] & ~in_truth[r])[: len(missed)]:
+                out[r, c] = missed.pop()
+        return out
+
+    def recall(self, found: np.ndarray) -> float:
+        return recall_at_k(self.credit(found), self.labels, self.labels.shape[1])
+
+
+def ground_truth(
+    labels: np.ndarray,
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    own: np.ndarray | None,
+    k: int,
+    metric: str,
+    progress: Progress | None,
+) -> GroundTruth:
+    """Exact top-k labels per query; a sampled query's own label is left out."""
+    check_k(k, len(labels), exclude_self=own is not None)
+    metric = "ip" if metric == "cosine" else metric  # prepared rows (zero kept): search's score
+    _, rows = exact_knn(vectors, queries, k + (own is not None), metric, progress=progress)
+    truth = labels[rows]
+    if own is not None:
+        is_own = truth == own[:, None]
+        drop = np.where(is_own.any(axis=1), is_own.argmax(axis=1), k)  # else the (k+1)-th
+        keep = np.ones(truth.shape, bool)
+        keep[np.arange(len(truth)), drop] = False
+        truth = truth[keep].reshape(len(truth), k)
+    base = GroundTruth(truth, np.zeros(len(truth)), labels, vectors, queries, metric)
+    worst = base.distances(truth).max(axis=1)
+    return GroundTruth(truth, worst, labels, vectors, queries, metric)
+
+
+def _searcher(
+    collection: Collection, ids: dict[int, str], exclude: list[list[str]] | None
+) -> Searcher:
+    """search(queries, k, params) -> (nq, k) labels through `Collection.search` (-1 padded)."""
+    label_of = {pid: label for label, pid in ids.items()}
+
+    def search(queries: np.ndarray, k: int, params: dict[str, Any]) -> np.ndarray:
+        hits = collection.search(queries, k, params=params, exclude=exclude, with_payload=False)
+        found = np.full((len(queries), k), -1, np.int64)
+        for row, row_hits in enumerate(hits):
+            found[row, : len(row_hits)] = [label_of.get(h.id, -1) for h in row_hits]
+        return found
+
+    return search
+
+
+def _autotune(
+    collection: Collection,
+    search: Searcher,
+    queries: np.ndarray,
+    truth: GroundTruth,
+    req: RecallRequest,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(smallest ef/nprobe reaching the target with its table, or None and why not)."""
+    if req.target_recall is None:
+        return None, None
+    fields = collection.backend.Query.model_fields
+    knob = next((name for name in TUNABLE_KNOBS if name in fields), None)
+    if knob is None:
+        kind = collection.config.index_type
+        return None, f"index type {kind!r} has no {' or '.join(TUNABLE_KNOBS)} knob to tune"
+
+    def search_at(q: np.ndarray, k: int, value: int) -> np.ndarray:
+        return search(q, k, {**req.params, knob: value})
+
+    tuned = autotune(
+        search_at,
+        queries,
+        truth.labels,
+        req.k,
+        req.target_recall,
+        repeats=AUTOTUNE_REPEATS,
+        credit=truth.credit,
+    )
+    return {"knob": knob, **tuned.to_dict()}, None
+
+
+def recall_report(
+    collection: Collection, req: RecallRequest, png: Path, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Recall@k of the collection's real search path against exact kNN, optionally autotuned."""
+    validate_params(collection.backend.Query, req.params, "params")  # fail before the kNN
+    labels, vectors = read_vectors(collection)
+    require_points(len(labels), 1, "a recall measurement")
+    queries, own = recall_queries(collection, req, labels, vectors)
+    metric = analysis_metric(collection.config.metric)
+    truth = ground_truth(labels, vectors, queries, own, req.k, metric, progress)
+    ids = label_ids(collection)
+    own_ids = None if own is None else [ids[x] for x in own.tolist()]
+    search = _searcher(collection, ids, None if own_ids is None else [[i] for i in own_ids])
+    found = truth.credit(search(queries, req.k, req.params))
+    tuned, note = _autotune(collection, search, queries, truth, req)
+    result = {
+        "recall": recall_at_k(found, truth.labels, req.k),
+        "k": req.k,
+        "queries": len(queries),
+        "query_ids": own_ids,
+        "params": req.params,
+        "autotune": tuned,
+        "note": note,
+    }
+    per_query = recall_per_query(found, truth.labels, req.k)
+    title = f"collection {collection.config.name!r} ({collection.config.index_type})"
+    result["plot"] = write_png(lambda p: plot_recall(per_query, result, p, title), png)
+    return result
