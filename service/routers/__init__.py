@@ -55,13 +55,40 @@ class JsonRoute(APIRoute):
         handler = super().get_route_handler()
         params = self.dependant.body_params
         takes_json = bool(params) and not any(isinstance(p.field_info, Form) for p in params)
+        check_query = query_check(self.path, self.dependant)
 
         async def route(request: Request) -> Response:
+            if check_query is not None and request.scope.get("query_string"):
+                check_query(request)
             if takes_json:
                 refuse_non_json(request.headers.get("content-type"))
             return await handler(_JsonRequest(request.scope, request.receive))
 
         return route
+
+
+def query_check(path: str, dependant: Dependant) -> Callable[[Request], None] | None:
+    """On /v1 routes, a query parameter the route does not declare is a 422, as an unknown body
+    field is (`?limt=5` fell back to the default limit silently). Qdrant's routes and the probes
+    keep the lenient reading their clients expect (qdrant-client sends `wait`, `timeout`)."""
+    if not path.startswith("/v1/"):
+        return None
+    known = _query_names(dependant)
+
+    def check(request: Request) -> None:
+        for name, value in request.query_params.multi_items():
+            if name not in known:
+                msg = "Extra inputs are not permitted"
+                error = {"type": "extra_forbidden", "loc": ("query", name), "msg": msg}
+                raise RequestValidationError([{**error, "input": value}])
+
+    return check
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route declares, its dependencies' included."""
+    names = {p.alias for p in dependant.query_params}
+    return names.union(*(_query_names(d) for d in dependant.dependencies))
 
 
 def refuse_non_json(content_type: str | None) -> None:
@@ -82,11 +109,17 @@ class LeanRoute(JsonRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         # FastAPI's own setting: with it, a body without a content type is not read as JSON
         strict = getattr(self, "strict_content_type", False)  # absent before FastAPI 0.13x
-        return _lean_handler(self.dependant, self.endpoint, bool(getattr(strict, "value", strict)))
+        strict = bool(getattr(strict, "value", strict))
+        return _lean_handler(
+            self.dependant, self.endpoint, strict, query_check(self.path, self.dependant)
+        )
 
 
 def _lean_handler(
-    dependant: Dependant, endpoint: Callable[..., Any], strict: bool
+    dependant: Dependant,
+    endpoint: Callable[..., Any],
+    strict: bool,
+    check_query: Callable[[Request], None] | None,
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     extra = dependant.query_params or dependant.header_params or dependant.cookie_params
     if extra or len(dependant.body_params) > 1:
@@ -103,6 +136,8 @@ def _lean_handler(
     is_async = inspect.iscoroutinefunction(endpoint)
 
     async def handle(request: Request) -> Response:
+        if check_query is not None and request.scope.get("query_string"):
+            check_query(request)
         values: dict[str, Any] = {name: request.path_params[name] for name in path_names}
         for name, check in checks:
             result = await check(request)

@@ -226,3 +226,32 @@ def test_vectors_hold_numbers_only(client: TestClient, bad: object) -> None:
     query = {"query": {"vector": [1, bad]}, "k": 1}
     assert client.post("/v1/collections/num/search", json=query).status_code == 422
     assert client.get("/v1/collections/num").json()["count"] == 0
+
+
+def _v1_operations(client: TestClient) -> list[tuple[str, str]]:
+    spec = _spec(client)
+    return sorted(
+        (method.upper(), path)
+        for path, ops in spec["paths"].items()
+        if path.startswith("/v1/")
+        for method in ops
+    )
+
+
+def test_unknown_query_parameters_are_named(api: TestClient) -> None:
+    """`?limt=5` on a /v1 route is a 422 naming it, as an unknown body field is (it fell back to
+    the default silently); declared parameters, probes and Qdrant's routes still take theirs."""
+    operations = _v1_operations(api)
+    assert len(operations) > 20
+    for method, path in operations:
+        url = path.replace("{name}", "c").replace("{filename}", "recall.png")
+        url = url.replace("{model}", "minilm").replace("{field_name}", "a")
+        assert "{" not in url, url
+        r = api.request(method, f"{url}?{UNKNOWN}=5", json=VALID.get((method, path)))
+        assert_error(r, 422, "validation_error", f"query.{UNKNOWN}")
+    api.put("/v1/collections/c/points", json={"points": [{"id": "a", "vector": VEC}]})
+    got = api.get("/v1/collections/c/points", params={"ids": "a", "limit": 1})
+    assert got.status_code == 200 and [p["id"] for p in got.json()["points"]] == ["a"], got.text
+    assert api.get("/v1/collections/c/points", params={"limt": 1}).json()["field"] == "query.limt"
+    assert api.get("/healthz", params={"verbose": 1}).status_code == 200
+    assert api.get("/collections/c", params={"wait": "true"}).status_code == 200
