@@ -53,7 +53,7 @@ def _validate(raw: Any) -> Filter:
         # A union reports every branch; the user's branch is the one not refusing a condition's
         # fields as a nested Filter's extras, then the deepest, then not a mere type mismatch.
         loc, error = max(((_user_loc(e), e) for e in exc.errors()), key=_rank)
-        reason = error["msg"].removeprefix("Value error, ")
+        reason = _match_type(loc, error) or error["msg"].removeprefix("Value error, ")
         message = f"invalid filter at {'.'.join(loc) or 'top level'}: {reason}"
         raise InvalidFilter(message, "filter") from None
 
@@ -92,6 +92,19 @@ def _refuse_unsupported(raw: Any, loc: list[str]) -> None:
 
 def _is_date(value: Any) -> bool:
     return isinstance(value, str) and DATE.match(value) is not None
+
+
+def _match_type(loc: list[str], error: Any) -> str | None:
+    """What a match field holds, for a value of the wrong type: the union's last branch alone
+    ("a valid string") hid that integers and booleans are allowed too."""
+    if not error["type"].endswith("_type") or "match" not in loc:
+        return None
+    field = loc[len(loc) - 1 - loc[::-1].index("match") :][1:]
+    if field == ["value"]:
+        return "a match value must be a string, an integer or a boolean"
+    if field[:1] in (["any"], ["except"]):
+        return f"match.{field[0]} must be a list of strings or of integers (one kind, no null)"
+    return None
 
 
 def _user_loc(error: Any) -> list[str]:

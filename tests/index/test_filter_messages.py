@@ -30,7 +30,7 @@ KEPT: list[tuple[Any, str]] = [
     ({"must_not": [{"key": 'a"b', "match": {"value": 1}}]}, "must_not.0.key: a key may not"),
     ({"must": [{"key": "", "match": {"value": 1}}]}, "must.0.key: String should have at least"),
     ({"must": [{"key": "a", "match": {}}]}, "must.0.match: match needs exactly one of"),
-    ({"must": [{"key": "a", "match": {"any": [1, "a"]}}]}, "must.0.match.any.0: Input should"),
+    ({"must": [{"key": "a", "match": {"any": [1, "a"]}}]}, "must.0.match.any.0: match.any must"),
     ({"must": [{"key": "a", "range": {}}]}, "must.0.range: range needs at least one of"),
     ({"must": [{"key": "a", "has_id": [1]}]}, "must.0.has_id: Extra inputs are not permitted"),
     ({"foo": []}, "foo: Extra inputs are not permitted"),
@@ -51,6 +51,11 @@ NEW: list[tuple[Any, str]] = [
     ({"must": [{"key": "", "values_count": {"gt": 1}}]}, "must.0.key: String should have at"),
     ({"min_should": {"conditions": [], "min_count": -1}}, "min_should.min_count: Input should"),
     ({"must": [{"min_should": {}}]}, "must.0.min_should.conditions: Field required"),
+    # a wrong-typed match value named only the union's last branch ("a valid string")
+    ({"must": [{"key": "a", "match": {"value": 1.5}}]}, "must.0.match.value: a match value must"),
+    ({"must": [{"key": "a", "match": {"value": [1]}}]}, "must.0.match.value: a match value must"),
+    ({"must": [{"key": "a", "match": {"except": [None]}}]}, "must.0.match.except.0: match.except"),
+    ({"must": [{"key": "a", "match": {"any": "a"}}]}, "must.0.match.any: match.any must be a list"),
 ]
 
 
