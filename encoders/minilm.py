@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from encoders.artifacts import folder_fingerprint
-from encoders.base import BaseEncoder, Modality, check_texts
+from encoders.base import BaseEncoder, Modality, check_texts, clip_texts
 from encoders.onnx_backend import BACKENDS, OnnxTextModel, resolve_backend
 from encoders.precision import PRECISIONS, autocast, prepare, resolve_precision
 from encoders.registry import register_encoder
@@ -95,8 +95,20 @@ class MiniLMEncoder(BaseEncoder):
         """
         return folder_fingerprint("encoder:minilm", Path(minilm_path()))
 
+    def _texts(self, inputs: Sequence[Any]) -> list[str]:
+        return clip_texts(check_texts(inputs), self._seen_tokens, self.max_seq_length)
+
+    def _seen_tokens(self, text: str) -> int:
+        return len(self._tokenize([text])["input_ids"][0])
+
+    def _tokenize(self, texts: list[str]) -> Any:
+        # Same padding and truncation as encoding: a fast tokenizer stores these settings on the
+        # shared Rust object at each call, so other arguments would flip them under concurrent
+        # encodes (ragged batches).
+        return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_seq_length)
+
     def _encode(self, inputs: Sequence[Any], **opts: Any) -> np.ndarray:
-        texts = check_texts(inputs)
+        texts = self._texts(inputs)
         batch_size = opts.get("batch_size", self.batch_size)
         if self.model is None:
             return self.onnx.encode(texts, batch_size)
@@ -106,11 +118,7 @@ class MiniLMEncoder(BaseEncoder):
             )
 
     def count_tokens(self, inputs: Sequence[Any]) -> int:
-        """Tokens the model actually sees (after truncation to its maximum length)."""
-        # Same padding and truncation as encoding: a fast tokenizer stores these settings on the
-        # shared Rust object at each call, so other arguments would flip them under concurrent
-        # encodes (ragged batches). Padding is then left out of the count by the attention mask.
-        features = self.tokenizer(
-            check_texts(inputs), padding=True, truncation=True, max_length=self.max_seq_length
-        )
+        """Tokens the model actually sees (after truncation to its maximum length); padding is
+        left out of the count by the attention mask."""
+        features = self._tokenize(self._texts(inputs))
         return sum(sum(row) for row in features["attention_mask"])

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from encoders.artifacts import default_models_dir
-from encoders.base import BaseEncoder, Modality, check_texts, l2_normalise
+from encoders.base import BaseEncoder, Modality, check_texts, clip_texts, l2_normalise
 from encoders.errors import ArtifactMissing, InvalidInput
 from encoders.moe.model import DOMAINS, read_domains
 from encoders.precision import PRECISIONS, autocast, prepare, resolve_precision
@@ -130,8 +130,14 @@ class MoEMiniLMEncoder(BaseEncoder):
         with torch.inference_mode(), autocast(self.precision):
             return self.model(features)  # type: ignore[no-any-return]
 
+    def _texts(self, inputs: Sequence[Any]) -> list[str]:
+        return clip_texts(check_texts(inputs), self._seen_tokens, self.model.max_seq_length)
+
+    def _seen_tokens(self, text: str) -> int:
+        return int(self.model.preprocess([text])["attention_mask"].sum())
+
     def _encode(self, inputs: Sequence[Any], **opts: Any) -> np.ndarray:
-        texts = check_texts(inputs)
+        texts = self._texts(inputs)
         return self._run(texts, self._per_input(texts, opts.get("domain")))[0]
 
     def encode_items(
@@ -139,7 +145,7 @@ class MoEMiniLMEncoder(BaseEncoder):
     ) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Vectors plus, per input, the domain used and (router-chosen ones) its probabilities."""
         target = self.check_dim(dim)
-        texts = check_texts(inputs) if inputs else []
+        texts = self._texts(inputs) if inputs else []
         if not texts:
             self.encode(texts, dim=dim)  # raises the shared empty-input error
         domains = self._per_input(texts, opts.get("domain"))
@@ -159,5 +165,5 @@ class MoEMiniLMEncoder(BaseEncoder):
         """Tokens the model actually sees (after truncation), padding excluded."""
         # Tokenise exactly as encoding does: other settings (no padding) would be written onto
         # the tokenizer that concurrent encodes share, and their batches would come out ragged.
-        mask = self.model.preprocess(check_texts(inputs))["attention_mask"]
+        mask = self.model.preprocess(self._texts(inputs))["attention_mask"]
         return int(mask.sum())

@@ -96,3 +96,34 @@ def test_token_count_is_truncated_length(encoder_pool: EncoderPool) -> None:
     encoder = encoder_pool.get("minilm")
     assert encoder.count_tokens(["hello world"]) == 4  # [CLS] hello world [SEP]
     assert encoder.count_tokens(["word " * 1000]) == 256  # the model's max_seq_length
+
+
+def _scifact_text(chars: int) -> str:
+    lines = (DATA / "scifact" / "corpus.jsonl").read_text().splitlines()
+    text = " ".join(lines)
+    return (text * (chars // len(text) + 1))[:chars]
+
+
+def test_a_text_far_past_the_window_is_clipped_to_the_same_tokens(
+    encoder_pool: EncoderPool,
+) -> None:
+    """A multi-megabyte text is cut at a whitespace to a head that fills the model's window (the
+    tokenizer read all of it first: 10 MB took 20 s); the model sees exactly the same tokens."""
+    encoder = encoder_pool.get("minilm")
+    big = _scifact_text(2_000_000)
+    head = encoder._texts([big])[0]
+    assert 256 * 8 < len(head) <= 256 * 32 + 100 and big.startswith(head)
+    window = {"padding": True, "truncation": True, "max_length": 256}
+    assert (
+        encoder.tokenizer([big], **window)["input_ids"]
+        == encoder.tokenizer([head], **window)["input_ids"]
+    )
+    assert encoder.count_tokens([big]) == 256
+    both = encoder.encode([big, head])
+    assert np.abs(both[0] - both[1]).max() < 1e-6
+    # no cut where a tokenizer would join across it, and none without a plain whitespace
+    for kept in ("x\x1cy" * 5000, "a" * 20000, "\u3000".join(["word"] * 4000)):
+        assert encoder._texts([kept]) == [kept]
+    long_word = "a" * 9000 + " " + "word " * 2000  # the head at 8,192 chars is one [UNK]
+    clipped = encoder._texts([long_word])[0]
+    assert encoder.tokenizer([clipped], **window) == encoder.tokenizer([long_word], **window)

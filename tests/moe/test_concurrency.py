@@ -105,3 +105,18 @@ def test_token_counts_and_encodes_share_the_tokenizer_safely(
     with ThreadPoolExecutor(8) as pool:
         ok = list(pool.map(work, range(400)))
     assert all(ok)
+
+
+def test_a_text_far_past_the_window_is_clipped_to_the_same_tokens(
+    float32_pool: EncoderPool, tiny_data_dir: Path
+) -> None:
+    """As minilm: a megabyte text is cut to a head that fills the window, the same tokens."""
+    encoder: Any = float32_pool.get("moe-minilm", tiny_data_dir / "models")
+    big = " ".join(f"word{i % 97} claim" for i in range(150_000))
+    head = encoder._texts([big])[0]
+    assert len(head) < len(big) // 50 and big.startswith(head)
+    ids = encoder.model.preprocess([big, head])["input_ids"]
+    assert ids.shape[1] == encoder.model.max_seq_length and (ids[0] == ids[1]).all()
+    vectors = encoder.encode([big, head], domain="scifact")
+    assert np.abs(vectors[0] - vectors[1]).max() < 1e-6
+    assert encoder.count_tokens([big]) == encoder.model.max_seq_length
