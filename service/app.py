@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from encoders import EncoderPool
 from service import qdrant
+from service.asgi import HeadAsGet
 from service.auth import ApiKeyAuth
 from service.engine import Engine
 from service.errors import install_error_handlers
@@ -77,7 +78,8 @@ def create_app(settings: Settings | None = None, encoders: EncoderPool | None = 
 
 
 def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
-    """Outermost first: request log, body size, auth, rate limit (which needs the key)."""
+    """Outermost first: request log, body size, auth, rate limit (which needs the key), HEAD."""
+    app.add_middleware(HeadAsGet)
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
     if settings.api_keys or settings.read_only_keys:

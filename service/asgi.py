@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from starlette.types import Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 async def reject(
@@ -36,3 +36,29 @@ def is_qdrant_path(path: str) -> bool:
     """Whether `path` is one of the Qdrant-compatible routes' (service.qdrant): its root and
     what lies under /collections and /aliases."""
     return path == "/" or path.startswith(("/collections", "/aliases"))
+
+
+class HeadAsGet:
+    """HEAD answered as the GET of the same path without its body (RFC 9110: what serves GET
+    serves HEAD; FastAPI's routes answered 405). HEAD on a route without GET stays a 405 that
+    names the methods allowed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, send_headers_only)
+        finally:  # the matched route, for the request log's metrics (the router sets it)
+            if "route" in as_get:
+                scope["route"] = as_get["route"]

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from diagnostics.errors import PlotNotFound
 from encoders.errors import (
@@ -190,9 +191,25 @@ def _reported(errors: Sequence[Any]) -> Any:
     return max(same, key=lambda e: len(e["loc"]))  # max keeps the first of equals
 
 
-async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = HTTP_CODES.get(exc.status_code, "http_error")
-    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # Starlette names only the first route on the path's methods
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    body = error_body(code, str(exc.detail))
+    return JSONResponse(body, status_code=exc.status_code, headers=headers or None)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves fully on the request's path (HEAD wherever GET is)."""
+    methods = set()
+    for method in ("DELETE", "GET", "PATCH", "POST", "PUT"):
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes):
+            methods.add(method)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
@@ -249,7 +266,8 @@ def qdrant_shaped(handler: Any) -> Any:
         if not getattr(request.scope.get("route"), "qdrant_errors", False):
             return response
         message = json.loads(bytes(response.body)).get("message", "error")
-        headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+        kept = ("retry-after", "allow")
+        headers = {k: v for k, v in response.headers.items() if k.lower() in kept}
         body = {"status": {"error": message}, "time": 0.0}
         return JSONResponse(body, status_code=response.status_code, headers=headers or None)
 

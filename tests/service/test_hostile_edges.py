@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from support import assert_error
 
 JSON = {"content-type": "application/json"}
 
@@ -171,3 +172,30 @@ def test_hnsw_k_near_the_live_count_after_replacements_is_answered(
         assert len(found) == min(k, 400) == len(set(found))
         overlap = len(set(found) & set(_exact_ids(vectors, query, k))) / len(found)
         assert overlap >= 0.95  # k = 400 and 1000 ask for every point: the whole set
+
+
+def test_head_is_get_without_a_body_and_405_names_what_is_allowed(client: TestClient) -> None:
+    """RFC 9110: what serves GET serves HEAD (FastAPI's routes answered 405), and a 405 lists
+    every method the path serves in `Allow` (it had none)."""
+    assert client.post("/v1/collections", json={"name": "h", "dim": 2}).status_code == 201
+    for path in ("/healthz", "/v1/collections", "/v1/collections/h", "/collections", "/metrics"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, (path, head.status_code)
+        assert head.content == b"" and got.content
+        assert head.headers["content-type"] == got.headers["content-type"]
+    assert client.head("/v1/collections/nope").status_code == 404
+    metrics = client.get("/metrics").text
+    assert (
+        'nestvec_requests_total{method="HEAD",route="/v1/collections/{name}",status="200"}'
+        in metrics
+    )
+    for method, path, allowed in (
+        ("PATCH", "/v1/collections", "GET, HEAD, POST"),
+        ("OPTIONS", "/v1/collections/h", "DELETE, GET, HEAD"),
+        ("HEAD", "/v1/embed", "POST"),
+        ("GET", "/v1/collections/h/search", "POST"),
+    ):
+        r = client.request(method, path)
+        assert r.status_code == 405 and r.headers["allow"] == allowed, (method, path, r.headers)
+        if method != "HEAD":
+            assert_error(r, 405, "method_not_allowed")
