@@ -123,11 +123,13 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
         ids: Sequence[str],
         vectors: np.ndarray,
         payloads: Sequence[dict[str, Any]],
+        replace_parts_of: Sequence[str] = (),
     ) -> int:
         """Insert or replace points (the last occurrence of a repeated id wins).
 
         Upserting an id replaces the point of that id and every part of it (a photo's faces,
-        see `PointStore.upsert`), in the store's transaction; the index drops them too.
+        see `PointStore.upsert`), and every old part of the wholes in `replace_parts_of`, in
+        the store's transaction; the index drops them too.
         """
         last = {pid: i for i, pid in enumerate(ids)}
         keep = sorted(last.values())
@@ -139,7 +141,9 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
         prepared = self.metric.prepare(vectors)
         with self._lock:
             self._catch_up()
-            removed, added = self.store.upsert(ids, vectors, payloads)  # searches go on
+            removed, added = self.store.upsert(  # searches go on
+                ids, vectors, payloads, replace_parts_of=replace_parts_of
+            )
             with self._rw.write():
                 self._forget(removed)
                 self._ids.update(zip(added.tolist(), ids, strict=True))

@@ -123,12 +123,15 @@ class PointStore:
         vectors: np.ndarray,
         payloads: Sequence[dict[str, Any]],
         meta: dict[str, Any] | None = None,
+        replace_parts_of: Sequence[str] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
         """Replace-or-insert unique ids in one transaction; returns (removed, new labels).
 
-        Every stored point with one of the ids or of their sources (`source_of`), and every
-        part of those, is replaced: a photo upserted again with fewer faces keeps none of its
-        old faces, whether it came through the API or `nestvec ingest`.
+        Every stored point with one of the ids, and every part of those, is replaced; so is
+        every part of the wholes in `replace_parts_of` (photos whose faces these points are
+        now): a photo upserted again with fewer faces keeps none of its old faces, whether it
+        came through the API or `nestvec ingest`. A part written alone (a payload update, an
+        exported face re-imported) replaces itself only, never its siblings.
         `meta` rows are written into the config table in the same transaction, so progress
         recorded there (e.g. an offline build's position in its source) commits with the points.
         """
@@ -136,7 +139,7 @@ class PointStore:
             check_point_id(pid, new=True)
         sources = [source_of(pid, payload) for pid, payload in zip(ids, payloads, strict=True)]
         id_list = json.dumps(list(ids))
-        replaced = json.dumps(sorted(set(ids) | {s for s in sources if s is not None}))
+        replaced = json.dumps(sorted(set(ids) | set(replace_parts_of)))
         rows = [
             (pid, np.asarray(vec, np.float32).tobytes(), payload_json(pid, payload), source)
             for pid, vec, payload, source in zip(ids, vectors, payloads, sources, strict=True)

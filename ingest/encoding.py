@@ -65,19 +65,20 @@ def encode_batch(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch,
     if not isinstance(encoder, PartEncoder):
         return batch, encode_inputs(encoder, batch.inputs, job)
     load, tally = INPUT_KINDS[job.modality].load, Stats().add(batch.tally)
-    records, vectors = [], []
+    records, vectors, wholes = [], [], []
     for record in batch.records:
         try:
             parts = encoder.encode_parts([load(record.input)], dim=job.dim)[0]
         except EncoderError as exc:
             tally.skip(exc.code, f"{record.where}: {exc.message}")
             continue
+        wholes.append(record.id)
         for i, part in enumerate(parts):
             payload = {**record.payload, "source_id": record.id, **part.payload}
             records.append(Record(f"{record.id}#{i}", None, None, payload, record.where))
             vectors.append(part.vector)
     out = np.asarray(vectors, np.float32).reshape(len(records), job.dim)
-    return Batch(records, batch.end, tally), out
+    return Batch(records, batch.end, tally, wholes), out
 
 
 def stored_vectors(dim: int) -> Stage:

@@ -196,7 +196,8 @@ def _commit(store: PointStore, state: BuildState, batch: Batch, vectors: np.ndar
             tally.replaced += 1
     state.rows, state.stats = batch.end, state.stats.add(tally)
     ids, payloads = list(where), [r.payload for r in batch.records]
-    store.upsert(ids, vectors, payloads, meta={INGEST_KEY: state.to_json()})
+    meta = {INGEST_KEY: state.to_json()}
+    store.upsert(ids, vectors, payloads, meta=meta, replace_parts_of=batch.wholes)
 
 
 def _check_written(plan: Plan, target: Target, state: BuildState) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,7 @@ class Batch:
     records: list[Record]
     end: int  # source rows consumed once this batch is committed
     tally: Stats  # counters of the rows since the previous batch
+    wholes: list[str] = field(default_factory=list)  # inputs split into these parts (photos)
 
     @property
     def inputs(self) -> list[Any]:

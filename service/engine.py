@@ -148,7 +148,8 @@ class Engine(Embedding):
             )
             ids, payloads = ids + part_ids, payloads + part_payloads
             vectors = np.vstack([vectors, part_vectors])
-        written = collection.upsert(ids, vectors, payloads)
+        photos = [str(points[i].id) for i in parted]  # their old parts go, however many
+        written = collection.upsert(ids, vectors, payloads, replace_parts_of=photos)
         if encoder_name is not None:  # kept for `nestvec reindex`; None forgets an older text
             record_texts(collection.path, {str(points[i].id): points[i].text for i in whole})
         return written

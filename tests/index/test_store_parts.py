@@ -41,13 +41,18 @@ def test_upsert_and_delete_take_the_parts_along(tmp_path: Path) -> None:
     # a whole point whose payload merely mentions x is not one of x's parts
     rows += [("decoy", {"source_id": "x"}), ("x#0z", {"source_id": "x"})]
     store.upsert([r[0] for r in rows], vec(len(rows)), [r[1] for r in rows])
-    removed, added = store.upsert(["x#0"], vec(1), [part("x", 0)[1]])
+    # a part written alone (a payload update) replaces itself, never its siblings
+    removed, added = store.upsert(["x#1"], vec(1), [{**part("x", 1)[1], "name": "Alice"}])
+    assert len(removed) == 1 and len(added) == 1
+    assert ids(store) == ["%#0", "_#0", "decoy", "x#0", "x#0z", "x#1", "x#2"]
+    # the photo split again: all its old parts go, however many it has now
+    removed, added = store.upsert(["x#0"], vec(1), [part("x", 0)[1]], replace_parts_of=["x"])
     assert len(removed) == 3 and len(added) == 1
     assert ids(store) == ["%#0", "_#0", "decoy", "x#0", "x#0z"]
     # a whole point under the photo's id replaces its parts too
     store.upsert(["x"], vec(1), [{}])
     assert ids(store) == ["%#0", "_#0", "decoy", "x", "x#0z"]
-    store.upsert(["x#0", "x#1"], vec(2), [part("x", 0)[1], part("x", 1)[1]])
+    store.upsert(["x#0", "x#1"], vec(2), [part("x", 0)[1], part("x", 1)[1]], replace_parts_of=["x"])
     assert ids(store) == ["%#0", "_#0", "decoy", "x#0", "x#0z", "x#1"]
     # delete by the photo's id: its parts go, wildcard-looking ids are plain text
     assert len(store.delete(["x", "%"])) == 3

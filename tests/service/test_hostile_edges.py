@@ -199,3 +199,36 @@ def test_head_is_get_without_a_body_and_405_names_what_is_allowed(client: TestCl
         assert r.status_code == 405 and r.headers["allow"] == allowed, (method, path, r.headers)
         if method != "HEAD":
             assert_error(r, 405, "method_not_allowed")
+
+
+def test_a_part_written_alone_keeps_its_siblings(client: TestClient) -> None:
+    """Faces `photo#i` carry `source_id: photo`; a payload update of one face (Qdrant's set
+    payload, by filter) or a v1 upsert of one face deleted the photo's other faces."""
+    assert client.post("/v1/collections", json={"name": "ph", "dim": 2}).status_code == 201
+    faces = [
+        {"id": f"photo#{i}", "vector": [1.0, i], "payload": {"source_id": "photo", "face": i}}
+        for i in range(3)
+    ]
+    other = {"id": "other", "vector": [0.0, 1.0], "payload": {}}
+    client.put("/v1/collections/ph/points", json={"points": [*faces, other]}).raise_for_status()
+    every = ["other", "photo#0", "photo#1", "photo#2"]
+
+    def stored() -> list[str]:
+        body = client.get("/v1/collections/ph/points", params={"limit": 10}).json()
+        return sorted(p["id"] for p in body["points"])
+
+    update = {
+        "payload": {"name": "Alice"},
+        "filter": {"must": [{"key": "face", "match": {"value": 0}}]},
+    }
+    assert client.post("/collections/ph/points/payload", json=update).status_code == 200
+    assert stored() == every
+    named = client.get("/v1/collections/ph/points", params={"ids": "photo#0"}).json()["points"]
+    assert named[0]["payload"] == {"source_id": "photo", "face": 0, "name": "Alice"}
+    client.put("/v1/collections/ph/points", json={"points": [faces[1]]}).raise_for_status()
+    assert stored() == every
+    # the whole photo's id still takes its parts along
+    assert client.request(
+        "DELETE", "/v1/collections/ph/points", json={"ids": ["photo"]}
+    ).json() == {"deleted": 3}
+    assert stored() == ["other"]
