@@ -127,12 +127,9 @@ class PointStore:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Replace-or-insert unique ids in one transaction; returns (removed, new labels).
 
-        Every stored point with one of the ids, and every part of those, is replaced; so is
-        every part of the wholes in `replace_parts_of` (photos whose faces these points are
-        now): a photo upserted again with fewer faces keeps none of its old faces, whether it
-        came through the API or `nestvec ingest`. A part written alone (a payload update, an
-        exported face re-imported) replaces itself only, never its siblings.
-        `meta` rows are written into the config table in the same transaction, so progress
+        The points of the ids and their parts are replaced, and every old part of the wholes in
+        `replace_parts_of` (photos split again: none keeps a stale face); a part written alone
+        (a payload update) replaces only itself. `meta` rows are written into the config table in the same transaction, so progress
         recorded there (e.g. an offline build's position in its source) commits with the points.
         """
         for pid in ids:
