@@ -128,9 +128,9 @@ class PointStore:
         """Replace-or-insert unique ids in one transaction; returns (removed, new labels).
 
         The points of the ids and their parts are replaced, and every old part of the wholes in
-        `replace_parts_of` (photos split again: none keeps a stale face); a part written alone
-        (a payload update) replaces only itself. `meta` rows are written into the config table in the same transaction, so progress
-        recorded there (e.g. an offline build's position in its source) commits with the points.
+        `replace_parts_of` (photos split again); a part written alone replaces only itself.
+        `meta` rows go into the config table in the same transaction (an offline build's
+        position in its source commits with its points).
         """
         for pid in ids:
             check_point_id(pid, new=True)
