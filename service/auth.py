@@ -24,13 +24,13 @@ OPEN_PATHS = frozenset(
 
 
 def presented_key(scope: Scope) -> str | None:
-    """The key from `Authorization: Bearer KEY` or `api-key: KEY`."""
+    """The key from `Authorization: Bearer KEY` or `api-key: KEY`; an empty one is no key."""
     headers = dict(scope.get("headers") or [])
     auth = headers.get(b"authorization", b"").decode("latin-1")
     if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
+        return auth[7:].strip() or None
     key = headers.get(b"api-key")
-    return key.decode("latin-1") if key is not None else None
+    return key.decode("latin-1") or None if key is not None else None
 
 
 def matches(key: str, candidates: list[str]) -> bool:

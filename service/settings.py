@@ -8,7 +8,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 # Lists and objects are parsed by the validators below, not by pydantic-settings' JSON decoding,
@@ -77,7 +77,9 @@ class Settings(BaseSettings):
         "minilm", description="the encoder behind TEI's routes (POST /embed, GET /info)"
     )
     batch_max_size: int = Field(64, ge=1, description="inputs the dynamic batcher combines")
-    batch_max_wait_ms: float = Field(5, ge=0, description="how long a batch waits for company")
+    batch_max_wait_ms: float = Field(  # `inf` waited forever: every encode hung
+        5, ge=0, le=60_000, allow_inf_nan=False, description="how long a batch waits for company"
+    )
     batch_max_queue: int = Field(1024, ge=1, description="queued encode calls before 429")
     batch_max_tokens: int = Field(
         8192, ge=1, description="padded tokens per model call (count x longest, estimated)"
@@ -112,10 +114,25 @@ class Settings(BaseSettings):
     @field_validator("api_keys", "read_only_keys")
     @classmethod
     def _sendable(cls, keys: list[str]) -> list[str]:
-        """A key travels in an HTTP header: one no client can send would never match."""
-        if not all(key.isascii() and key.isprintable() and key == key.strip() for key in keys):
-            raise ValueError("keys are printable ASCII, no outer spaces (sent in a header)")
+        """A key travels in an HTTP header: one no client can send would never match, and an
+        empty one (an unset variable in a template) would let an empty header in."""
+        if not all(
+            key and key.isascii() and key.isprintable() and key == key.strip() for key in keys
+        ):
+            raise ValueError(
+                "keys are non-empty printable ASCII, no outer spaces (sent in a header)"
+            )
         return keys
+
+    @model_validator(mode="after")
+    def _one_access_per_key(self) -> Settings:
+        both = sorted(set(self.api_keys) & set(self.read_only_keys))
+        if both:  # full access won silently; say which list is wrong without echoing the key
+            raise ValueError(
+                f"{len(both)} key(s) are in both NESTVEC_API_KEYS and NESTVEC_READ_ONLY_KEYS; "
+                "a key has one access level"
+            )
+        return self
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -154,7 +171,10 @@ def settings_error(exc: ValidationError | SettingsError, flags: Collection[str] 
         return f"NESTVEC_{found.group(1).upper() if found else '?'}: cannot be parsed"
     parts = []
     for error in exc.errors():
-        field, *inner = [str(part) for part in error["loc"]] or ["?"]
+        if not error["loc"]:  # a check across fields names its variables itself (no values)
+            parts.append(error["msg"].removeprefix("Value error, "))
+            continue
+        field, *inner = [str(part) for part in error["loc"]]
         given = "" if field in SECRET_FIELDS else f"={str(error['input'])[:60]!r}"
         where = f" at {'.'.join(inner)}" if inner else ""
         expects = error["msg"].removeprefix("Value error, ").replace("Input should be", "should be")

@@ -161,3 +161,11 @@ def test_route_by_key_matrix(
     assert r.json() == {"count": 4}
     names = {c["name"] for c in client.get("/v1/collections", headers=READ).json()["collections"]}
     assert names == {"docs", "made"}  # scratch was dropped by the full key's DELETE
+
+
+def test_an_empty_key_header_is_no_key(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(**KEYS)
+    for empty in ({"api-key": ""}, {"Authorization": "Bearer "}, {"Authorization": "Bearer  "}):
+        r = client.post("/v1/collections", json={"name": "x", "dim": 2}, headers=empty)
+        assert_error(r, 401, "unauthorized")
+        assert "missing" in r.json()["message"]

@@ -81,6 +81,10 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
         ("NESTVEC_ENCODER_OPTIONS", '{"minilm": {"precision": "fp8"}}', "'fp8' is not one of"),
         ("NESTVEC_ENCODER_OPTIONS", '{"fake": {"bogus": 1}}', "no option 'bogus'"),
         ("NESTVEC_ENCODER_OPTIONS", '{"minilm": "torch"}', "valid dictionary"),
+        # an empty key (an unset variable in a template) let an empty `api-key:` header write
+        ("NESTVEC_API_KEYS", '["", "k1"]', "non-empty"),
+        ("NESTVEC_READ_ONLY_KEYS", '[""]', "non-empty"),
+        ("NESTVEC_BATCH_MAX_WAIT_MS", "inf", "finite"),  # every encode waited forever
     ],
 )
 def test_bad_setting_is_one_line(tmp_path: Path, variable: str, value: str, expects: str) -> None:
@@ -95,6 +99,16 @@ def test_bad_setting_is_one_line(tmp_path: Path, variable: str, value: str, expe
     assert variable in lines[0] and expects in lines[0], lines[0]
     if variable == "NESTVEC_API_KEYS":
         assert "unterminated" not in lines[0]  # a key, even a malformed list of them, never echoed
+
+
+def test_a_key_with_two_access_levels_stops_the_start(tmp_path: Path) -> None:
+    """It got full access silently (the full list is checked first)."""
+    env = {"NESTVEC_API_KEYS": "a,shared", "NESTVEC_READ_ONLY_KEYS": "shared,b"}
+    done = run_cli(["serve", "--data-dir", str(tmp_path / "data")], env, tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1, done.stderr
+    assert "NESTVEC_API_KEYS" in lines[0] and "NESTVEC_READ_ONLY_KEYS" in lines[0]
+    assert "shared" not in done.stderr  # keys are never echoed
 
 
 def test_unknown_encoder_for_training_is_one_line(tmp_path: Path) -> None:
