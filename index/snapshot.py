@@ -126,6 +126,13 @@ class Snapshots:
             raise SnapshotDamaged("it records no store id (written before snapshots did)")
         if built_from != store_id:
             raise SnapshotDamaged(f"built from store {built_from!r}, not from this {store_id!r}")
+        # a store restored from an older copy hands out again the labels this snapshot holds
+        indexed_to, store_max = meta.get("max_label"), self.store.max_label()
+        if isinstance(indexed_to, int) and indexed_to > store_max:
+            raise SnapshotDamaged(
+                f"it indexes labels up to {indexed_to}, past the store's {store_max} "
+                "(the store was restored from an older copy)"
+            )
         for name, digest in meta["files"].items():
             file = snapshot / name
             # names come from our own index.json; still, never follow one out of the snapshot
@@ -187,6 +194,7 @@ class Snapshots:
             meta = {
                 "config": self.config.describe(),
                 "store_id": self.store.store_id,  # the store it was built from
+                "max_label": self.store.max_label(),  # labels it may hold (writers wait)
                 "count": len(self.index),
                 "insertion_order": self.insertion_order,
                 "files": files,

@@ -123,3 +123,31 @@ def test_store_identity_is_written_once_and_given_to_older_stores(tmp_path: Path
     db.close()
     given = identities()[0]
     assert given != first[0] and identities()[0] == given
+
+
+@pytest.mark.parametrize("index_type", ["hnsw", "flat"])
+def test_store_restored_from_an_older_copy_is_not_served_the_newer_snapshot(
+    tmp_path: Path, index_type: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The README's remedy for a damaged store is a backup; the newer snapshot held labels the
+    restored store hands out again, so new points were found under old points' vectors."""
+    build(tmp_path, index_type, ("a",))
+    store = tmp_path / "collections" / "a" / "store.sqlite3"
+    backup = tmp_path / "backup.sqlite3"
+    shutil.copy(store, backup)
+    later = [f"q{i}" for i in range(N)]
+    catalog = Catalog(tmp_path)
+    catalog.get("a").upsert(later, VECTORS["b"], [{}] * N)
+    catalog.close()  # its snapshot holds labels 1..2N
+    shutil.copy(backup, store)
+    fresh = np.random.default_rng(9).normal(size=(50, DIM)).astype(np.float32) + 50
+    with caplog.at_level(logging.WARNING):
+        Catalog(tmp_path).get("a").upsert([f"r{i}" for i in range(50)], fresh, [{}] * 50)
+        catalog = Catalog(tmp_path)  # after a kill -9: no snapshot was written in between
+    hits = catalog.get("a").search(fresh, 1, with_payload=False)
+    assert [h[0].id for h in hits] == [f"r{i}" for i in range(50)]
+    assert self_hits(catalog, "a") == IDS
+    assert catalog.get("a").count() == N + 50
+    warnings = warnings_about(caplog, "a")
+    assert warnings and all("restored from an older copy" in w for w in warnings)
+    catalog.close()
