@@ -7,9 +7,10 @@ vector or a raw input (an image, a node id) have no row; reindex lists them inst
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 TEXTS_FILE = "texts.sqlite3"
@@ -57,3 +58,18 @@ def read_texts(collection_dir: Path, ids: Sequence[str]) -> dict[str, str]:
         return dict(cur.fetchall())
     finally:
         db.close()
+
+
+@contextlib.contextmanager
+def recording_texts(collection_dir: Path, texts: Mapping[str, str | None]) -> Iterator[None]:
+    """Record `texts` before the write of their points (the block); if that write fails, put
+    back what was recorded before. Texts written after the points' commit could fail on their
+    own and leave a 503 saying "nothing was changed" over points that were stored."""
+    before = read_texts(collection_dir, list(texts)) if texts else {}
+    record_texts(collection_dir, texts)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # the write's own error is the one to answer
+            record_texts(collection_dir, {pid: before.get(pid) for pid in texts})
+        raise

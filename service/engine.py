@@ -17,7 +17,7 @@ from index.catalog import DataDirLock
 from index.errors import CollectionDeleted, CollectionNotFound
 from index.funnel_spec import FunnelSpec, check_nested
 from index.payload_fields import check_payload_field
-from index.texts import record_texts
+from index.texts import recording_texts
 from index.vectors import as_matrix
 from service.embedding import Embedding, check_options
 from service.errors import LimitExceeded, NoEncoder, fields_renamed
@@ -149,10 +149,10 @@ class Engine(Embedding):
             ids, payloads = ids + part_ids, payloads + part_payloads
             vectors = np.vstack([vectors, part_vectors])
         photos = [str(points[i].id) for i in parted]  # their old parts go, however many
-        written = collection.upsert(ids, vectors, payloads, replace_parts_of=photos)
-        if encoder_name is not None:  # kept for `nestvec reindex`; None forgets an older text
-            record_texts(collection.path, {str(points[i].id): points[i].text for i in whole})
-        return written
+        # kept for `nestvec reindex`; None forgets an older text
+        texts = {str(points[i].id): points[i].text for i in whole} if encoder_name else {}
+        with recording_texts(collection.path, texts):
+            return collection.upsert(ids, vectors, payloads, replace_parts_of=photos)
 
     def delete(self, name: str, ids: Sequence[str], filter: dict[str, Any] | None) -> int:
         """Delete by ids and/or by payload filter; returns how many points went."""

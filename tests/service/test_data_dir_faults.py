@@ -139,3 +139,45 @@ def test_an_acknowledged_rebuild_is_on_disk_at_once(
     assert answer.status_code == 200, answer.text
     snapshot = tmp_path / "data" / "collections" / "r" / "index" / "index.json"
     assert json.loads(snapshot.read_text())["insertion_order"] == "lid-desc"
+
+
+def test_a_text_write_the_disk_refuses_changes_nothing(
+    make_client: Callable[..., TestClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The points committed first and their texts after: a texts file the disk refused gave
+    a 503 "nothing was changed" over points that were stored. Now the texts go first, and a
+    points write that fails puts the texts back."""
+    from index.store import PointStore
+    from index.texts import TEXTS_FILE, read_texts
+
+    client = make_client()
+    assert client.post("/v1/collections", json={"name": "t", "encoder": "fake"}).status_code == 201
+    first = {"points": [{"id": "a", "text": "cats purr"}]}
+    assert client.put("/v1/collections/t/points", json=first).status_code == 200
+    folder = tmp_path / "data" / "collections" / "t"
+
+    def stored() -> dict[str, list[float]]:
+        got = client.get(
+            "/v1/collections/t/points", params={"ids": ["a", "b"], "with_vector": "true"}
+        )
+        return {p["id"]: p["vector"] for p in got.json()["points"]}
+
+    before = stored()
+    change = {"points": [{"id": "b", "text": "new"}, {"id": "a", "text": "bond yields fell"}]}
+    texts = folder / TEXTS_FILE
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{texts}{suffix}").unlink(missing_ok=True)
+    texts.mkdir()  # SQLite cannot open it: the texts write fails
+    assert_error(client.put("/v1/collections/t/points", json=change), 503, "storage_unavailable")
+    assert stored() == before
+    texts.rmdir()
+    client.put("/v1/collections/t/points", json=first).raise_for_status()
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PointStore, "upsert", full)
+    assert_error(client.put("/v1/collections/t/points", json=change), 503, "storage_unavailable")
+    monkeypatch.undo()
+    assert stored() == before
+    assert read_texts(folder, ["a", "b"]) == {"a": "cats purr"}  # put back as it was
