@@ -184,7 +184,7 @@ class Snapshots:
             if not self._dirty and current.exists():
                 return
             tmp, old = self.path / (INDEX_DIR + TMP_SUFFIX), self.path / (INDEX_DIR + OLD_SUFFIX)
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove(tmp)
             tmp.mkdir()
             self.index.save(tmp)
             files = {}
@@ -203,11 +203,11 @@ class Snapshots:
             _fsync_file(tmp / META_FILE)
             _fsync_file(tmp)
             if current.exists():
-                shutil.rmtree(old, ignore_errors=True)
+                _remove(old)
                 current.rename(old)
             tmp.rename(current)
             _fsync_file(self.path)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
             self._dirty = False
 
     def _catch_up(self) -> None:
@@ -239,3 +239,11 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    """A leftover snapshot folder, or a stray file under its name (rmtree leaves a file be)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -99,3 +102,28 @@ def id_selector(allowed: np.ndarray | None, excluded: np.ndarray | None = None) 
         # faiss's wrapper keeps the inner selector alive (referenced_objects)
         return faiss.IDSelectorNot(faiss.IDSelectorBatch(np.asarray(excluded, dtype=np.int64)))
     return None
+
+
+def write_faiss_index(index: Any, file: Path) -> None:
+    """faiss.write_index, its failed write (a full disk, a file-size limit) an OSError like any
+    other the data directory refuses (503 `storage_unavailable`, not a 500)."""
+    try:
+        faiss.write_index(index, str(file))
+    except RuntimeError as exc:
+        raise OSError(errno.EIO, f"writing {file.name} failed: {exc}") from None
+
+
+HNSW_HEADER = 96  # hnswlib's saveIndex header: 6 size_t, 2 ints, 4 size_t and a double
+
+
+def check_hnsw_file(file: Path) -> None:
+    """hnswlib's save_index ignores write errors: a file shorter than its own header says
+    (count x (element + its link-list size)) was cut short; raise as the disk's refusal."""
+    size = file.stat().st_size
+    with file.open("rb") as f:
+        head = f.read(HNSW_HEADER)
+    if len(head) == HNSW_HEADER:
+        count, per_element = struct.unpack_from("<QQ", head, 16)
+        if size >= HNSW_HEADER + count * (per_element + 4):
+            return
+    raise OSError(errno.EIO, f"writing {file.name} failed: it was cut short at {size} bytes")

@@ -19,6 +19,7 @@ from index.backends.common import (
     faiss_threads_for,
     id_selector,
     widened,
+    write_faiss_index,
 )
 from index.backends.hnsw import HnswGraphParams, HnswQuery
 from index.base import VectorIndex
@@ -95,7 +96,7 @@ class FaissHnswIndex(VectorIndex):
         return self._live.array()
 
     def save(self, path: Path) -> None:
-        faiss.write_index(self._index, str(path / "faiss.index"))
+        write_faiss_index(self._index, path / "faiss.index")
         self._live.save(path)
         (path / "tombstones.json").write_text(json.dumps(sorted(self._tombstones)))
 

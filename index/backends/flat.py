@@ -8,7 +8,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from index.backends.common import faiss_threads_for
+from index.backends.common import faiss_threads_for, write_faiss_index
 from index.base import IndexParams, QueryParams, VectorIndex
 from index.metrics import Metric, l2_score
 from index.registry import register_index
@@ -67,7 +67,7 @@ class FlatIndex(VectorIndex):
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def save(self, path: Path) -> None:
-        faiss.write_index(self._index, str(path / "faiss.index"))
+        write_faiss_index(self._index, path / "faiss.index")
 
     @classmethod
     def load(cls, path: Path, dim: int, metric: Metric, params: FlatParams) -> FlatIndex:

@@ -11,6 +11,7 @@ import hnswlib
 import numpy as np
 from pydantic import Field
 
+from index.backends.common import check_hnsw_file
 from index.base import IndexParams, QueryParams, VectorIndex
 from index.metrics import Metric, l2_score
 from index.plans import exact_top_k
@@ -179,6 +180,7 @@ class HnswIndex(VectorIndex):
 
     def save(self, path: Path) -> None:
         self._index.save_index(str(path / "hnsw.bin"))
+        check_hnsw_file(path / "hnsw.bin")
         np.save(path / "live_labels.npy", self.labels())
         (path / "hnsw.json").write_text(
             json.dumps({"max_elements": self._index.get_max_elements()})

@@ -23,6 +23,7 @@ from index.backends.common import (
     faiss_threads_for,
     id_selector,
     widened,
+    write_faiss_index,
 )
 from index.base import IndexParams, QueryParams, VectorIndex
 from index.errors import NotEnoughPoints
@@ -163,7 +164,7 @@ class _IvfBase(VectorIndex):
 
     def save(self, path: Path) -> None:
         active = self._ivf if self.is_trained else self._staging
-        faiss.write_index(active, str(path / "faiss.index"))
+        write_faiss_index(active, path / "faiss.index")
         self._live.save(path)
         (path / "ivf.json").write_text(json.dumps({"trained": self.is_trained}))
 

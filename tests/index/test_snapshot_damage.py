@@ -76,6 +76,13 @@ def torn_tmp_beside_old(snapshot: Path) -> None:
     truncate(tmp)
 
 
+def files_under_snapshot_names(snapshot: Path) -> None:
+    """Stray files where the snapshot folders go (rmtree left a file `index.old` in place)."""
+    shutil.rmtree(snapshot)
+    for name in ("index", "index.tmp", "index.old"):
+        snapshot.with_name(name).write_bytes(b"stray")
+
+
 DAMAGE: dict[str, Callable[[Path], None]] = {
     "truncated": truncate,
     "garbage": garbage,
@@ -84,6 +91,16 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
     "only index.tmp": only_tmp,
     "torn index.tmp beside index.old": torn_tmp_beside_old,
 }
+
+
+def test_stray_files_under_the_snapshot_names_are_replaced(tmp_path: Path) -> None:
+    files_under_snapshot_names(build(tmp_path, "hnsw"))
+    catalog = Catalog(tmp_path)
+    assert_all_found(catalog)
+    catalog.close()
+    folder = tmp_path / "collections" / "c"
+    assert sorted(p.name for p in folder.iterdir()) == ["index", "store.sqlite3"]
+    assert (folder / "index").is_dir()
 
 
 def assert_all_found(catalog: Catalog) -> None:

@@ -181,3 +181,33 @@ def test_a_text_write_the_disk_refuses_changes_nothing(
     monkeypatch.undo()
     assert stored() == before
     assert read_texts(folder, ["a", "b"]) == {"a": "cats purr"}  # put back as it was
+
+
+@pytest.mark.parametrize("index_type", ["hnsw", "faiss-hnsw", "flat"])
+def test_a_snapshot_cut_short_by_a_file_size_limit_is_a_503_and_the_old_one_stays(
+    make_client: Callable[..., TestClient], tmp_path: Path, index_type: str
+) -> None:
+    """hnswlib's save_index ignores write errors: the rebuild answered 200 over a truncated,
+    checksummed snapshot and dropped the good one; faiss's write error was a 500."""
+    import resource
+
+    client = make_client()
+    body = {"name": "s", "dim": 64, "index": {"type": index_type}}
+    assert client.post("/v1/collections", json=body).status_code == 201
+    vectors = np.random.default_rng(0).normal(size=(3000, 64))
+    for lo in range(0, 3000, 1000):
+        points = [{"id": str(i), "vector": vectors[i].tolist()} for i in range(lo, lo + 1000)]
+        client.put("/v1/collections/s/points", json={"points": points}).raise_for_status()
+    assert client.post("/v1/collections/s/rebuild", json={}).status_code == 200
+    snapshot = tmp_path / "data" / "collections" / "s" / "index"
+    before = _files(snapshot)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, hard))  # Python ignores SIGXFSZ
+    try:
+        answer = client.post("/v1/collections/s/rebuild", json={"insertion_order": "random"})
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert_error(answer, 503, "storage_unavailable")
+    assert _files(snapshot) == before  # the sound snapshot is still the one in place
+    hits = client.post("/v1/collections/s/search", json={"query": {"id": "7"}, "k": 1})
+    assert hits.status_code == 200 and len(hits.json()["results"]) == 1
