@@ -232,11 +232,24 @@ def storage_problem(exc: Exception) -> str | None:
     return None
 
 
+def _damaged_store(exc: Exception) -> bool:
+    text = str(exc).lower()
+    damaged = "malformed" in text or "not a database" in text
+    return isinstance(exc, sqlite3.DatabaseError) and damaged
+
+
 async def storage_error(request: Request, exc: Exception) -> JSONResponse:
     """503 `storage_unavailable` for a disk that refuses writes (a failed SQLite transaction
     is rolled back, a failed create or delete leaves the collection as it was); any other
     OSError or SQLite error is unexpected."""
     problem = storage_problem(exc)
+    if problem is None and _damaged_store(exc):  # found by a read past start-up's checks
+        log.error("a collection's store is damaged: %s", exc)
+        message = (
+            f"this collection's store is damaged ({exc}); restore store.sqlite3 from a backup "
+            "and restart"
+        )
+        return JSONResponse(error_body("collection_unavailable", message), status_code=503)
     if problem is None:
         return await unexpected_error(request, exc)
     log.error("the data directory refused a write: %s", exc)

@@ -211,3 +211,34 @@ def test_a_snapshot_cut_short_by_a_file_size_limit_is_a_503_and_the_old_one_stay
     assert _files(snapshot) == before  # the sound snapshot is still the one in place
     hits = client.post("/v1/collections/s/search", json={"query": {"id": "7"}, "k": 1})
     assert hits.status_code == 200 and len(hits.json()["results"]) == 1
+
+
+def test_store_damage_found_past_start_up_is_503_collection_unavailable(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """Start-up reads only the config and the id index; a read of damaged pages later was a
+    500 `internal_error`."""
+    catalog = Catalog(tmp_path / "data")
+    collection = catalog.create(CollectionConfig("d", DIM, index_type="flat"))
+    n = 3000
+    vectors = np.random.default_rng(1).normal(size=(n, DIM)).astype(np.float32)
+    collection.upsert(
+        [f"p{i}" for i in range(n)], vectors, [{"g": i % 7, "pad": "x" * 200} for i in range(n)]
+    )
+    catalog.close()
+    store = tmp_path / "data" / "collections" / "d" / "store.sqlite3"
+    raw = bytearray(store.read_bytes())
+    at = int(len(raw) * 0.6) // 4096 * 4096
+    raw[at : at + 3 * 4096] = (
+        np.random.default_rng(2).integers(0, 256, 3 * 4096, np.uint8).tobytes()
+    )
+    store.write_bytes(bytes(raw))
+    client = make_client()
+    search = {
+        "query": {"vector": [1.0, 0, 0, 0]},
+        "k": 5,
+        "filter": {"must": [{"key": "g", "match": {"value": 3}}]},
+    }
+    answer = client.post("/v1/collections/d/search", json=search)
+    assert_error(answer, 503, "collection_unavailable")
+    assert "malformed" in answer.json()["message"]
