@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from nestvec._model_api import ModelApi
-from nestvec._transport import Call, body, collection_path, read
+from nestvec._transport import Call, body, collection_path, read, refused_as_bad_request
 from service.schemas.collections import (
     CollectionInfo,
     CollectionList,
@@ -71,6 +71,7 @@ def _is_array(value: object) -> bool:
     return hasattr(value, "tolist") and not isinstance(value, list)
 
 
+@refused_as_bad_request
 class Api(ModelApi):
     """The calls; a subclass's `_call` sends one (sync) or returns its coroutine (async)."""
 
@@ -174,6 +175,8 @@ class Api(ModelApi):
         with_vector: bool = False,
     ) -> list[PointOut]:
         """The points with these ids (unknown ids are left out)."""
+        if not ids:  # sent, no `ids` parameter at all: the first page of every point
+            return self._call(Call("GET", "", lambda _: [], unsent=True))
         params = {"ids": [str(i) for i in ids], "with_payload": with_payload}
         params["with_vector"] = with_vector
         parse = lambda r: PointsPage.model_validate(r.json()).points  # noqa: E731

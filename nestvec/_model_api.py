@@ -24,7 +24,7 @@ from diagnostics.requests import (
     RecallRequest,
     RecallResponse,
 )
-from nestvec._transport import Call, body, collection_path, read
+from nestvec._transport import Call, body, collection_path, read, refused_as_bad_request
 from service.schemas.embed import (
     EmbedRequest,
     EmbedResponse,
@@ -44,6 +44,7 @@ def _file(f: FileLike) -> tuple[str, bytes]:
     return Path(f).name, Path(f).read_bytes()
 
 
+@refused_as_bad_request
 class ModelApi:
     """Calls that run an encoder or an analysis on the server."""
 

@@ -6,6 +6,7 @@ Shared by `Client` and `AsyncClient`, so the two differ only in how they wait an
 from __future__ import annotations
 
 import email.utils
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -140,6 +141,7 @@ class Call(Generic[T]):
     # a 404 with this code means "absent", answered with `absent` instead of an exception
     absent_code: str | None = None
     absent: Any = None
+    unsent: bool = False  # nothing to ask the server: `parse(None)` is the answer
 
     def send_args(self) -> dict[str, Any]:
         """Keyword arguments of `httpx.Client.request` (None ones left out)."""
@@ -153,7 +155,11 @@ class Call(Generic[T]):
     def result(self, response: httpx.Response) -> T:
         """The parsed answer, `absent` for the named 404, or the error raised."""
         if response.is_success:
-            return self.parse(response)
+            try:
+                return self.parse(response)
+            except ValidationError as exc:  # not the caller's mistake: the answer's shape
+                status = response.status_code
+                raise ServerError("invalid_response", str(exc)[:200], None, status) from None
         error = error_from(response)
         if self.absent_code is not None and error.status == 404 and error.code == self.absent_code:
             return self.absent  # type: ignore[no-any-return]
@@ -200,3 +206,26 @@ def read(model: type[M]) -> Callable[[httpx.Response], M]:
 def collection_path(*parts: str) -> str:
     """`/v1/collections/...`; each part is one path segment, whatever it holds ("/", "?")."""
     return "/v1/collections/" + "/".join(quote(p, safe="") for p in parts)
+
+
+def refused_as_bad_request(cls: type[T]) -> type[T]:
+    """Class decorator: a request model that refuses an argument (`k=0`, an unknown filter
+    key) raises `BadRequest` as the server's 422 would, not pydantic's ValidationError."""
+    for name, method in list(vars(cls).items()):
+        if callable(method) and not name.startswith("_"):
+            setattr(cls, name, _refused_as_bad_request(method))
+    return cls
+
+
+def _refused_as_bad_request(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or None
+            message = f"{field}: {first['msg']}" if field else first["msg"]
+            raise BadRequest("validation_error", message, field, None) from None
+
+    return call

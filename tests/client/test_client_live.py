@@ -103,6 +103,32 @@ def test_points_get_scroll_count_delete(nv: Client, vectors: np.ndarray) -> None
     drop = {"must": [{"key": "drop", "match": {"value": True}}]}
     assert nv.delete_points("vecs", filter=drop) == 1 and nv.count("vecs") == N
     assert nv.get_points("vecs", ["x1", "p1"]) == nv.get_points("vecs", ["p1"])  # gone: left out
+    assert nv.get_points("vecs", []) == []  # it was the first page of every point
+
+
+def test_arguments_a_request_model_refuses_raise_bad_request(
+    nv: Client, server: LiveServer
+) -> None:
+    """They raised pydantic's ValidationError, not the NestvecError the README promises."""
+    for call in (
+        lambda: nv.search("vecs", [1.0] * DIM, k=0),
+        lambda: nv.search("vecs", [1.0] * DIM, fliter={}),
+        lambda: nv.upsert("vecs", [{"id": "z", "vectr": [1.0] * DIM}]),
+    ):
+        with pytest.raises(BadRequest) as bad:
+            call()
+        assert bad.value.code == "validation_error" and bad.value.status is None
+
+    async def go() -> str:
+        async with AsyncClient(server.url) as anv:
+            assert await anv.get_points("vecs", []) == []
+            try:
+                await anv.search("vecs", [1.0] * DIM, k=0)
+            except BadRequest as exc:
+                return exc.field or ""
+        return "no error"
+
+    assert asyncio.run(go()) == "k"
 
 
 def test_search_batch_and_recommend(nv: Client, vectors: np.ndarray) -> None:
