@@ -20,7 +20,6 @@ from recommend.rank import rank
 from service.engine import Engine
 from service.errors import NoEncoder, UnsupportedInput, fields_renamed
 
-DEFAULT_RANK_ENCODER = "minilm"
 COSINE = METRICS["cosine"]
 QUERY_FIELD = {"inputs[0]": "query", "inputs": "query"}  # errors name the body's own field
 
@@ -46,7 +45,7 @@ def rank_texts(
     """Encode query and texts with one text encoder and order the texts by cosine."""
     if not texts:
         raise EmptyInput(f"{field} must not be empty", field)
-    name = encoder or DEFAULT_RANK_ENCODER
+    name = encoder or engine.settings.default_encoder  # the server's model, as TEI's /embed
     _require_text(engine, name)
     engine.check_batch(len(texts), field)
     with fields_renamed(QUERY_FIELD):

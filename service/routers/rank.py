@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.deps import EngineDep, ReadAccess
-from service.errors import ServiceError, fields_renamed
+from service.errors import ServiceError, UnsupportedInput, fields_renamed
 from service.ranking import Ranked, rank_points, rank_texts
 from service.routers import JsonRoute
 from service.schemas.compat import CohereRerankResponse
@@ -78,6 +78,10 @@ def _text(document: str | RankDocument, fields: list[str] | None, i: int) -> str
 @router.post("/rerank", response_model=list[TEIRank], response_model_exclude_none=True)
 def rerank(req: TEIRerankRequest, engine: EngineDep) -> list[dict[str, Any]]:
     """Text-embeddings-inference's shape: `[{index, score}]`, best first."""
+    if req.truncation_direction.lower() == "left":  # as /embed: it kept the start all the same
+        raise UnsupportedInput(
+            "long texts are cut at the end; omit 'truncation_direction'", "truncation_direction"
+        )
     with fields_renamed({"encoder": "model"}):
         ranked = rank_texts(engine, req.query, req.texts, req.model, None, field="texts")
     return [

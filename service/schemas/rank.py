@@ -82,7 +82,7 @@ class TEIRerankRequest(BaseModel):
     return_text: bool = False
     raw_scores: bool = False
     truncate: bool = False
-    truncation_direction: str = "right"
+    truncation_direction: Literal["left", "right", "Left", "Right"] = "right"
     model: str | None = None  # not in TEI (one model per server): the encoder to use
 
 

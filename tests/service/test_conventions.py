@@ -72,6 +72,14 @@ def test_tei_embed_refuses_what_it_cannot_do(client: TestClient) -> None:
     r = client.post("/embed", json={"inputs": "a", "truncation_direction": "Left"})
     assert_error(r, 422, "unsupported_input", "truncation_direction")  # it kept the start
     assert client.post("/embed", json={"inputs": "a", "truncation_direction": "right"}).is_success
+    rerank = {"query": "q", "texts": ["a"], "truncation_direction": "Left"}  # /rerank alike
+    assert_error(
+        client.post("/rerank", json=rerank), 422, "unsupported_input", "truncation_direction"
+    )
+    rerank["truncation_direction"] = "sideways"
+    assert_error(
+        client.post("/rerank", json=rerank), 422, "validation_error", "truncation_direction"
+    )
 
 
 def test_tei_embed_uses_the_default_encoder_setting(make_client: Callable[..., TestClient]) -> None:
@@ -79,6 +87,13 @@ def test_tei_embed_uses_the_default_encoder_setting(make_client: Callable[..., T
     assert len(client.post("/embed", json={"inputs": "hello"}).json()[0]) == 64
     info = client.get("/info").json()
     assert info["model_id"] == "fake"
+    # ranking without a model ranks with it too (it was minilm whatever the setting)
+    docs = ["purring cats", "bond yields"]
+    ranked = client.post("/v1/rank", json={"query": "cats", "documents": docs}).json()
+    fake = client.post("/v1/rank", json={"query": "cats", "documents": docs, "model": "fake"})
+    assert ranked["model"] == "fake" and ranked == fake.json()
+    tei = client.post("/rerank", json={"query": "cats", "texts": docs}).json()
+    assert [r["score"] for r in tei] == [r["relevance_score"] for r in ranked["results"]]
 
 
 def test_tei_info_and_health(client: TestClient) -> None:
