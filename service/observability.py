@@ -150,6 +150,7 @@ class JsonFormatter(logging.Formatter):
     STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
         "message",
         "color_message",
+        "asctime",  # set on the record by the text formatter's own line
     }
 
     def format(self, record: logging.LogRecord) -> str:
@@ -173,8 +174,18 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extra = [f"{k}={v}" for k, v in vars(record).items() if k not in JsonFormatter.STANDARD]
+        extra = [
+            f"{k}={_logfmt(v)}" for k, v in vars(record).items() if k not in JsonFormatter.STANDARD
+        ]
         return " ".join([line, *extra])
+
+
+def _logfmt(value: object) -> str:
+    """A value as logfmt writes it: quoted when it holds a space, `=` or a quote, so a request
+    id of `abc status=500` cannot read as a field of its own."""
+    text = str(value)
+    plain = text and not any(c.isspace() or c in '="' for c in text)
+    return text if plain else json.dumps(text)
 
 
 def configure_logging(level: str, json_lines: bool = True) -> None:

@@ -188,3 +188,18 @@ def test_text_logs_on_request(tmp_path: Path) -> None:
     assert any("uvicorn.error" in line and "Application startup complete" in line for line in lines)
     assert not any("\x1b[" in line for line in lines)  # no terminal colour codes
     assert any("path=/embed" in line and "status=200" in line for line in lines)
+
+
+def test_text_log_lines_quote_values_and_repeat_no_time() -> None:
+    """Every text line ended with a second ` asctime=…`, and a request id `abc status=500` read
+    as a field of its own."""
+    import logging
+
+    from service.observability import TextFormatter
+
+    record = logging.LogRecord("nestvec.access", logging.INFO, "", 0, "request", (), None)
+    for key, value in {"request_id": "abc status=500", "path": "/v1/embed", "ms": 1.5}.items():
+        setattr(record, key, value)
+    line = TextFormatter().format(record)
+    assert "asctime=" not in line
+    assert line.endswith(' request_id="abc status=500" path=/v1/embed ms=1.5'), line
