@@ -69,6 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:  # a flag's value: named as the flag, not its variable
         raise ServiceError(settings_error(exc, flags=set(overrides))) from None
     _check_encoders(settings)  # before uvicorn, whose start-up failures come as tracebacks
+    _check_host(settings.host)
     _check_data_dir(settings.data_dir)
     configure_logging(settings.log_level, settings.json_log_lines)
     disable_progress_bars()  # a bar is not a log line: it would break the JSON stream
@@ -86,7 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _check_encoders(settings: Settings) -> None:
     """Encoder names and constructor options from the environment, checked without loading (an
     encoder whose extra is missing is only refused where it must load at start-up)."""
-    from encoders.errors import EncoderExtraMissing
+    from encoders.errors import ArtifactMissing, EncoderExtraMissing
     from encoders.registry import check_constructor_options, encoder_class
 
     checks = [(name, None, "NESTVEC_PRELOAD_ENCODERS") for name in settings.preload_encoders]
@@ -101,6 +102,22 @@ def _check_encoders(settings: Settings) -> None:
             if isinstance(exc, EncoderExtraMissing) and variable != "NESTVEC_PRELOAD_ENCODERS":
                 continue
             raise type(exc)(f"{variable}: {exc.message}", exc.field) from None
+    for name in settings.preload_encoders:  # loaded at start-up: a missing model stops it
+        extra = encoder_class(name).describe_extra(settings.resolved_models_dir)
+        artifact = extra.get("artifact") or {}
+        if artifact and not artifact.get("available") and not artifact.get("fallback"):
+            train = artifact.get("train_command") or "its training command"
+            message = f"NESTVEC_PRELOAD_ENCODERS: encoder {name!r} is not trained (run `{train}`)"
+            raise ArtifactMissing(message, "preload_encoders")
+
+
+def _check_host(host: str) -> None:
+    """A host no resolver can even spell (`not..a..host`) was a 49-line traceback."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        message = f"--host / NESTVEC_HOST: {host!r} is not a host name or address"
+        raise ServiceError(message) from None
 
 
 def _check_data_dir(data_dir: Path) -> None:
@@ -113,7 +130,11 @@ def _check_data_dir(data_dir: Path) -> None:
         if path.exists() and not path.is_dir():
             message = f"{what} {path} is a file, not a directory"
             raise NotADirectoryError(f"{message} (--data-dir, env NESTVEC_DATA_DIR)")
-    DataDirLock(data_dir).release()
+    try:
+        DataDirLock(data_dir).release()
+    except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+        reason = f"data directory {data_dir}: {exc.strerror}"
+        raise type(exc)(f"{reason} (--data-dir, env NESTVEC_DATA_DIR)") from None
 
 
 def _add_ingest_args(parser: argparse.ArgumentParser) -> None:

@@ -28,10 +28,13 @@ NESTVEC = str(Path(sys.executable).parent / "nestvec")
 def test_key_lists_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, value: str, keys: list[str]
 ) -> None:
-    for name in ("NESTVEC_API_KEYS", "NESTVEC_READ_ONLY_KEYS", "NESTVEC_PRELOAD_ENCODERS"):
+    for name in ("NESTVEC_API_KEYS", "NESTVEC_PRELOAD_ENCODERS"):
         monkeypatch.setenv(name, value)
     settings = Settings()
-    assert settings.api_keys == settings.read_only_keys == settings.preload_encoders == keys
+    assert settings.api_keys == settings.preload_encoders == keys
+    monkeypatch.delenv("NESTVEC_API_KEYS")  # a key has one access level
+    monkeypatch.setenv("NESTVEC_READ_ONLY_KEYS", value)
+    assert Settings().read_only_keys == keys
 
 
 @pytest.mark.parametrize("key", ["ключ", "tab\tin"])
@@ -85,6 +88,9 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
         ("NESTVEC_API_KEYS", '["", "k1"]', "non-empty"),
         ("NESTVEC_READ_ONLY_KEYS", '[""]', "non-empty"),
         ("NESTVEC_BATCH_MAX_WAIT_MS", "inf", "finite"),  # every encode waited forever
+        # these three were tracebacks
+        ("NESTVEC_PRELOAD_ENCODERS", "graph-cora", "is not trained (run `nestvec train graph`)"),
+        ("NESTVEC_HOST", "not..a..host", "is not a host name"),
     ],
 )
 def test_bad_setting_is_one_line(tmp_path: Path, variable: str, value: str, expects: str) -> None:
@@ -99,6 +105,13 @@ def test_bad_setting_is_one_line(tmp_path: Path, variable: str, value: str, expe
     assert variable in lines[0] and expects in lines[0], lines[0]
     if variable == "NESTVEC_API_KEYS":
         assert "unterminated" not in lines[0]  # a key, even a malformed list of them, never echoed
+
+
+def test_a_data_dir_that_cannot_be_made_names_the_setting(tmp_path: Path) -> None:
+    done = run_cli(["serve"], {"NESTVEC_DATA_DIR": "/proc/nope/x"}, tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1, done.stderr
+    assert "NESTVEC_DATA_DIR" in lines[0] and "/proc/nope/x" in lines[0]
 
 
 def test_a_key_with_two_access_levels_stops_the_start(tmp_path: Path) -> None:
