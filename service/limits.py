@@ -60,6 +60,8 @@ class _TooLarge(Exception):
 class TokenBucket:
     """`rate` requests per second with bursts of `burst`, per key."""
 
+    PRUNE_PAST = 10_000  # keys held before those refilled to a full burst are forgotten
+
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
         self._state: dict[str, tuple[float, float]] = {}
@@ -69,6 +71,8 @@ class TokenBucket:
         """0 if a request may go now, else the seconds until one may."""
         now = time.monotonic()
         with self._lock:
+            if len(self._state) > self.PRUNE_PAST:  # one key per address: it grew without end
+                self._prune(now)
             tokens, last = self._state.get(key, (float(self.burst), now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens >= 1:
@@ -76,6 +80,14 @@ class TokenBucket:
                 return 0.0
             self._state[key] = (tokens, now)
             return (1 - tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        """Forget keys whose bucket is full again: forgetting them changes nothing."""
+        full = [
+            k for k, (t, last) in self._state.items() if t + (now - last) * self.rate >= self.burst
+        ]
+        for key in full:
+            del self._state[key]
 
 
 class RateLimit:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -138,3 +139,18 @@ def test_a_body_declared_as_another_type_is_415(client: TestClient, content_type
     ok = {"content-type": "application/json; charset=utf-8"}
     body = b'{"points": [{"id": "a", "vector": [1, 0]}]}'
     assert client.put("/v1/collections/t/points", content=body, headers=ok).status_code == 200
+
+
+def test_rate_limit_buckets_forget_idle_keys() -> None:
+    """One bucket per client address was kept for ever."""
+    from service.limits import TokenBucket
+
+    bucket = TokenBucket(rate=1000.0, burst=2)
+    for i in range(TokenBucket.PRUNE_PAST + 500):
+        assert bucket.take(f"addr:{i}") == 0.0
+    time.sleep(0.01)  # every bucket refills to its burst
+    bucket.take("addr:new")
+    assert len(bucket._state) <= 2
+    busy = TokenBucket(rate=0.001, burst=1)
+    busy.take("a")
+    assert busy.take("a") > 0  # a drained bucket is not forgotten: the limit holds
