@@ -172,8 +172,11 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
 
 def _union_member(part: object) -> bool:
     """Whether a pydantic error location part names a member of a union (`str`, `list[str]`,
-    `function-after[...]`), not a field of the request."""
-    return isinstance(part, str) and ("[" in part or part in _PLAIN_TYPES)
+    `function-after[...]`, a model's class name such as `RankDocument`), not a field of the
+    request (fields are snake_case)."""
+    if not isinstance(part, str):
+        return False
+    return "[" in part or part in _PLAIN_TYPES or (part[:1].isupper() and part.isidentifier())
 
 
 _PLAIN_TYPES = frozenset({"str", "int", "float", "bool", "bytes", "none"})

@@ -30,8 +30,9 @@ def list_models() -> dict[str, object]:
 
 @router.get("/v1/models/{name}", response_model=OpenAIModel, tags=["models"])
 def get_model(name: str) -> dict[str, object]:
-    """One encoder (404 `encoder_not_found` naming the known ones)."""
-    encoder_class(name)  # raises EncoderNotFound
+    """One encoder (404 `encoder_not_found` naming the known ones, field `model` as OpenAI's)."""
+    with fields_renamed({"encoder": "model"}):
+        encoder_class(name)  # raises EncoderNotFound
     return _model(name)
 
 

@@ -38,7 +38,7 @@ def test_models_list_and_get_in_openais_shape(client: TestClient) -> None:
     assert first["object"] == "model" and isinstance(first["created"], int)
     one = client.get("/v1/models/minilm").json()
     assert one["id"] == "minilm" and one["object"] == "model"
-    assert_error(client.get("/v1/models/nope"), 404, "encoder_not_found", "encoder")
+    assert_error(client.get("/v1/models/nope"), 404, "encoder_not_found", "model")  # as OpenAI
 
 
 def test_openai_sdk_lists_and_retrieves_models_from_a_live_server(

@@ -232,3 +232,9 @@ def test_a_part_written_alone_keeps_its_siblings(client: TestClient) -> None:
         "DELETE", "/v1/collections/ph/points", json={"ids": ["photo"]}
     ).json() == {"deleted": 3}
     assert stored() == ["other"]
+
+
+def test_a_union_members_class_name_stays_out_of_the_field(client: TestClient) -> None:
+    """A Cohere document object's bad `text` was located at `documents.0.RankDocument.text`."""
+    body = {"query": "q", "documents": [{"text": 5}], "model": "fake"}
+    assert_error(client.post("/v1/rerank", json=body), 422, "validation_error", "documents.0.text")
