@@ -78,7 +78,30 @@ class SearchPlanner:
 
         `funnel` ({"dims": [...], "shortlist": n}) shortlists on low-dim prefixes and re-ranks
         exactly with the full vectors (index.funnel) instead of asking the index.
+
+        Searches do not wait for writes, whose store commit lands before the in-memory view
+        follows. A search that meets such a commit (a payload row already replaced, a filter
+        match SQLite has and the view not yet) is asked again under the writer mutex, once the
+        view has caught up: a point re-upserted unchanged never drops out of the answers.
         """
+        args = (queries, k, filter, params, exclude, with_payload, with_vector, funnel)
+        try:
+            return self._search_view(*args)
+        except _StaleView:
+            with self._lock:  # no commit lands meanwhile: store and view agree
+                return self._search_view(*args)
+
+    def _search_view(
+        self,
+        queries: np.ndarray,
+        k: int,
+        filter: dict[str, Any] | None,
+        params: dict[str, Any] | None,
+        exclude: Sequence[Sequence[str]] | None,
+        with_payload: bool,
+        with_vector: bool,
+        funnel: dict[str, Any] | None,
+    ) -> list[list[Hit]]:
         spec = None if funnel is None else FunnelSpec.parse(funnel, self.config.dim)
         knobs = self._knobs(params)
         prepared = self.metric.prepare(queries)
@@ -195,7 +218,12 @@ class SearchPlanner:
         key = flt.cache_key
         found = self._matches.get(key)
         if found is None:
-            found = Matches(self._matching(flt))
+            labels = self._matching(flt)
+            live = self._live_labels()
+            at = np.searchsorted(live, labels).clip(max=max(len(live) - 1, 0))
+            if len(labels) and (not len(live) or not (live[at] == labels).all()):
+                raise _StaleView  # matches of a commit the view has not taken in yet
+            found = Matches(labels)
             # readers race here (under the read lock): a pop of a key already gone is harmless
             while (oldest := next(iter(self._matches), None)) is not None and (
                 len(self._matches) >= MATCHES_CACHED
@@ -245,14 +273,17 @@ class SearchPlanner:
         if not (with_payload or with_vector):
             return hits
         stored = {p.label: p for p in self.store.by_labels(found, with_vector)}
-        joined = []
         for label, hit in zip(found, hits, strict=True):
             row = stored.get(label)
-            if row is not None:  # a row just replaced or deleted (view not yet updated) is skipped
-                hit.payload_json = row.payload_json if with_payload else None
-                hit.vector = row.vector
-                joined.append(hit)
-        return joined
+            if row is None:  # replaced or deleted by a commit the view has not taken in yet
+                raise _StaleView
+            hit.payload_json = row.payload_json if with_payload else None
+            hit.vector = row.vector
+        return hits
+
+
+class _StaleView(Exception):
+    """The store holds a commit the in-memory view has not taken in yet."""
 
 
 def _plain(value: Any) -> bool:
