@@ -15,6 +15,7 @@ from index import Catalog, Collection, CollectionConfig, Hit
 from index.backends.milvus import check_milvus_uri
 from index.catalog import DataDirLock
 from index.errors import CollectionDeleted, CollectionNotFound
+from index.filters import parse_filter
 from index.funnel_spec import FunnelSpec, check_nested
 from index.payload_fields import check_payload_field
 from index.texts import recording_texts
@@ -158,6 +159,8 @@ class Engine(Embedding):
         """Delete by ids and/or by payload filter; returns how many points went."""
         self.check_batch(len(ids), "ids")
         collection = self.catalog.get(name)
+        if filter is not None:
+            parse_filter(filter)  # a bad filter refuses the whole request, ids deleted or not
         deleted = collection.delete(ids) if ids else 0
         return deleted + (collection.delete_where(filter) if filter is not None else 0)
 

@@ -238,3 +238,19 @@ def test_a_union_members_class_name_stays_out_of_the_field(client: TestClient) -
     """A Cohere document object's bad `text` was located at `documents.0.RankDocument.text`."""
     body = {"query": "q", "documents": [{"text": 5}], "model": "fake"}
     assert_error(client.post("/v1/rerank", json=body), 422, "validation_error", "documents.0.text")
+
+
+def test_a_delete_with_a_bad_filter_deletes_no_id_either(client: TestClient) -> None:
+    """The ids went first, then the filter was refused: 422 over a delete that happened."""
+    assert client.post("/v1/collections", json={"name": "dl", "dim": 2}).status_code == 201
+    points = [{"id": "keep-me", "vector": [1.0, 0.0]}, {"id": "b", "vector": [0.0, 1.0]}]
+    client.put("/v1/collections/dl/points", json={"points": points}).raise_for_status()
+    for bad in (
+        {"must": [{"key": "g", "match": {"value": 1.5}}]},
+        {"must": [{"nested": {"key": "a", "filter": {}}}]},
+        {"must": [{"key": "g", "range": {"gt": "x"}}]},
+    ):
+        body = {"ids": ["keep-me"], "filter": bad}
+        answer = client.request("DELETE", "/v1/collections/dl/points", json=body)
+        assert_error(answer, 422, "invalid_filter", "filter")
+        assert client.post("/v1/collections/dl/count", json={}).json()["count"] == 2
