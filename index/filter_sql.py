@@ -42,7 +42,7 @@ def compile_filter(flt: Filter) -> tuple[str, list[Any]]:
             sql, p = _compile_item(item)
             sqls.append(sql)
             params.extend(p)
-        combined = "(" + joiner.join(sqls) + ")"
+        combined = _balanced(sqls, joiner)
         parts.append(f"NOT {combined}" if negate else combined)
     return (" AND ".join(parts) or "1"), params
 
@@ -153,13 +153,26 @@ def _match_sql(path: str | tuple[str, ...], match: Match) -> tuple[str, list[Any
         return _exists(path, predicate, params)
     values = match.any if match.any is not None else match.except_
     assert values is not None
-    # any of nothing matches nothing; except nothing matches every point with the key
-    preds = [_typed_eq(v) for v in values]
-    predicate = "(" + (" OR ".join(p for p, _ in preds) or "0") + ")"
-    params = [x for _, ps in preds for x in ps]
+    # any of nothing matches nothing; except nothing matches every point with the key. The list
+    # is one bound JSON array: an OR per value passed SQLite's expression depth near 500 values
+    kind = "integer" if values and isinstance(values[0], int) else "text"
+    predicate = f"(e.type = '{kind}' AND e.value IN (SELECT value FROM json_each(?)))"
+    predicate, params = (predicate, [json.dumps(values)]) if values else ("(0)", [])
     if match.any is not None:
         return ("0", []) if not values else _exists(path, predicate, params)
     return _except(path, predicate, params)
+
+
+GROUP = 8  # terms joined flat before nesting: SQLite caps an expression's depth at 1,000
+
+
+def _balanced(terms: list[str], joiner: str) -> str:
+    """`(a OR b OR ...)` nested as a balanced tree: a flat chain of 1,000 conditions passed
+    SQLite's expression depth (a 500)."""
+    if len(terms) <= GROUP:
+        return "(" + joiner.join(terms) + ")"
+    half = len(terms) // 2
+    return "(" + _balanced(terms[:half], joiner) + joiner + _balanced(terms[half:], joiner) + ")"
 
 
 def _sql_only(item: SqlOnly) -> tuple[str, list[Any]]:
@@ -184,7 +197,7 @@ def _sql_only(item: SqlOnly) -> tuple[str, list[Any]]:
     assert isinstance(item, MinShould)
     spec = item.min_should
     compiled = [_compile_item(c) for c in spec.conditions]
-    total = " + ".join(f"({sql})" for sql, _ in compiled) or "0"
+    total = _balanced([f"({sql})" for sql, _ in compiled], " + ") if compiled else "0"
     return f"(({total}) >= ?)", [*(p for _, ps in compiled for p in ps), spec.min_count]
 
 

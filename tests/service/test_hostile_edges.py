@@ -4,6 +4,8 @@ reach after slot reuse. Each is now its documented 4xx or an answer."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -254,3 +256,35 @@ def test_a_delete_with_a_bad_filter_deletes_no_id_either(client: TestClient) -> 
         answer = client.request("DELETE", "/v1/collections/dl/points", json=body)
         assert_error(answer, 422, "invalid_filter", "filter")
         assert client.post("/v1/collections/dl/count", json={}).json()["count"] == 2
+
+
+def test_long_any_lists_and_long_should_chains_are_answered(client: TestClient) -> None:
+    """A match.any of ~500 values or a should of ~1,000 conditions passed SQLite's expression
+    depth: 500 internal_error (without a payload index on the key)."""
+    assert client.post("/v1/collections", json={"name": "la", "dim": 2}).status_code == 201
+    points = [
+        {"id": str(i), "vector": [1.0, i / 300], "payload": {"n": i, "s": f"v{i}", "t": [i, -i]}}
+        for i in range(300)
+    ]
+    client.put("/v1/collections/la/points", json={"points": points}).raise_for_status()
+
+    def count(flt: dict[str, Any]) -> int:
+        answer = client.post("/v1/collections/la/count", json={"filter": flt})
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["count"])
+
+    many = list(range(100, 2100))  # 200 of them stored
+    assert count({"must": [{"key": "n", "match": {"any": many}}]}) == 200
+    assert count({"must": [{"key": "s", "match": {"any": [f"v{i}" for i in many]}}]}) == 200
+    assert count({"must": [{"key": "n", "match": {"except": many}}]}) == 100
+    assert count({"must": [{"key": "t", "match": {"any": [-i for i in many]}}]}) == 200  # arrays
+    should = [{"key": "n", "match": {"value": i}} for i in many]
+    assert count({"should": should}) == 200
+    assert count({"must_not": should}) == 100
+    min_should = {"conditions": should[:1500], "min_count": 1}
+    assert count({"min_should": min_should}) == 200
+    hits = client.post(
+        "/v1/collections/la/search",
+        json={"query": {"vector": [1.0, 0.0]}, "k": 3, "filter": {"should": should}},
+    )
+    assert [h["id"] for h in hits.json()["results"]] == ["100", "101", "102"]
