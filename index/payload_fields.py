@@ -142,6 +142,9 @@ class PayloadFields:
             raise
 
 
+MAX_FIELD_CHARS = 1024  # as point ids: what a URL path segment carries everywhere
+
+
 def check_payload_field(
     key: Any, schema: Any, where: tuple[str, str] = ("field_name", "field_schema")
 ) -> None:
@@ -152,6 +155,10 @@ def check_payload_field(
             "a payload index field must be a non-empty dotted key in valid unicode, without "
             "a double quote",
             where[0],
+        )
+    if len(key) > MAX_FIELD_CHARS:  # it travels in the DELETE's URL path: 100 kB never could
+        raise InvalidCollectionConfig(
+            f"a payload index field is at most {MAX_FIELD_CHARS} characters", where[0]
         )
     if ARRAY in key:
         # the index keeps one value list per point at a dotted path; it cannot reach into arrays

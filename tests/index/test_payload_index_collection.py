@@ -229,6 +229,7 @@ def test_declared_schema_persists_and_keeps_the_snapshot(tmp_path: Path) -> None
         ("", "keyword", "field_name"),
         ('a"b', "keyword", "field_name"),
         ("a\ud800", "keyword", "field_name"),
+        ("k" * 1025, "keyword", "field_name"),  # created, then no DELETE URL could carry it
     ],
 )
 def test_bad_declarations_are_refused(tmp_path: Path, key: str, type_: str, field: str) -> None:
