@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from encoders import EncoderPool, InvalidDimension, encoder_class
+from encoders import EncoderPool, InvalidDimension, InvalidInput, encoder_class
 from encoders.base import PartEncoder
 from index import Catalog, Collection, CollectionConfig, Hit
 from index.backends.milvus import check_milvus_uri
@@ -70,6 +70,8 @@ class Engine(Embedding):
                 check_options(encoder, {"domain": req.domain})
         elif dim is None:
             raise InvalidDimension("a collection without an encoder needs 'dim'", "dim")
+        elif req.domain is not None:  # stored, then never used: no encoder to route
+            raise InvalidInput("'domain' needs an encoder that takes one (moe-minilm)", "domain")
         for key, schema in req.payload_indexes.items():  # refused before anything is written
             check_payload_field(key, schema, ("payload_indexes", f"payload_indexes.{key}"))
         check_milvus_uri(req.index.params, req.index.type, self.settings.allowed_milvus_uris)

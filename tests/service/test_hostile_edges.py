@@ -288,3 +288,10 @@ def test_long_any_lists_and_long_should_chains_are_answered(client: TestClient) 
         json={"query": {"vector": [1.0, 0.0]}, "k": 3, "filter": {"should": should}},
     )
     assert [h["id"] for h in hits.json()["results"]] == ["100", "101", "102"]
+
+
+def test_a_domain_without_an_encoder_is_refused(client: TestClient) -> None:
+    """Stored and never used (an encoder that takes no domain was already refused)."""
+    body = {"name": "dom", "dim": 4, "domain": "scifact"}
+    assert_error(client.post("/v1/collections", json=body), 422, "invalid_input", "domain")
+    assert client.get("/v1/collections/dom").status_code == 404
