@@ -180,6 +180,8 @@ def check_texts(inputs: Sequence[Any]) -> list[str]:
             raise InvalidInput(f"expected a string, got {type(item).__name__}", f"inputs[{i}]")
         if not is_unicode(item):
             raise InvalidInput("text is not valid Unicode (a lone surrogate)", f"inputs[{i}]")
+        if not item.strip():  # as OpenAI and TEI; offline builds skip such rows (missing_text)
+            raise InvalidInput("text is empty (or only whitespace)", f"inputs[{i}]")
     return list(inputs)
 
 

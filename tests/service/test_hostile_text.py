@@ -54,3 +54,30 @@ def test_texts_a_tokenizer_cannot_read_are_refused(
     # the encoder still serves others
     fine = client.post("/v1/embed", json={"inputs": ["fine"], "encoder": "fake"})
     assert fine.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/embeddings", {"input": ["a", " "], "model": "fake"}, "input[1]"),
+        ("/v1/embeddings", {"input": "", "model": "fake"}, "input[0]"),
+        ("/v1/embed", {"inputs": ["\n\t"], "encoder": "fake"}, "inputs[0]"),
+        ("/v1/rank", {"query": "q", "documents": ["a", ""], "model": "fake"}, "documents[1]"),
+        ("/v1/collections/e/search", {"query": {"text": ""}}, "query.text"),
+        (
+            "/v1/collections/e/points",
+            {"points": [{"id": "a", "text": "ok"}, {"id": "b", "text": ""}]},
+            "points[1].text",
+        ),
+    ],
+)
+def test_empty_texts_are_refused_as_openai_and_tei_do(
+    client: TestClient, path: str, body: dict[str, object], field: str
+) -> None:
+    """They were embedded as the [CLS][SEP] vector; an offline build skips them already."""
+    assert client.post("/v1/collections", json={"name": "e", "encoder": "fake"}).status_code == 201
+    method = "PUT" if path.endswith("/points") else "POST"
+    answer = client.request(method, path, json=body)
+    assert answer.status_code == 422 and answer.json()["code"] == "invalid_input", answer.text
+    assert answer.json()["field"] == field
+    assert client.get("/v1/collections/e").json()["count"] == 0
