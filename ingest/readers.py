@@ -136,12 +136,18 @@ class Csv(SourceFormat):
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         # undecodable bytes come through as lone surrogates: the row that holds them is skipped
         # and named, as a malformed JSON line is (a decode error would end the file unnamed)
+        # the csv module's default field limit (128 KiB) ended a build at a long abstract, for
+        # good (each resume met it again); a JSON line has none
+        csv.field_size_limit(CSV_FIELD_LIMIT)
         with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
             reader = csv.reader(f, delimiter=delimiter)
             try:
                 yield from _csv_rows(reader, path.name, start)
             except csv.Error as exc:
                 raise BadInput(f"{path.name} line {reader.line_num}: {exc}", "source") from None
+
+
+CSV_FIELD_LIMIT = 2**31 - 1  # the most a C long holds on every platform
 
 
 def _csv_rows(reader: Any, name: str, start: int) -> Iterator[RawRow]:

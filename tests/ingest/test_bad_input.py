@@ -193,6 +193,16 @@ def test_csv_rows_with_the_wrong_number_of_fields(ingest: Ingest, tmp_path: Path
     assert summary.count == 1
 
 
+def test_a_csv_field_past_128_kib_is_read(ingest: Ingest, tmp_path: Path) -> None:
+    """The csv module's default field limit ended the build at that row, and every resume met
+    it again: the collection could never be finished."""
+    source = tmp_path / "long.csv"
+    long_text = "cats purr " * 20_000  # 200 kB
+    source.write_text(f"id,text\n1,Cats purr.\n2,{long_text}\n3,Dogs bark.\n")
+    summary = ingest(str(source), *TEXT)
+    assert summary.count == 3 and not summary.stats.examples
+
+
 def test_a_folder_of_images_needs_an_image_encoder(ingest: Ingest, tmp_path: Path) -> None:
     faces = DATA / "faces_deepface" / "images"
     if not faces.exists():
