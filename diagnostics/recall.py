@@ -8,7 +8,6 @@ returned another is not wrong.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,12 @@ from index import Collection
 from index.analysis import TooFewPointsError, autotune, exact_knn, recall_at_k
 from index.analysis._validate import check_k
 from index.analysis.knn import Progress
-from index.analysis.recall import recall_per_query
+from index.analysis.recall import GroundTruth, recall_per_query
 from index.registry import validate_params
 
 TUNABLE_KNOBS = ("ef", "nprobe")  # the first one a backend's Query model has is autotuned
 AUTOTUNE_REPEATS = 3  # QPS is the best of this many timed passes (recall is the same each)
 RECALL_QUERIES = 100  # sampled from the collection when the request names no queries
-TIE_RTOL = 1e-5  # distances this close (relative) to the k-th true one tie with it
-CHUNK = 256  # queries per distance pass (bounds the (queries, k, dim) gather)
 
 Searcher = Callable[[np.ndarray, int, dict[str, Any]], np.ndarray]
 
@@ -52,55 +49,6 @@ def recall_queries(
         )
     rows = np.sort(np.random.default_rng(req.seed).choice(len(labels), count, replace=False))
     return vectors[rows], labels[rows]
-
-
-@dataclass(frozen=True)
-class GroundTruth:
-    """Exact top-k labels per query, and what it takes to credit ties against them."""
-
-    labels: np.ndarray  # (nq, k)
-    worst: np.ndarray  # (nq,) distance of each query's k-th true neighbour
-    stored_labels: np.ndarray  # sorted, the rows of `vectors`
-    vectors: np.ndarray
-    queries: np.ndarray
-    metric: str  # "ip" (higher is nearer) or "l2"
-
-    def distances(self, found: np.ndarray) -> np.ndarray:
-        """Distance (lower is nearer) from each query to each found label; inf for -1."""
-        pos = np.searchsorted(self.stored_labels, found).clip(0, len(self.stored_labels) - 1)
-        known = (found >= 0) & (self.stored_labels[pos] == found)
-        out = np.full(found.shape, np.inf, np.float64)
-        for start in range(0, len(found), CHUNK):
-            rows = slice(start, start + CHUNK)
-            picked = self.vectors[pos[rows]].astype(np.float64)
-            query = self.queries[rows, None, :].astype(np.float64)
-            if self.metric == "l2":
-                dist = ((picked - query) ** 2).sum(-1)
-            else:
-                dist = -(picked * query).sum(-1)
-            out[rows] = np.where(known[rows], dist, np.inf)
-        return out
-
-    def credit(self, found: np.ndarray) -> np.ndarray:
-        """`found` with each id that ties the k-th true distance standing in for a missed
-        true id, so that recall_at_k counts it."""
-        k = self.labels.shape[1]
-        found = found[:, :k]
-        width = int(max(found.max(initial=0), self.labels.max(initial=0))) + 1
-        keys = np.arange(len(found))[:, None] * width
-        in_truth = np.isin(keys + found, keys + self.labels) | (found < 0)
-        limit = self.worst + TIE_RTOL * (1 + np.abs(self.worst))
-        near = self.distances(found) <= limit[:, None]
-        out = found.copy()
-        for r in np.flatnonzero((near & ~in_truth).any(axis=1)):
-            seen = set(found[r].tolist())
-            missed = [t for t in self.labels[r].tolist() if t >= 0 and t not in seen]
-            for c in np.flatnonzero(near[r] & ~in_truth[r])[: len(missed)]:
-                out[r, c] = missed.pop()
-        return out
-
-    def recall(self, found: np.ndarray) -> float:
-        return recall_at_k(self.credit(found), self.labels, self.labels.shape[1])
 
 
 def ground_truth(
@@ -123,9 +71,7 @@ def ground_truth(
         keep = np.ones(truth.shape, bool)
         keep[np.arange(len(truth)), drop] = False
         truth = truth[keep].reshape(len(truth), k)
-    base = GroundTruth(truth, np.zeros(len(truth)), labels, vectors, queries, metric)
-    worst = base.distances(truth).max(axis=1)
-    return GroundTruth(truth, worst, labels, vectors, queries, metric)
+    return GroundTruth.of(truth, labels, vectors, queries, metric)
 
 
 def _searcher(

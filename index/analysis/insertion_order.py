@@ -22,7 +22,7 @@ from .hnsw_builders import Builder, HnswParams, get_builder
 from .intrinsic_dimension import lid_mle, neighbour_count
 from .knn import Progress, exact_knn, normalize_rows
 from .order_report import OrderReport, OrderRun, summarize_runs
-from .recall import recall_at_k
+from .recall import GroundTruth
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class _Bench:
     base: np.ndarray
     vectors: np.ndarray  # what orders see: unit rows for cosine
     queries: np.ndarray
-    truth: np.ndarray
+    truth: GroundTruth  # ties with the k-th neighbour count as hits, as in `analyze recall`
     k: int
     ef_values: tuple[int, ...]
     params: HnswParams
@@ -185,7 +185,7 @@ def _run_order(order: str, seed: int, bench: _Bench, inputs: OrderInputs) -> lis
         search = build(bench.base, perm, bench.params, seed)
         seconds = time.perf_counter() - start
         for ef in bench.ef_values:
-            recall = recall_at_k(search(bench.queries, bench.k, ef), bench.truth, bench.k)
+            recall = bench.truth.recall(search(bench.queries, bench.k, ef))
             runs.append(OrderRun(library, order, seed, ef, recall, seconds))
     return runs
 
@@ -214,8 +214,11 @@ def compare_orders(
     M, ef_construction = check_positive_ints((M, ef_construction), "M and ef_construction")
     ef_values, seed_values = check_positive_ints(ef_search, "ef_search"), check_seeds(seeds)
     builders = {name: get_builder(name) for name in libraries}
-    _, truth = exact_knn(base, queries, k, metric)
+    _, nearest = exact_knn(base, queries, k, metric)
     vectors = normalize_rows(base) if metric == "cosine" else base
+    asked = normalize_rows(queries) if metric == "cosine" else queries
+    rows = np.arange(len(base), dtype=np.int64)
+    truth = GroundTruth.of(nearest, rows, vectors, asked, "l2" if metric == "l2" else "ip")
     if lid is None and set(order_names) & set(LID_ORDERS):  # once, not once per seed
         lid = lid_mle(vectors, k=neighbour_count(vectors, 100, "orders"))
     params = HnswParams(M=M, ef_construction=ef_construction, metric=metric)

@@ -68,6 +68,74 @@ def recall_at_k(found_labels: np.ndarray, true_labels: np.ndarray, k: int) -> fl
     return float(np.nanmean(per_query))
 
 
+TIE_RTOL = 1e-5  # distances this close (relative) to the k-th true one tie with it
+CHUNK = 256  # queries per distance pass (bounds the (queries, k, dim) gather)
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Exact top-k labels per query, and what it takes to credit ties against them."""
+
+    labels: np.ndarray  # (nq, k)
+    worst: np.ndarray  # (nq,) distance of each query's k-th true neighbour
+    stored_labels: np.ndarray  # sorted, the rows of `vectors`
+    vectors: np.ndarray
+    queries: np.ndarray
+    metric: str  # "ip" (higher is nearer) or "l2"
+
+    def distances(self, found: np.ndarray) -> np.ndarray:
+        """Distance (lower is nearer) from each query to each found label; inf for -1."""
+        pos = np.searchsorted(self.stored_labels, found).clip(0, len(self.stored_labels) - 1)
+        known = (found >= 0) & (self.stored_labels[pos] == found)
+        out = np.full(found.shape, np.inf, np.float64)
+        for start in range(0, len(found), CHUNK):
+            rows = slice(start, start + CHUNK)
+            picked = self.vectors[pos[rows]].astype(np.float64)
+            query = self.queries[rows, None, :].astype(np.float64)
+            if self.metric == "l2":
+                dist = ((picked - query) ** 2).sum(-1)
+            else:
+                dist = -(picked * query).sum(-1)
+            out[rows] = np.where(known[rows], dist, np.inf)
+        return out
+
+    def credit(self, found: np.ndarray) -> np.ndarray:
+        """`found` with each id that ties the k-th true distance standing in for a missed
+        true id, so that recall_at_k counts it."""
+        k = self.labels.shape[1]
+        found = found[:, :k]
+        width = int(max(found.max(initial=0), self.labels.max(initial=0))) + 1
+        keys = np.arange(len(found))[:, None] * width
+        in_truth = np.isin(keys + found, keys + self.labels) | (found < 0)
+        limit = self.worst + TIE_RTOL * (1 + np.abs(self.worst))
+        near = self.distances(found) <= limit[:, None]
+        out = found.copy()
+        for r in np.flatnonzero((near & ~in_truth).any(axis=1)):
+            seen = set(found[r].tolist())
+            missed = [t for t in self.labels[r].tolist() if t >= 0 and t not in seen]
+            for c in np.flatnonzero(near[r] & ~in_truth[r])[: len(missed)]:
+                out[r, c] = missed.pop()
+        return out
+
+    @classmethod
+    def of(
+        cls,
+        truth: np.ndarray,
+        stored_labels: np.ndarray,
+        vectors: np.ndarray,
+        queries: np.ndarray,
+        metric: str,
+    ) -> GroundTruth:
+        """`truth` (nq, k) labels of exact kNN over `vectors` (rows of sorted `stored_labels`)
+        under "ip" or "l2", with the k-th true distances measured here."""
+        bare = cls(truth, np.zeros(len(truth)), stored_labels, vectors, queries, metric)
+        worst = bare.distances(truth).max(axis=1)
+        return cls(truth, worst, stored_labels, vectors, queries, metric)
+
+    def recall(self, found: np.ndarray) -> float:
+        return recall_at_k(self.credit(found), self.labels, self.labels.shape[1])
+
+
 @dataclass(frozen=True)
 class AutotuneRow:
     """Recall and throughput at one knob value."""
