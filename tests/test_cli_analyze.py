@@ -96,7 +96,20 @@ def test_order_on_vectors_with_query_file(files: dict[str, Path], tmp_path: Path
     report = outputs(tmp_path / "o", "order")
     assert report["n_queries"] == 20 and report["orders"] == ["random", "lid-desc"]
     assert report["recommended"] in report["orders"] and "recommended order" in run.stdout
-    assert "HNSW builds" in run.stderr  # the tqdm bar
+    assert "HNSW builds" not in run.stderr  # the bar is drawn on a terminal only
+
+
+def test_an_error_off_a_terminal_is_one_line(tmp_path: Path) -> None:
+    """The bars went to a piped stderr too, and the error line was glued to one."""
+    bad = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    bad[3, 1] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    argv = [sys.executable, "-m", "service.cli", "analyze", "id", "--vectors", "nan.npy"]
+    run = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("nestvec analyze id: error:"), (
+        run.stderr
+    )
 
 
 def test_recall_on_a_collection(files: dict[str, Path], tmp_path: Path) -> None:

@@ -48,10 +48,11 @@ class Source:
 
 
 def progress_bar(desc: str, unit: str) -> Progress:
-    """A `progress(done, total)` callback drawing a tqdm bar on stderr (shown from now on)."""
+    """A `progress(done, total)` callback drawing a tqdm bar on stderr (shown from now on) when
+    stderr is a terminal: piped into a log, bars glued themselves to the one-line errors."""
     from tqdm import tqdm
 
-    bar = tqdm(desc=desc, unit=unit, file=sys.stderr)
+    bar = tqdm(desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty())
 
     def update(done: int, total: int) -> None:
         bar.total = total
