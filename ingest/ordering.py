@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from index.analysis import available_orders
+from index.analysis import AnalysisError, available_orders
 from index.collection import Collection
 from ingest.errors import InvalidOption
 
@@ -43,4 +43,11 @@ def build_index(collection: Collection, order: OrderSpec, seed: int) -> None:
     """Give `collection` an index built in `order` (it was opened with one in label order)."""
     if order.name == AS_IS:
         return  # labels ascend in source order, and Collection.open inserted by label
-    collection.rebuild(order.name, seed=seed, category_field=order.field)
+    try:
+        collection.rebuild(order.name, seed=seed, category_field=order.field)
+    except AnalysisError as exc:  # every point is committed: only the order needs changing
+        raise InvalidOption(
+            f"{exc.message}; the points are kept: run again with --insertion-order as-is (the "
+            "source order) or another order",
+            "insertion_order",
+        ) from None

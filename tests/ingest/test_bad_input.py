@@ -238,6 +238,8 @@ def test_a_category_order_on_a_field_no_payload_has_is_one_line(tmp_path: Path) 
     assert done.returncode != 0, done.stdout
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "'nope' is in no payload" in lines[0], done.stderr
+    # the build was stuck: a resume re-applied the recorded order, and nothing said what to do
+    assert "run again with --insertion-order as-is" in lines[0]
     done = _nestvec("ingest", source, *TEXT, *args, "--insertion-order", "category:topic")
     assert done.returncode == 0, done.stderr
     assert "category:topic" in done.stdout
