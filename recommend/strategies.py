@@ -9,6 +9,8 @@ lib/segment/src/vector_storage/query/reco_query.rs):
   scaled fast sigmoid 0.5 * (x / (1 + |x|) + 1). Negatives alone are allowed.
 - `sum_scores`: sum of similarities to the positives minus the sum to the negatives.
 Examples are compared after the metric's preparation (cosine: unit length), as Qdrant stores them.
+The similarity inside `best_score` and `sum_scores` is Qdrant's core score: cosine, dot, and for
+Euclid minus the squared distance (a search still reports minus the distance).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.metrics import Metric
+from index.metrics import Metric, squared_l2
 from recommend.errors import InvalidExamples, UnknownStrategy
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -135,12 +137,19 @@ def score_candidates(
         raise ValueError(f"candidates must be (m, {positive.shape[1]}); got {candidates.shape}")
     rule = strategy(name)
     prepared = metric.prepare(candidates)
-    sim_pos = metric.scores(prepared, metric.prepare(positive))
-    sim_neg = metric.scores(prepared, metric.prepare(negative))
+    sim_pos = _core_scores(metric, prepared, metric.prepare(positive))
+    sim_neg = _core_scores(metric, prepared, metric.prepare(negative))
     if rule.objective is None:  # average_vector: the similarity to its single query vector
         query = average_vector(metric.prepare(positive), metric.prepare(negative))
         return metric.scores(prepared, metric.prepare(query[None, :]))[:, 0]
     return rule.objective(sim_pos, sim_neg)
+
+
+def _core_scores(metric: Metric, candidates: np.ndarray, examples: np.ndarray) -> np.ndarray:
+    """Qdrant's internal similarity: -d^2 under Euclid (its sum_scores ranked by -d differed)."""
+    if metric.kind == "l2":
+        return -squared_l2(candidates, examples)
+    return metric.scores(candidates, examples)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from service.qdrant.translate import (
     qdrant_filter,
     scored,
     to_nestvec_id,
+    to_score,
     unnamed,
     wants_vector,
 )
@@ -138,7 +139,10 @@ def _recommend(
         with_payload=req.with_payload not in (None, False),
         with_vector=wants_vector(req.with_vector),
     )
-    return _shown(recommend(engine, name, request).hits, collection, req)
+    hits = recommend(engine, name, request).hits
+    # best_score and sum_scores are Qdrant's raw strategy scores, higher is better whatever the
+    # distance; average_vector is a plain search (Euclid: the distance, lower is better)
+    return _shown(hits, collection, req, raw=strategy != "average_vector")
 
 
 def _examples(given: Any, what: str) -> list[Any]:
@@ -166,14 +170,18 @@ def _check_vector(vector: list[Any], field: str) -> list[float]:
     return vector
 
 
-def _shown(hits: list[Hit], collection: Collection, req: _Query) -> list[dict[str, Any]]:
-    """Hits after `offset`, within `score_threshold`, in Qdrant's ScoredPoint shape."""
+def _shown(
+    hits: list[Hit], collection: Collection, req: _Query, raw: bool = False
+) -> list[dict[str, Any]]:
+    """Hits after `offset`, within `score_threshold`, in Qdrant's ScoredPoint shape; `raw`:
+    scores shown as they are, higher is better (recommend strategies), not as distances."""
     metric = collection.config.metric
-    return [
-        scored(hit, metric, req.with_payload, req.with_vector)
-        for hit in hits[req.offset :]
-        if passes(hit.score if metric != "l2" else -hit.score, req.score_threshold, metric)
-    ]
+    shown = []
+    for hit in hits[req.offset :]:
+        score = hit.score if raw else to_score(hit.score, metric)
+        if passes(score, req.score_threshold, "cosine" if raw else metric):
+            shown.append({**scored(hit, metric, req.with_payload, req.with_vector), "score": score})
+    return shown
 
 
 def _knobs(collection: Collection, params: SearchParams | None) -> dict[str, Any] | None:

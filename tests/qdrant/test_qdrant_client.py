@@ -355,3 +355,29 @@ def test_payload_selectors_are_json_paths(qc: QdrantClient) -> None:
     assert shown(m.PayloadSelectorInclude(include=["l[].x"])) == {"l": [{"x": 1}, {"x": 3}]}
     assert qc.retrieve("sel", [1], with_vectors=["image"])[0].vector is None
     assert qc.retrieve("sel", [1], with_vectors=True)[0].vector is not None
+
+
+@pytest.mark.parametrize("distance", [m.Distance.EUCLID, m.Distance.COSINE, m.Distance.DOT])
+def test_recommend_strategies_score_as_qdrants_own_engine(qc: QdrantClient, distance: str) -> None:
+    """qdrant-client's in-process engine is Qdrant's scoring written in Python. Under Euclid,
+    best_score came back negated (the best hit scored lowest), sum_scores ranked by -d where
+    Qdrant sums -d^2, and score_threshold let through hits below it."""
+    name = f"reco_{distance.lower()}"
+    local = QdrantClient(":memory:")
+    vectors = np.random.default_rng(3).normal(size=(300, 16)).astype(np.float32)
+    points = [m.PointStruct(id=i, vector=v.tolist()) for i, v in enumerate(vectors)]
+    for client in (qc, local):
+        client.create_collection(name, vectors_config=m.VectorParams(size=16, distance=distance))
+        client.upsert(name, points=points, wait=True)
+    for strategy in (m.RecommendStrategy.BEST_SCORE, m.RecommendStrategy.SUM_SCORES):
+        query = m.RecommendQuery(
+            recommend=m.RecommendInput(positive=[3, 17, 256], negative=[9, 200], strategy=strategy)
+        )
+        want = local.query_points(name, query=query, limit=8).points
+        got = qc.query_points(name, query=query, limit=8).points
+        assert [p.id for p in got] == [p.id for p in want], (strategy, got, want)
+        np.testing.assert_allclose([p.score for p in got], [p.score for p in want], rtol=1e-3)
+        threshold = want[4].score - 1e-6  # the best five pass it
+        cut = qc.query_points(name, query=query, limit=8, score_threshold=threshold).points
+        assert [p.id for p in cut] == [p.id for p in want[:5]], (strategy, cut)
+    local.close()

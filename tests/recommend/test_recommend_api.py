@@ -42,6 +42,12 @@ def similarity(metric: str, x: np.ndarray, q: np.ndarray) -> np.ndarray:
     return x @ q.T
 
 
+def core_similarity(metric: str, x: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """What Qdrant's strategies compare: the similarity, minus the squared distance under l2."""
+    scores = similarity(metric, x, q)
+    return -(scores**2) if metric == "l2" else scores
+
+
 def oracle(
     metric: str, strategy: str, x: np.ndarray, pos: np.ndarray, neg: np.ndarray
 ) -> np.ndarray:
@@ -51,7 +57,7 @@ def oracle(
         n = unit_rows(neg) if metric == "cosine" else neg
         q = p.mean(0) if not len(n) else 2 * p.mean(0) - n.mean(0)
         return similarity(metric, x, q[None, :])[:, 0]
-    sp, sn = similarity(metric, x, pos), similarity(metric, x, neg)
+    sp, sn = core_similarity(metric, x, pos), core_similarity(metric, x, neg)
     if strategy == "sum_scores":
         return sp.sum(1) - sn.sum(1)
     sig = lambda v: 0.5 * (v / (1 + np.abs(v)) + 1)  # noqa: E731
