@@ -99,8 +99,12 @@ def recommend_history(
     found = build_interests(
         collection.metric.prepare(vectors), timestamps, interests, short_term, seed
     )
+    queries = found.vectors  # unit: interests are directions, which cosine and dot rank by
+    if collection.metric.kind == "l2":  # a unit query ranked points near the origin first
+        prepared = collection.metric.prepare(vectors)
+        queries = np.stack([prepared[members].mean(axis=0) for members in found.members])
     depth = k if mmr_lambda is None else k * MMR_POOL
-    lists = _search(collection, found.vectors, depth, opts, False, mmr_lambda is not None)
+    lists = _search(collection, queries, depth, opts, False, mmr_lambda is not None)
     keys = np.full((len(lists), depth), -1, np.int64)
     scores = np.full((len(lists), depth), -np.inf, np.float32)
     ids: dict[str, int] = {}

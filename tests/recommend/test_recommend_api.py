@@ -163,6 +163,29 @@ def test_history_matches_brute_force_max_merge(
     assert [h["id"] for h in same] == want_ids
 
 
+@pytest.mark.parametrize("interests", [1, 2])
+def test_history_on_l2_searches_at_the_historys_scale(
+    vector_client: TestClient, interests: int
+) -> None:
+    """Interests are directions; on an l2 collection the unit query ranked points near the
+    origin first: a user of only far items was recommended only near ones."""
+    rng = np.random.default_rng(5)
+    direction = rng.normal(size=DIM)
+    direction /= np.linalg.norm(direction)
+    near = direction + 0.05 * rng.normal(size=(40, DIM))
+    far = 10 * direction + 0.5 * rng.normal(size=(40, DIM))
+    body = {"name": "scales", "dim": DIM, "metric": "l2", "index": {"type": "flat"}}
+    assert vector_client.post("/v1/collections", json=body).status_code == 201
+    points = [{"id": f"n{i}", "vector": v.tolist()} for i, v in enumerate(near)]
+    points += [{"id": f"f{i}", "vector": v.tolist()} for i, v in enumerate(far)]
+    vector_client.put("/v1/collections/scales/points", json={"points": points}).raise_for_status()
+    history = [{"id": f"f{i}"} for i in range(12)]
+    ask = {"history": history, "k": 10, "interests": interests}
+    answer = recommend(vector_client, ask, name="scales")
+    assert answer.status_code == 200, answer.text
+    assert all(h["id"].startswith("f") for h in answer.json()["results"]), answer.json()
+
+
 def test_history_timestamps_round_robin_and_mmr(vector_client: TestClient) -> None:
     make_collection(vector_client)
     history = [{"id": f"p{i}", "timestamp": 1000.0 + i} for i in range(12)]  # p11 is latest
@@ -205,6 +228,10 @@ def test_bad_inputs_are_4xx(vector_client: TestClient) -> None:
     assert_error(e({"positive": [], "strategy": "best_score"}), 422, "invalid_examples")
     assert_error(e({"positive": [[0.1] * 3]}), 422, "dimension_mismatch", "positive[0]")
     assert_error(e({"positive": ["p1"], "interests": 2}), 422, "invalid_examples", "interests")
+    # options of the other mode were ignored silently
+    assert_error(e({"positive": ["p1"], "merge": "max"}), 422, "invalid_examples", "merge")
+    history_with_strategy = {"history": [{"id": "p1"}], "strategy": "best_score"}
+    assert_error(e(history_with_strategy), 422, "invalid_examples", "strategy")
     assert_error(e({"history": [{"id": "p1"}], "mmr_lambda": 1.5}), 422, "validation_error")
     assert_error(e({"history": [{"id": "p1"}], "interests": 0}), 422, "validation_error")
     assert_error(e({"positive": [{"id": "p1"}]}), 422, "validation_error")
