@@ -195,7 +195,7 @@ def final(call: Call[T], got: Outcome, base_url: object) -> T:
 
 def body(model: BaseModel) -> dict[str, Any]:
     """A request model as the JSON the service reads (unset options left to its defaults)."""
-    return model.model_dump(exclude_none=True, mode="json")
+    return model.model_dump(exclude_unset=True, exclude_none=True, mode="json")
 
 
 def read(model: type[M]) -> Callable[[httpx.Response], M]:

@@ -38,11 +38,13 @@ def recommend(engine: Engine, name: str, req: RecommendRequest) -> Recommendatio
     if has_examples and req.history is not None:
         raise InvalidExamples("give examples (positive/negative) or a history, not both", "history")
     if req.history is not None:
+        if "strategy" in req.model_fields_set:  # it was ignored: a history is scored by interest
+            raise InvalidExamples("'strategy' applies to positive/negative requests", "strategy")
         return _by_history(engine, collection, req)
     if not has_examples:
         raise InvalidExamples("give positive/negative examples or a history", "positive")
-    for option in HISTORY_OPTIONS:
-        if getattr(req, option) is not None:
+    for option in (*HISTORY_OPTIONS, "merge"):  # `merge` has a default: was it sent?
+        if getattr(req, option) is not None and option in req.model_fields_set:
             raise InvalidExamples(f"{option!r} applies to history requests only", option)
     strategy(req.strategy)  # an unknown name fails before any point is read
     positive, pos_ids = _resolve(engine, collection, req.positive or [], "positive")
