@@ -28,7 +28,7 @@ from index.locks import ReadWriteLock
 from index.metrics import METRICS, Metric
 from index.payload_fields import PAYLOAD_INDEXES_KEY, PayloadFields
 from index.payload_index import PayloadIndex
-from index.planner import SearchPlanner
+from index.planner import SearchPlanner, StaleView
 from index.plans import Matches, concat
 from index.point_ops import PointOps
 from index.registry import index_class, validate_params, with_defaults
@@ -269,10 +269,15 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
     def count(self, filter: dict[str, Any] | None = None) -> int:
         """Number of points, or of points matching a filter."""
         flt = parse_filter(filter)
-        with self._rw.read():
-            if flt is None:
+        if flt is None:
+            with self._rw.read():
                 return self.store.count()
-            return len(self._matches_of(flt).labels)
+        try:
+            with self._rw.read():
+                return len(self._matches_of(flt).labels)
+        except StaleView:  # a commit the view has not taken in: count once it has (as search)
+            with self._lock, self._rw.read():
+                return len(self._matches_of(flt).labels)
 
     def get(self, ids: Sequence[str], with_vector: bool = False) -> list[StoredPoint]:
         """Stored points for ids, in the order asked; unknown ids are skipped."""

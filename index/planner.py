@@ -87,7 +87,7 @@ class SearchPlanner:
         args = (queries, k, filter, params, exclude, with_payload, with_vector, funnel)
         try:
             return self._search_view(*args)
-        except _StaleView:
+        except StaleView:
             with self._lock:  # no commit lands meanwhile: store and view agree
                 return self._search_view(*args)
 
@@ -222,7 +222,7 @@ class SearchPlanner:
             live = self._live_labels()
             at = np.searchsorted(live, labels).clip(max=max(len(live) - 1, 0))
             if len(labels) and (not len(live) or not (live[at] == labels).all()):
-                raise _StaleView  # matches of a commit the view has not taken in yet
+                raise StaleView  # matches of a commit the view has not taken in yet
             found = Matches(labels)
             # readers race here (under the read lock): a pop of a key already gone is harmless
             while (oldest := next(iter(self._matches), None)) is not None and (
@@ -276,13 +276,13 @@ class SearchPlanner:
         for label, hit in zip(found, hits, strict=True):
             row = stored.get(label)
             if row is None:  # replaced or deleted by a commit the view has not taken in yet
-                raise _StaleView
+                raise StaleView
             hit.payload_json = row.payload_json if with_payload else None
             hit.vector = row.vector
         return hits
 
 
-class _StaleView(Exception):
+class StaleView(Exception):
     """The store holds a commit the in-memory view has not taken in yet."""
 
 

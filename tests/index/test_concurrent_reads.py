@@ -190,10 +190,12 @@ def test_a_point_rewritten_unchanged_never_drops_out_of_searches(
             n += 1
         return n
 
+    group_of_7 = {"must": [{"key": "group", "match": {"value": payload[0]["group"]}}]}
+    in_group = col.count(group_of_7)
     writers = [run(rewrite) for _ in range(2)]
     searches = misses = 0
-    group_of_7 = {"must": [{"key": "group", "match": {"value": payload[0]["group"]}}]}
     while time.monotonic() < stop:
+        misses += col.count(group_of_7) != in_group  # counts meet the same commits
         for flt, with_payload in ((None, True), (group_of_7, True), (group_of_7, False)):
             hits = col.search(target, 1, filter=flt, with_payload=with_payload)[0]
             searches += 1
