@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -35,6 +35,7 @@ from index.registry import index_class, validate_params, with_defaults
 from index.snapshot import Snapshots
 from index.store import PointStore
 from index.stored_point import StoredPoint, check_point_id
+from index.texts import recording_texts
 from index.vector_table import VectorTable
 
 __all__ = ["STORE_FILE", "REBUILD_BATCH", "Collection", "CollectionConfig", "IndexDefaults"]
@@ -124,13 +125,10 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
         vectors: np.ndarray,
         payloads: Sequence[dict[str, Any]],
         replace_parts_of: Sequence[str] = (),
+        texts: Mapping[str, str | None] | None = None,
     ) -> int:
-        """Insert or replace points (the last occurrence of a repeated id wins).
-
-        Upserting an id replaces the point of that id and every part of it (a photo's faces,
-        see `PointStore.upsert`), and every old part of the wholes in `replace_parts_of`, in
-        the store's transaction; the index drops them too.
-        """
+        """Insert or replace points (the last occurrence of a repeated id wins), with the parts
+        of the ids and of `replace_parts_of` (`PointStore.upsert`); `texts` for reindex."""
         last = {pid: i for i, pid in enumerate(ids)}
         keep = sorted(last.values())
         ids = [ids[i] for i in keep]
@@ -141,9 +139,10 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
         prepared = self.metric.prepare(vectors)
         with self._lock:
             self._catch_up()
-            removed, added = self.store.upsert(  # searches go on
-                ids, vectors, payloads, replace_parts_of=replace_parts_of
-            )
+            with recording_texts(self.path, texts or {}):  # in write order, put back on failure
+                removed, added = self.store.upsert(  # searches go on
+                    ids, vectors, payloads, replace_parts_of=replace_parts_of
+                )
             with self._rw.write():
                 self._forget(removed)
                 self._ids.update(zip(added.tolist(), ids, strict=True))

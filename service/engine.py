@@ -18,7 +18,6 @@ from index.errors import CollectionDeleted, CollectionNotFound
 from index.filters import parse_filter
 from index.funnel_spec import FunnelSpec, check_nested
 from index.payload_fields import check_payload_field
-from index.texts import recording_texts
 from index.vectors import as_matrix
 from service.embedding import Embedding, check_options
 from service.errors import LimitExceeded, NoEncoder, fields_renamed
@@ -154,8 +153,7 @@ class Engine(Embedding):
         photos = [str(points[i].id) for i in parted]  # their old parts go, however many
         # kept for `nestvec reindex`; None forgets an older text
         texts = {str(points[i].id): points[i].text for i in whole} if encoder_name else {}
-        with recording_texts(collection.path, texts):
-            return collection.upsert(ids, vectors, payloads, replace_parts_of=photos)
+        return collection.upsert(ids, vectors, payloads, replace_parts_of=photos, texts=texts)
 
     def delete(self, name: str, ids: Sequence[str], filter: dict[str, Any] | None) -> int:
         """Delete by ids and/or by payload filter; returns how many points went."""
