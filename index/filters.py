@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from index.errors import InvalidFilter
 from index.filter_model import ARRAY, LEGACY, Filter, MinShould, SqlOnly
 from index.json_depth import json_depth
+from nestvec.fields import field_path
 
 # Raw filters whose parse is remembered, process-wide (parsing is pure and a Filter is never
 # changed after it): a search sending the filter it sent before skips pydantic, which costs more
@@ -54,7 +55,7 @@ def _validate(raw: Any) -> Filter:
         # fields as a nested Filter's extras, then the deepest, then not a mere type mismatch.
         loc, error = max(((_user_loc(e), e) for e in exc.errors()), key=_rank)
         reason = _match_type(loc, error) or error["msg"].removeprefix("Value error, ")
-        message = f"invalid filter at {'.'.join(loc) or 'top level'}: {reason}"
+        message = f"invalid filter at {_at(loc) or 'top level'}: {reason}"
         raise InvalidFilter(message, "filter") from None
 
 
@@ -78,7 +79,7 @@ def _refuse_unsupported(raw: Any, loc: list[str]) -> None:
     if not isinstance(raw, dict):
         return
     for key, value in raw.items():
-        at = ".".join([*loc, key])
+        at = _at([*loc, key])
         if key in UNSUPPORTED:
             raise InvalidFilter(
                 f"invalid filter at {at}: {UNSUPPORTED[key]} are not supported", "filter"
@@ -88,6 +89,11 @@ def _refuse_unsupported(raw: Any, loc: list[str]) -> None:
             raise InvalidFilter(f"invalid filter at {at}: {reason}", "filter")
         if key in ("must", "should", "must_not", "min_should", "conditions", "filter"):
             _refuse_unsupported(value, [*loc, key])
+
+
+def _at(loc: list[str]) -> str:
+    # list positions come as digit strings here; a condition's own names never are digits
+    return field_path(int(p) if p.isdigit() else p for p in loc)
 
 
 def _is_date(value: Any) -> bool:

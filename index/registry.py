@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from index.errors import IndexExtraMissing, InvalidIndexParams, UnknownIndexType
+from nestvec.fields import field_path
 from nestvec.registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "nestvec.indexes"
@@ -59,7 +60,7 @@ def validate_params(
         return model.model_validate(values, context={"dim": dim})
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = field_path(first["loc"])
         message = f"{where}: {first['msg']}"
         if first["type"] == "extra_forbidden":  # a typo: say what would have been accepted
             message += f"; valid keys: {', '.join(model.model_fields)}"

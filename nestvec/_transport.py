@@ -16,6 +16,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from nestvec.fields import field_path
+
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
@@ -224,7 +226,7 @@ def _refused_as_bad_request(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(*args, **kwargs)
         except ValidationError as exc:
             first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or None
+            field = field_path(first["loc"]) or None
             message = f"{field}: {first['msg']}" if field else first["msg"]
             raise BadRequest("validation_error", message, field, None) from None
 

@@ -14,6 +14,7 @@ from pydantic_settings import SettingsError
 from encoders.errors import EncoderError
 from index.errors import IndexError_
 from ingest.errors import IngestError
+from nestvec.fields import field_path
 from service.commands import analyze, reindex, train
 from service.errors import ServiceError
 from service.settings import Settings, settings_error
@@ -223,7 +224,7 @@ def user_message(exc: Exception) -> str:
         message = settings_error(exc)  # type: ignore[arg-type]
     elif isinstance(exc, ValidationError):  # a request model built from command-line flags
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
+        where = field_path(first["loc"])
         message = f"{where}: {first['msg']}" if where else first["msg"]
     else:
         message = getattr(exc, "message", None) or str(exc)

@@ -36,6 +36,7 @@ from index.errors import (
     PayloadIndexNotFound,
     PointNotFound,
 )
+from nestvec.fields import field_path
 from nestvec.registry import ExtraMissing
 
 log = logging.getLogger("nestvec")
@@ -162,10 +163,10 @@ async def domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     first = _reported(exc.errors())
-    loc = [str(p) for p in first["loc"] if p != "body" and not _union_member(p)]
+    loc = [p for p in first["loc"] if p != "body" and not _union_member(p)]
     if first["type"] == "json_invalid":
         return JSONResponse(error_body("invalid_json", "request body is not valid JSON"), 400)
-    field = ".".join(loc) or None
+    field = field_path(loc) or None
     message = f"{field}: {first['msg']}" if field else first["msg"]
     return JSONResponse(error_body("validation_error", message, field), status_code=422)
 

@@ -29,6 +29,7 @@ from diagnostics.requests import (
 from index import Catalog, Collection, IndexError_
 from index.analysis.knn import Progress, normalize_rows
 from index.registry import validate_params
+from nestvec.fields import field_path
 from service.commands.analyze_args import (
     add_id_args,
     add_order_args,
@@ -251,7 +252,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _message(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
-        return f"{'.'.join(str(p) for p in first['loc']) or 'arguments'}: {first['msg']}"
+        return f"{field_path(first['loc']) or 'arguments'}: {first['msg']}"
     field = getattr(exc, "field", None)
     return f"{field}: {exc}" if field else str(exc)
 

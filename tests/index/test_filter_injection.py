@@ -81,13 +81,13 @@ def test_issue_repro_key_with_match_means_that_literal_key(client: TestClient) -
 @pytest.mark.parametrize(
     ("flt", "where"),
     [
-        ({"must": [{"key": 'a"b', "match": {"value": 1}}]}, "must.0.key"),
-        ({"must": [{"key": "a", "range": {}}]}, "must.0.range"),
-        ({"should": [{"must": [{"key": "a", "range": {}}]}]}, "should.0.must.0.range"),
-        ({"must": [{"key": "a", "match": {"value": 2**64}}]}, "must.0.match.value"),
-        ({"must": [{"key": "a", "match": {"any": ["x\ud800"]}}]}, "must.0.match.any.0"),
-        ({"must": [{"key": "a\ud800", "match": {"value": 1}}]}, "must.0.key"),
-        ({"must": [{"key": "a", "match": {"value": "x\x00"}}]}, "must.0.match.value"),
+        ({"must": [{"key": 'a"b', "match": {"value": 1}}]}, "must[0].key"),
+        ({"must": [{"key": "a", "range": {}}]}, "must[0].range"),
+        ({"should": [{"must": [{"key": "a", "range": {}}]}]}, "should[0].must[0].range"),
+        ({"must": [{"key": "a", "match": {"value": 2**64}}]}, "must[0].match.value"),
+        ({"must": [{"key": "a", "match": {"any": ["x\ud800"]}}]}, "must[0].match.any[0]"),
+        ({"must": [{"key": "a\ud800", "match": {"value": 1}}]}, "must[0].key"),
+        ({"must": [{"key": "a", "match": {"value": "x\x00"}}]}, "must[0].match.value"),
     ],
 )
 def test_unusable_conditions_are_422_naming_where(

@@ -121,18 +121,18 @@ def test_nested_array_keys(
 @pytest.mark.parametrize(
     ("flt", "where"),
     [
-        ({"must": [{"has_id": "1"}]}, "must.0.has_id"),
-        ({"must": [{"has_id": [-1]}]}, "must.0.has_id.0"),
-        ({"must": [{"is_empty": {}}]}, "must.0.is_empty.key"),
-        ({"must": [{"is_null": {"key": ""}}]}, "must.0.is_null.key"),
-        ({"must": [{"key": "n", "values_count": {}}]}, "must.0.values_count"),
-        ({"must": [{"key": "n", "values_count": {"gt": 1.5}}]}, "must.0.values_count.gt"),
-        ({"must": [{"key": "n", "match": {"text": ""}}]}, "must.0.match.text"),
+        ({"must": [{"has_id": "1"}]}, "must[0].has_id"),
+        ({"must": [{"has_id": [-1]}]}, "must[0].has_id[0]"),
+        ({"must": [{"is_empty": {}}]}, "must[0].is_empty.key"),
+        ({"must": [{"is_null": {"key": ""}}]}, "must[0].is_null.key"),
+        ({"must": [{"key": "n", "values_count": {}}]}, "must[0].values_count"),
+        ({"must": [{"key": "n", "values_count": {"gt": 1.5}}]}, "must[0].values_count.gt"),
+        ({"must": [{"key": "n", "match": {"text": ""}}]}, "must[0].match.text"),
         ({"min_should": {"conditions": [], "min_count": -1}}, "min_should.min_count"),
         ({"min_should": {"min_count": 1}}, "min_should.conditions"),
-        ({"must": [{"key": "a[]b", "match": {"value": 1}}]}, "must.0.key"),
-        ({"must": [{"key": "[].a", "match": {"value": 1}}]}, "must.0.key"),
-        ({"must": [{"is_empty": {"key": "a[]"}}]}, "must.0.is_empty.key"),
+        ({"must": [{"key": "a[]b", "match": {"value": 1}}]}, "must[0].key"),
+        ({"must": [{"key": "[].a", "match": {"value": 1}}]}, "must[0].key"),
+        ({"must": [{"is_empty": {"key": "a[]"}}]}, "must[0].is_empty.key"),
     ],
 )
 def test_bad_condition_names_its_place(client: TestClient, flt: dict[str, Any], where: str) -> None:

@@ -241,7 +241,7 @@ def test_bad_inputs_are_4xx(vector_client: TestClient) -> None:
     nan_time = '{"history": [{"id": "p1", "timestamp": NaN}, {"id": "p2", "timestamp": 1}]}'
     path, headers = "/v1/collections/items/recommend", {"content-type": "application/json"}
     answer = vector_client.post(path, content=nan_time, headers=headers)
-    assert_error(answer, 422, "validation_error", "history.0.timestamp")
+    assert_error(answer, 422, "validation_error", "history[0].timestamp")
 
 
 @pytest.mark.parametrize("strategy", ["best_score", "sum_scores"])

@@ -124,9 +124,9 @@ def test_a_tiny_vector_keeps_its_direction_under_cosine(client: TestClient) -> N
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [  # the field of the request, not pydantic's union member ("input.str", "inputs.list[str]")
-        ("/v1/embeddings", {"input": ["ok", None], "model": "fake"}, "input.1"),
+        ("/v1/embeddings", {"input": ["ok", None], "model": "fake"}, "input[1]"),
         ("/v1/embeddings", {"input": 123, "model": "fake"}, "input"),
-        ("/embed", {"inputs": ["ok", None]}, "inputs.1"),
+        ("/embed", {"inputs": ["ok", None]}, "inputs[1]"),
         # a JSON true or "32" is not a number: it was read as 1 or 32
         ("/v1/collections", {"name": "x", "dim": True}, "dim"),
         ("/v1/embed", {"encoder": "fake", "inputs": ["a"], "dim": "32"}, "dim"),
@@ -237,9 +237,9 @@ def test_a_part_written_alone_keeps_its_siblings(client: TestClient) -> None:
 
 
 def test_a_union_members_class_name_stays_out_of_the_field(client: TestClient) -> None:
-    """A Cohere document object's bad `text` was located at `documents.0.RankDocument.text`."""
+    """A Cohere document object's bad `text` was located at `documents[0].RankDocument.text`."""
     body = {"query": "q", "documents": [{"text": 5}], "model": "fake"}
-    assert_error(client.post("/v1/rerank", json=body), 422, "validation_error", "documents.0.text")
+    assert_error(client.post("/v1/rerank", json=body), 422, "validation_error", "documents[0].text")
 
 
 def test_a_delete_with_a_bad_filter_deletes_no_id_either(client: TestClient) -> None:

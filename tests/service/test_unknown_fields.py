@@ -51,20 +51,20 @@ NESTED = [
         "POST",
         "/v1/collections/{name}/search/batch",
         {"searches": [{"query": {"vector": VEC}, "fliter": {}}]},
-        "searches.0.fliter",
+        "searches[0].fliter",
     ),
     (
         "PUT",
         "/v1/collections/{name}/points",
         {"points": [{"id": "a", "vector": VEC, "paylod": {}}]},
-        "points.0.paylod",
+        "points[0].paylod",
     ),
     ("POST", "/v1/collections", {"name": "o", "dim": 4, "index": {"prams": {}}}, "index.prams"),
     (
         "POST",
         "/v1/collections/{name}/recommend",
         {"history": [{"id": "a", "ts": 1}]},
-        "history.0.ts",
+        "history[0].ts",
     ),
     (
         "POST",
@@ -222,7 +222,7 @@ def test_vectors_hold_numbers_only(client: TestClient, bad: object) -> None:
     point = {"id": "a", "vector": [bad, 1]}
     answer = client.put("/v1/collections/num/points", json={"points": [point]})
     assert answer.status_code == 422, answer.text
-    assert answer.json()["field"] == "points.0.vector.0", answer.json()
+    assert answer.json()["field"] == "points[0].vector[0]", answer.json()
     query = {"query": {"vector": [1, bad]}, "k": 1}
     assert client.post("/v1/collections/num/search", json=query).status_code == 422
     assert client.get("/v1/collections/num").json()["count"] == 0
