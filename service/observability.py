@@ -12,8 +12,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("nestvec.access")
@@ -128,7 +130,7 @@ class RequestLog:
             await self.app(scope, receive, send_with_id)
         finally:
             took = time.perf_counter() - start
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = route_path(scope)
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.latency.labels(scope["method"], route).observe(took)
             log.info(
@@ -141,6 +143,18 @@ class RequestLog:
                     "ms": round(took * 1000, 2),
                 },
             )
+
+
+def route_path(scope: Scope) -> str:
+    """The route template a request was for: routing sets it, but a request the middleware
+    refused (401, 413, 429) never reached routing, so it is looked up; "unmatched" keeps
+    unknown paths from adding a label each."""
+    if "route" in scope:
+        return getattr(scope["route"], "path", "unmatched")
+    for route in iter_route_contexts(scope["app"].routes):  # included routers, expanded
+        if route.route.matches(scope)[0] != Match.NONE:  # PARTIAL: the path, another method
+            return route.path_format
+    return "unmatched"
 
 
 class JsonFormatter(logging.Formatter):

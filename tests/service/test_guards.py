@@ -40,6 +40,22 @@ def test_api_keys(make_client: Callable[..., TestClient]) -> None:
     assert_error(client.delete("/v1/collections/v", headers=READ), 403, "forbidden")
 
 
+def test_requests_refused_before_routing_are_counted_under_their_route(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """A 401, 413 or 429 from the middleware is counted under the route it was for, as a 404
+    on no route stays `unmatched` (they all read "unmatched": an auth storm hid its target)."""
+    client = make_client(api_keys=["full-key"], max_body_bytes=2000)
+    client.post("/v1/collections/v/search", json={"k": 1})
+    client.put("/v1/collections/v/points", content=b"x" * 3000, headers=FULL)
+    client.get("/no/such/path", headers=FULL)
+    text = client.get("/metrics", headers=FULL).text
+    search = 'route="/v1/collections/{name}/search",status="401"'
+    upsert = 'route="/v1/collections/{name}/points",status="413"'
+    assert search in text and upsert in text, text
+    assert 'nestvec_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
+
+
 def test_body_size_limit(make_client: Callable[..., TestClient]) -> None:
     client = make_client(max_body_bytes=2000)
     client.post("/v1/collections", json={"name": "v", "dim": 600})
