@@ -176,11 +176,12 @@ def _shown(
     """Hits after `offset`, within `score_threshold`, in Qdrant's ScoredPoint shape; `raw`:
     scores shown as they are, higher is better (recommend strategies), not as distances."""
     metric = collection.config.metric
+    distance = not raw and metric == "l2"  # Qdrant shows Euclid's search scores as distances
     shown = []
     for hit in hits[req.offset :]:
         score = hit.score if raw else to_score(hit.score, metric)
-        if passes(score, req.score_threshold, "cosine" if raw else metric):
-            shown.append({**scored(hit, metric, req.with_payload, req.with_vector), "score": score})
+        if passes(score, req.score_threshold, distance):
+            shown.append(scored(hit, metric, req.with_payload, req.with_vector, score))
     return shown
 
 

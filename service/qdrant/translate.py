@@ -91,11 +91,11 @@ def to_score(score: float, metric: str) -> float:
     return -score if metric == "l2" else score
 
 
-def passes(score: float, threshold: float | None, metric: str) -> bool:
-    """Qdrant's score_threshold: a least score, or for Euclid a greatest distance."""
+def passes(score: float, threshold: float | None, distance: bool) -> bool:
+    """Qdrant's score_threshold: a least score, or for a distance (Euclid's) a greatest one."""
     if threshold is None:
         return True
-    return score <= threshold if metric == "l2" else score >= threshold
+    return score <= threshold if distance else score >= threshold
 
 
 def select_payload(payload: dict[str, Any], spec: WithPayload | None) -> dict[str, Any] | None:
@@ -184,14 +184,10 @@ def record(
 
 
 def scored(
-    hit: Hit, metric: str, with_payload: WithPayload | None, with_vector: WithVector
+    hit: Hit, metric: str, with_payload: WithPayload | None, with_vector: WithVector, score: float
 ) -> dict[str, Any]:
     """A Qdrant ScoredPoint (`version` is 0: nestvec keeps no per-point version)."""
-    return {
-        **record(hit, metric, with_payload, with_vector),
-        "version": 0,
-        "score": to_score(hit.score, metric),
-    }
+    return {**record(hit, metric, with_payload, with_vector), "version": 0, "score": score}
 
 
 def unnamed(
