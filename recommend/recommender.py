@@ -64,6 +64,8 @@ def recommend_examples(
     metric = collection.metric
     pos, neg = metric.prepare(positive), metric.prepare(negative)
     if rule.objective is None:  # average_vector: one query, a plain search
+        # each example prepared first, as Qdrant's server does (`preprocess_vectors`: a long raw
+        # example weighs no more under cosine); qdrant-client's in-process engine does not
         query = average_vector(pos, neg)[None, :]
         return _search(collection, query, k, opts, opts.with_payload, opts.with_vector)[0]
     seeds = seed_queries(pos, neg)

@@ -103,6 +103,13 @@ def to_create_request(name: str, req: CreateCollection) -> CreateCollectionReque
         )
     if vectors.multivector_config is not None:
         raise Unsupported("multivectors are not supported", "vectors.multivector_config")
+    # user data, not a tuning knob: dropping it would create a collection that silently lacks it
+    if req.metadata:  # an empty one holds nothing to lose
+        raise Unsupported("collection metadata is not supported", "metadata")
+    if req.init_from is not None:
+        raise Unsupported(
+            "init_from is not supported: copy the points with scroll and upsert", "init_from"
+        )
     hnsw = {
         **(req.hnsw_config.model_dump(exclude_none=True) if req.hnsw_config else {}),
         **(vectors.hnsw_config.model_dump(exclude_none=True) if vectors.hnsw_config else {}),

@@ -65,8 +65,8 @@ class CreateCollection(StrictRequest):
     quantization_config: Ignored = None
     sparse_vectors: dict[str, Any] | None = None
     strict_mode_config: Ignored = None
-    init_from: Ignored = None
-    metadata: Ignored = None
+    init_from: dict[str, Any] | None = None  # refused when given: see to_create_request
+    metadata: dict[str, Any] | None = None
 
 
 class PointStruct(StrictRequest):

@@ -32,6 +32,19 @@ BAD: list[tuple[str, str, Any, int]] = [
     ),
     ("PUT", "/collections/x", {"vectors": {"size": 4, "distance": "Cosine"}, "bogus": 1}, 422),
     ("PUT", "/collections/x", {"sparse_vectors": {"s": {}}}, 422),
+    # kept nowhere: a collection created without them would silently lack the user's data
+    (
+        "PUT",
+        "/collections/x",
+        {"vectors": {"size": 4, "distance": "Dot"}, "metadata": {"a": 1}},
+        422,
+    ),
+    (
+        "PUT",
+        "/collections/x",
+        {"vectors": {"size": 4, "distance": "Dot"}, "init_from": {"collection": "qc"}},
+        422,
+    ),
     ("PUT", "/collections/bad%20name!", {"vectors": {"size": 4, "distance": "Cosine"}}, 422),
     ("PUT", "/collections/qc", {"vectors": {"size": 4, "distance": "Cosine"}}, 409),
     ("PUT", f"{C}/points", {"points": [{"id": -1, "vector": VEC}]}, 422),
