@@ -18,7 +18,7 @@ async def reject(
     headers: dict[str, str] | None = None,
 ) -> None:
     """Answer with the service's JSON error body without calling the app; on a Qdrant path, in
-    Qdrant's shape, as the app's own errors there (service.errors.qdrant_shaped)."""
+    Qdrant's shape, as the app's own errors there (service.errors.api_shaped)."""
     if is_qdrant_path(scope["path"]):
         content: dict[str, object] = {"status": {"error": message}, "time": 0.0}
     else:

@@ -38,6 +38,7 @@ from index.errors import (
 )
 from nestvec.fields import field_path
 from nestvec.registry import ExtraMissing
+from service.envelopes import api_shaped
 
 log = logging.getLogger("nestvec")
 
@@ -271,24 +272,7 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, storage_error)
     app.add_exception_handler(Exception, unexpected_error)
     for exc_type, handler in list(app.exception_handlers.items()):
-        app.exception_handlers[exc_type] = qdrant_shaped(handler)
-
-
-def qdrant_shaped(handler: Any) -> Any:
-    """The handler, answering a Qdrant-compatible route (service.qdrant) in Qdrant's error shape
-    `{"status": {"error"}, "time"}`, status and headers kept, so qdrant-client raises its own."""
-
-    async def handle(request: Request, exc: Exception) -> Any:
-        response = await handler(request, exc)
-        if not getattr(request.scope.get("route"), "qdrant_errors", False):
-            return response
-        message = json.loads(bytes(response.body)).get("message", "error")
-        kept = ("retry-after", "allow")
-        headers = {k: v for k, v in response.headers.items() if k.lower() in kept}
-        body = {"status": {"error": message}, "time": 0.0}
-        return JSONResponse(body, status_code=response.status_code, headers=headers or None)
-
-    return handle
+        app.exception_handlers[exc_type] = api_shaped(handler)
 
 
 def json_dumps(content: Any) -> bytes:

@@ -65,6 +65,8 @@ def test_tei_embed_matches_openai_embeddings(client: TestClient) -> None:
 def test_tei_embed_refuses_what_it_cannot_do(client: TestClient) -> None:
     r = client.post("/embed", json={"inputs": ["a"], "normalize": False})
     assert_error(r, 422, "unsupported_input", "normalize")
+    # what TEI's clients read (huggingface_hub raises with `error`)
+    assert r.json()["error_type"] == "Validation" and "normalise" in r.json()["error"]
     r = client.post("/embed", json={"inputs": 3})
     assert_error(r, 422, "validation_error")
     assert r.json()["field"].startswith("inputs")

@@ -55,7 +55,15 @@ def test_official_openai_client(live_server: LiveServer) -> None:
     np.testing.assert_allclose(a, native.json()["embeddings"], atol=1e-5)
     single = client.embeddings.create(model="fake", input=TEXTS[0], dimensions=64)
     assert len(single.data[0].embedding) == 64
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.UnprocessableEntityError) as caught:
         client.embeddings.create(model="fake", input="x", dimensions=128)
-    with pytest.raises(openai.NotFoundError):
+    # the SDK reads OpenAI's error object: param and type were None
+    error = caught.value
+    assert (error.code, error.param, error.type) == (
+        "invalid_dimension",
+        "dimensions",
+        "invalid_request_error",
+    )
+    with pytest.raises(openai.NotFoundError) as missing:
         client.embeddings.create(model="text-embedding-3-small", input="x")
+    assert missing.value.param == "model" and "text-embedding-3-small" in str(missing.value)

@@ -1,0 +1,55 @@
+"""Errors in other APIs' envelopes: Qdrant's on its routes (instead of nestvec's), and the fields
+that OpenAI and TEI clients read on theirs (beside nestvec's `{"code", "message", "field"}`, so
+one error reads the same to every client)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from service.observability import route_path
+
+OPENAI_PATHS = frozenset({"/v1/embeddings", "/v1/models", "/v1/models/{name}"})
+TEI_PATHS = frozenset({"/embed", "/rerank", "/info", "/health"})
+PEER_PATHS = OPENAI_PATHS | TEI_PATHS
+# TEI's error_type by status (its ErrorType: Validation, Overloaded, Unhealthy, Backend)
+TEI_TYPES = {429: "Overloaded", 503: "Unhealthy"}
+
+
+def peer_fields(path: str | None, status: int, body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's `error` object (the SDK fills `param` and `type` from it) or TEI's `error` and
+    `error_type`, for an error answered on one of their routes; else nothing."""
+    if path in OPENAI_PATHS:
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        error = {"message": body["message"], "type": kind, "param": body["field"]}
+        return {"error": {**error, "code": body["code"]}}
+    if path in TEI_PATHS:
+        kind = TEI_TYPES.get(status, "Backend" if status >= 500 else "Validation")
+        return {"error": body["message"], "error_type": kind}
+    return {}
+
+
+def api_shaped(handler: Any) -> Any:
+    """The handler, answering a Qdrant-compatible route (service.qdrant) in Qdrant's error shape
+    `{"status": {"error"}, "time"}`, status and headers kept, so qdrant-client raises its own;
+    on OpenAI's and TEI's routes, with the fields their clients read added (peer_fields)."""
+
+    async def handle(request: Request, exc: Exception) -> Any:
+        response = await handler(request, exc)
+        qdrant = getattr(request.scope.get("route"), "qdrant_errors", False)
+        path = None if qdrant else route_path(request.scope)
+        if not qdrant and path not in PEER_PATHS:
+            return response
+        body = json.loads(bytes(response.body))
+        kept = ("retry-after", "allow")
+        headers = {k: v for k, v in response.headers.items() if k.lower() in kept}
+        if qdrant:
+            body = {"status": {"error": body.get("message", "error")}, "time": 0.0}
+        else:
+            body |= peer_fields(path, response.status_code, body)
+        return JSONResponse(body, status_code=response.status_code, headers=headers or None)
+
+    return handle
