@@ -94,14 +94,26 @@ def empty_result(nq: int) -> tuple[np.ndarray, np.ndarray]:
     return np.empty((nq, 0), np.int64), np.empty((nq, 0), np.float32)
 
 
-def id_selector(allowed: np.ndarray | None, excluded: np.ndarray | None = None) -> object | None:
-    """A faiss selector keeping `allowed` labels, or dropping `excluded` ones (tombstones)."""
-    if allowed is not None:
-        return faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-    if excluded is not None and len(excluded):
-        # faiss's wrapper keeps the inner selector alive (referenced_objects)
-        return faiss.IDSelectorNot(faiss.IDSelectorBatch(np.asarray(excluded, dtype=np.int64)))
-    return None
+def id_selector(allowed: np.ndarray | None) -> object | None:
+    """A faiss selector keeping `allowed` labels (an exhaustive scan, such as IVF's lists: a
+    graph's beam gets stuck behind what a selector rules out, see FaissHnswIndex.search)."""
+    if allowed is None:
+        return None
+    return faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+
+
+def sorted_labels(labels: np.ndarray) -> np.ndarray:
+    """`labels` sorted (as `member` needs), without a sort when they already are."""
+    labels = np.asarray(labels, np.int64)
+    return labels if np.all(labels[1:] >= labels[:-1]) else np.sort(labels)
+
+
+def member(labels: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """Which of `labels` (any shape) are in `sorted_set`, a sorted label array."""
+    if not len(sorted_set):
+        return np.zeros(labels.shape, bool)
+    at = np.searchsorted(sorted_set, labels).clip(max=len(sorted_set) - 1)
+    return sorted_set[at] == labels
 
 
 def write_faiss_index(index: Any, file: Path) -> None:

@@ -17,7 +17,8 @@ from index.backends.common import (
     faiss_metric,
     faiss_scores,
     faiss_threads_for,
-    id_selector,
+    member,
+    sorted_labels,
     widened,
     write_faiss_index,
 )
@@ -44,6 +45,7 @@ class FaissHnswIndex(VectorIndex):
         self._index = self._new_index()
         self._live = LiveLabels()
         self._tombstones: set[int] = set()
+        self._dead: np.ndarray | None = None  # the tombstones sorted, made by the next search
 
     def _new_index(self) -> Any:
         inner = faiss.IndexHNSWFlat(self.dim, self.params.M, faiss_metric(self.metric))
@@ -60,6 +62,7 @@ class FaissHnswIndex(VectorIndex):
 
     def remove(self, labels: np.ndarray) -> None:
         self._tombstones.update(self._live.discard(np.asarray(labels)).tolist())
+        self._dead = None
         if len(self._tombstones) > self.params.max_tombstone_ratio * max(self._index.ntotal, 1):
             self._compact()
 
@@ -69,6 +72,7 @@ class FaissHnswIndex(VectorIndex):
         vectors = self._index.reconstruct_batch(labels) if len(labels) else None
         self._index = self._new_index()
         self._tombstones.clear()
+        self._dead = None
         if vectors is not None:
             self._index.add_with_ids(vectors, labels)
 
@@ -78,15 +82,45 @@ class FaissHnswIndex(VectorIndex):
         k = min(k, len(self))
         if k == 0:
             return empty_result(len(queries))
-        excluded = np.fromiter(self._tombstones, np.int64, len(self._tombstones))
         ef = widened(max(params.get("ef") or self.params.ef, k), len(self), allowed, cap=4096)
-        search_params = faiss.SearchParametersHNSW(efSearch=ef)
-        selector = id_selector(allowed, excluded)
-        if selector is not None:
-            search_params.sel = selector
+        if allowed is None and not self._tombstones:
+            distances, labels = self._search(queries, k, ef)
+            return labels.astype(np.int64), faiss_scores(self.metric, distances)
+        # Not a faiss selector: its beam keeps `ef` candidates, selected or not, so a query
+        # whose neighbourhood is ruled out (a deleted cluster, a filter excluding it) never
+        # leaves it and comes back short and wrong. The unselected beam's `ef` nearest are
+        # filtered instead; a row without k kept in its nearer half asks again with 4x the beam.
+        keep = sorted_labels(allowed) if allowed is not None else None
+        want = min(k, len(self) if keep is None else len(keep))
+        labels = np.full((len(queries), k), -1, np.int64)
+        distances = np.zeros((len(queries), k), np.float32)
+        rows = np.arange(len(queries))
+        while len(rows):
+            found_d, found = self._search(queries[rows], ef, ef)
+            kept = found >= 0
+            kept &= member(found, keep) if keep is not None else ~member(found, self._sorted_dead())
+            first = np.argsort(~kept, axis=1, kind="stable")[:, :k]  # kept ones, nearest first
+            labels[rows] = np.where(
+                np.take_along_axis(kept, first, 1), found[np.arange(len(rows))[:, None], first], -1
+            )
+            distances[rows] = np.take_along_axis(found_d, first, 1)
+            if ef >= self._index.ntotal:
+                break
+            # done where the k-th kept one lies in the beam's nearer half: its far end is where
+            # an approximate beam misses most
+            rows = rows[np.cumsum(kept, axis=1)[:, (ef - 1) // 2] < want]
+            ef = min(ef * 4, self._index.ntotal)
+        return labels, faiss_scores(self.metric, distances)
+
+    def _sorted_dead(self) -> np.ndarray:
+        # searches share the read lock, so two may make it at once: the same array either way
+        if self._dead is None:
+            self._dead = np.sort(np.fromiter(self._tombstones, np.int64, len(self._tombstones)))
+        return self._dead
+
+    def _search(self, queries: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
         with faiss_threads_for(len(queries)):
-            distances, labels = self._index.search(queries, k, params=search_params)
-        return labels.astype(np.int64), faiss_scores(self.metric, distances)
+            return self._index.search(queries, k, params=faiss.SearchParametersHNSW(efSearch=ef))
 
     @property
     def tombstone_ratio(self) -> float:
@@ -107,4 +141,5 @@ class FaissHnswIndex(VectorIndex):
         self._index = faiss.read_index(str(path / "faiss.index"))
         self._live = LiveLabels.load(path)
         self._tombstones = set(json.loads((path / "tombstones.json").read_text()))
+        self._dead = None
         return self
