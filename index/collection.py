@@ -138,6 +138,7 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
             raise NonFiniteVector(f"point {bad!r}: vector values must be finite numbers", "points")
         prepared = self.metric.prepare(vectors)
         with self._lock:
+            self.store.check_open()  # before the texts file, gone with a dropped collection
             self._catch_up()
             with recording_texts(self.path, texts or {}):  # in write order, put back on failure
                 removed, added = self.store.upsert(  # searches go on

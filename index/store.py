@@ -84,16 +84,17 @@ class PointStore:
             reader.db.close()
         self._db.close()
 
-    def _read(self) -> sqlite3.Connection:
-        """This thread's read-only connection (autocommit: each statement reads the last commit);
-        CollectionDeleted once closed (the collection was dropped after the request found it)."""
+    def check_open(self) -> None:  # CollectionDeleted: dropped after the request found it
         if self._closed:
             raise CollectionDeleted()
+
+    def _read(self) -> sqlite3.Connection:
+        """This thread's read-only connection (autocommit: each statement reads the last commit)."""
+        self.check_open()
         reader = getattr(self._local, "reader", None)
         if reader is None:
             with self._readers_lock:
-                if self._closed:
-                    raise CollectionDeleted()
+                self.check_open()
                 db = sqlite3.connect(  # autocommit
                     self._uri, uri=True, check_same_thread=False, isolation_level=None,
                     timeout=BUSY_TIMEOUT_S,
@@ -273,8 +274,7 @@ class PointStore:
         return StoredPoint(label=row[0], id=row[1], payload_json=row[2], vector=vector)
 
     def _transaction(self) -> _Transaction:
-        if self._closed:
-            raise CollectionDeleted()
+        self.check_open()
         return _Transaction(self._db)
 
 

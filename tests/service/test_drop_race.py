@@ -82,6 +82,9 @@ def test_a_dropped_collections_late_reads_are_not_found(tmp_path: Path) -> None:
     assert caught.value.code == "collection_not_found"
     with pytest.raises(CollectionDeleted):
         collection.upsert(["c"], np.ones((1, 2), np.float32), [{}])
+    # with texts too: their file went with the folder (it was a 503 blaming the disk)
+    with pytest.raises(CollectionDeleted):
+        collection.upsert(["c"], np.ones((1, 2), np.float32), [{}], texts={"c": "some text"})
     assert not (tmp_path / "collections" / "gone").exists()
 
 
