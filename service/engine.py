@@ -238,8 +238,9 @@ class Engine(Embedding):
         groups: dict[str, list[int]] = defaultdict(list)
         for i, r in enumerate(requests):
             # repr keeps apart what compares apart (1 and 1.0 and True); a filter spelt in another
-            # key order only forms a group of its own
-            flags = (r.filter, r.params, r.with_payload, r.with_vector, r.funnel)
+            # key order only forms a group of its own; k too, since a beam widens with k and a
+            # search must answer as it does alone
+            flags = (r.filter, r.params, r.with_payload, r.with_vector, r.funnel, r.k)
             key = repr(flags) if len(requests) > 1 else ""
             groups[key].append(i)
         results: list[list[Hit]] = [[] for _ in requests]
@@ -247,7 +248,7 @@ class Engine(Embedding):
             first = requests[members[0]]
             hits = collection.search(
                 vectors if len(members) == len(requests) else vectors[members],
-                max([requests[i].k for i in members]),
+                first.k,
                 filter=first.filter,
                 params=first.params,
                 exclude=[exclude[i] for i in members],
@@ -256,7 +257,7 @@ class Engine(Embedding):
                 funnel=None if first.funnel is None else first.funnel.model_dump(),
             )
             for i, found in zip(members, hits, strict=True):
-                results[i] = found[: requests[i].k]
+                results[i] = found
         return results
 
     def search_in_memory(self, name: str, request: SearchRequest) -> bool:
