@@ -140,24 +140,32 @@ class Csv(SourceFormat):
         # good (each resume met it again); a JSON line has none
         csv.field_size_limit(CSV_FIELD_LIMIT)
         with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
-            reader = csv.reader(f, delimiter=delimiter)
+            # strict: a quoted field closed mid-field (`"12 inch ruler,c` ... `a 5" nail`) is an
+            # error, not one field swallowing every line between (rows lost, none reported)
+            reader = csv.reader(f, delimiter=delimiter, strict=True)
+            begun = [1]  # the line the record being read began on
             try:
-                yield from _csv_rows(reader, path.name, start)
+                yield from _csv_rows(reader, path.name, start, begun)
             except csv.Error as exc:
-                raise BadInput(f"{path.name} line {reader.line_num}: {exc}", "source") from None
+                where = f"{path.name} line {reader.line_num}"
+                if reader.line_num > begun[0]:
+                    where += f" (a quoted field opened on line {begun[0]}: a stray quote?)"
+                raise BadInput(f"{where}: {exc}", "source") from None
 
 
 CSV_FIELD_LIMIT = 2**31 - 1  # the most a C long holds on every platform
 
 
-def _csv_rows(reader: Any, name: str, start: int) -> Iterator[RawRow]:
+def _csv_rows(reader: Any, name: str, start: int, begun: list[int]) -> Iterator[RawRow]:
     header = next(reader, None)
     if header is None:
         return
     if _undecodable(header):
         raise BadInput(f"{name} line 1: the header is not UTF-8 text", "source")
     number = 0
+    begun[0] = reader.line_num + 1
     for values in reader:
+        begun[0] = reader.line_num + 1
         if not values:
             continue  # blank line
         number += 1
