@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from encoders import Encoder, EncoderError, EncoderPool, encoder_class
+from encoders import Encoder, EncoderError, EncoderPool
 from encoders.base import PartEncoder
+from encoders.errors import InvalidInput
 from ingest.inputs import INPUT_KINDS
 from ingest.progress import Stats
 from ingest.records import Batch, Record
@@ -63,7 +64,10 @@ def encode_batch(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch,
     a corrupt file) is skipped under the error's code instead of failing the whole build.
     """
     if not isinstance(encoder, PartEncoder):
-        return batch, encode_inputs(encoder, batch.inputs, job)
+        try:
+            return batch, encode_inputs(encoder, batch.inputs, job)
+        except InvalidInput:  # one input it refuses (a node the graph lacks): the rest go on
+            return _each_alone(encoder, batch, job)
     load, tally = INPUT_KINDS[job.modality].load, Stats().add(batch.tally)
     records, vectors, wholes = [], [], []
     for record in batch.records:
@@ -79,6 +83,21 @@ def encode_batch(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch,
             vectors.append(part.vector)
     out = np.asarray(vectors, np.float32).reshape(len(records), job.dim)
     return Batch(records, batch.end, tally, wholes), out
+
+
+def _each_alone(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch, np.ndarray]:
+    """The batch encoded one input at a time, an input the encoder refuses skipped under the
+    error's code with its file and line (it stopped the build, and every resume, for good)."""
+    tally, records, vectors = Stats().add(batch.tally), [], []
+    for record in batch.records:
+        try:
+            vectors.append(encode_inputs(encoder, [record.input], job)[0])
+        except InvalidInput as exc:
+            tally.skip(exc.code, f"{record.where}: {exc.message}")
+            continue
+        records.append(record)
+    out = np.asarray(vectors, np.float32).reshape(len(records), job.dim)
+    return Batch(records, batch.end, tally, batch.wholes), out
 
 
 def stored_vectors(dim: int) -> Stage:
@@ -115,20 +134,13 @@ def _init_worker(job: EncodeJob, threads: int) -> None:
     _worker_encoder = job.load_encoder()
 
 
-def _encode_in_worker(inputs: list[Any], job: EncodeJob) -> np.ndarray:
-    assert _worker_encoder is not None
-    return encode_inputs(_worker_encoder, inputs, job)
-
-
-def _split_in_worker(batch: Batch, job: EncodeJob) -> tuple[Batch, np.ndarray]:
+def _batch_in_worker(batch: Batch, job: EncodeJob) -> tuple[Batch, np.ndarray]:
     assert _worker_encoder is not None
     return encode_batch(_worker_encoder, batch, job)
 
 
 def processes(job: EncodeJob, workers: int) -> Stage:
     """Encode in `workers` local processes (each with its own model), results kept in order."""
-
-    split = issubclass(encoder_class(job.encoder), PartEncoder)
 
     def run(batches: Iterator[Batch]) -> Iterator[tuple[Batch, np.ndarray]]:
         threads = max(1, (os.cpu_count() or 1) // workers)
@@ -138,20 +150,13 @@ def processes(job: EncodeJob, workers: int) -> Stage:
             initializer=_init_worker,
             initargs=(job, threads),
         ) as pool:
-            pending: deque[tuple[Batch, Future[Any]]] = deque()
+            pending: deque[Future[tuple[Batch, np.ndarray]]] = deque()
             for batch in batches:
-                # Only a part encoder's batches travel whole (their records change there).
-                future = (
-                    pool.submit(_split_in_worker, batch, job)
-                    if split
-                    else pool.submit(_encode_in_worker, batch.inputs, job)
-                )
-                pending.append((batch, future))
+                # batches travel whole: a part encoder's records, and skipped inputs, change there
+                pending.append(pool.submit(_batch_in_worker, batch, job))
                 if len(pending) >= 2 * workers:  # bounded: memory stays flat
-                    done, future = pending.popleft()
-                    yield future.result() if split else (done, future.result())
+                    yield pending.popleft().result()
             while pending:
-                done, future = pending.popleft()
-                yield future.result() if split else (done, future.result())
+                yield pending.popleft().result()
 
     return run

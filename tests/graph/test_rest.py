@@ -174,3 +174,34 @@ def test_a_collection_never_stores_a_non_finite_vector(tmp_path: Path) -> None:
         collection.upsert(["a", "b"], bad, [{}, {}])
     assert getattr(caught.value, "code", None) == "non_finite_vector"
     assert "'b'" in str(caught.value) and collection.count() == 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_unknown_node_in_an_offline_build_is_skipped_with_its_line(
+    graph_models: Path, tmp_path: Path, workers: int
+) -> None:
+    """It ended the build, and every resume met it again: the build could never finish."""
+    lines = (CORA / "nodes.csv").read_text().splitlines()
+    source = tmp_path / "nodes.csv"
+    source.write_text("\n".join([*lines[:101], "999999,1,train", *lines[101:200]]) + "\n")
+    cmd = [
+        str(Path(sys.executable).parent / "nestvec"),
+        "ingest",
+        str(source),
+        "--collection",
+        "cora",
+        "--encoder",
+        "graph-cora",
+        "--id-field",
+        "node",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--no-progress",
+        "--workers",
+        str(workers),
+    ]
+    env = {"NESTVEC_MODELS_DIR": str(graph_models), "PATH": str(Path(sys.executable).parent)}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "nodes.csv line 102: unknown node id '999999'" in done.stdout + done.stderr
+    assert "points written    199" in done.stdout, done.stdout
