@@ -99,6 +99,18 @@ def test_order_on_vectors_with_query_file(files: dict[str, Path], tmp_path: Path
     assert "HNSW builds" not in run.stderr  # the bar is drawn on a terminal only
 
 
+def test_order_with_k_near_the_base_size_pads_as_faiss_does(tmp_path: Path) -> None:
+    """hnswlib refuses a k it cannot fill: a traceback here, a 500 over REST."""
+    np.save(tmp_path / "g.npy", np.random.default_rng(11).normal(size=(500, 32)).astype("f4"))
+    argv = "order --vectors g.npy --n-queries 50 --k 450 --orders random --seeds 0"
+    argv += " --ef-search 10 --libraries hnswlib faiss-hnsw --M 8 --ef-construction 32 --out o"
+    run = analyze(tmp_path, argv, {})
+    assert run.returncode == 0, run.stderr
+    report = outputs(tmp_path / "o", "order")
+    recalls = {r["library"]: r["recall_mean"] for r in report["results"]}
+    assert 0 < recalls["hnswlib"] <= 1 and 0 < recalls["faiss-hnsw"] <= 1, recalls
+
+
 def test_an_error_off_a_terminal_is_one_line(tmp_path: Path) -> None:
     """The bars went to a piped stderr too, and the error line was glued to one."""
     bad = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import faiss
 import numpy as np
@@ -76,10 +77,28 @@ def build_hnswlib(
 
     def search(queries: np.ndarray, k: int, ef: int) -> np.ndarray:
         index.set_ef(ef)
-        labels, _ = index.knn_query(queries, k=k, num_threads=params.search_threads or -1)
+        try:
+            labels, _ = index.knn_query(queries, k=k, num_threads=params.search_threads or -1)
+        except RuntimeError:  # a row reached fewer than k (k near the base size): pad it
+            return np.vstack([_padded(index, row, k) for row in queries])
         return np.asarray(labels, dtype=np.int64)
 
     return search
+
+
+def _padded(index: Any, query: np.ndarray, k: int) -> np.ndarray:
+    """One query's labels, -1 past what hnswlib reaches (as faiss pads its answers): the most
+    it returns, found by bisection (it refuses a k it cannot fill, returning nothing)."""
+    out, reached, refused = np.full(k, -1, np.int64), 0, k
+    while refused - reached > 1:
+        mid = (reached + refused) // 2
+        try:
+            labels, _ = index.knn_query(query[None, :], k=mid, num_threads=1)
+        except RuntimeError:
+            refused = mid
+            continue
+        reached, out[:mid] = mid, labels[0]
+    return out
 
 
 @register_library("faiss-hnsw")
