@@ -178,7 +178,12 @@ def _union_member(part: object) -> bool:
     request (fields are snake_case)."""
     if not isinstance(part, str):
         return False
-    return "[" in part or part in _PLAIN_TYPES or (part[:1].isupper() and part.isidentifier())
+    # a class is CamelCase; a field may be all capitals (insertion-order's `M`)
+    return (
+        "[" in part
+        or part in _PLAIN_TYPES
+        or (part[:1].isupper() and part.isidentifier() and not part.isupper())
+    )
 
 
 _PLAIN_TYPES = frozenset({"str", "int", "float", "bool", "bytes", "none"})

@@ -240,6 +240,10 @@ def test_a_union_members_class_name_stays_out_of_the_field(client: TestClient) -
     """A Cohere document object's bad `text` was located at `documents[0].RankDocument.text`."""
     body = {"query": "q", "documents": [{"text": 5}], "model": "fake"}
     assert_error(client.post("/v1/rerank", json=body), 422, "validation_error", "documents[0].text")
+    # a field in capitals is a field, not a class: insertion-order's `M` read as `field: null`
+    assert client.post("/v1/collections", json={"name": "io", "dim": 2}).status_code == 201
+    r = client.post("/v1/collections/io/analysis/insertion-order", json={"M": 1})
+    assert_error(r, 422, "validation_error", "M")
 
 
 def test_a_delete_with_a_bad_filter_deletes_no_id_either(client: TestClient) -> None:
