@@ -26,11 +26,12 @@ from index import Collection
 from index.analysis import TooFewPointsError, autotune, exact_knn, recall_at_k
 from index.analysis._validate import check_k
 from index.analysis.knn import Progress
-from index.analysis.recall import GroundTruth, recall_per_query
+from index.analysis.recall import DEFAULT_KNOB_VALUES, GroundTruth, recall_per_query
 from index.registry import validate_params
 
 TUNABLE_KNOBS = ("ef", "nprobe")  # the first one a backend's Query model has is autotuned
 AUTOTUNE_REPEATS = 3  # QPS is the best of this many timed passes (recall is the same each)
+NPROBE_VALUES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
 RECALL_QUERIES = 100  # sampled from the collection when the request names no queries
 
 Searcher = Callable[[np.ndarray, int, dict[str, Any]], np.ndarray]
@@ -106,6 +107,16 @@ def _autotune(
         kind = collection.config.index_type
         return None, f"index type {kind!r} has no {' or '.join(TUNABLE_KNOBS)} knob to tune"
 
+    values = DEFAULT_KNOB_VALUES  # an ef below k is searched as k
+    if knob == "nprobe":  # a few lists may be enough: from 1 up to every list
+        if not getattr(collection.index, "is_trained", True):
+            return (
+                None,
+                "the IVF index is not trained yet: its searches are exact, nprobe does nothing",
+            )
+        nlist = collection.index.params.nlist
+        values = (*(v for v in NPROBE_VALUES if v < nlist), nlist)
+
     def search_at(q: np.ndarray, k: int, value: int) -> np.ndarray:
         return search(q, k, {**req.params, knob: value})
 
@@ -115,6 +126,7 @@ def _autotune(
         truth.labels,
         req.k,
         req.target_recall,
+        values,
         repeats=AUTOTUNE_REPEATS,
         credit=truth.credit,
     )

@@ -142,6 +142,26 @@ def test_recall_on_a_collection(files: dict[str, Path], tmp_path: Path) -> None:
     assert snapshot.stat().st_mtime_ns == before  # the data directory was only read
 
 
+def test_nprobe_autotune_reports_the_smallest_that_reaches_the_target(tmp_path: Path) -> None:
+    """Its values started at 10: nprobe=10 was reported where 4 reached the target."""
+    catalog = Catalog(tmp_path / "data")
+    vectors = np.random.default_rng(2).normal(size=(2000, 16)).astype(np.float32)
+    for name, nlist in (("ivf", 16), ("untrained", 128)):  # 128 lists want 4,992 points
+        config = CollectionConfig(name, 16, "l2", None, "ivf", {"nlist": nlist})
+        catalog.create(config).upsert([str(i) for i in range(2000)], vectors, [{}] * 2000)
+    catalog.close()
+    data = {"data": tmp_path / "data"}
+    run = analyze(tmp_path, "recall --data-dir {data} --collection ivf --target-recall 0.9", data)
+    assert run.returncode == 0, run.stderr
+    tuned = outputs(tmp_path / "analysis-out", "recall")["autotune"]
+    tried = [row["value"] for row in tuned["table"]]
+    assert tried[0] == 1 and tuned["reached"] and tuned["value"] == tried[-1] > 1, tuned
+    assert all(row["recall"] < 0.9 for row in tuned["table"][:-1]), tuned
+    argv = "recall --data-dir {data} --collection untrained --target-recall 0.9 --out u"
+    report = outputs(tmp_path / "u", "recall") if analyze(tmp_path, argv, data) else {}
+    assert report["autotune"] is None and "not trained" in report["note"], report
+
+
 BAD = [
     ("order --vectors {base} --orders bogus", "orders: unknown order(s) ['bogus']; allowed:"),
     ("recall --data-dir {data} --collection nope", "collection 'nope' does not exist"),
