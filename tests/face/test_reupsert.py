@@ -6,6 +6,7 @@ from typing import Any
 
 from face_photos import b64, group_photo, photo
 from fastapi.testclient import TestClient
+from support import assert_error
 
 POINTS = "/v1/collections/faces/points"
 
@@ -53,3 +54,10 @@ def test_reupsert_with_fewer_faces_keeps_only_the_new_ones(
     assert stored_ids(client) == ["g_1#0"] and count(client) == 1
     hits = client.post("/v1/collections/faces/search", json=query).json()["results"]
     assert [h["id"] for h in hits] == ["g_1#0"]
+
+    # a photo under a face's id: its face became `g_1#0#0`, no one's, and stayed after
+    # `DELETE g_1`; an unrelated photo `x#1` replaced face 1 of `x`
+    r = client.put(POINTS, json={"points": [{"id": "g_1#0", "input": group}]})
+    assert_error(r, 422, "invalid_point_id", "points[0].id")
+    assert stored_ids(client) == ["g_1#0"]
+    assert put(client, [{"id": "g_1#x", "input": b64(photo("img5.jpg"))}]) == 1  # not a part id
