@@ -121,9 +121,19 @@ def test_a_text_far_past_the_window_is_clipped_to_the_same_tokens(
     assert encoder.count_tokens([big]) == 256
     both = encoder.encode([big, head])
     assert np.abs(both[0] - both[1]).max() < 1e-6
-    # no cut where a tokenizer would join across it, and none without a plain whitespace
-    for kept in ("x\x1cy" * 5000, "a" * 20000, "\u3000".join(["word"] * 4000)):
-        assert encoder._texts([kept]) == [kept]
+    # text without plain whitespace is cut too (CJK, a dump without spaces: 10 MB took 20 s
+    # and 5 GB), never where the tokenizer joins across (a control character it drops, a
+    # symbol), and always to the same tokens
     long_word = "a" * 9000 + " " + "word " * 2000  # the head at 8,192 chars is one [UNK]
-    clipped = encoder._texts([long_word])[0]
-    assert encoder.tokenizer([clipped], **window) == encoder.tokenizer([long_word], **window)
+    for text in (
+        long_word,
+        "中文文本" * 100_000,
+        "ab." * 300_000,
+        "x\x1cy" * 5000,
+        "a" * 20000,
+        "\u3000".join(["word"] * 4000),
+        "€uro" * 5000,
+    ):
+        clipped = encoder._texts([text])[0]
+        assert text.startswith(clipped) and (len(text) < 100_000 or len(clipped) <= 256 * 32)
+        assert encoder.tokenizer([clipped], **window) == encoder.tokenizer([text], **window)
