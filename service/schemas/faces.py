@@ -39,7 +39,9 @@ class VerifyRequest(BaseModel):
     a: FaceRef
     b: FaceRef
     encoder: str = "face-dlib"
-    threshold: float | None = Field(None, gt=0, description="default: the encoder's own (0.6)")
+    threshold: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="default: the encoder's own (0.6)"
+    )
 
 
 class VerifiedFace(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from face_photos import GROUP, KNOWN, b64, group_photo, photo
@@ -81,5 +82,10 @@ def test_upload_points_then_search_and_verify(client: TestClient, face_encoder: 
     assert body["same_person"] is False and body["distance"] > 0.6
     strict = {**pair, "threshold": 0.05}
     assert client.post("/v1/faces/verify", json=strict).json()["same_person"] is False
+    # JSON's 1e400 is infinity: every pair was the same person, threshold shown as null
+    endless = b'{"a": {"collection": "faces", "id": "%s#0"}, "b": %s, "threshold": 1e400}'
+    body = endless % (a.encode(), json.dumps(b64(photo(other))).encode())
+    r = client.post("/v1/faces/verify", content=body, headers={"content-type": "application/json"})
+    assert_error(r, 422, "validation_error", "threshold")
     gone = {"a": b64(photo(b)), "b": {"collection": "faces", "id": "nope#0"}}
     assert_error(client.post("/v1/faces/verify", json=gone), 404, "point_not_found", "b.id")
