@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -141,8 +142,8 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
         flag = "--params: " if "params" in (exc.field or "").split(".") else ""
         print(f"nestvec ingest: error: {flag}{exc.message}", file=sys.stderr)
         return 1
-    except (ValueError, ImportError) as exc:
-        print(f"nestvec ingest: error: {exc}", file=sys.stderr)
+    except (ValueError, ImportError, OSError, sqlite3.Error) as exc:  # a full, read-only or
+        print(f"nestvec ingest: error: {exc}", file=sys.stderr)  # damaged disk or store
         return 1
     except KeyboardInterrupt:
         print("nestvec ingest: interrupted; run the same command to resume", file=sys.stderr)
@@ -164,7 +165,7 @@ def _run_remote(args: argparse.Namespace) -> int:
     except (IngestError, EncoderError) as exc:
         print(f"nestvec ingest: error: {exc.message}", file=sys.stderr)
         return 1
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"nestvec ingest: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -120,6 +120,8 @@ def _json_row(line: bytes, number: int, where: str) -> RawRow:
         return RawRow(number, where, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
     except (ValueError, UnicodeDecodeError) as exc:
         return RawRow(number, where, None, f"malformed JSON ({exc})")
+    except RecursionError:  # thousands of nested brackets: the parser's stack ran out
+        return RawRow(number, where, None, "malformed JSON (nested too deeply)")
     if not isinstance(fields, dict):
         return RawRow(number, where, None, f"expected a JSON object, got {type(fields).__name__}")
     return RawRow(number, where, fields)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,11 +30,8 @@ USER_ERRORS = (
     ServiceError,
     ValidationError,
     SettingsError,
-    FileNotFoundError,
-    FileExistsError,  # a file where a directory goes
-    IsADirectoryError,
-    NotADirectoryError,
-    PermissionError,
+    OSError,  # a missing file, a file where a directory goes, a full or read-only disk
+    sqlite3.Error,  # a damaged store
 )
 
 
@@ -208,6 +206,8 @@ def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except BrokenPipeError:  # main's: not a user error
+        raise
     except USER_ERRORS as exc:
         print(f"nestvec: error: {user_message(exc)}", file=sys.stderr)
         return 2

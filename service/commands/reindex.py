@@ -8,6 +8,7 @@ fingerprint and text upserts and searches work again (they answer 409 `encoder_c
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -30,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
         return _reindex(args)
     except (IndexError_, EncoderError) as exc:
         print(f"nestvec reindex: error: {exc.message}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # a full, read-only or damaged disk or store
+        print(f"nestvec reindex: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
 
 

@@ -243,3 +243,21 @@ def test_a_category_order_on_a_field_no_payload_has_is_one_line(tmp_path: Path) 
     done = _nestvec("ingest", source, *TEXT, *args, "--insertion-order", "category:topic")
     assert done.returncode == 0, done.stderr
     assert "category:topic" in done.stdout
+
+
+def test_a_damaged_store_or_a_row_nested_too_deep_is_one_line_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A row of 5,000 nested brackets (RecursionError) and a store that is not SQLite
+    ended `ingest` and `reindex` in tracebacks."""
+    source = tmp_path / "s.jsonl"
+    deep = "[" * 5000 + "]" * 5000
+    source.write_text(f'{{"id": "a", "text": "ok"}}\n{{"id": "b", "text": "x", "p": {deep}}}\n')
+    data = tmp_path / "data"
+    done = _nestvec("ingest", source, *TEXT, "--data-dir", data)
+    assert done.returncode == 0 and "line 2: malformed JSON (nested too deeply)" in done.stdout
+    (data / "collections" / "c" / "store.sqlite3").write_bytes(b"not a database" * 100)
+    for argv in (("ingest", source, *TEXT), ("reindex", "c")):
+        done = _nestvec(*argv, "--data-dir", data)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1 and "error:" in done.stderr, done.stderr
