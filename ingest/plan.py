@@ -110,6 +110,8 @@ def check_not_empty(fmt: SourceFormat, source: Path) -> None:
 
 def _dim(options: IngestOptions, encoder: str | None, existing: int | None) -> int:
     """The collection's dimension: the encoder's (or a nested one), else --dim for vectors."""
+    if options.dim is not None and options.dim < 1:  # 0 read as "not given" (an encoder's dim)
+        raise InvalidOption(f"--dim must be a positive integer, got {options.dim}", "dim")
     if encoder is not None:
         cls: Any = encoder_class(encoder)
         dim = options.dim or existing or cls.dim

@@ -261,3 +261,13 @@ def test_a_damaged_store_or_a_row_nested_too_deep_is_one_line_not_a_traceback(
         done = _nestvec(*argv, "--data-dir", data)
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert done.stderr.count("\n") == 1 and "error:" in done.stderr, done.stderr
+
+
+def test_dim_zero_is_refused_not_taken_as_not_given(tmp_path: Path) -> None:
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"id": "a", "text": "hello", "emb": [1, 0, 0, 0]}\n')
+    for how in (("--encoder", "fake"), ("--vector-field", "emb")):
+        argv = ("--collection", "a", *how, "--dim", "0", "--data-dir", tmp_path / "data")
+        done = _nestvec("ingest", source, *argv)
+        assert done.returncode == 1 and "--dim must be a positive integer, got 0" in done.stderr
+    assert collections_in(tmp_path) == []
