@@ -134,6 +134,10 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
     from ingest.errors import IngestError
     from ingest.pipeline import build
 
+    if args.no_progress:  # none at all: the model loaders' bars too
+        from service.observability import disable_progress_bars
+
+        disable_progress_bars()
     if getattr(args, "url", None):
         return _run_remote(args)
     try:

@@ -27,6 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from encoders.errors import EncoderError
     from index.errors import IndexError_
 
+    if args.no_progress:  # none at all: the model loader's bar too
+        from service.observability import disable_progress_bars
+
+        disable_progress_bars()
     try:
         return _reindex(args)
     except (IndexError_, EncoderError) as exc:
