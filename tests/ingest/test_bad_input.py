@@ -271,3 +271,12 @@ def test_dim_zero_is_refused_not_taken_as_not_given(tmp_path: Path) -> None:
         done = _nestvec("ingest", source, *argv)
         assert done.returncode == 1 and "--dim must be a positive integer, got 0" in done.stderr
     assert collections_in(tmp_path) == []
+
+
+def test_no_progress_draws_no_bar_at_all(tmp_path: Path) -> None:
+    """transformers drew its 'Loading weights' bar on stderr all the same."""
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"id": "a", "text": "hello world"}\n')
+    argv = ("--collection", "c", "--encoder", "minilm", "--data-dir", tmp_path / "data")
+    done = _nestvec("ingest", source, *argv)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
