@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive
 
 
 def parse_json(body: bytes) -> Any:
@@ -62,9 +63,31 @@ class JsonRoute(APIRoute):
                 check_query(request)
             if takes_json:
                 refuse_non_json(request.headers.get("content-type"))
-            return await handler(_JsonRequest(request.scope, request.receive))
+            receive = await whole_form(request) if params and not takes_json else request.receive
+            return await handler(_JsonRequest(request.scope, receive))
 
         return route
+
+
+async def whole_form(request: Request) -> Receive:
+    """The form's body, replayed to the route's parser; 400 for a multipart form without its
+    closing boundary (cut short, it parsed as the parts before the cut: its file dropped and
+    a 422 saying none was sent)."""
+    body = await request.body()
+    boundary = request.headers.get("content-type", "").partition("boundary=")[2].strip('"')
+    closing = b"--" + boundary.encode("latin-1", "replace") + b"--"
+    if boundary and not body.rstrip(b"\r\n").endswith(closing):
+        raise HTTPException(400, "the multipart form ends without its closing boundary")
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:  # later calls wait for the client to leave, as the original receive does
+            return await request.receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def query_check(path: str, dependant: Dependant) -> Callable[[Request], None] | None:

@@ -118,6 +118,17 @@ def test_a_chunked_upload_over_the_limit_is_413(make_client: Callable[..., TestC
     assert_error(r, 413, "too_large")
 
 
+def test_a_multipart_form_cut_short_is_400_not_a_missing_file(client: TestClient) -> None:
+    """Without its closing boundary the form parsed as having no file: 422 `files` required."""
+    part = b'--zz\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n\r\nPNG'
+    headers = {"content-type": "multipart/form-data; boundary=zz"}
+    for path in ("/v1/embed/upload", "/v1/collections/any/points/upload"):
+        assert_error(client.post(path, content=part, headers=headers), 400, "bad_request")
+    whole = part + b"\r\n--zz--\r\n"  # the same form whole: refused for what it holds
+    r = client.post("/v1/embed/upload", content=whole, headers=headers)
+    assert r.status_code == 422 and r.json()["code"] != "validation_error", r.text
+
+
 def test_a_client_leaving_mid_body_is_no_server_error(tmp_path: Path) -> None:
     """The search, embed and OpenAI routes answered 500 with two tracebacks."""
     server = LiveServer(tmp_path / "data", env={"NESTVEC_PRELOAD_ENCODERS": ""}).start()
