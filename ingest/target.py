@@ -132,6 +132,10 @@ def _find_or_stage(
         target = _open(final, final)
         request.check_against(target.config)
         return target
+    if final.exists() or final.is_symlink():  # found only at the end, after the whole build
+        what = "a folder" if final.is_dir() else "a file"
+        message = f"{final} is {what} but no collection (no {STORE_FILE}): move it away"
+        raise ConfigConflict(message, "name")
     staging = root / f"{STAGING_PREFIX}{request.name}"
     if (staging / STORE_FILE).exists():
         target = _open(staging, final)

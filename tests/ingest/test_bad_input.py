@@ -280,3 +280,21 @@ def test_no_progress_draws_no_bar_at_all(tmp_path: Path) -> None:
     argv = ("--collection", "c", "--encoder", "minilm", "--data-dir", tmp_path / "data")
     done = _nestvec("ingest", source, *argv)
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_a_stray_entry_under_the_collections_name_is_refused_before_the_build(
+    tmp_path: Path,
+) -> None:
+    """It was found only after the whole source was encoded ('appeared meanwhile'), and every
+    re-run encoded it all again to fail the same way."""
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"id": "a", "text": "hello"}\n')
+    root = tmp_path / "data" / "collections"
+    (root / "folder").mkdir(parents=True)
+    (root / "file").write_text("x")
+    for name, what in (("folder", "a folder"), ("file", "a file")):
+        argv = ("--collection", name, "--encoder", "fake", "--data-dir", tmp_path / "data")
+        done = _nestvec("ingest", source, *argv)
+        assert done.returncode == 1 and f"is {what} but no collection" in done.stderr
+        assert "items read" not in done.stdout
+    assert collections_in(tmp_path) == ["file", "folder"]  # no `.building-*` left either
