@@ -138,6 +138,11 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
         from service.observability import disable_progress_bars
 
         disable_progress_bars()
+    for flag, path in (("--summary-json", args.summary_json), ("--state", args.state)):
+        if path is not None and (path.is_dir() or not path.parent.is_dir()):  # not at the end
+            where = "is a folder" if path.is_dir() else f"has no folder {path.parent}"
+            print(f"nestvec ingest: error: {flag} {path} {where}", file=sys.stderr)
+            return 1
     if getattr(args, "url", None):
         return _run_remote(args)
     try:

@@ -298,3 +298,14 @@ def test_a_stray_entry_under_the_collections_name_is_refused_before_the_build(
         assert done.returncode == 1 and f"is {what} but no collection" in done.stderr
         assert "items read" not in done.stdout
     assert collections_in(tmp_path) == ["file", "folder"]  # no `.building-*` left either
+
+
+def test_an_unwritable_summary_path_is_refused_before_the_build(tmp_path: Path) -> None:
+    """It failed after the collection was built and published, with a bare `[Errno 2]`."""
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"id": "a", "text": "hello"}\n')
+    for path, what in ((tmp_path / "no" / "s.json", "has no folder"), (tmp_path, "is a folder")):
+        argv = ("--encoder", "fake", "--data-dir", tmp_path / "data", "--summary-json", path)
+        done = _nestvec("ingest", source, "--collection", "c", *argv)
+        assert done.returncode == 1 and f"--summary-json {path} {what}" in done.stderr
+    assert collections_in(tmp_path) == []
