@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -128,10 +130,21 @@ _worker_encoder: Encoder | None = None
 
 def _init_worker(job: EncodeJob, threads: int) -> None:
     global _worker_encoder
+    parent = multiprocessing.parent_process()  # its pid, even if it died while this one began
+    if parent is not None and parent.pid is not None:
+        threading.Thread(target=_exit_with, args=(parent.pid,), daemon=True).start()
     import torch
 
     torch.set_num_threads(threads)
     _worker_encoder = job.load_encoder()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker once its parent is gone: a build killed (SIGKILL, or SIGTERM, which
+    runs no cleanup) left its workers running, a model each, with parent PID 1."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _batch_in_worker(batch: Batch, job: EncodeJob) -> tuple[Batch, np.ndarray]:

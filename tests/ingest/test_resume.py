@@ -202,3 +202,42 @@ def test_sigkill_mid_build_then_resume_equals_an_uninterrupted_build(
     atol = 1e-6 if resolve_precision("auto") == "float32" else 5e-3
     assert_same_collection(stored(data, "sci"), stored(tmp_path / "ref", "sci"), atol)
     assert reference.stats == summary.stats
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_encoder_workers_end_with_a_killed_build(tmp_path: Path, sig: int) -> None:
+    """They ran on with parent PID 1, a model each (260 MB with `fake`), after either signal."""
+    source = tmp_path / "s.jsonl"
+    rows = (json.dumps({"id": f"i{i}", "text": f"some words {i}"}) for i in range(50_000))
+    source.write_text("\n".join(rows) + "\n")
+    argv = [sys.executable, "-m", "service.cli", "ingest", str(source), "--collection", "c"]
+    argv += ["--encoder", "fake", "--batch-size", "16", "--workers", "2", "--no-progress"]
+    argv += ["--data-dir", str(tmp_path / "data")]
+    build = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: list[int] = []
+    for _ in range(300):  # the workers are up once the batches start committing
+        listed = subprocess.run(["pgrep", "-P", str(build.pid)], capture_output=True, text=True)
+        children = [int(pid) for pid in listed.stdout.split()]
+        if len(children) >= 2:
+            break
+        time.sleep(0.1)
+    assert len(children) >= 2, "no workers started"
+    build.send_signal(sig)
+    build.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    alive = children
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = [pid for pid in children if _running(pid)]
+    for pid in alive:  # leave nothing behind, whatever the outcome
+        subprocess.run(["kill", "-9", str(pid)], check=False)
+    assert not alive, f"workers still running: {alive}"
+
+
+def _running(pid: int) -> bool:
+    """Not a zombie (a reaped child's /proc entry can linger until its parent waits)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return False
+    return stat[0] != "Z"
