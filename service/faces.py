@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from encoders import EncoderError
+from index.errors import CollectionNotFound
 from service.engine import Engine
 from service.errors import ServiceError
 from service.offload import run
@@ -64,7 +65,11 @@ def _stored_side(
     engine: Engine, req: VerifyRequest, ref: FaceRef, field: str
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The raw descriptor of a stored face point."""
-    collection = engine.catalog.get(str(ref.collection))
+    try:
+        collection = engine.catalog.get(str(ref.collection))
+    except CollectionNotFound as exc:  # the catalog names a path's `name`: here it is this
+        exc.field = f"{field}.collection"
+        raise
     if collection.config.encoder != req.encoder:
         raise NotVerifiable(
             f"collection {ref.collection!r} holds {collection.config.encoder!r} vectors, "

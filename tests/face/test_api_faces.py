@@ -89,3 +89,6 @@ def test_upload_points_then_search_and_verify(client: TestClient, face_encoder: 
     assert_error(r, 422, "validation_error", "threshold")
     gone = {"a": b64(photo(b)), "b": {"collection": "faces", "id": "nope#0"}}
     assert_error(client.post("/v1/faces/verify", json=gone), 404, "point_not_found", "b.id")
+    nowhere = {"a": b64(photo(b)), "b": {"collection": "nope", "id": "x"}}  # it said `name`
+    r = client.post("/v1/faces/verify", json=nowhere)
+    assert_error(r, 404, "collection_not_found", "b.collection")
