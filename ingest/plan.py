@@ -9,7 +9,7 @@ from typing import Any
 
 from encoders import encoder_class
 from ingest import encoding
-from ingest.errors import EmptySource, InvalidOption, UnsupportedSource
+from ingest.errors import BadInput, EmptySource, InvalidOption, UnsupportedSource
 from ingest.inputs import INPUT_KINDS
 from ingest.ordering import OrderSpec
 from ingest.readers import SourceFormat, reader_for
@@ -86,7 +86,7 @@ def plan_build(options: IngestOptions) -> Plan:
     if options.edges is not None:  # another edge list is another build
         parts["edges"] = reader_for(options.edges).fingerprint(options.edges)
     key = json.loads(json.dumps(parts))
-    check_not_empty(fmt, source)
+    check_not_empty(fmt, source, spec)
     return Plan(options, fmt, request, job, maker, key)
 
 
@@ -102,10 +102,19 @@ def given_settings(options: IngestOptions) -> CollectionRequest:
     )
 
 
-def check_not_empty(fmt: SourceFormat, source: Path) -> None:
-    """Raise EmptySource if the source has not a single row to read."""
-    if next(iter(fmt.rows(source)), None) is None:
+def check_not_empty(fmt: SourceFormat, source: Path, spec: FieldSpec | None = None) -> None:
+    """Raise EmptySource if the source has not a single row to read, and BadInput if a source
+    of fixed columns (CSV, Parquet) lacks a field `spec` reads: every row would be skipped."""
+    first = next(iter(fmt.rows(source)), None)
+    if first is None:
         raise EmptySource(f"{source.name}: empty source (no rows to read)", "source")
+    if spec is None or not fmt.fixed_columns or first.fields is None:
+        return
+    missing = [name for name in sorted(spec.used()) if name not in first.fields]
+    if missing:  # a `;`-separated CSV, an `ID` header: "missing id" on every row, said nothing
+        columns = ", ".join(repr(c) for c in first.fields)
+        message = f"{source.name} has no column {missing[0]!r} (its columns: {columns})"
+        raise BadInput(f"{message}; name the fields with --id-field, --text-field", "source")
 
 
 def _dim(options: IngestOptions, encoder: str | None, existing: int | None) -> int:

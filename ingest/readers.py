@@ -42,6 +42,7 @@ class SourceFormat:
     description: ClassVar[str]  # for messages: "a {description}"
     input_field: ClassVar[str] = "text"  # the default field holding the text (or image path)
     modalities: ClassVar[tuple[str, ...]] = ("text", "image", "graph")
+    fixed_columns: ClassVar[bool] = False  # every row has the same fields (a header, a schema)
 
     def rows(self, path: Path, start: int = 0) -> Iterator[RawRow]:
         """Rows after the first `start` ones, in source order."""
@@ -133,6 +134,7 @@ class Csv(SourceFormat):
 
     name = "csv"
     description = "CSV file"
+    fixed_columns = True
 
     def rows(self, path: Path, start: int = 0) -> Iterator[RawRow]:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -199,6 +201,7 @@ class Parquet(SourceFormat):
     """Apache Parquet read one record batch at a time; whole row groups are skipped on resume."""
 
     name = "parquet"
+    fixed_columns = True
     description = "Parquet file"
     batch_rows = 1024
 

@@ -309,3 +309,16 @@ def test_an_unwritable_summary_path_is_refused_before_the_build(tmp_path: Path) 
         done = _nestvec("ingest", source, "--collection", "c", *argv)
         assert done.returncode == 1 and f"--summary-json {path} {what}" in done.stderr
     assert collections_in(tmp_path) == []
+
+
+def test_a_csv_without_the_id_or_text_column_is_refused_naming_its_columns(
+    tmp_path: Path,
+) -> None:
+    """Each row was skipped as 'missing id' (a `;`-separated file, an `ID` header)."""
+    for header, rows in (("ID;text", "1;hello\n"), ("ID,text", "1,hello\n"), ("id,body", "1,x\n")):
+        source = tmp_path / "s.csv"
+        source.write_text(f"{header}\n{rows}")
+        done = _nestvec("ingest", source, *TEXT, "--data-dir", tmp_path / "data")
+        missing = "text" if header == "id,body" else "id"
+        assert done.returncode == 1 and f"s.csv has no column {missing!r}" in done.stderr
+    assert collections_in(tmp_path) == []
