@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ingest.readers import json_kind
 from nestvec.text import is_unicode
 
 
@@ -61,8 +62,8 @@ class TextInput(InputKind):
     def check(values: list[Any], fields: tuple[str, ...], base: Path, where: str) -> Any:
         for field, value in zip(fields, values, strict=True):
             if value is not None and not isinstance(value, str):
-                kind = type(value).__name__
-                raise Skip("invalid_text", f"{where}: field {field!r} is a {kind}, not text")
+                kind = json_kind(value)
+                raise Skip("invalid_text", f"{where}: field {field!r} is {kind}, not text")
             if value is not None and not is_unicode(value):  # no tokenizer or store takes it
                 message = f"{where}: field {field!r} is not valid Unicode (a lone surrogate)"
                 raise Skip("invalid_text", message)

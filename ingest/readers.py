@@ -110,6 +110,13 @@ class JsonLines(SourceFormat):
                     yield _json_row(line, number, f"{path.name} line {number}")
 
 
+def json_kind(value: Any) -> str:
+    """What JSON calls the type of a parsed value ("got NoneType" read as Python, not JSON)."""
+    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    kinds |= {list: "an array", dict: "an object", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -118,13 +125,13 @@ def _json_row(line: bytes, number: int, where: str) -> RawRow:
     try:
         fields = json.loads(line.rstrip(b"\r\n"), parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        return RawRow(number, where, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
+        return RawRow(number, where, None, f"malformed JSON ({exc.msg}, column {exc.colno})")
     except (ValueError, UnicodeDecodeError) as exc:
         return RawRow(number, where, None, f"malformed JSON ({exc})")
     except RecursionError:  # thousands of nested brackets: the parser's stack ran out
         return RawRow(number, where, None, "malformed JSON (nested too deeply)")
     if not isinstance(fields, dict):
-        return RawRow(number, where, None, f"expected a JSON object, got {type(fields).__name__}")
+        return RawRow(number, where, None, f"expected a JSON object, got {json_kind(fields)}")
     return RawRow(number, where, fields)
 
 

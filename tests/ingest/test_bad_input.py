@@ -42,7 +42,7 @@ def test_bad_lines_are_skipped_and_reported(
     assert (summary.stats.read, summary.stats.points, summary.count) == (5, 2, 2)
     assert summary.stats.skipped == {"malformed": 1, "missing_id": 1, "missing_text": 1}
     assert summary.stats.examples == [
-        "mixed.jsonl line 2: malformed JSON (Expecting ',' delimiter at column 29)",
+        "mixed.jsonl line 2: malformed JSON (Expecting ',' delimiter, column 29)",
         "mixed.jsonl line 3: missing id (field 'id')",
         "mixed.jsonl line 4: missing text (field 'text')",
     ]

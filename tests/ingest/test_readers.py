@@ -37,7 +37,7 @@ def test_jsonl_numbers_lines_and_reports_bad_ones(tmp_path: Path) -> None:
     assert [r.number for r in rows] == [1, 3, 4, 5, 6, 7]  # the blank line 2 is no row
     assert rows[0].fields == {"id": 1} and rows[0].where == "a.jsonl line 1"
     assert rows[1].error is not None and rows[1].error.startswith("malformed JSON (")
-    assert rows[2].error == "expected a JSON object, got list"
+    assert rows[2].error == "expected a JSON object, got an array"  # not Python's "list"
     assert rows[3].error == "malformed JSON (NaN is not valid JSON)"
     assert rows[4].fields is None and rows[5].fields == {"id": 3}
     assert [r.number for r in reader_for(path).rows(path, start=4)] == [5, 6, 7]

@@ -55,7 +55,7 @@ def test_several_text_fields_are_joined() -> None:
         ({"id": True, "text": "t"}, "invalid_id", "id must be text or an integer, not a bool"),
         ({"id": "a"}, "missing_text", "f.jsonl line 1: missing text (field 'text')"),
         ({"id": "a", "text": "  "}, "missing_text", "missing text (field 'text')"),
-        ({"id": "a", "text": 3}, "invalid_text", "field 'text' is a int, not text"),
+        ({"id": "a", "text": 3}, "invalid_text", "field 'text' is a number, not text"),
     ],
 )
 def test_bad_rows_are_skipped_with_a_reason(
