@@ -4,13 +4,16 @@
 stores each file as a point (id: the `ids` form field in order, else the file name).
 """
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 
+from encoders import EncoderError
+from index.errors import IndexError_
 from service.deps import EngineDep, ReadAccess, WriteAccess
-from service.errors import ServiceError
+from service.errors import ServiceError, fields_renamed
 from service.responses import json_response
 from service.routers import JsonRoute
 from service.routers.embed import embed_answer
@@ -48,7 +51,8 @@ async def embed_upload(
     dim: Annotated[int | None, Form()] = None,
 ) -> Response:
     inputs = [await f.read() for f in files]
-    vectors, items = await engine.aembed_items(encoder, inputs, dim)  # awaits the batch
+    with fields_renamed({"inputs": "files"}):  # the form's name: `files[2]`, not `inputs[2]`
+        vectors, items = await engine.aembed_items(encoder, inputs, dim)  # awaits the batch
     return json_response(embed_answer(encoder, vectors, items))
 
 
@@ -70,4 +74,10 @@ def upsert_upload(
         PointIn(id=point_id, input=f.file.read(), payload={"filename": f.filename})
         for point_id, f in zip(names, files, strict=True)
     ]
-    return {"upserted": engine.upsert(name, points)}
+    try:
+        return {"upserted": engine.upsert(name, points)}
+    except (ServiceError, EncoderError, IndexError_) as exc:  # the form's names, not JSON's
+        id_field = r"ids[\1]" if ids is not None else r"files[\1]"
+        field = re.sub(r"^points\[(\d+)\]\.input", r"files[\1]", exc.field or "")
+        exc.field = re.sub(r"^points\[(\d+)\]\.id", id_field, field) or exc.field
+        raise

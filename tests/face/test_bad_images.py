@@ -106,7 +106,7 @@ def test_upload_form_errors(client: TestClient, face_encoder: Any) -> None:
         client.post("/v1/embed/upload", data={"encoder": "face-dlib"}), 422, "validation_error"
     )
     files = [("files", ("x.txt", b"plain text", "text/plain"))]
-    assert_error(client.post("/v1/embed/upload", files=files), 422, "not_an_image", "inputs[0]")
+    assert_error(client.post("/v1/embed/upload", files=files), 422, "not_an_image", "files[0]")
     body = {"name": "faces", "encoder": "face-dlib"}
     assert client.post("/v1/collections", json=body).status_code == 201
     files = [("files", ("a.jpg", photo("img5.jpg"), "image/jpeg"))]
@@ -120,6 +120,10 @@ def test_upload_form_errors(client: TestClient, face_encoder: Any) -> None:
     extra = [*files, ("file", ("b.jpg", photo("img5.jpg"), "image/jpeg"))]
     r = client.post("/v1/collections/faces/points/upload", files=extra)
     assert_error(r, 422, "validation_error", "file")
+    # a bad file is named as the form sends it (it said `points[1].input`)
+    bad = [*files, ("files", ("t.jpg", b"plain text", "image/jpeg"))]
+    r = client.post("/v1/collections/faces/points/upload", files=bad)
+    assert_error(r, 422, "not_an_image", "files[1]")
     assert client.get("/v1/collections/faces").json()["count"] == 0
 
 
