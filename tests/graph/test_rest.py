@@ -93,28 +93,22 @@ def test_a_name_only_fingerprint_recorded_by_older_versions_adopts_the_served_mo
     assert_error(r, 409, "encoder_changed")
 
 
+def ingest_nodes(
+    source: Path, data: Path, models: Path, *more: str
+) -> subprocess.CompletedProcess[str]:
+    """`nestvec ingest` of a node file into graph-cora collection `cora` (a subprocess)."""
+    cmd = [str(Path(sys.executable).parent / "nestvec"), "ingest", str(source), "--collection"]
+    cmd += ["cora", "--encoder", "graph-cora", "--id-field", "node", "--data-dir", str(data)]
+    env = {"NESTVEC_MODELS_DIR": str(models), "PATH": str(Path(sys.executable).parent)}
+    cmd += ["--no-progress", *more]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
 def test_offline_build_of_cora_then_papers_like_this_one(
     make_client: Callable[..., TestClient], graph_models: Path, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    cmd = [
-        str(Path(sys.executable).parent / "nestvec"),
-        "ingest",
-        str(CORA / "nodes.csv"),
-        "--collection",
-        "cora",
-        "--encoder",
-        "graph-cora",
-        "--id-field",
-        "node",
-        "--edges",
-        str(CORA / "edges.csv"),
-        "--data-dir",
-        str(data),
-        "--no-progress",
-    ]
-    env = {"NESTVEC_MODELS_DIR": str(graph_models), "PATH": str(Path(sys.executable).parent)}
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = ingest_nodes(CORA / "nodes.csv", data, graph_models, "--edges", str(CORA / "edges.csv"))
     assert done.returncode == 0, done.stderr[-3000:]
     client = make_client(data_dir=data, models_dir=graph_models)
     assert client.get("/v1/collections/cora").json()["count"] == 2708
@@ -184,24 +178,7 @@ def test_an_unknown_node_in_an_offline_build_is_skipped_with_its_line(
     lines = (CORA / "nodes.csv").read_text().splitlines()
     source = tmp_path / "nodes.csv"
     source.write_text("\n".join([*lines[:101], "999999,1,train", *lines[101:200]]) + "\n")
-    cmd = [
-        str(Path(sys.executable).parent / "nestvec"),
-        "ingest",
-        str(source),
-        "--collection",
-        "cora",
-        "--encoder",
-        "graph-cora",
-        "--id-field",
-        "node",
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--no-progress",
-        "--workers",
-        str(workers),
-    ]
-    env = {"NESTVEC_MODELS_DIR": str(graph_models), "PATH": str(Path(sys.executable).parent)}
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = ingest_nodes(source, tmp_path / "data", graph_models, "--workers", str(workers))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "nodes.csv line 102: unknown node id '999999'" in done.stdout + done.stderr
     assert "points written    199" in done.stdout, done.stdout
