@@ -11,8 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ingest.readers import json_kind
 from nestvec.text import is_unicode
+
+
+def json_kind(value: Any) -> str:
+    """What JSON calls the type of a parsed value ("got NoneType" read as Python, not JSON)."""
+    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    kinds |= {list: "an array", dict: "an object", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 class Skip(Exception):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ingest.errors import BadInput, SourceNotFound, UnsupportedSource
+from ingest.inputs import json_kind
 
 FOLDER = "/"  # registry key of a directory source
 HASHED_BYTES = 1 << 20  # a file's identity hashes its first and last MiB
@@ -108,13 +109,6 @@ class JsonLines(SourceFormat):
             for number, line in enumerate(f, 1):
                 if number > start and line.strip():
                     yield _json_row(line, number, f"{path.name} line {number}")
-
-
-def json_kind(value: Any) -> str:
-    """What JSON calls the type of a parsed value ("got NoneType" read as Python, not JSON)."""
-    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
-    kinds |= {list: "an array", dict: "an object", type(None): "null"}
-    return kinds.get(type(value), type(value).__name__)
 
 
 def _reject_constant(name: str) -> Any:
