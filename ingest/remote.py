@@ -183,13 +183,21 @@ def _send(
     rows = fmt.rows(source, start=state.rows)
     batches = make_batches(rows, maker, options.batch_size, options.strict, state.rows)
     bar = ProgressBar(fmt.estimate(source), state.rows, options.progress)
+    seen: set[int] = set()  # hashes of the ids sent by this run (an offline build asks its store)
     try:
         for batch in batches:
             points = [_point(r, modality) for r in batch.records]
             if points:
                 client.upsert(options.collection, points)
             sent += len(points)
-            state.rows, state.stats = batch.end, state.stats.add(batch.tally)
+            tally = Stats().add(batch.tally)
+            for record in batch.records:  # a batch repeats no id: make_batches kept the last
+                if hash(record.id) in seen:
+                    tally.duplicate(
+                        f"{record.where}: duplicate id {record.id!r} replaces an earlier row"
+                    )
+                seen.add(hash(record.id))
+            state.rows, state.stats = batch.end, state.stats.add(tally)
             state.save(path)
             bar.advance_to(state.rows)
     finally:

@@ -151,3 +151,18 @@ def test_an_edge_list_is_refused_not_dropped(server: LiveServer, tmp_path: Path)
     done = _upload(server, source, "edged", "--dim", "4", "--edges", edges)
     assert done.returncode != 0 and "--edges is not sent with --url" in done.stderr, done.stderr
     assert _count(server, "edged") is None
+
+
+def test_ids_repeated_across_batches_are_counted_as_offline(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """Only repeats inside one batch were counted: 0 where an offline build said 74."""
+    rows = [{"id": f"r{i % 7}", "emb": [1, i, 0, 0]} for i in range(20)]
+    source, report = _write(tmp_path / "dups.jsonl", rows), tmp_path / "summary.json"
+    done = _upload(
+        server, source, "dups", "--dim", "4", "--batch-size", "3", "--summary-json", report
+    )
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(report.read_text())["stats"]
+    assert (stats["duplicates"], stats["points"]) == (13, 7), stats
+    assert _count(server, "dups") == 7
