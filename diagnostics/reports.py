@@ -120,11 +120,13 @@ def order_report_of(
     """Compare HNSW recall under each insertion order; the report as a dict plus the plot."""
     # no field, or one no point has (one group: the "category" order would be the stored one)
     if "category" in req.orders and (categories is None or set(categories) == {"null"}):
-        raise InvalidParameterError(
-            "order 'category' needs category_field: the payload key holding each point's category"
-            + ("" if categories is None else f" ({req.category_field!r} is in no payload)"),
-            field="category_field",
-        )
+        if categories is None and req.category_field is not None:  # plain vectors: no payload
+            reason = "reads each point's payload: analyse a collection, not bare vectors"
+        else:
+            reason = "needs category_field: the payload key holding each point's category"
+            if categories is not None:
+                reason += f" ({req.category_field!r} is in no payload)"
+        raise InvalidParameterError(f"order 'category' {reason}", field="category_field")
     knobs = req.model_dump(include={"k", "M", "ef_construction", "orders", "seeds", "libraries"})
     report = compare_orders(
         base,

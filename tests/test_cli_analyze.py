@@ -181,6 +181,26 @@ def test_bad_input_exits_non_zero_with_a_message(
     assert "Traceback" not in run.stderr
 
 
+def test_messages_say_what_is_wrong_with_the_files_given(tmp_path: Path) -> None:
+    """They said "category_field is needed" (it was given), "got (300, 8)" of a complex array,
+    "base holds NaN" without the file, and "[Errno 17] File exists"."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "v.npy", rng.normal(size=(300, 8)).astype("f4"))
+    np.save(tmp_path / "c.npy", rng.normal(size=(300, 8)) * 1j)
+    holed = rng.normal(size=(300, 8))
+    holed[3, 2] = np.nan
+    np.save(tmp_path / "nan.npy", holed)
+    (tmp_path / "afile").write_text("")
+    for command, message in (
+        ("order --vectors v.npy --orders category --category-field tag", "analyse a collection"),
+        ("id --vectors c.npy", "real numbers, got a 2-D array of complex128"),
+        ("id --vectors nan.npy", "--vectors nan.npy: row 3 holds NaN"),
+        ("id --vectors v.npy --out afile", "--out afile: a file is there"),
+    ):
+        run = analyze(tmp_path, command, {})
+        assert run.returncode == 2 and message in run.stderr, run.stderr
+
+
 def test_a_text_file_named_npy_is_called_what_it_is(files: dict[str, Path], tmp_path: Path) -> None:
     (tmp_path / "vectors.npy").write_text("0.1,0.2\n0.3,0.4\n")
     run = analyze(tmp_path, "id --vectors vectors.npy", files)

@@ -69,8 +69,12 @@ def _load_npy(path: str, field: str) -> np.ndarray:
         if f.read(6) != b"\x93NUMPY":  # else np.load's guess: "contains pickled data"
             raise ValueError(f"{field} {path}: not a .npy file (save one with numpy.save)")
     matrix = np.load(path, allow_pickle=False)
-    if matrix.ndim != 2 or matrix.dtype.kind not in "fiu":
-        raise ValueError(f"{field} {path}: need a 2-D numeric array, got {matrix.shape}")
+    if matrix.ndim != 2 or matrix.dtype.kind not in "fiu":  # a complex one is 2-D too
+        got = f"a {matrix.ndim}-D array of {matrix.dtype} {matrix.shape}"
+        raise ValueError(f"{field} {path}: need a 2-D array of real numbers, got {got}")
+    if matrix.dtype.kind == "f" and not np.isfinite(matrix).all():  # named: "base holds NaN"
+        row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
+        raise ValueError(f"{field} {path}: row {row} holds NaN or infinite values")
     return np.ascontiguousarray(matrix, dtype=np.float32)
 
 
@@ -261,6 +265,8 @@ def run(args: argparse.Namespace) -> int:
     """Run one analysis; 0 with a summary and the files written, 2 with a message on bad input."""
     chosen, out = ANALYSES[args.analysis], Path(args.out)
     try:
+        if out.exists() and not out.is_dir():  # it said "[Errno 17] File exists"
+            raise ValueError(f"--out {out}: a file is there; give a folder for the results")
         out.mkdir(parents=True, exist_ok=True)
         with open_source(args) as source:
             result = chosen.run(args, source, out)
