@@ -159,3 +159,15 @@ def make_batches(
             tally, pending = Stats(), {}
     if pending or tally.read:
         yield Batch(list(pending.values()), end, tally)
+
+
+def repeats_counted(batch: Batch, seen: set[int]) -> Stats:
+    """The batch's tally, its ids that an earlier batch of this run sent counted as duplicates
+    (as an offline build counts them from its store); `seen` gathers the ids' hashes. A batch
+    repeats no id itself: make_batches kept the last."""
+    tally = Stats().add(batch.tally)
+    for record in batch.records:
+        if hash(record.id) in seen:
+            tally.duplicate(f"{record.where}: duplicate id {record.id!r} replaces an earlier row")
+        seen.add(hash(record.id))
+    return tally

@@ -26,7 +26,7 @@ from ingest.inputs import INPUT_KINDS
 from ingest.plan import IngestOptions, check_not_empty, given_settings
 from ingest.progress import ProgressBar, Stats
 from ingest.readers import SourceFormat, reader_for
-from ingest.records import FieldSpec, Record, RecordMaker, make_batches
+from ingest.records import FieldSpec, Record, RecordMaker, make_batches, repeats_counted
 from ingest.summary import nothing_to_write
 from nestvec.client import Client, NestvecError, NotFound, Retry
 from service.schemas.collections import CollectionInfo
@@ -190,14 +190,7 @@ def _send(
             if points:
                 client.upsert(options.collection, points)
             sent += len(points)
-            tally = Stats().add(batch.tally)
-            for record in batch.records:  # a batch repeats no id: make_batches kept the last
-                if hash(record.id) in seen:
-                    tally.duplicate(
-                        f"{record.where}: duplicate id {record.id!r} replaces an earlier row"
-                    )
-                seen.add(hash(record.id))
-            state.rows, state.stats = batch.end, state.stats.add(tally)
+            state.rows, state.stats = batch.end, state.stats.add(repeats_counted(batch, seen))
             state.save(path)
             bar.advance_to(state.rows)
     finally:
