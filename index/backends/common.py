@@ -108,14 +108,6 @@ def sorted_labels(labels: np.ndarray) -> np.ndarray:
     return labels if np.all(labels[1:] >= labels[:-1]) else np.sort(labels)
 
 
-def member(labels: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """Which of `labels` (any shape) are in `sorted_set`, a sorted label array."""
-    if not len(sorted_set):
-        return np.zeros(labels.shape, bool)
-    at = np.searchsorted(sorted_set, labels).clip(max=len(sorted_set) - 1)
-    return sorted_set[at] == labels
-
-
 def write_faiss_index(index: Any, file: Path) -> None:
     """faiss.write_index, its failed write (a full disk, a file-size limit) an OSError like any
     other the data directory refuses (503 `storage_unavailable`, not a 500)."""

@@ -17,7 +17,6 @@ from index.backends.common import (
     faiss_metric,
     faiss_scores,
     faiss_threads_for,
-    member,
     sorted_labels,
     widened,
     write_faiss_index,
@@ -26,6 +25,7 @@ from index.backends.hnsw import HnswGraphParams, HnswQuery
 from index.base import VectorIndex
 from index.metrics import Metric
 from index.registry import register_index
+from index.sorted_labels import contains, sorted_array
 
 
 class FaissHnswParams(HnswGraphParams):
@@ -97,8 +97,10 @@ class FaissHnswIndex(VectorIndex):
         rows = np.arange(len(queries))
         while len(rows):
             found_d, found = self._search(queries[rows], ef, ef)
-            kept = found >= 0
-            kept &= member(found, keep) if keep is not None else ~member(found, self._sorted_dead())
+            kept = found >= 0  # -1 pads: read as label 0 below, and not kept all the same
+            listed = keep if keep is not None else self._sorted_dead()
+            inside = contains(listed, np.maximum(found, 0).ravel()).reshape(found.shape)
+            kept &= inside if keep is not None else ~inside
             first = np.argsort(~kept, axis=1, kind="stable")[:, :k]  # kept ones, nearest first
             labels[rows] = np.where(
                 np.take_along_axis(kept, first, 1), found[np.arange(len(rows))[:, None], first], -1
@@ -115,7 +117,7 @@ class FaissHnswIndex(VectorIndex):
     def _sorted_dead(self) -> np.ndarray:
         # searches share the read lock, so two may make it at once: the same array either way
         if self._dead is None:
-            self._dead = np.sort(np.fromiter(self._tombstones, np.int64, len(self._tombstones)))
+            self._dead = sorted_array(self._tombstones)
         return self._dead
 
     def _search(self, queries: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
