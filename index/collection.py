@@ -280,9 +280,9 @@ class Collection(Snapshots, PayloadFields, SearchPlanner, PointOps):
                 return len(self._matches_of(flt).labels)
 
     def get(self, ids: Sequence[str], with_vector: bool = False) -> list[StoredPoint]:
-        """Stored points for ids, in the order asked; unknown ids are skipped."""
+        """Stored points for ids, in the order first asked; unknown and repeated ids are skipped."""
         with self._rw.read():
-            return self.store.by_ids(ids, with_vector)
+            return self.store.by_ids(list(dict.fromkeys(ids)), with_vector)
 
     def page(self, after: str | None, limit: int, with_vector: bool = False) -> list[StoredPoint]:
         """Points ordered by id after the cursor `after`."""

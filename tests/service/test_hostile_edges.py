@@ -299,3 +299,12 @@ def test_a_domain_without_an_encoder_is_refused(client: TestClient) -> None:
     body = {"name": "dom", "dim": 4, "domain": "scifact"}
     assert_error(client.post("/v1/collections", json=body), 422, "invalid_input", "domain")
     assert client.get("/v1/collections/dom").status_code == 404
+
+
+def test_an_id_asked_twice_is_answered_once(client: TestClient) -> None:
+    """As Qdrant's retrieve: each stored point once, in the order first asked."""
+    assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
+    points = [{"id": i, "vector": [1, n]} for n, i in enumerate("abc")]
+    assert client.put("/v1/collections/v/points", json={"points": points}).status_code == 200
+    got = client.get("/v1/collections/v/points", params={"ids": ["b", "a", "b", "zz", "a"]})
+    assert [p["id"] for p in got.json()["points"]] == ["b", "a"]
