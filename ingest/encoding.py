@@ -87,19 +87,38 @@ def encode_batch(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch,
     return Batch(records, batch.end, tally, wholes), out
 
 
-def _each_alone(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch, np.ndarray]:
-    """The batch encoded one input at a time, an input the encoder refuses skipped under the
-    error's code with its file and line (it stopped the build, and every resume, for good)."""
-    tally, records, vectors = Stats().add(batch.tally), [], []
-    for record in batch.records:
+Refusals = dict[int, tuple[str, str]]  # row in the batch -> (error code, message)
+
+
+def encode_each(encoder: Encoder, inputs: list[Any], job: EncodeJob) -> tuple[np.ndarray, Refusals]:
+    """Vectors for inputs one at a time; a refused input's row stays zero and is named in the
+    refusals (a batch's one bad input, an unknown graph node, must not sink its neighbours)."""
+    vectors, refusals = np.zeros((len(inputs), job.dim), np.float32), {}
+    for i, item in enumerate(inputs):
         try:
-            vectors.append(encode_inputs(encoder, [record.input], job)[0])
+            vectors[i] = encode_inputs(encoder, [item], job)[0]
         except InvalidInput as exc:
-            tally.skip(exc.code, f"{record.where}: {exc.message}")
-            continue
-        records.append(record)
-    out = np.asarray(vectors, np.float32).reshape(len(records), job.dim)
-    return Batch(records, batch.end, tally, batch.wholes), out
+            refusals[i] = (exc.code, exc.message)
+    return vectors, refusals
+
+
+def without_refused(
+    batch: Batch, vectors: np.ndarray, refusals: Refusals
+) -> tuple[Batch, np.ndarray]:
+    """The batch less its refused rows, each skipped under its code with its file and line."""
+    if not refusals:
+        return batch, vectors
+    tally = Stats().add(batch.tally)
+    for i, (code, message) in sorted(refusals.items()):
+        tally.skip(code, f"{batch.records[i].where}: {message}")
+    kept = [i for i in range(len(batch.records)) if i not in refusals]
+    records = [batch.records[i] for i in kept]
+    return Batch(records, batch.end, tally, batch.wholes), vectors[kept]
+
+
+def _each_alone(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch, np.ndarray]:
+    """The batch encoded one input at a time, refused inputs skipped (see `encode_each`)."""
+    return without_refused(batch, *encode_each(encoder, batch.inputs, job))
 
 
 def stored_vectors(dim: int) -> Stage:

@@ -17,7 +17,8 @@ import numpy as np
 
 from encoders import encoder_class
 from encoders.base import PartEncoder
-from ingest.encoding import EncodeJob, Stage, encode_inputs
+from encoders.errors import InvalidInput
+from ingest.encoding import EncodeJob, Stage, encode_each, encode_inputs, without_refused
 from ingest.errors import InvalidOption
 from ingest.records import Batch
 
@@ -44,8 +45,14 @@ class EncodeActor:
         self.encoder = job.load_encoder()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        vectors = encode_inputs(self.encoder, list(batch["input"]), self.job)
-        return {"i": batch["i"], "vector": vectors}
+        inputs, refusals = list(batch["input"]), {}
+        try:
+            vectors = encode_inputs(self.encoder, inputs, self.job)
+        except InvalidInput:  # one input it refuses: the rest go on, as in a local build
+            vectors, refusals = encode_each(self.encoder, inputs, self.job)
+        codes = [refusals.get(i, ("", ""))[0] for i in range(len(inputs))]
+        messages = [refusals.get(i, ("", ""))[1] for i in range(len(inputs))]
+        return {"i": batch["i"], "vector": vectors, "code": codes, "message": messages}
 
 
 def ray_stage(job: EncodeJob, address: str, actors: int, batch_size: int) -> Stage:
@@ -74,6 +81,13 @@ def _encode_window(
     ends = np.cumsum([len(batch.records) for batch in window])
     vectors = np.empty((len(inputs), job.dim), np.float32)
     filled = np.zeros(len(inputs), bool)
+    refused: dict[int, tuple[str, str]] = {}  # position in the window -> (code, message)
+
+    def done(n: int) -> tuple[Batch, np.ndarray]:
+        batch, start = window[n], ends[n] - len(window[n].records)
+        mine = {i - start: why for i, why in refused.items() if start <= i < ends[n]}
+        return without_refused(batch, vectors[start : ends[n]], mine)
+
     ready = 0  # batches of the window handed on so far
     if inputs:
         dataset = ray.data.from_items([{"i": i, "input": x} for i, x in enumerate(inputs)])
@@ -86,8 +100,11 @@ def _encode_window(
         )
         for block in encoded.iter_batches(batch_size=None, batch_format="numpy"):
             vectors[block["i"]], filled[block["i"]] = block["vector"], True
+            for i, code, message in zip(block["i"], block["code"], block["message"], strict=True):
+                if code:
+                    refused[int(i)] = (str(code), str(message))
             while ready < len(window) and filled[: ends[ready]].all():
-                yield window[ready], vectors[ends[ready] - len(window[ready].records) : ends[ready]]
+                yield done(ready)
                 ready += 1
-    for batch, end in zip(window[ready:], ends[ready:], strict=True):
-        yield batch, vectors[end - len(batch.records) : end]  # empty batches (only skips)
+    for n in range(ready, len(window)):
+        yield done(n)  # empty batches (only skips)
