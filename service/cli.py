@@ -57,6 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from service.app import create_app
     from service.observability import configure_logging, disable_progress_bars
+    from service.stall_guard import stall_guarded
 
     overrides = {
         key: value
@@ -79,6 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         log_config=None,  # keep the logging set up above
         access_log=False,  # the app logs each request itself, with its request id
+        http=stall_guarded(settings.read_timeout_s),
     )
     return 0
 

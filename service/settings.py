@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         0, ge=0, le=256, description="torch threads an encoder's workers share; 0: the usable cores"
     )
+    read_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="a client must send a request's headers within this many seconds, and not "
+        "pause its body longer: a stalled connection is closed",
+    )
     milvus_uri: str | None = Field(
         None,
         description="Milvus for `index.type: milvus` collections without params.uri: a local "

@@ -1,0 +1,57 @@
+"""uvicorn's HTTP protocol with a read deadline, so a stalled client cannot hold a connection.
+
+uvicorn times out a connection only while it idles between requests (keep-alive). A client that
+connects and sends nothing, stops halfway through its headers, or stops sending a body it
+announced held its socket (and the request's buffers) for good; a few thousand such clients use
+up the process's file descriptors. As nginx's `client_header_timeout` and `client_body_timeout`:
+the headers must arrive within the deadline of the connection opening or the request starting,
+and a body may not pause longer than it between two reads. The request's handling is not timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
+    """An HttpToolsProtocol that closes a connection when a request stalls for read_timeout_s."""
+
+    class StallGuarded(HttpToolsProtocol):
+        _stall: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._stall = self.loop.call_later(read_timeout_s, self.transport.close)
+
+        def _disarm(self) -> None:
+            if self._stall is not None:
+                self._stall.cancel()
+                self._stall = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()  # the first request's headers are due
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm()  # this request's headers are due
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            self._arm()  # the body, if any: its next bytes are due
+
+        def on_body(self, body: bytes) -> None:
+            super().on_body(body)
+            self._arm()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._disarm()  # all read: the answer takes the time it needs
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return StallGuarded

@@ -1,0 +1,85 @@
+"""A client that stalls while sending a request loses its connection after NESTVEC_READ_TIMEOUT_S;
+one that sends steadily, however slowly, and the server's other clients are served as before.
+(Each stalled socket was held for good: a few thousand of them used up the file descriptors.)"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from support import LiveServer
+
+TIMEOUT_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    data = tmp_path_factory.mktemp("stall") / "data"
+    live = LiveServer(data, env={"NESTVEC_READ_TIMEOUT_S": str(TIMEOUT_S)}).start()
+    yield live
+    live.stop()
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    """True when the server closes the socket (recv gives b"" or a reset) within `seconds`."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(4096) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def _connect(server: LiveServer) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=5)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"",  # connects and says nothing
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n",  # stops inside its headers
+        b"POST /v1/collections HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+        b"content-length: 100\r\n\r\n{",  # announces a body, sends one byte of it
+    ],
+    ids=["nothing", "half-headers", "half-body"],
+)
+def test_a_stalled_request_loses_its_connection(server: LiveServer, sent: bytes) -> None:
+    with _connect(server) as sock:
+        sock.sendall(sent)
+        assert _closed_within(sock, TIMEOUT_S + 5)
+    assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_a_body_sent_slowly_but_steadily_is_answered(server: LiveServer) -> None:
+    body = json.dumps({"name": "slow", "dim": 2}).encode()
+    head = (
+        b"POST /v1/collections HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+    )
+    with _connect(server) as sock:
+        sock.sendall(head)
+        pieces = [body[i : i + 8] for i in range(0, len(body), 8)]
+        for piece in pieces:  # the whole body takes longer than the timeout, no pause does
+            time.sleep(TIMEOUT_S * 0.4)
+            sock.sendall(piece)
+        assert len(pieces) * TIMEOUT_S * 0.4 > TIMEOUT_S
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+
+
+def test_a_kept_alive_connection_idle_past_the_deadline_is_still_served(
+    server: LiveServer,
+) -> None:
+    """Between requests the deadline sleeps: idling is uvicorn's keep-alive (5 s)."""
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get("/healthz").status_code == 200
+        time.sleep(TIMEOUT_S + 1)
+        assert client.get("/healthz").status_code == 200
