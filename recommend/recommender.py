@@ -68,7 +68,7 @@ def recommend_examples(
         # example weighs no more under cosine); qdrant-client's in-process engine does not
         query = average_vector(pos, neg)[None, :]
         return _search(collection, query, k, opts, opts.with_payload, opts.with_vector)[0]
-    seeds = seed_queries(pos, neg)
+    seeds = seed_queries(strategy_name, pos, neg, metric.kind)
     fetch = max(k * CANDIDATE_OVERSAMPLE, CANDIDATE_MIN)
     if (total := collection.count()) <= EXHAUSTIVE_POINTS:
         seeds, fetch = seeds[:1], max(total, 1)  # one search that answers every point

@@ -107,21 +107,40 @@ def best_score(sim_pos: np.ndarray, sim_neg: np.ndarray) -> np.ndarray:
 
 @register_strategy("sum_scores", needs_positive=False)
 def sum_scores(sim_pos: np.ndarray, sim_neg: np.ndarray) -> np.ndarray:
-    """(m,) sum of similarities to positives minus the sum to negatives."""
-    return (sim_pos.sum(axis=1) - sim_neg.sum(axis=1)).astype(np.float32)
+    """(m,) sum of similarities to positives minus the sum to negatives (float64: hundreds of
+    -d^2 of large vectors, each finite, summed past float32's range to inf and NaN)."""
+    return sim_pos.sum(axis=1, dtype=np.float64) - sim_neg.sum(axis=1, dtype=np.float64)
 
 
-def seed_queries(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
-    """Queries whose neighbours are the candidates of a custom objective (s, d).
+def seed_queries(
+    name: str, positive: np.ndarray, negative: np.ndarray, metric_kind: str
+) -> np.ndarray:
+    """Queries whose neighbours are the candidates of a custom objective (s, d), prepared examples.
 
     Each positive plus the average_vector query (which finds points between the positives);
-    with negatives only, the negated examples and their mean, which find the far side.
+    with negatives only, the negated examples and their mean, which find the far side. For
+    `sum_scores`, first the query whose plain search ranks as the objective, where one exists.
     """
     _check_examples(positive, negative)
     if len(positive):
-        return np.vstack([positive, average_vector(positive, negative)[None, :]])
-    flipped = -negative
-    return np.vstack([flipped, flipped.mean(axis=0, keepdims=True)]).astype(np.float32)
+        seeds = np.vstack([positive, average_vector(positive, negative)[None, :]])
+    else:
+        flipped = -negative
+        seeds = np.vstack([flipped, flipped.mean(axis=0, keepdims=True)])
+    exact = _sum_scores_query(positive, negative, metric_kind) if name == "sum_scores" else None
+    return (seeds if exact is None else np.vstack([exact[None, :], seeds])).astype(np.float32)
+
+
+def _sum_scores_query(positive: np.ndarray, negative: np.ndarray, kind: str) -> np.ndarray | None:
+    """sum_scores ranks by x.S, S = sum(pos) - sum(neg), under cosine and dot: a search for S.
+    Under Euclid it is -c|x|^2 + 2x.S (c = #pos - #neg): for c > 0, a search for S / c; else no
+    nearest-neighbour query ranks so. The average_vector seed found other points when the counts
+    of positives and negatives differed (0 of the true 10 in a 12k collection)."""
+    total = positive.sum(axis=0, dtype=np.float64) - negative.sum(axis=0, dtype=np.float64)
+    if kind == "l2":
+        surplus = len(positive) - len(negative)
+        return (total / surplus).astype(np.float32) if surplus > 0 else None
+    return total.astype(np.float32) if np.any(total) else None
 
 
 def score_candidates(
@@ -146,7 +165,9 @@ def score_candidates(
 
 
 def _core_scores(metric: Metric, candidates: np.ndarray, examples: np.ndarray) -> np.ndarray:
-    """Qdrant's internal similarity: -d^2 under Euclid (its sum_scores ranked by -d differed)."""
+    """Qdrant's internal similarity: -d^2 under Euclid (its sum_scores ranked by -d differed),
+    in float64 (a -d^2 of two vectors near the norm limit passes float32's range)."""
+    candidates, examples = candidates.astype(np.float64), examples.astype(np.float64)
     if metric.kind == "l2":
         return -squared_l2(candidates, examples)
     return metric.scores(candidates, examples)

@@ -262,3 +262,48 @@ def test_custom_objectives_are_exact_past_the_candidate_pool(
     scores[pos + neg] = -np.inf
     want = np.argsort(-scores, kind="stable")[:K]
     assert [h["id"] for h in got["results"]] == [f"p{i}" for i in want]
+
+
+@pytest.mark.parametrize(
+    ("metric", "pos", "neg"),
+    [("cosine", [1], [2, 3, 4]), ("dot", [1], [2, 3, 4]), ("l2", [1, 2, 3], [4])],
+)
+def test_sum_scores_past_the_exhaustive_size_finds_the_true_best(
+    vector_client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    metric: str,
+    pos: list[int],
+    neg: list[int],
+) -> None:
+    """Above EXHAUSTIVE_POINTS the candidates came from the average_vector query, which points
+    elsewhere when the counts of positives and negatives differ: 0 of the true 10 in a 12k
+    collection (found from outside). The collection is small and the size lowered to match."""
+    monkeypatch.setattr("recommend.recommender.EXHAUSTIVE_POINTS", 100)
+    monkeypatch.setattr("recommend.recommender.CANDIDATE_MIN", 20)
+    x = np.random.default_rng(11).standard_normal((3000, 8)).astype(np.float32)
+    body = {"name": "big", "dim": 8, "metric": metric, "index": {"type": "flat"}}
+    assert vector_client.post("/v1/collections", json=body).status_code == 201
+    for start in range(0, len(x), 1000):
+        points = [{"id": f"p{i}", "vector": x[i].tolist()} for i in range(start, start + 1000)]
+        vector_client.put("/v1/collections/big/points", json={"points": points}).raise_for_status()
+    request = {"positive": [f"p{i}" for i in pos], "negative": [f"p{i}" for i in neg]}
+    got = recommend(vector_client, {**request, "strategy": "sum_scores", "k": K}, "big").json()
+    scores = oracle(metric, "sum_scores", x, x[pos], x[neg])
+    scores[pos + neg] = -np.inf
+    want = np.argsort(-scores, kind="stable")[:K]
+    assert [h["id"] for h in got["results"]] == [f"p{i}" for i in want]
+
+
+def test_sum_scores_of_many_large_l2_examples_stays_finite(vector_client: TestClient) -> None:
+    """Each -d^2 fits float32; hundreds summed did not: every score came back null, unranked."""
+    body = {"name": "far", "dim": 4, "metric": "l2", "index": {"type": "flat"}}
+    assert vector_client.post("/v1/collections", json=body).status_code == 201
+    x = np.array([[2.4e17 * (i % 2)] * 3 + [float(i)] for i in range(6)], np.float32)
+    points = [{"id": f"p{i}", "vector": v.tolist()} for i, v in enumerate(x)]
+    vector_client.put("/v1/collections/far/points", json={"points": points}).raise_for_status()
+    far = [[-2.4e17] * 4] * 600
+    got = recommend(vector_client, {"negative": far, "strategy": "sum_scores", "k": 3}, "far")
+    assert got.status_code == 200, got.text
+    hits = got.json()["results"]
+    assert all(h["score"] is not None and np.isfinite(h["score"]) for h in hits)
+    assert [int(h["id"][1:]) % 2 for h in hits] == [1, 1, 1]  # the far side of the negatives
