@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,12 @@ def plot_file(data_dir: Path, collection: str, filename: str) -> Path:
     if not path.is_file():
         raise PlotNotFound(f"no plot {filename!r} for collection {collection!r}", "filename")
     return path
+
+
+def drop_plots(data_dir: Path, collection: str) -> None:
+    """Remove a collection's plots (when it is dropped, and before one of its name is made: the
+    old PNGs were served as the new collection's)."""
+    shutil.rmtree(Path(data_dir) / ANALYSIS_DIR / collection, ignore_errors=True)
 
 
 def write_png(draw: Callable[[Path], Any], png: Path) -> str:

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from diagnostics.plots import drop_plots
 from encoders import EncoderPool, InvalidDimension, InvalidInput, encoder_class
 from encoders.base import PartEncoder
 from index import Catalog, Collection, CollectionConfig, Hit
@@ -86,9 +87,14 @@ class Engine(Embedding):
         )
         collection = self.catalog.create(config)
         self.metrics.recall.pop(req.name, None)  # measured on a collection of that name before
+        drop_plots(self.settings.data_dir, req.name)  # drawn for one of that name before
         for key, schema in req.payload_indexes.items():  # an empty collection: no scan
             collection.create_payload_index(key, schema)
         return collection
+
+    def drop_collection(self, name: str) -> None:
+        self.catalog.drop(name)
+        drop_plots(self.settings.data_dir, name)
 
     def describe(self, collection: Collection, created: bool = False) -> dict[str, Any]:
         """`created`: the collection a create just made, described even when a delete racing

@@ -64,7 +64,7 @@ def delete_collection(name: str, engine: EngineDep) -> dict[str, Any]:
     """True when it existed and went; false when there was none (as Qdrant)."""
     started = time.perf_counter()
     try:
-        engine.catalog.drop(name)
+        engine.drop_collection(name)
     except CollectionNotFound:
         return answer(False, started)
     return answer(True, started)

@@ -40,7 +40,7 @@ def get_collection(name: str, engine: EngineDep) -> dict[str, object]:
 
 @router.delete("/{name}", dependencies=[WriteAccess])
 def drop_collection(name: str, engine: EngineDep) -> dict[str, object]:
-    engine.catalog.drop(name)
+    engine.drop_collection(name)
     return {"name": name, "deleted": True}
 
 

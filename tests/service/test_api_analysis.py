@@ -355,3 +355,15 @@ def test_a_zero_vector_in_a_cosine_collection_leaves_the_analyses_working(api: T
     order = {"orders": ["random"], "seeds": [0], "queries": 20, **GRAPH}
     report = post(api, "/v1/collections/with_zero/analysis/insertion-order", order)
     assert report["n"] == 100  # 120 directed points, 20 of them held out as queries
+
+
+@pytest.mark.parametrize("drop", ["/v1/collections/again", "/collections/again"])  # ours, Qdrant's
+def test_a_new_collection_of_a_dropped_ones_name_has_none_of_its_plots(
+    api: TestClient, drop: str
+) -> None:
+    load(api, "again", 60, {"type": "flat"})
+    url = post(api, "/v1/collections/again/analysis/intrinsic-dimension", {"k": 5})["plot_url"]
+    assert api.delete(drop).status_code == 200
+    load(api, "again", 0, {"type": "flat"})
+    assert_error(api.get(url), 404, "plot_not_found")
+    api.delete("/v1/collections/again").raise_for_status()
