@@ -15,7 +15,7 @@ import numpy as np
 from encoders.errors import EmptyInput
 from index import METRICS
 from index.errors import PointNotFound
-from index.stored_point import StoredPoint
+from index.stored_point import StoredPoint, check_point_id
 from recommend.rank import rank
 from service.engine import Engine
 from service.errors import NoEncoder, UnsupportedInput, fields_renamed
@@ -110,6 +110,7 @@ def _points(found: list[StoredPoint], ids: Sequence[str], collection: str) -> li
     by_id = {p.id: p for p in found}
     for i, point_id in enumerate(ids):
         if point_id not in by_id:
+            check_point_id(point_id, f"ids[{i}]")  # an id no point can have is invalid, not missing
             raise PointNotFound(f"no point with id {point_id!r} in {collection!r}", f"ids[{i}]")
     return [by_id[i] for i in ids]
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from index import Collection, Hit
 from index.errors import PointNotFound
+from index.stored_point import check_point_id
 from index.vectors import as_matrix
 from recommend.errors import InvalidExamples, InvalidHistory
 from recommend.interests import Interests
@@ -113,6 +114,7 @@ def _stored(
     found = {p.id: p.vector for p in collection.get(ids, with_vector=True)}
     for point_id, field in zip(ids, fields, strict=True):
         if point_id not in found:
+            check_point_id(point_id, field)  # an id no point can have is invalid, not missing
             message = f"no point with id {point_id!r} in {collection.config.name!r}"
             raise PointNotFound(message, field)
     return np.stack([found[i] for i in ids]).astype(np.float32)  # type: ignore[misc]

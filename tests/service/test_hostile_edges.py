@@ -55,6 +55,10 @@ def test_an_id_no_point_can_have_is_invalid_not_missing(client: TestClient, bad_
     calls = [
         ("POST", "/v1/collections/v/search", '{"query": {"id": "%s"}}', "query.id"),
         ("DELETE", "/v1/collections/v/points", '{"ids": ["a", "%s"]}', "ids"),
+        ("POST", "/v1/collections/v/recommend", '{"positive": ["a", "%s"]}', "positive[1]"),
+        ("POST", "/v1/collections/v/recommend", '{"negative": ["%s"]}', "negative[0]"),
+        ("POST", "/v1/collections/v/recommend", '{"history": [{"id": "%s"}]}', "history[0].id"),
+        ("POST", "/v1/rank", '{"query": "q", "collection": "v", "ids": ["a", "%s"]}', "ids[1]"),
     ]
     for method, path, template, field in calls:
         answer = client.request(method, path, content=template % bad_id, headers=JSON)
