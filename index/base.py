@@ -14,9 +14,10 @@ from index.metrics import Metric
 
 
 class IndexParams(BaseModel):
-    """Build-time parameters of a backend; unknown keys are rejected."""
+    """Build-time parameters of a backend; unknown keys are rejected, and so are values of
+    another JSON type (`"M": "16"` or `true` is no 16 or 1)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class QueryParams(BaseModel):
@@ -24,9 +25,10 @@ class QueryParams(BaseModel):
 
     `rescore` is handled by the Collection for every backend: it fetches an oversampled
     shortlist and re-ranks it with the full-precision stored vectors (useful with PQ).
+    Strict types: `"rescore": "yes"` or `"ef": "64"` is refused, not taken as true and 64.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     rescore: bool = False
 
     def backend_knobs(self) -> dict[str, Any]:

@@ -24,6 +24,11 @@ class ErrorBody(BaseModel):
 
 
 # Every request model forbids unknown fields: a typo ("fliter", "limit") is a 422 that names
-# it, never a silently ignored option.
+# it, never a silently ignored option. Strict types, as Qdrant's and OpenAI's servers parse
+# JSON: `k: "5"` or `true`, `with_payload: "no"` and a threshold of `true` are refused, not
+# taken as 5, 1, false and 1.0 (integers still count as numbers).
+STRICT_REQUEST = ConfigDict(extra="forbid", strict=True)
+
+
 class StrictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST

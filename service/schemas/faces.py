@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from service.schemas.common import PointId
+from service.schemas.common import STRICT_REQUEST, PointId
 
 
 class FaceRef(BaseModel):
     """One side of a verification: an image (with its options) or a stored face point."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
     image_b64: str | None = None
     num_jitters: int | None = None
     detector: str | None = None
@@ -35,7 +35,7 @@ class FaceRef(BaseModel):
 
 
 class VerifyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
     a: FaceRef
     b: FaceRef
     encoder: str = "face-dlib"

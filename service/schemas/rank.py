@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import PointId
+from service.schemas.common import STRICT_REQUEST, PointId
 
 
 class RankDocument(BaseModel):
@@ -37,7 +37,7 @@ class RankRequest(BaseModel):
     accepted and ignored: documents are ranked whole by `text`, scores are cosine similarities.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
 
     query: str
     documents: list[str | RankDocument] | None = None
@@ -75,7 +75,7 @@ class TEIRerankRequest(BaseModel):
     truncated to the model's length, and scores are cosine similarities either way); unknown
     fields are refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
 
     query: str
     texts: list[str]

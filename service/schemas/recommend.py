@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from service.schemas.common import PointId
+from service.schemas.common import STRICT_REQUEST, PointId
 from service.schemas.filters import FilterDict, ParamsDict
 from service.schemas.search import ScoredPoint
 
@@ -14,7 +14,7 @@ Example = PointId | list[float]  # as in Qdrant: a stored point's id, or a raw v
 
 
 class HistoryItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
     id: PointId
     # any increasing scale; none given: list order is time order (NaN has no order)
     timestamp: float | None = Field(None, allow_inf_nan=False)
@@ -23,7 +23,7 @@ class HistoryItem(BaseModel):
 class RecommendRequest(BaseModel):
     """Either `positive`/`negative` examples with a `strategy`, or a user `history`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
     positive: list[Example] | None = None
     negative: list[Example] | None = None
     strategy: str = "average_vector"

@@ -312,3 +312,39 @@ def test_an_id_asked_twice_is_answered_once(client: TestClient) -> None:
     assert client.put("/v1/collections/v/points", json={"points": points}).status_code == 200
     got = client.get("/v1/collections/v/points", params={"ids": ["b", "a", "b", "zz", "a"]})
     assert [p["id"] for p in got.json()["points"]] == ["b", "a"]
+
+
+LAX = [  # (path, body, field): a value of another JSON type was coerced, not refused
+    ("/v1/collections/v/search", {"query": {"vector": [1, 0]}, "k": "2"}, "k"),
+    ("/v1/collections/v/search", {"query": {"vector": [1, 0]}, "k": True}, "k"),
+    ("/v1/collections/v/search", {"query": {"vector": [1, 0]}, "with_payload": "no"}, None),
+    ("/v1/collections/v/search", {"query": {"vector": [1, 0]}, "params": {"rescore": "yes"}}, None),
+    ("/v1/collections/v/search", {"query": {"vector": [1, 0]}, "params": {"ef": "64"}}, None),
+    ("/v1/collections/v/recommend", {"positive": ["a"], "k": True}, "k"),
+    ("/v1/rank", {"query": "q", "documents": ["x"], "top_n": True}, "top_n"),
+    ("/v1/rank", {"query": "q", "documents": ["x"], "return_documents": "yes"}, None),
+    (
+        "/v1/faces/verify",
+        {
+            "a": {"id": "a", "collection": "v"},
+            "b": {"id": "b", "collection": "v"},
+            "threshold": True,
+        },
+        "threshold",
+    ),
+    ("/collections/v/points/search", {"vector": [1, 0], "limit": "2"}, None),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), LAX)
+def test_a_value_of_another_json_type_is_refused_not_coerced(
+    client: TestClient, path: str, body: dict[str, Any], field: str | None
+) -> None:
+    """`threshold: true` was 1.0 (two people the same person), `k: "2"` was 2, "no" was false."""
+    assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
+    points = [{"id": "a", "vector": [1, 0]}, {"id": "b", "vector": [0, 1]}]
+    assert client.put("/v1/collections/v/points", json={"points": points}).status_code == 200
+    answer = client.post(path, json=body)
+    assert answer.status_code == 422, answer.text
+    if field is not None:
+        assert answer.json()["field"] == field
