@@ -156,6 +156,10 @@ def check_payload_field(
             "a double quote",
             where[0],
         )
+    if "" in key.split("."):  # `..`, `a.` or `.a` name no key; a client's URL read `..` as up
+        raise InvalidCollectionConfig(
+            f"a payload index field's dotted parts must not be empty, got {key!r}", where[0]
+        )
     if len(key) > MAX_FIELD_CHARS:  # it travels in the DELETE's URL path: 100 kB never could
         raise InvalidCollectionConfig(
             f"a payload index field is at most {MAX_FIELD_CHARS} characters", where[0]

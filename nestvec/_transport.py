@@ -206,8 +206,14 @@ def read(model: type[M]) -> Callable[[httpx.Response], M]:
 
 
 def collection_path(*parts: str) -> str:
-    """`/v1/collections/...`; each part is one path segment, whatever it holds ("/", "?")."""
-    return "/v1/collections/" + "/".join(quote(p, safe="") for p in parts)
+    """`/v1/collections/...`; each part is one path segment, whatever it holds ("/", "?", "..":
+    httpx resolves a bare `..` segment, so dropping index `..` of c sent DELETE c itself)."""
+    return "/v1/collections/" + "/".join(_segment(p) for p in parts)
+
+
+def _segment(part: str) -> str:
+    quoted = quote(part, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
 def refused_as_bad_request(cls: type[T]) -> type[T]:
