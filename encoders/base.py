@@ -180,9 +180,20 @@ def check_texts(inputs: Sequence[Any]) -> list[str]:
             raise InvalidInput(f"expected a string, got {type(item).__name__}", f"inputs[{i}]")
         if not is_unicode(item):
             raise InvalidInput("text is not valid Unicode (a lone surrogate)", f"inputs[{i}]")
-        if not item.strip():  # as OpenAI and TEI; offline builds skip such rows (missing_text)
-            raise InvalidInput("text is empty (or only whitespace)", f"inputs[{i}]")
+        if _INVISIBLE.fullmatch(item):  # as OpenAI and TEI; offline builds skip such rows
+            raise InvalidInput(
+                "text is empty (only whitespace or invisible characters)", f"inputs[{i}]"
+            )
     return list(inputs)
+
+
+# what BERT's tokenizer drops (controls, format characters: ZWSP, BOM, joiners, bidi marks;
+# variation selectors) and splits on: a text of these alone is [CLS] [SEP], one vector for all
+_DROPPED = (
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\ufe00-\ufe0f\ufeff\ufffd"
+)
+_INVISIBLE = re.compile(f"[\\s{_DROPPED}]*")
 
 
 CLIP_CHARS_PER_TOKEN = 32  # far above any WordPiece average: shorter texts are never clipped
@@ -198,12 +209,39 @@ def clip_texts(texts: list[str], seen_tokens: Callable[[str], int], max_tokens: 
 
 
 def _clip(text: str, seen_tokens: Callable[[str], int], max_tokens: int) -> str:
-    limit = max_tokens * CLIP_CHARS_PER_TOKEN
+    limit, squeezed = max_tokens * CLIP_CHARS_PER_TOKEN, False
     while limit < len(text):
         head = text[: _cut(text, limit)]
         if seen_tokens(head) >= max_tokens:
             return head
+        if not squeezed:  # few tokens in many characters: long runs of one kind, squeezed once
+            text, squeezed = _squeeze(text), True
+            continue
         limit *= 4  # mostly whitespace or long words: look further
+    return text
+
+
+def _runs(chars: str, at_least: int = 1024) -> re.Pattern[str]:
+    """Runs of `chars` (a character class body) at least `at_least` long, found from their
+    start only (a scan that retried inside each run was quadratic)."""
+    return re.compile(f"(?<![{chars}])[{chars}]{{{at_least},}}")
+
+
+# Runs that tokenize the same however long they are (10 MB of one took the tokenizer 15-20 s,
+# each time a text was counted or encoded): a run of letters and digits (never dropped, never
+# split on; CJK ideographs are words of their own), or of emoji, is one word past WordPiece's
+# 100 characters, [UNK] at any length; a run of whitespace is one split; dropped characters
+# are dropped. Each is squeezed to a length that tokenizes the same.
+_LONG_WORD = _runs("^\\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f")
+_LONG_EMOJI = _runs("\U0001f000-\U0001faff")
+_LONG_SPACE = _runs(" \t\n\r\xa0\u1680\u2000-\u200a\u202f\u205f\u3000")
+_LONG_DROPPED = _runs(_DROPPED)
+
+
+def _squeeze(text: str) -> str:
+    text = _LONG_SPACE.sub(" ", _LONG_DROPPED.sub("", text))
+    for runs in (_LONG_WORD, _LONG_EMOJI):
+        text = runs.sub(lambda run: run.group()[:512], text)
     return text
 
 

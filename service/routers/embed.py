@@ -22,9 +22,10 @@ from service.schemas.embed import (
     OpenAIEmbeddingsResponse,
 )
 
-# Counting tokens runs the tokenizer: inline for a few texts (a thread hop costs more), on a
-# worker thread for big requests so the event loop keeps serving others meanwhile.
-INLINE_TOKEN_COUNT = 32
+# Counting tokens runs the tokenizer: inline for a few short texts (a thread hop costs more), on
+# a worker thread for big requests so the event loop keeps serving others meanwhile (one 10 MB
+# text counted inline stalled every other request for 15 s).
+INLINE_TOKEN_COUNT, INLINE_TOKEN_CHARS = 32, 65_536
 # the shared embed path names fields as /v1/embed's body does; OpenAI's body spells them so
 OPENAI_FIELDS = {"inputs": "input", "dim": "dimensions", "encoder": "model"}
 
@@ -61,7 +62,8 @@ async def embeddings(req: OpenAIEmbeddingsRequest, engine: EngineDep) -> Respons
         raise UnsupportedInput("token-id inputs are not supported; send strings", "input")
     with fields_renamed(OPENAI_FIELDS):
         encoder, vectors = await engine.aembed(req.model, texts, req.dimensions)
-    tokens = await run(encoder.count_tokens, texts, inline=len(texts) <= INLINE_TOKEN_COUNT)
+    inline = len(texts) <= INLINE_TOKEN_COUNT and sum(map(len, texts)) <= INLINE_TOKEN_CHARS
+    tokens = await run(encoder.count_tokens, texts, inline=inline)
     return json_response(
         {
             "object": "list",

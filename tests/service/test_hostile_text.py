@@ -62,6 +62,14 @@ def test_texts_a_tokenizer_cannot_read_are_refused(
         ("/v1/embeddings", {"input": ["a", " "], "model": "fake"}, "input[1]"),
         ("/v1/embeddings", {"input": "", "model": "fake"}, "input[0]"),
         ("/v1/embed", {"inputs": ["\n\t"], "encoder": "fake"}, "inputs[0]"),
+        # what the tokenizer drops: NUL, ZWSP, BOM, joiners, soft hyphen, bidi marks (they were
+        # all one vector, 0.99999 to each other)
+        (
+            "/v1/embed",
+            {"inputs": ["ok", "\x00\u200b\ufeff\u200d\xad\u2060\u202e"], "encoder": "fake"},
+            "inputs[1]",
+        ),
+        ("/v1/embeddings", {"input": ["\x01 \x7f\u200c"], "model": "fake"}, "input[0]"),
         ("/v1/rank", {"query": "q", "documents": ["a", ""], "model": "fake"}, "documents[1]"),
         ("/v1/collections/e/search", {"query": {"text": ""}}, "query.text"),
         (
