@@ -155,9 +155,12 @@ def targets(
 
 
 def selected(req: Selector) -> tuple[list[str] | None, dict[str, Any] | None]:
-    """The ids and/or filter a selector names (at least one of them)."""
+    """The ids or the filter a selector names (exactly one: Qdrant's selector is one or the
+    other, and `{"points": [1], "filter": {}}` deleted every point as a union)."""
     if req.points is None and req.filter is None:
         raise ServiceError("give the points to change: `points` (ids) or `filter`", "points")
+    if req.points is not None and req.filter is not None:
+        raise ServiceError("give `points` (ids) or `filter`, not both", "filter")
     ids = None
     if req.points is not None:
         ids = [to_nestvec_id(i, f"points[{n}]") for n, i in enumerate(req.points)]

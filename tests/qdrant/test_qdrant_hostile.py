@@ -138,6 +138,9 @@ BAD: list[tuple[str, str, Any, int]] = [
     ("PUT", f"{C}/index", {"field_name": 'a"b', "field_schema": "keyword"}, 422),
     ("PUT", f"{C}/index", {"field_name": "a[].b", "field_schema": "keyword"}, 422),
     ("DELETE", f"{C}/index/never", None, 404),
+    # a selector is ids or a filter: both were a union, and `{}` matches every point
+    ("POST", f"{C}/points/delete", {"points": [1], "filter": {}}, 422),
+    ("POST", f"{C}/points/payload/clear", {"points": [1], "filter": {}}, 422),
     ("GET", f"{C}/points/abc", None, 404),
     ("GET", "/collections/nothing", None, 404),
 ]
