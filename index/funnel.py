@@ -181,8 +181,9 @@ class FunnelSearch:
         spec: FunnelSpec,
         allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(labels, scores), each (nq, k), -1 / -inf padded; `queries` prepared full vectors."""
-        nq = len(queries)
+        """(labels, scores), each (nq, k), -1 / -inf padded, k at most the points held (a k of
+        2**31 allocated 24 GB); `queries` prepared full vectors."""
+        nq, k = len(queries), min(k, len(self.labels))
         if not len(self.labels) or not nq:
             return np.full((nq, k), -1, np.int64), np.full((nq, k), -np.inf, np.float32)
         keep0 = min(max(spec.shortlist[0], k), len(self.labels))

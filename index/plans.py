@@ -118,7 +118,9 @@ def exact_top_k(
 def rescore(
     metric: Metric, queries: np.ndarray, shortlist: np.ndarray, k: int, load: LoadVectors
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Re-rank each query's shortlist with exact scores from the stored vectors."""
+    """Re-rank each query's shortlist with exact scores from the stored vectors (k past the
+    shortlist's width is that width: a k of 2**31 allocated 24 GB for five points)."""
+    k = min(k, shortlist.shape[1])
     candidates = np.unique(shortlist[shortlist >= 0])
     stored, vectors = load(candidates)
     column = {int(label): i for i, label in enumerate(stored)}

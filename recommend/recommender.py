@@ -105,7 +105,7 @@ def recommend_history(
     if collection.metric.kind == "l2":  # a unit query ranked points near the origin first
         prepared = collection.metric.prepare(vectors)
         queries = np.stack([prepared[members].mean(axis=0) for members in found.members])
-    depth = k if mmr_lambda is None else k * MMR_POOL
+    depth = min(k if mmr_lambda is None else k * MMR_POOL, max(collection.count(), 1))
     lists = _search(collection, queries, depth, opts, False, mmr_lambda is not None)
     keys = np.full((len(lists), depth), -1, np.int64)
     scores = np.full((len(lists), depth), -np.inf, np.float32)
