@@ -8,6 +8,7 @@ import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +74,10 @@ def parse_params(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
     if text.lstrip().startswith("{"):
-        params = json.loads(text)
+        try:
+            params = json.loads(text)
+        except ValueError as exc:  # the bare parser's words named no option
+            raise ValueError(f"--params is not a JSON object: {exc}") from None
         if not isinstance(params, dict):
             raise ValueError("--params JSON must be an object")
         return params
@@ -163,12 +167,41 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
     return 0
 
 
+# options of an offline build: with --url the server encodes, indexes and stores (they were
+# ignored silently, and the build answered 0)
+OFFLINE_ONLY = ("data_dir", "ray_address", "insertion_order", "milvus_uri")
+
+
+def _remote_refusal(args: argparse.Namespace) -> str | None:
+    """Why `--url` cannot start, found before the source is read: a URL that is none (the
+    client retried it for a minute in silence), offline-only options, a server not there."""
+    import httpx
+
+    url = urlsplit(args.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return f"--url {args.url!r} is not an http:// or https:// URL"
+    given = [name for name in OFFLINE_ONLY if getattr(args, name, None) is not None]
+    if args.workers != 1:
+        given.append("workers")
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        return f"{flags}: for offline builds; with --url the server encodes and indexes"
+    try:
+        httpx.get(args.url.rstrip("/") + "/healthz", timeout=10)
+    except httpx.TransportError as exc:
+        return f"--url {args.url}: cannot reach the server ({exc or type(exc).__name__})"
+    return None
+
+
 def _run_remote(args: argparse.Namespace) -> int:
     """`--url`: send the source to a running server; same errors and summary as offline."""
     from encoders.errors import EncoderError
     from ingest.errors import IngestError
     from ingest.remote import Remote, render, upload
 
+    if (refused := _remote_refusal(args)) is not None:
+        print(f"nestvec ingest: error: {refused}", file=sys.stderr)
+        return 1
     try:
         summary = upload(options_from_args(args), Remote(args.url, args.api_key), args.state)
     except (IngestError, EncoderError) as exc:

@@ -147,6 +147,8 @@ def _add_ingest_args(parser: argparse.ArgumentParser) -> None:
 def _ingest(args: argparse.Namespace) -> int:
     from ingest.cli import run
 
+    if getattr(args, "url", None):  # the server's settings apply: offline options are refused
+        return run(args)
     # the data directory and Milvus `serve` would use (env NESTVEC_DATA_DIR, NESTVEC_MILVUS_URI)
     given = {"data_dir": args.data_dir, "milvus_uri": args.milvus_uri}
     settings = Settings(**{key: value for key, value in given.items() if value is not None})

@@ -166,3 +166,32 @@ def test_ids_repeated_across_batches_are_counted_as_offline(
     stats = json.loads(report.read_text())["stats"]
     assert (stats["duplicates"], stats["points"]) == (13, 7), stats
     assert _count(server, "dups") == 7
+
+
+@pytest.mark.parametrize(
+    ("url", "argv", "said"),
+    [
+        ("notaurl", [], "is not an http:// or https:// URL"),
+        ("ftp://127.0.0.1/", [], "is not an http:// or https:// URL"),
+        ("http://127.0.0.1:9", [], "cannot reach the server"),  # the discard port: refused
+        (None, ["--workers", "2"], "--workers: for offline builds"),
+        (
+            None,
+            ["--data-dir", "elsewhere", "--insertion-order", "random"],
+            "--data-dir, --insertion",
+        ),
+    ],
+)
+def test_a_url_that_is_none_or_offline_options_fail_at_once(
+    server: LiveServer, tmp_path: Path, url: str | None, argv: list[str], said: str
+) -> None:
+    """A bad URL was retried for a minute in silence; offline options were ignored, exit 0."""
+    source = _write(tmp_path / "v.jsonl", [{"id": "a", "emb": [1, 0]}])
+    command = [
+        sys.executable, "-m", "service.cli", "ingest", str(source), "--url", url or server.url,
+        "--collection", "never", "--vector-field", "emb", "--no-progress", *argv,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 1 and said in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert _count(server, "never") is None
