@@ -278,3 +278,30 @@ def test_concurrent_text_upserts_all_land_with_their_texts(
     for point in stored.json()["points"]:  # each point's vector is its recorded text's
         again = client.post("/v1/embed", json={"encoder": "fake", "inputs": [texts[point["id"]]]})
         np.testing.assert_allclose(point["vector"], again.json()["embeddings"][0], atol=1e-6)
+
+
+def test_a_damaged_texts_file_is_set_aside_and_writes_go_on(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """It failed every write of the collection, text or vector, with a 503 telling to restore
+    store.sqlite3 (which was whole); it only keeps texts for reindex."""
+    from index.texts import TEXTS_FILE, read_texts
+
+    client = make_client()
+    assert client.post("/v1/collections", json={"name": "t", "encoder": "fake"}).status_code == 201
+    first = {"points": [{"id": "a", "text": "first text"}]}
+    assert client.put("/v1/collections/t/points", json=first).status_code == 200
+    client.__exit__(None, None, None)
+    folder = tmp_path / "data" / "collections" / "t"
+    (folder / TEXTS_FILE).write_bytes(b"this is no SQLite database" * 200)
+    client = make_client()
+    for body in (
+        {"points": [{"id": "b", "text": "second text"}]},
+        {"points": [{"id": "c", "vector": [0.5] * 64}]},
+    ):
+        assert client.put("/v1/collections/t/points", json=body).status_code == 200
+    assert client.get("/v1/collections/t").json()["count"] == 3
+    assert read_texts(folder, ["a", "b", "c"]) == {"b": "second text"}
+    assert len(list(folder.glob(f"{TEXTS_FILE}.damaged-*"))) == 1
+    client.__exit__(None, None, None)
+    assert make_client().get("/v1/collections/t").json()["count"] == 3  # the file aside is no bar
