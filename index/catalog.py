@@ -26,6 +26,8 @@ from index.errors import (
 )
 from index.metrics import METRICS
 from index.registry import index_class, validate_params
+from index.snapshot import INDEX_DIR
+from index.texts import TEXTS_FILE
 
 log = logging.getLogger(__name__)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -82,7 +84,7 @@ class Catalog:
         # collections whose store could not be opened -> why; their files are left as found
         self.unavailable: dict[str, str] = {}
         for path in sorted(self.root.iterdir()):
-            if (path / STORE_FILE).exists() and NAME_PATTERN.fullmatch(path.name):
+            if NAME_PATTERN.fullmatch(path.name) and _looks_like_a_collection(path):
                 self._open_existing(path)
 
     def _open_existing(self, path: Path) -> None:
@@ -90,7 +92,8 @@ class Catalog:
         no collection of this name, is logged and skipped, so the others are served (it is
         answered `CollectionUnavailable`) and its files are left as they are."""
         store = path / STORE_FILE
-        problem = _store_problem(store, path.name)  # read-only: opening writes the schema
+        # read-only: opening writes the schema. A lost store lost every point: said, not hidden
+        problem = "is missing" if not store.exists() else _store_problem(store, path.name)
         if problem is None:
             try:
                 self._open[path.name] = Collection.open(path, self.index_defaults)
@@ -188,6 +191,11 @@ class Catalog:
                 except Exception as exc:  # noqa: BLE001 - the others must close too
                     log.warning("collection %r: snapshot not saved at close (%s)", name, exc)
             self._open.clear()
+
+
+def _looks_like_a_collection(path: Path) -> bool:
+    """A store, or what a collection keeps beside it (its index folder, its texts)."""
+    return any((path / name).exists() for name in (STORE_FILE, INDEX_DIR, TEXTS_FILE))
 
 
 def _store_problem(store: Path, name: str) -> str | None:

@@ -50,6 +50,10 @@ def _config_without_dim(store: Path) -> None:
     db.close()
 
 
+def _missing(store: Path) -> None:
+    store.unlink()  # the collection vanished without a word: 404, yet its name was taken (409)
+
+
 def _copied_from_good(store: Path) -> None:
     store.write_bytes((store.parents[1] / "good" / "store.sqlite3").read_bytes())
 
@@ -61,6 +65,7 @@ def _copied_from_good(store: Path) -> None:
         (_foreign_sqlite, "cannot be read"),
         (_config_without_dim, "no collection config"),
         (_copied_from_good, 'belongs to collection "good"'),
+        (_missing, "store.sqlite3 is missing"),
     ],
 )
 def test_a_store_holding_no_such_collection_is_unavailable_and_untouched(
