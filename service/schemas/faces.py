@@ -16,6 +16,7 @@ class FaceRef(BaseModel):
     image_b64: str | None = None
     num_jitters: int | None = None
     detector: str | None = None
+    max_faces: int | None = None  # as on any face input: more faces than this is too_many_faces
     collection: str | None = None
     id: PointId | None = None
 
@@ -30,7 +31,7 @@ class FaceRef(BaseModel):
 
     def image_input(self) -> dict[str, Any]:
         """The encoder input object: the image and the options that were given."""
-        keys = ("image_b64", "num_jitters", "detector")
+        keys = ("image_b64", "num_jitters", "detector", "max_faces")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 

@@ -92,3 +92,9 @@ def test_upload_points_then_search_and_verify(client: TestClient, face_encoder: 
     nowhere = {"a": b64(photo(b)), "b": {"collection": "nope", "id": "x"}}  # it said `name`
     r = client.post("/v1/faces/verify", json=nowhere)
     assert_error(r, 404, "collection_not_found", "b.collection")
+    # an image side takes max_faces as any face input does (it was an unknown field)
+    group = {"image_b64": b64(group_photo())["image_b64"], "max_faces": 2}
+    r = client.post("/v1/faces/verify", json={"a": group, "b": b64(photo(b))})
+    assert_error(r, 422, "too_many_faces")
+    r = client.post("/v1/faces/verify", json={"a": {**group, "max_faces": 3}, "b": b64(photo(b))})
+    assert r.status_code == 200, r.text
