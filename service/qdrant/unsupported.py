@@ -14,12 +14,23 @@ router = APIRouter(route_class=QdrantRoute, tags=["qdrant"])
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
+# Qdrant's service routes beside collections (its client's cluster_status, list_full_snapshots
+# and the like got nestvec's own 404 body, which the client could not read)
+TOP_LEVEL = ["/aliases", "/cluster", "/cluster/{rest:path}", "/snapshots", "/snapshots/{rest:path}"]
+TOP_LEVEL += ["/telemetry", "/locks", "/issues"]
+
+
 @router.api_route(
     "/collections/{rest:path}", methods=METHODS, include_in_schema=False, dependencies=[ReadAccess]
 )
-@router.api_route("/aliases", methods=METHODS, include_in_schema=False, dependencies=[ReadAccess])
 def unsupported(request: Request) -> None:
     raise Unsupported(
         f"{request.method} {request.url.path} is a Qdrant API nestvec does not serve (served: "
         "collections, points, payload, payload indexes, search, query, recommend, scroll, count)"
+    )
+
+
+for path in TOP_LEVEL:
+    router.api_route(path, methods=METHODS, include_in_schema=False, dependencies=[ReadAccess])(
+        unsupported
     )

@@ -10,6 +10,7 @@ router = APIRouter(route_class=JsonRoute, tags=["health"])
 
 # async: a probe answers on the event loop, never queued behind a busy worker-thread pool
 @router.get("/healthz")
+@router.get("/livez", include_in_schema=False)  # Qdrant's (and Kubernetes') spelling
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 

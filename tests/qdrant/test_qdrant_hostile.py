@@ -227,6 +227,14 @@ def test_write_routes_need_a_write_key(make_client: Callable[..., TestClient]) -
         ("POST", f"{C}/snapshots"),
         ("GET", f"{C}/cluster"),
         ("POST", f"{C}/facet"),
+        # Qdrant's service routes (the client's cluster_status, list_full_snapshots)
+        ("GET", "/cluster"),
+        ("POST", "/cluster/recover"),
+        ("GET", "/snapshots"),
+        ("POST", "/snapshots"),
+        ("GET", "/telemetry"),
+        ("GET", "/locks"),
+        ("GET", "/issues"),
     ],
 )
 def test_unserved_qdrant_routes_are_422_naming_the_route(
@@ -237,6 +245,10 @@ def test_unserved_qdrant_routes_are_422_naming_the_route(
     assert answer.status_code == 422, answer.text
     error = answer.json()["status"]["error"]
     assert f"{method} {path}" in error and "does not serve" in error
+
+
+def test_livez_is_liveness_as_in_qdrant(qc: TestClient) -> None:
+    assert qc.get("/livez").json() == qc.get("/healthz").json() == {"status": "ok"}
 
 
 def test_offset_plus_limit_past_the_cap_says_so(qc: TestClient) -> None:
