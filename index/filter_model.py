@@ -199,7 +199,8 @@ class HasId(SqlOnly):
 
 class MinShouldSpec(_Strict):
     conditions: list[Condition]
-    min_count: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]  # SQLite binds 64-bit integers
+    # at least 1, as Qdrant (0 held for every point); SQLite binds 64-bit integers
+    min_count: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
 
 
 class MinShould(SqlOnly):

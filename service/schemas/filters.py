@@ -83,7 +83,7 @@ class MinShould(_Schema):
     """At least `min_count` of `conditions` hold."""
 
     conditions: list[Condition]
-    min_count: int = Field(ge=0, le=2**63 - 1)
+    min_count: int = Field(ge=1, le=2**63 - 1)
 
 
 class Filter(_Schema):

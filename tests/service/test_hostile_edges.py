@@ -25,12 +25,15 @@ def test_a_body_that_is_not_utf8_is_invalid_json(client: TestClient, path: str) 
     assert answer.json()["code"] == "invalid_json"
 
 
-def test_min_count_past_64_bits_is_refused_and_deletes_nothing(client: TestClient) -> None:
+@pytest.mark.parametrize("bad_count", [2**63, 0])  # 0 held for every point; Qdrant refuses it
+def test_min_count_past_64_bits_is_refused_and_deletes_nothing(
+    client: TestClient, bad_count: int
+) -> None:
     assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
     points = [{"id": str(i), "vector": [1, i], "payload": {"n": i % 2}} for i in range(4)]
     assert client.put("/v1/collections/v/points", json={"points": points}).status_code == 200
     huge = {"min_should": {"conditions": [{"key": "n", "match": {"value": 1}}]}}
-    huge["min_should"]["min_count"] = 2**63
+    huge["min_should"]["min_count"] = bad_count
     calls = [
         ("POST", "/v1/collections/v/search", {"query": {"vector": [1, 0]}, "filter": huge}),
         ("POST", "/v1/collections/v/count", {"filter": huge}),
