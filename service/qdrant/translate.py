@@ -199,6 +199,8 @@ def unnamed(
         raise Unsupported(
             "named vectors are not supported: create one collection per vector name", field
         )
+    if isinstance(vector, dict) and set(vector) == {"name", "vector"} and vector["name"] == "":
+        vector = {"": vector["vector"]}  # search's NamedVector form of the unnamed vector
     if isinstance(vector, dict) and set(vector) == {""}:
         try:  # "" names the unnamed vector (LangChain sends it so)
             return shape.validate_python(vector[""])

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -150,11 +151,16 @@ class SearchParams(StrictRequest):
     acorn: Ignored = None
 
 
+def _default_when_null(default: int) -> BeforeValidator:
+    """Qdrant's `limit` and `offset` are optional: null means its default, not a 422."""
+    return BeforeValidator(lambda value: default if value is None else value)
+
+
 class _Query(StrictRequest):
     filter: dict[str, Any] | None = None
     params: SearchParams | None = None
-    limit: int = Field(10, ge=1)
-    offset: int = Field(0, ge=0)
+    limit: Annotated[int, _default_when_null(10)] = Field(10, ge=1)
+    offset: Annotated[int, _default_when_null(0)] = Field(0, ge=0)
     with_payload: WithPayload | None = None
     with_vector: WithVector = False
     score_threshold: float | None = Field(None, allow_inf_nan=False)

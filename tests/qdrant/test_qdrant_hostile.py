@@ -257,3 +257,21 @@ def test_offset_plus_limit_past_the_cap_says_so(qc: TestClient) -> None:
         answer = qc.post(f"{C}/points/query", json={**query, "limit": 10, "offset": 995})
         assert_qdrant_error(answer, 422)
         assert "offset + limit must be at most 1000" in answer.json()["status"]["error"]
+
+
+def test_optional_qdrant_fields_may_be_null_and_search_takes_the_named_unnamed_vector(
+    qc: TestClient,
+) -> None:
+    """Valid Qdrant bodies that were 422: null `offset` / `limit` (optional in Qdrant) and
+    search's NamedVector form with the unnamed vector's name ""."""
+    plain = qc.post(f"{C}/points/search", json={"vector": VEC, "limit": 3}).json()["result"]
+    for path, body in [
+        ("search", {"vector": VEC, "limit": 3, "offset": None}),
+        ("search", {"vector": {"name": "", "vector": VEC}, "limit": 3}),
+        ("query", {"query": VEC, "limit": None, "offset": None}),
+    ]:
+        answer = qc.post(f"{C}/points/{path}", json=body)
+        assert answer.status_code == 200, answer.text
+        result = answer.json()["result"]
+        hits = result["points"] if path == "query" else result
+        assert [h["id"] for h in hits] == [h["id"] for h in plain]
