@@ -179,8 +179,13 @@ def _sql_only(item: SqlOnly) -> tuple[str, list[Any]]:
     """SQL of the conditions the payload index leaves to SQLite; every value is bound."""
     if isinstance(item, HasId):
         return "points.id IN (SELECT value FROM json_each(?))", [json.dumps(_ids(item.has_id))]
-    if isinstance(item, IsNull):
-        return "IFNULL(json_type(points.payload, ?), '') = 'null'", [json_path(item.is_null.key)]
+    if isinstance(item, IsNull):  # null, or an array holding a null (Qdrant's server, 1.19.1)
+        path = json_path(item.is_null.key)
+        sql = (
+            "(CASE IFNULL(json_type(points.payload, ?), '') WHEN 'null' THEN 1 WHEN 'array' THEN "
+            "EXISTS(SELECT 1 FROM json_each(points.payload, ?) WHERE type = 'null') ELSE 0 END)"
+        )
+        return sql, [path, path]
     if isinstance(item, IsEmpty):
         path = json_path(item.is_empty.key)
         return f"({_COUNT} = 0)", [path, path]
