@@ -106,7 +106,8 @@ def select_payload(payload: dict[str, Any], spec: WithPayload | None) -> dict[st
     if spec is True:
         return payload
     if isinstance(spec, list):
-        return _kept(payload, _path_tree(spec)) or {}
+        kept = _kept(payload, _path_tree(spec))
+        return {} if kept is _NOTHING else kept  # type: ignore[no-any-return]
     unknown = set(spec) - {"include", "exclude"}
     if unknown or len(spec) != 1:
         raise ServiceError("with_payload takes a bool, a key list, {include} or {exclude}")
@@ -134,16 +135,20 @@ def _path_tree(paths: list[str]) -> dict[str, Any]:
     return tree
 
 
+_NOTHING = object()  # what a path reaches when it reaches nothing (a null is a value it keeps)
+
+
 def _kept(value: Any, tree: dict[str, Any]) -> Any:
-    """What of `value` the paths reach (None: nothing)."""
+    """What of `value` the paths reach (_NOTHING: nothing; None was both, so `{"n": null}`
+    lost `n`)."""
     if tree is _WHOLE:
         return value
     if isinstance(value, list):
-        return [kept for v in value if (kept := _kept(v, tree)) is not None]
+        return [kept for v in value if (kept := _kept(v, tree)) is not _NOTHING]
     if not isinstance(value, dict):
-        return None
+        return _NOTHING
     out = {k: _kept(value[k], sub) for k, sub in tree.items() if k in value}
-    return {k: v for k, v in out.items() if v is not None} or None
+    return {k: v for k, v in out.items() if v is not _NOTHING} or _NOTHING
 
 
 def _dropped(value: Any, tree: dict[str, Any]) -> Any:

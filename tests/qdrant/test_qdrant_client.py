@@ -353,6 +353,13 @@ def test_payload_selectors_are_json_paths(qc: QdrantClient) -> None:
     }
     assert shown(["a.c", "t"]) == {"a": {"c": "keep"}, "t": 1}
     assert shown(m.PayloadSelectorInclude(include=["l[].x"])) == {"l": [{"x": 1}, {"x": 3}]}
+    # a null is a value the path reaches: it was dropped with the key (qdrant's engine keeps it)
+    nulls = {"n": None, "s": [{"x": None}, {"x": 1}]}
+    qc.upsert("sel", [m.PointStruct(id=2, vector=VECTORS[1].tolist(), payload=nulls)])
+    selected = qc.retrieve(
+        "sel", [2], with_payload=m.PayloadSelectorInclude(include=["n", "s[].x"])
+    )
+    assert selected[0].payload == nulls
     assert qc.retrieve("sel", [1], with_vectors=["image"])[0].vector is None
     assert qc.retrieve("sel", [1], with_vectors=True)[0].vector is not None
 
