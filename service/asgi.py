@@ -6,6 +6,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.envelopes import peer_fields
+
 
 async def reject(
     scope: Scope,
@@ -21,8 +23,9 @@ async def reject(
     Qdrant's shape, as the app's own errors there (service.errors.api_shaped)."""
     if is_qdrant_path(scope["path"]):
         content: dict[str, object] = {"status": {"error": message}, "time": 0.0}
-    else:
+    else:  # on OpenAI's and TEI's routes with the fields their clients read, as the app's
         content = {"code": code, "message": message, "field": None}
+        content |= peer_fields(_template(scope["path"]), status, content)
     body = json.dumps(content).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if auth:
@@ -30,6 +33,11 @@ async def reject(
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+def _template(path: str) -> str:
+    """The route template of a raw path, for the one peer route with a parameter."""
+    return "/v1/models/{name}" if path.startswith("/v1/models/") else path
 
 
 def is_qdrant_path(path: str) -> bool:
