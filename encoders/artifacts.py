@@ -14,6 +14,8 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from nestvec.cli_types import path_arg
+
 # Settings' default (data_dir "data"); used only by callers that were handed no folder.
 DEFAULT_MODELS_DIR = Path("data") / "models"
 
@@ -30,8 +32,12 @@ def default_cache_dir() -> Path:
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """`--data-dir` / `--models-dir` / `--out` for a training command."""
-    parser.add_argument("--data-dir", type=Path, help="service data dir; models go to DIR/models")
-    parser.add_argument("--models-dir", type=Path, help="models folder (env NESTVEC_MODELS_DIR)")
+    parser.add_argument(
+        "--data-dir", type=path_arg, help="service data dir; models go to DIR/models"
+    )
+    parser.add_argument(
+        "--models-dir", type=path_arg, help="models folder (env NESTVEC_MODELS_DIR)"
+    )
     parser.add_argument("--out", type=Path, help="exact output folder (overrides the above)")
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from nestvec.cli_types import path_arg
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of `nestvec ingest`."""
@@ -17,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "source", type=Path, help="JSONL, CSV/TSV or Parquet file, or a folder of images"
     )
     parser.add_argument("--collection", required=True, help="collection to build or add to")
-    parser.add_argument("--data-dir", type=Path, help="data directory (env NESTVEC_DATA_DIR)")
+    parser.add_argument("--data-dir", type=path_arg, help="data directory (env NESTVEC_DATA_DIR)")
     parser.add_argument("--encoder", help="encoder name (default: the collection's)")
     parser.add_argument("--dim", type=int, help="vector dimension (a nested dim, or for vectors)")
     parser.add_argument("--metric", help="cosine (default), dot or l2")

@@ -15,6 +15,7 @@ from pydantic_settings import SettingsError
 from encoders.errors import EncoderError
 from index.errors import IndexError_
 from ingest.errors import IngestError
+from nestvec.cli_types import path_arg
 from nestvec.fields import field_path
 from service.commands import analyze, reindex, train
 from service.errors import ServiceError
@@ -36,7 +37,7 @@ USER_ERRORS = (
 
 
 def _add_serve_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="data directory (env NESTVEC_DATA_DIR)")
+    parser.add_argument("--data-dir", type=path_arg, help="data directory (env NESTVEC_DATA_DIR)")
     parser.add_argument("--host", help="bind address (env NESTVEC_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (env NESTVEC_PORT, default 8000)")
     parser.add_argument(

@@ -118,6 +118,14 @@ class Settings(BaseSettings):
     )(split_list)
     _objects = field_validator("encoder_options", mode="before")(parse_object)
 
+    @field_validator("data_dir", "models_dir", mode="before")
+    @classmethod
+    def _a_path(cls, value: object) -> object:
+        """An empty path (an unset variable in a template) was the current directory."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("an empty path; give a directory (unset the variable for the default)")
+        return value
+
     @field_validator("api_keys", "read_only_keys")
     @classmethod
     def _sendable(cls, keys: list[str]) -> list[str]:

@@ -6,10 +6,13 @@ import argparse
 
 from diagnostics import reports as analysis
 from diagnostics.requests import DEFAULT_ORDERS, DEFAULT_SAMPLE
+from nestvec.cli_types import path_arg
 
 
 def add_source(parser: argparse.ArgumentParser, takes_vectors: bool) -> None:
-    parser.add_argument("--data-dir", help="data directory of --collection (env NESTVEC_DATA_DIR)")
+    parser.add_argument(
+        "--data-dir", type=path_arg, help="data directory of --collection (env NESTVEC_DATA_DIR)"
+    )
     one = parser.add_mutually_exclusive_group(required=True) if takes_vectors else parser
     one.add_argument(
         "--collection", required=not takes_vectors, help="collection to analyse (no server)"

@@ -12,13 +12,15 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from nestvec.cli_types import path_arg
+
 SHOWN_IDS = 10  # ids listed of the points that could not be re-encoded
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of `nestvec reindex`."""
     parser.add_argument("collection", help="collection to re-encode")
-    parser.add_argument("--data-dir", type=Path, help="data directory (env NESTVEC_DATA_DIR)")
+    parser.add_argument("--data-dir", type=path_arg, help="data directory (env NESTVEC_DATA_DIR)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -214,3 +214,25 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
             timeout=120,
         )
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["serve", "--data-dir", ""],
+        ["ingest", "x.jsonl", "--collection", "c", "--data-dir", ""],
+        ["reindex", "c", "--data-dir", ""],
+        ["analyze", "id", "--collection", "c", "--data-dir", ""],
+        ["train", "graph", "--tiny", "--models-dir", ""],
+        ["serve", "--port", "1"],  # with NESTVEC_DATA_DIR="" below
+        ["ingest", "x.jsonl", "--collection", "c"],
+    ],
+)
+def test_an_empty_path_is_refused_not_taken_as_here(tmp_path: Path, args: list[str]) -> None:
+    """`--data-dir ""` (or NESTVEC_DATA_DIR= in a template) served and built in the current
+    directory; other commands took it as not given."""
+    env = {} if "" in args else {"NESTVEC_DATA_DIR": ""}
+    done = run_cli(args, env, tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "an empty path" in done.stderr.strip().splitlines()[-1]  # after argparse's usage
+    assert list(tmp_path.iterdir()) == []  # nothing written here
