@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from index import Collection
 from index.errors import CollectionNotFound
 from service.deps import EngineDep, ReadAccess, WriteAccess
+from service.errors import ServiceError
 from service.qdrant.translate import (
     METRIC_NAMES,
     QDRANT_VERSION,
@@ -95,6 +96,10 @@ def to_create_request(name: str, req: CreateCollection) -> CreateCollectionReque
     vectors = req.vectors
     if isinstance(vectors, dict) and set(vectors) == {""}:
         vectors = vectors[""]  # "" names the unnamed vector (LangChain sends it so)
+    if vectors is None and not req.sparse_vectors:  # it was told named vectors are unsupported
+        raise ServiceError(
+            'give the vector\'s size and distance: {"vectors": {"size", "distance"}}', "vectors"
+        )
     if vectors is None or isinstance(vectors, dict) or req.sparse_vectors:
         raise Unsupported(
             "only one unnamed dense vector per collection is supported "

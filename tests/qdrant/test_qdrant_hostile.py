@@ -32,6 +32,7 @@ BAD: list[tuple[str, str, Any, int]] = [
     ),
     ("PUT", "/collections/x", {"vectors": {"size": 4, "distance": "Cosine"}, "bogus": 1}, 422),
     ("PUT", "/collections/x", {"sparse_vectors": {"s": {}}}, 422),
+    ("PUT", "/collections/x", {}, 422),  # no vectors: it said named vectors are unsupported
     # kept nowhere: a collection created without them would silently lack the user's data
     (
         "PUT",
