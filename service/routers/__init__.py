@@ -57,12 +57,13 @@ class JsonRoute(APIRoute):
         params = self.dependant.body_params
         takes_json = bool(params) and not any(isinstance(p.field_info, Form) for p in params)
         check_query = query_check(self.path, self.dependant)
+        strict = strict_content_type(self)
 
         async def route(request: Request) -> Response:
             if check_query is not None and request.scope.get("query_string"):
                 check_query(request)
             if takes_json:
-                refuse_non_json(request.headers.get("content-type"))
+                refuse_non_json(request.headers.get("content-type"), _has_body(request), strict)
             receive = await whole_form(request) if params and not takes_json else request.receive
             return await handler(_JsonRequest(request.scope, receive))
 
@@ -114,11 +115,26 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names.union(*(_query_names(d) for d in dependant.dependencies))
 
 
-def refuse_non_json(content_type: str | None) -> None:
-    """415 for a declared content type that is not JSON (none at all is read as JSON)."""
+def refuse_non_json(content_type: str | None, has_body: bool, strict: bool) -> None:
+    """415 for a declared content type that is not JSON, and for a body without one where FastAPI
+    does not read such a body as JSON (`strict`: it was a 422 "Input should be a valid
+    dictionary" at no field)."""
     if content_type and not _is_json(content_type, strict=True):
         message = f"the body must be JSON (Content-Type: application/json), not {content_type}"
         raise HTTPException(415, message[:200])
+    if content_type is None and has_body and strict:
+        raise HTTPException(415, "the body must be JSON: send Content-Type: application/json")
+
+
+def strict_content_type(route: APIRoute) -> bool:
+    """FastAPI's own setting: with it, a body without a content type is not read as JSON."""
+    strict = getattr(route, "strict_content_type", False)  # absent before FastAPI 0.13x
+    return bool(getattr(strict, "value", strict))
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return "transfer-encoding" in request.headers or (length is not None and length != "0")
 
 
 class LeanRoute(JsonRoute):
@@ -130,11 +146,11 @@ class LeanRoute(JsonRoute):
     a route of any other shape is refused when the app is built."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        # FastAPI's own setting: with it, a body without a content type is not read as JSON
-        strict = getattr(self, "strict_content_type", False)  # absent before FastAPI 0.13x
-        strict = bool(getattr(strict, "value", strict))
         return _lean_handler(
-            self.dependant, self.endpoint, strict, query_check(self.path, self.dependant)
+            self.dependant,
+            self.endpoint,
+            strict_content_type(self),
+            query_check(self.path, self.dependant),
         )
 
 
@@ -205,7 +221,7 @@ async def _read_body(request: Request, model: type[BaseModel], strict: bool) -> 
         raise HTTPException(400, "There was an error parsing the body") from None
     content: Any = None
     if raw:
-        refuse_non_json(request.headers.get("content-type"))
+        refuse_non_json(request.headers.get("content-type"), True, strict)
         if _is_json(request.headers.get("content-type"), strict):
             try:
                 content = parse_json(raw)
