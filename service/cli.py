@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sqlite3
 import sys
@@ -71,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise ServiceError(settings_error(exc, flags=set(overrides))) from None
     _check_encoders(settings)  # before uvicorn, whose start-up failures come as tracebacks
     _check_host(settings.host)
+    _check_port(settings.host, settings.port)
     _check_data_dir(settings.data_dir)
     configure_logging(settings.log_level, settings.json_log_lines)
     disable_progress_bars()  # a bar is not a log line: it would break the JSON stream
@@ -120,6 +122,26 @@ def _check_host(host: str) -> None:
     except UnicodeError:
         message = f"--host / NESTVEC_HOST: {host!r} is not a host name or address"
         raise ServiceError(message) from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port another process holds: uvicorn found it only after the app had started (ten log
+    lines, exit 3); one line here instead (uvicorn binds with SO_REUSEADDR as done here)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServiceError(f"--host / NESTVEC_HOST: cannot resolve {host!r} ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            reason = "in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            message = f"cannot listen on {host}:{port}: {reason} (--port / NESTVEC_PORT, --host)"
+            raise ServiceError(message) from None
 
 
 def _check_data_dir(data_dir: Path) -> None:

@@ -236,3 +236,19 @@ def test_an_empty_path_is_refused_not_taken_as_here(tmp_path: Path, args: list[s
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "an empty path" in done.stderr.strip().splitlines()[-1]  # after argparse's usage
     assert list(tmp_path.iterdir()) == []  # nothing written here
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    """uvicorn found it after the app had started: ten log lines and exit 3."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = run_cli(
+            ["serve", "--data-dir", str(tmp_path / "d"), "--port", str(port)], {}, tmp_path
+        )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert f"127.0.0.1:{port}: in use" in lines[0]
