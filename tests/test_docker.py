@@ -127,3 +127,17 @@ def test_compose_milvus_profile_is_wired() -> None:
     uri = services["nestvec"]["environment"]["NESTVEC_MILVUS_URI"]
     assert uri == "${NESTVEC_MILVUS_URI:-/data/milvus.db}"
     assert "profiles" not in services["nestvec"]  # Milvus stays optional
+
+
+def test_a_data_dir_the_entrypoint_cannot_make_is_nestvecs_to_report(tmp_path: Path) -> None:
+    """`mkdir`'s error stopped even `--version`; serve now names the setting in one line."""
+    (tmp_path / "file").write_text("not a folder")
+    env = _env(tmp_path, tmp_path / "file" / "data")
+    run = [["sh", str(ENTRYPOINT), "--version"], ["sh", str(ENTRYPOINT), "serve"]]
+    version, serve = (
+        subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        for cmd in run
+    )
+    assert version.returncode == 0 and version.stdout.startswith("nestvec "), version.stderr
+    lines = serve.stderr.strip().splitlines()
+    assert serve.returncode == 2 and len(lines) == 1 and "NESTVEC_DATA_DIR" in lines[0], lines
