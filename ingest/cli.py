@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -195,17 +197,41 @@ def _remote_refusal(args: argparse.Namespace) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _progress_lock(state: Path) -> Iterator[None]:
+    """One `--url` run per progress file: two resumed the same file at once, each rewriting it
+    (the data came out right; the counts did not)."""
+    import fcntl
+
+    from ingest.errors import InvalidOption
+
+    lock = state.with_name(state.name + ".lock")
+    with lock.open("a") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            message = f"another `nestvec ingest --url` is loading with progress file {state}"
+            raise InvalidOption(
+                f"{message}; wait for it, or give another --state", "state"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
 def _run_remote(args: argparse.Namespace) -> int:
     """`--url`: send the source to a running server; same errors and summary as offline."""
     from encoders.errors import EncoderError
     from ingest.errors import IngestError
-    from ingest.remote import Remote, render, upload
+    from ingest.remote import Remote, render, state_path, upload
 
     if (refused := _remote_refusal(args)) is not None:
         print(f"nestvec ingest: error: {refused}", file=sys.stderr)
         return 1
     try:
-        summary = upload(options_from_args(args), Remote(args.url, args.api_key), args.state)
+        with _progress_lock(state_path(Path(args.source), args.state)):
+            summary = upload(options_from_args(args), Remote(args.url, args.api_key), args.state)
     except (IngestError, EncoderError) as exc:
         print(f"nestvec ingest: error: {exc.message}", file=sys.stderr)
         return 1

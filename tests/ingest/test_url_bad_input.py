@@ -195,3 +195,19 @@ def test_a_url_that_is_none_or_offline_options_fail_at_once(
     assert done.returncode == 1 and said in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert _count(server, "never") is None
+
+
+def test_one_upload_per_progress_file(server: LiveServer, tmp_path: Path) -> None:
+    """Two runs resumed one progress file at once, each rewriting it: wrong counts."""
+    import fcntl
+
+    source = _write(tmp_path / "v.jsonl", [{"id": "a", "emb": [1, 0]}])
+    lock = tmp_path / ("v.jsonl" + STATE_SUFFIX + ".lock")
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a run in progress holds it
+        busy = _upload(server, source, "locked", "--dim", "2")
+    assert busy.returncode == 1 and "another `nestvec ingest --url` is loading" in busy.stderr
+    assert _count(server, "locked") is None
+    done = _upload(server, source, "locked", "--dim", "2")
+    assert done.returncode == 0, done.stderr
+    assert _count(server, "locked") == 1 and not lock.exists()
