@@ -94,7 +94,7 @@ def _knobs(
 
 def _check_scifact(args: argparse.Namespace) -> None:
     if not (args.scifact / "corpus.jsonl").exists():
-        raise SystemExit(f"SciFact not found under {args.scifact} (use --scifact)")
+        raise FileNotFoundError(f"SciFact not found under {args.scifact} (use --scifact)")
 
 
 def _pairs(args: argparse.Namespace, per_domain: int | None, max_pairs: int | None) -> list[Any]:
@@ -104,7 +104,9 @@ def _pairs(args: argparse.Namespace, per_domain: int | None, max_pairs: int | No
     domains = tuple(d for d in DOMAINS if d != args.hold_out)
     missing = [d for d in domains if not (args.shared_data / DOMAIN_FOLDERS[d]).exists()]
     if missing:
-        raise SystemExit(f"domains {missing} not found under {args.shared_data} (--shared-data)")
+        raise FileNotFoundError(
+            f"domains {missing} not found under {args.shared_data} (--shared-data)"
+        )
     if max_pairs is not None:  # a capped run (--tiny) still draws from every domain
         per_domain = min(per_domain or max_pairs, -(-max_pairs // len(domains)))
     pairs = domain_pairs(args.shared_data, domains, per_domain, args.seed)

@@ -252,3 +252,13 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert f"127.0.0.1:{port}: in use" in lines[0]
+
+
+def test_training_without_its_data_is_the_usual_one_line(tmp_path: Path) -> None:
+    """It exited 1 with a bare message (no `nestvec: error:`), unlike every other command."""
+    args = ["train", "mrl", "--mode", "finetune", "--shared-data", str(tmp_path / "none")]
+    done = run_cli([*args, "--out", str(tmp_path / "m")], {}, tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("nestvec: error: domains") and "--shared-data" in lines[0]
+    assert not (tmp_path / "m").exists()
