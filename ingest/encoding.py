@@ -23,6 +23,7 @@ import numpy as np
 from encoders import Encoder, EncoderError, EncoderPool
 from encoders.base import PartEncoder
 from encoders.errors import InvalidInput
+from ingest.errors import BadInput
 from ingest.inputs import INPUT_KINDS
 from ingest.progress import Stats
 from ingest.records import Batch, Record
@@ -39,6 +40,7 @@ class EncodeJob:
     modality: str
     edges: str | None = None  # graph encoders: an edge list giving each node its neighbours
     models_dir: str | None = None  # trained encoders' artifacts; workers load from the same place
+    strict: bool = False  # --strict: an input the encoder refuses stops the build, not skipped
 
     def load_encoder(self) -> Encoder:
         """The job's encoder, loaded in this process (a worker or a Ray actor)."""
@@ -76,6 +78,8 @@ def encode_batch(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch,
         try:
             parts = encoder.encode_parts([load(record.input)], dim=job.dim)[0]
         except EncoderError as exc:
+            if job.strict:
+                raise BadInput(f"{record.where}: {exc.message}", "input") from None
             tally.skip(exc.code, f"{record.where}: {exc.message}")
             continue
         wholes.append(record.id)
@@ -103,11 +107,15 @@ def encode_each(encoder: Encoder, inputs: list[Any], job: EncodeJob) -> tuple[np
 
 
 def without_refused(
-    batch: Batch, vectors: np.ndarray, refusals: Refusals
+    batch: Batch, vectors: np.ndarray, refusals: Refusals, strict: bool = False
 ) -> tuple[Batch, np.ndarray]:
-    """The batch less its refused rows, each skipped under its code with its file and line."""
+    """The batch less its refused rows, each skipped under its code with its file and line
+    (`strict`: the first one stops the build, as any bad row does under --strict)."""
     if not refusals:
         return batch, vectors
+    if strict:
+        first = min(refusals)
+        raise BadInput(f"{batch.records[first].where}: {refusals[first][1]}", "input")
     tally = Stats().add(batch.tally)
     for i, (code, message) in sorted(refusals.items()):
         tally.skip(code, f"{batch.records[i].where}: {message}")
@@ -118,7 +126,7 @@ def without_refused(
 
 def _each_alone(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch, np.ndarray]:
     """The batch encoded one input at a time, refused inputs skipped (see `encode_each`)."""
-    return without_refused(batch, *encode_each(encoder, batch.inputs, job))
+    return without_refused(batch, *encode_each(encoder, batch.inputs, job), job.strict)
 
 
 def stored_vectors(dim: int) -> Stage:

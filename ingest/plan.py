@@ -153,4 +153,4 @@ def _job(
         raise InvalidOption(f"--edges is for graph encoders; {encoder!r} is a {modality} one")
     edges = None if options.edges is None else str(options.edges.resolve())
     models_dir = None if options.models_dir is None else str(options.models_dir)
-    return encoding.EncodeJob(encoder, dim, modality, edges, models_dir)
+    return encoding.EncodeJob(encoder, dim, modality, edges, models_dir, options.strict)

@@ -86,7 +86,7 @@ def _encode_window(
     def done(n: int) -> tuple[Batch, np.ndarray]:
         batch, start = window[n], ends[n] - len(window[n].records)
         mine = {i - start: why for i, why in refused.items() if start <= i < ends[n]}
-        return without_refused(batch, vectors[start : ends[n]], mine)
+        return without_refused(batch, vectors[start : ends[n]], mine, job.strict)
 
     ready = 0  # batches of the window handed on so far
     if inputs:

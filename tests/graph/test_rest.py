@@ -187,3 +187,13 @@ def test_an_unknown_node_in_an_offline_build_is_skipped_with_its_line(
     assert done.returncode == 0, done.stderr[-3000:]
     assert "nodes.csv line 102: unknown node id '999999'" in done.stdout + done.stderr
     assert "points written    199" in done.stdout, done.stdout
+
+
+def test_strict_stops_at_an_unknown_node(graph_models: Path, tmp_path: Path) -> None:
+    """--strict fails on the first bad row; a node the graph lacks was skipped all the same."""
+    lines = (CORA / "nodes.csv").read_text().splitlines()
+    source = tmp_path / "nodes.csv"
+    source.write_text("\n".join([*lines[:31], "999999,1,train", *lines[31:60]]) + "\n")
+    done = ingest_nodes(source, tmp_path / "data", graph_models, "--strict")
+    assert done.returncode == 1, done.stdout
+    assert "nodes.csv line 32: unknown node id '999999'" in done.stderr
