@@ -41,6 +41,7 @@ class EncodeJob:
     edges: str | None = None  # graph encoders: an edge list giving each node its neighbours
     models_dir: str | None = None  # trained encoders' artifacts; workers load from the same place
     strict: bool = False  # --strict: an input the encoder refuses stops the build, not skipped
+    domain: str | None = None  # the collection's MoE domain: its points are encoded with it
 
     def load_encoder(self) -> Encoder:
         """The job's encoder, loaded in this process (a worker or a Ray actor)."""
@@ -58,7 +59,8 @@ def encode_inputs(encoder: Encoder, inputs: list[Any], job: EncodeJob) -> np.nda
         from ingest.edges import with_edges
 
         values = with_edges(values, job.edges)
-    return encoder.encode(values, dim=job.dim)
+    options = {"domain": job.domain} if job.domain is not None else {}
+    return encoder.encode(values, dim=job.dim, **options)
 
 
 def encode_batch(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch, np.ndarray]:

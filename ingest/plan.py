@@ -72,7 +72,7 @@ def plan_build(options: IngestOptions) -> Plan:
         given_settings(options).check_against(existing)
     encoder = options.encoder or (existing.encoder if existing else None)
     dim = _dim(options, encoder, existing.dim if existing else None)
-    job = _job(options, fmt, encoder, dim)
+    job = _job(options, fmt, encoder, dim, existing.domain if existing else None)
     kind = INPUT_KINDS[job.modality] if job else None
     default = options.id_field if kind is not None and kind.node_ids else fmt.input_field
     fields = options.input_fields or (default,)
@@ -137,7 +137,7 @@ def _dim(options: IngestOptions, encoder: str | None, existing: int | None) -> i
 
 
 def _job(
-    options: IngestOptions, fmt: SourceFormat, encoder: str | None, dim: int
+    options: IngestOptions, fmt: SourceFormat, encoder: str | None, dim: int, domain: str | None
 ) -> encoding.EncodeJob | None:
     """What encoding needs, or None when rows carry their vectors."""
     if options.vector_field is not None or encoder is None:
@@ -153,4 +153,4 @@ def _job(
         raise InvalidOption(f"--edges is for graph encoders; {encoder!r} is a {modality} one")
     edges = None if options.edges is None else str(options.edges.resolve())
     models_dir = None if options.models_dir is None else str(options.models_dir)
-    return encoding.EncodeJob(encoder, dim, modality, edges, models_dir, options.strict)
+    return encoding.EncodeJob(encoder, dim, modality, edges, models_dir, options.strict, domain)

@@ -141,3 +141,47 @@ def test_the_served_fingerprint_is_the_trained_folders(tiny_data_dir: Path) -> N
     served = EncoderPool().get("moe-minilm", models).fingerprint
     assert served == encoder_fingerprint("moe-minilm", models)
     assert served != encoder_fingerprint("moe-minilm", models.parent / "elsewhere")
+
+
+def test_an_offline_build_into_a_domain_collection_encodes_with_its_domain(
+    make_client: Callable[..., TestClient], tiny_data_dir: Path, tmp_path: Path
+) -> None:
+    """`nestvec ingest` into a collection created with `domain` let the router pick instead
+    (found from outside: 300 of 300 points nearer the router's vector than the domain's)."""
+    import json
+    import subprocess
+    import sys
+
+    models, data = tiny_data_dir / "models", tmp_path / "data"
+    client = make_client(data_dir=data, models_dir=models)
+    body = {"name": "sp", "encoder": "moe-minilm", "domain": "sports"}
+    assert client.post("/v1/collections", json=body).status_code == 201
+    client.__exit__(None, None, None)
+    source = tmp_path / "docs.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(TEXTS))
+    )
+    cmd = [
+        str(Path(sys.executable).parent / "nestvec"),
+        "ingest",
+        str(source),
+        "--collection",
+        "sp",
+    ]
+    env = {"NESTVEC_MODELS_DIR": str(models), "PATH": str(Path(sys.executable).parent)}
+    done = subprocess.run(
+        [*cmd, "--data-dir", str(data), "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    client = make_client(data_dir=data, models_dir=models)
+    ids = [str(i) for i in range(len(TEXTS))]
+    got = client.get("/v1/collections/sp/points", params={"ids": ids, "with_vector": True}).json()
+    stored = np.array([p["vector"] for p in got["points"]])
+    sports = np.array(_embed(client, domain="sports")["embeddings"])
+    routed = np.array(_embed(client)["embeddings"])
+    assert np.all(np.sum(stored * sports, 1) > np.sum(stored * routed, 1) - 1e-6)
+    np.testing.assert_allclose(stored, sports, atol=5e-3)  # bfloat16 batching noise
