@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         router_texts=TINY["router_texts"] if args.tiny else args.router_texts,
         pairs_per_domain=TINY["pairs"] if args.tiny else None,
-        generalist=args.generalist or args.only == "generalist",
+        generalist=(args.generalist and args.only != "moe") or args.only == "generalist",
         moe=args.only != "generalist",
     )
     print(json.dumps({k: v for k, v in report.items() if "losses" not in k}, indent=2))
@@ -143,8 +143,9 @@ def train(
         report.update({f"generalist_{k}": v for k, v in run.items()})
         base.save(str(out.parent / GENERALIST))
     report["seconds"] = round(time.monotonic() - started, 1)
-    name = "train_report.json" if moe else "generalist_report.json"
-    (out / name).write_text(json.dumps(report, indent=2))
+    # the generalist's report beside the generalist: in moe-minilm/ it changed the MoE's files
+    where = out / "train_report.json" if moe else out.parent / GENERALIST / "train_report.json"
+    where.write_text(json.dumps(report, indent=2))
     return report
 
 

@@ -96,3 +96,33 @@ def test_router_reports_held_out_accuracy_and_confusion(tiny_data_dir: Path) -> 
     fit = data.router_texts(DATA, held, train=True, per_domain=24)
     scored = data.router_texts(DATA, held, train=False, per_domain=24, seed=1)
     assert not {t for t, _ in fit} & {t for t, _ in scored}
+
+
+def test_training_the_generalist_alone_leaves_the_moe_folder_as_it_was(
+    tiny_data_dir: Path, tmp_path: Path
+) -> None:
+    """`--only generalist` wrote its report into moe-minilm/, so the MoE's fingerprint changed
+    over unchanged weights: every MoE collection would answer `encoder_changed`."""
+    import shutil
+    import subprocess
+    import sys
+
+    from encoders.artifacts import folder_fingerprint
+
+    moe = tmp_path / "models" / "moe-minilm"
+    shutil.copytree(tiny_data_dir / "models" / "moe-minilm", moe)
+    before = {p.name: p.read_bytes() for p in moe.iterdir() if p.is_file()}
+    cli = Path(sys.executable).parent / "nestvec"
+    cmd = [str(cli), "train", "moe", "--tiny", "--only", "generalist", "--threads", "1"]
+    done = subprocess.run(
+        [*cmd, "--models-dir", str(tmp_path / "models")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {p.name: p.read_bytes() for p in moe.iterdir() if p.is_file()} == before
+    assert folder_fingerprint("x", moe) == folder_fingerprint(
+        "x", tiny_data_dir / "models" / "moe-minilm"
+    )
+    assert (tmp_path / "models" / "minilm-generalist" / "train_report.json").is_file()
