@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def path_arg(text: str) -> Path:
@@ -12,3 +14,30 @@ def path_arg(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path; give one, or leave the option out")
     return Path(text)
+
+
+def _number(
+    kind: type, low: float, high: float | None, low_open: bool, what: str
+) -> Callable[[str], Any]:
+    """An argparse type: `kind` from `low` (excluded when `low_open`) up to `high` (excluded)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value != value or (low_open and value <= low) or value < low:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        if high is not None and value >= high:
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+
+    return parse
+
+
+# Training options out of their range trained nothing (0 epochs, a 0-minute budget) and wrote an
+# untrained model that the server then served, or ended in a traceback (a negative hop count).
+positive_int = _number(int, 1, None, False, "an integer of at least 1")
+count_arg = _number(int, 0, None, False, "an integer of at least 0")
+positive_float = _number(float, 0.0, float("inf"), True, "a number above 0")
+fraction_arg = _number(float, 0.0, 1.0, False, "a number from 0 up to (not including) 1")

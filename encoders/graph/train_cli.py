@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from encoders.artifacts import add_output_arguments
+from nestvec.cli_types import count_arg, fraction_arg, positive_float, positive_int
 
 DEFAULT_GRAPH = Path("../shared/data/cora_planetoid")
 # chosen on a validation split of the training edges (loadtest/graph_select.py)
@@ -44,38 +45,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--hops",
-        type=int,
+        type=count_arg,
         default=DEFAULTS["hops"],
         help="propagation steps over the training graph (0 = raw features)",
     )
     parser.add_argument(
-        "--alpha", type=float, default=DEFAULTS["alpha"], help="PageRank teleport weight (ppr)"
+        "--alpha",
+        type=positive_float,
+        default=DEFAULTS["alpha"],
+        help="PageRank teleport weight (ppr)",
     )
     parser.add_argument(
         "--no-skip", action="store_true", help="no linear path from the input to the output"
     )
-    parser.add_argument("--hidden", type=int, default=DEFAULTS["hidden"], help="hidden width")
+    parser.add_argument(
+        "--hidden", type=positive_int, default=DEFAULTS["hidden"], help="hidden width"
+    )
     parser.add_argument("--tiny", action="store_true", help="a few steps: a smoke run in seconds")
     parser.add_argument(
-        "--epochs", type=int, help=f"passes over the training edges (default {DEFAULTS['epochs']})"
+        "--epochs",
+        type=positive_int,
+        help=f"passes over the training edges (default {DEFAULTS['epochs']})",
     )
-    parser.add_argument("--batch-size", type=int, default=2048, help="positive pairs per step")
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--dropout", type=float, default=0.5)
-    parser.add_argument("--margin", type=float, default=0.1, help="max-margin loss margin")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=2048, help="positive pairs per step"
+    )
+    parser.add_argument("--lr", type=positive_float, default=3e-3)
+    parser.add_argument("--dropout", type=fraction_arg, default=0.5)
+    parser.add_argument("--margin", type=positive_float, default=0.1, help="max-margin loss margin")
     parser.add_argument(
         "--hard-negatives",
-        type=int,
+        type=count_arg,
         default=DEFAULTS["hard_negatives"],
         help="PPR-hard negatives per query",
     )
     parser.add_argument("--no-curriculum", action="store_true", help="all hard negatives at once")
-    parser.add_argument("--top-t", type=int, default=16, help="neighbourhood size T")
-    parser.add_argument("--walks", type=int, default=200, help="random walks per node")
-    parser.add_argument("--walk-length", type=int, default=3, help="steps per walk")
-    parser.add_argument("--held-out", type=float, default=0.1, help="fraction of edges held out")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, walks, training")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--top-t", type=positive_int, default=16, help="neighbourhood size T")
+    parser.add_argument("--walks", type=positive_int, default=200, help="random walks per node")
+    parser.add_argument("--walk-length", type=positive_int, default=3, help="steps per walk")
+    parser.add_argument(
+        "--held-out", type=fraction_arg, default=0.1, help="fraction of edges held out"
+    )
+    parser.add_argument(
+        "--seed", type=count_arg, default=0, help="seed of the split, walks, training"
+    )
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch threads")
 
 
 def config_from_args(args: argparse.Namespace):  # -> TrainConfig

@@ -18,6 +18,7 @@ from typing import Any
 
 from encoders.artifacts import add_output_arguments, output_dir
 from encoders.moe.config import TrainConfig
+from nestvec.cli_types import count_arg, positive_float, positive_int
 
 ARTIFACT = "moe-minilm"
 GENERALIST = "minilm-generalist"
@@ -34,17 +35,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", choices=("middle", "all"), default="middle")
     parser.add_argument(
         "--steps",
-        type=int,
+        type=positive_int,
         default=d.steps,
         help="contrastive steps, equal per domain (%(default)s)",
     )
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    parser.add_argument("--lr", type=positive_float, default=d.lr)
     parser.add_argument(
-        "--gate-lr", type=float, default=d.gate_lr, help="the experts' gates (%(default)s)"
+        "--gate-lr", type=positive_float, default=d.gate_lr, help="the experts' gates (%(default)s)"
     )
     parser.add_argument(
-        "--max-seq-length", type=int, default=d.max_seq_length, help="tokens while training"
+        "--max-seq-length",
+        type=positive_int,
+        default=d.max_seq_length,
+        help="tokens while training",
     )
     parser.add_argument(
         "--backbone",
@@ -53,9 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="MoE: train the shared BERT too (default: experts only)",
     )
     parser.add_argument(
-        "--router-texts", type=int, default=1500, help="per domain, to fit the router"
+        "--router-texts", type=positive_int, default=1500, help="per domain, to fit the router"
     )
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--seed", type=count_arg, default=d.seed)
     parser.add_argument(
         "--generalist",
         action=argparse.BooleanOptionalAction,
@@ -64,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--only", choices=("moe", "generalist"), help="train one of the two")
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA, help="../shared/data")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=positive_int, default=2)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from typing import Any
 from encoders.artifacts import add_output_arguments, output_dir
 from encoders.mrl.adapter import nested_dims_for
 from encoders.mrl.pairs import DOMAINS
+from nestvec.cli_types import count_arg, positive_float, positive_int
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 DEFAULT_SCIFACT = DEFAULT_DATA / "scifact"
@@ -48,20 +49,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="none",
         help="finetune: leave this domain out of training (to measure it as unseen)",
     )
-    parser.add_argument("--per-domain", type=int, default=None, help="finetune: pairs per domain")
     parser.add_argument(
-        "--budget", type=float, default=None, help="finetune: stop training after MINUTES"
+        "--per-domain", type=positive_int, default=None, help="finetune: pairs per domain"
     )
     parser.add_argument(
-        "--weights", type=float, nargs="+", default=None, help="finetune: loss weight per dim"
+        "--budget", type=positive_float, default=None, help="finetune: stop training after MINUTES"
     )
-    parser.add_argument("--dims", type=int, nargs="+", default=None, help="Matryoshka dims")
-    parser.add_argument("--max-pairs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--max-seq-length", type=int, default=None, help="finetune: token cut")
-    parser.add_argument("--freeze-layers", type=int, default=3, help="finetune: frozen layers")
+    parser.add_argument(
+        "--weights",
+        type=positive_float,
+        nargs="+",
+        default=None,
+        help="finetune: loss weight per dim",
+    )
+    parser.add_argument(
+        "--dims", type=positive_int, nargs="+", default=None, help="Matryoshka dims"
+    )
+    parser.add_argument("--max-pairs", type=positive_int, default=None)
+    parser.add_argument("--batch-size", type=positive_int, default=None)
+    parser.add_argument("--epochs", type=positive_int, default=None)
+    parser.add_argument("--lr", type=positive_float, default=None)
+    parser.add_argument(
+        "--max-seq-length", type=positive_int, default=None, help="finetune: token cut"
+    )
+    parser.add_argument(
+        "--freeze-layers", type=count_arg, default=3, help="finetune: frozen layers"
+    )
     parser.add_argument(
         "--pairs",
         choices=["docs", "sentences"],
@@ -75,9 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "pca (the training texts' principal axes); none",
     )
     parser.add_argument("--no-orthogonal", action="store_true", help="adapter: free d×d map")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=count_arg, default=0)
     # adapter/pca: small matrices; 1 thread avoids OpenMP stalls on a busy machine (10x here)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (2; adapter 1)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, help="torch threads (2; adapter 1)"
+    )
     add_output_arguments(parser)
 
 

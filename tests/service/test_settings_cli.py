@@ -262,3 +262,24 @@ def test_training_without_its_data_is_the_usual_one_line(tmp_path: Path) -> None
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("nestvec: error: domains") and "--shared-data" in lines[0]
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["graph", "--hops", "-1"],  # a traceback
+        ["graph", "--epochs", "-1"],  # an untrained model, written and served
+        ["graph", "--held-out", "1.5"],  # no training edge
+        ["mrl", "--mode", "finetune", "--budget", "0"],
+        ["mrl", "--mode", "finetune", "--max-seq-length", "0"],
+        ["moe", "--lr", "-1"],
+        ["moe", "--steps", "0"],
+    ],
+)
+def test_a_training_option_out_of_range_is_refused_before_training(
+    tmp_path: Path, args: list[str]
+) -> None:
+    done = run_cli(["train", *args, "--models-dir", str(tmp_path / "m")], {}, tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"argument {args[-2]}: {args[-1]} is not" in done.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "m").exists()  # nothing written
