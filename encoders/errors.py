@@ -36,6 +36,12 @@ class ArtifactMissing(EncoderError):
     code = "model_not_trained"
 
 
+class ArtifactUnreadable(EncoderError):
+    """A trained encoder whose files are there but do not load (cut short, damaged); 503."""
+
+    code = "artifact_unreadable"
+
+
 class InputTooLarge(EncoderError):
     """An input over a size limit (a decompression-bomb image); answered 413."""
 

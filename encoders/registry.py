@@ -8,6 +8,7 @@ unavailable, and using it raises `ExtraMissing` naming the pip line. Plugins dec
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +16,16 @@ from typing import Any, TypeVar
 
 from encoders.artifacts import default_models_dir
 from encoders.base import Encoder, describe_encoder
-from encoders.errors import EncoderExtraMissing, EncoderNotFound, InvalidInput
+from encoders.errors import (
+    ArtifactUnreadable,
+    EncoderError,
+    EncoderExtraMissing,
+    EncoderNotFound,
+    InvalidInput,
+)
 from nestvec.registry import Entry, Registry
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "nestvec.encoders"
 # name -> ("module:Class", pip extra or None). Imported on first use so that importing `encoders`
@@ -116,7 +125,7 @@ class EncoderPool:
             kwargs["models_dir"] = key[1]
         with self._lock:
             if key not in self._instances:
-                self._instances[key] = cls(**kwargs)
+                self._instances[key] = _load(name, cls, kwargs, key[1])
         return self._instances[key]
 
     def fingerprint(self, name: str, models_dir: Path | None = None) -> str:
@@ -144,3 +153,22 @@ def check_constructor_options(name: str, options: dict[str, Any]) -> None:
         allowed = getattr(cls, "option_choices", {}).get(key)
         if allowed is not None and value not in allowed:
             raise InvalidInput(f"{name!r} option {key!r}: {value!r} is not one of {allowed}")
+
+
+def _load(name: str, cls: Any, kwargs: dict[str, Any], models_dir: Path | None) -> Encoder:
+    """An instance of `cls`; a trained artifact that is there but does not load (a truncated
+    model.pt, a missing weights file) is `ArtifactUnreadable` naming where, not a bare 500 on
+    every request that uses it."""
+    try:
+        return cls(**kwargs)  # type: ignore[no-any-return]
+    except (EncoderError, ImportError):  # not trained, bad options, a missing extra: as raised
+        raise
+    except Exception as exc:  # noqa: BLE001 - any loader's error on damaged files
+        if models_dir is None:
+            raise  # an encoder that ships with its package: a bug, kept with its traceback
+        log.error("encoder %r: its files under %s do not load: %r", name, models_dir, exc)
+        message = (
+            f"encoder {name!r}: its trained files under {models_dir} do not load "
+            f"({type(exc).__name__}: {exc}); train it again (nestvec train) or restore them"
+        )
+        raise ArtifactUnreadable(" ".join(message.split())[:500], "encoder") from exc

@@ -20,6 +20,7 @@ from starlette.routing import Match
 from diagnostics.errors import PlotNotFound
 from encoders.errors import (
     ArtifactMissing,
+    ArtifactUnreadable,
     EncoderError,
     EncoderNotFound,
     InputTooLarge,
@@ -128,6 +129,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     ShuttingDown: 503,
     IndexBackendUnavailable: 503,  # Milvus unreachable or unconfigured: retry later
     CollectionUnavailable: 503,  # its store could not be read at start-up: repair, restart
+    ArtifactUnreadable: 503,  # a trained encoder's files do not load: retrain or restore
     InputTooLarge: 413,  # a decompression-bomb image: over the encoder's pixel cap
     UnsupportedFormat: 415,
     EncoderError: 422,

@@ -197,3 +197,19 @@ def test_strict_stops_at_an_unknown_node(graph_models: Path, tmp_path: Path) -> 
     done = ingest_nodes(source, tmp_path / "data", graph_models, "--strict")
     assert done.returncode == 1, done.stdout
     assert "nodes.csv line 32: unknown node id '999999'" in done.stderr
+
+
+def test_a_damaged_artifact_is_503_naming_its_folder(
+    make_client: Callable[..., TestClient], graph_models: Path, tmp_path: Path
+) -> None:
+    """A truncated weights file was `available: true` and a bare 500 on every use."""
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(graph_models, models)
+    weights = max((models / "graph-cora").rglob("*.pt"), key=lambda p: p.stat().st_size)
+    weights.write_bytes(weights.read_bytes()[:100])
+    client = make_client(models_dir=models)
+    answer = client.post("/v1/embed", json={"encoder": "graph-cora", "inputs": [3]})
+    assert_error(answer, 503, "artifact_unreadable", "encoder")
+    assert str(models) in answer.json()["message"]
