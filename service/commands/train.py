@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+from pathlib import Path
 from typing import Any
 
+from encoders.artifacts import output_dir
 from service.settings import Settings
 
 # family -> (module with add_arguments/run, help line)
@@ -84,4 +87,17 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None and args.models_dir is None and args.data_dir is None:
         # no folder given: the one `nestvec serve` reads (NESTVEC_DATA_DIR / NESTVEC_MODELS_DIR)
         args.models_dir = Settings().resolved_models_dir
+    _check_writable(output_dir(args, "_"))
     return int(args.train(args))
+
+
+def _check_writable(folder: Path) -> None:
+    """Refuse an output folder that cannot be made before training, not after it (a file where
+    a folder goes was found only when the model was saved: 9 minutes into a fine-tune)."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise NotADirectoryError(f"{path} is a file, not a folder (--out, --models-dir)")
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise PermissionError(f"{path} is not writable (--out, --models-dir)")
+            return

@@ -283,3 +283,13 @@ def test_a_training_option_out_of_range_is_refused_before_training(
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert f"argument {args[-2]}: {args[-1]} is not" in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "m").exists()  # nothing written
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_training(tmp_path: Path) -> None:
+    """A file where the folder goes was found only when the model was saved, after training."""
+    (tmp_path / "file").write_text("")
+    args = ["train", "graph", "--tiny", "--models-dir", str(tmp_path / "file" / "models")]
+    done = run_cli(args, {}, tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "is a file, not a folder" in lines[0]
