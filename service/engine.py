@@ -222,6 +222,8 @@ class Engine(Embedding):
         self.check_batch(len(requests), "searches")
         for request, field in zip(requests, fields, strict=True):
             self.check_k(request.k, field.removesuffix("query") + "k")
+            if request.domain is not None and request.query.text is None:  # it was ignored
+                raise InvalidInput("'domain' routes a text query", f"{field[:-5]}domain")
         collection = self.catalog.get(name)
         self._check_funnels(collection, requests, fields)
         queries = [r.query for r in requests]
@@ -229,13 +231,18 @@ class Engine(Embedding):
         for i, request in enumerate(requests):
             by_domain[request.domain or collection.config.domain].append(i)
         if len(by_domain) == 1:  # one domain (nearly always): no scatter into a second array
-            vectors = self._vectors(collection, queries, fields, next(iter(by_domain)))
+            with fields_renamed({"domain": f"{fields[0][:-5]}domain"}):  # the search's own
+                vectors = self._vectors(collection, queries, fields, next(iter(by_domain)))
         else:
             vectors = np.zeros((len(queries), collection.config.dim), np.float32)
             for domain, members in by_domain.items():
-                vectors[members] = self._vectors(
-                    collection, [queries[i] for i in members], [fields[i] for i in members], domain
-                )
+                with fields_renamed({"domain": f"{fields[members[0]][:-5]}domain"}):
+                    vectors[members] = self._vectors(
+                        collection,
+                        [queries[i] for i in members],
+                        [fields[i] for i in members],
+                        domain,
+                    )
         exclude: list[list[str]] = [[] for _ in requests]
         for i, query in enumerate(queries):
             if query.id is not None:

@@ -185,3 +185,21 @@ def test_an_offline_build_into_a_domain_collection_encodes_with_its_domain(
     routed = np.array(_embed(client)["embeddings"])
     assert np.all(np.sum(stored * sports, 1) > np.sum(stored * routed, 1) - 1e-6)
     np.testing.assert_allclose(stored, sports, atol=5e-3)  # bfloat16 batching noise
+
+
+def test_a_search_domain_names_its_own_search_and_needs_a_text_query(
+    moe_client: TestClient,
+) -> None:
+    """In a batch an unknown domain said `domain`, not which search; on an id query it was
+    accepted and ignored."""
+    body = {"name": "dq", "encoder": "moe-minilm", "domain": "scifact"}
+    assert moe_client.post("/v1/collections", json=body).status_code == 201
+    points = [{"id": str(i), "text": t} for i, t in enumerate(TEXTS)]
+    assert moe_client.put("/v1/collections/dq/points", json={"points": points}).status_code == 200
+    text = {"query": {"text": "vitamin D"}}
+    batch = {"searches": [{**text, "domain": "sports"}, {**text, "domain": "nosuch"}]}
+    answer = moe_client.post("/v1/collections/dq/search/batch", json=batch)
+    assert_error(answer, 422, "invalid_input", "searches[1].domain")
+    by_id = {"query": {"id": "0"}, "domain": "sports"}
+    answer = moe_client.post("/v1/collections/dq/search", json=by_id)
+    assert_error(answer, 422, "invalid_input", "domain")
