@@ -45,17 +45,21 @@ def matryoshka_mnrl(anchors: Any, positives: Any, dims: tuple[int, ...]) -> Any:
     return total
 
 
-def frozen_embeddings(base: str, texts: list[str], cache_dir: Path) -> np.ndarray:
-    """Base-encoder vectors of `texts`, cached by content so adapter and pca runs share them."""
+def frozen_embeddings(
+    base: str, texts: list[str], cache_dir: Path, models_dir: Path | None = None
+) -> np.ndarray:
+    """Base-encoder vectors of `texts`, cached by content and by the base's fingerprint (a
+    retrained base is another base) so adapter and pca runs share them."""
     from tqdm import tqdm
 
-    from encoders.registry import encoder_class
+    from encoders.registry import EncoderPool, encoder_fingerprint
 
-    digest = hashlib.sha256("\n".join([base, *texts]).encode()).hexdigest()[:16]
+    fingerprint = encoder_fingerprint(base, models_dir)
+    digest = hashlib.sha256("\n".join([base, fingerprint, *texts]).encode()).hexdigest()[:16]
     path = cache_dir / f"{base}-{digest}.npy"
     if path.exists():
         return np.load(path)
-    encoder = encoder_class(base)()
+    encoder = EncoderPool().get(base, models_dir)
     chunks = [
         encoder.encode(texts[i : i + ENCODE_CHUNK])
         for i in tqdm(range(0, len(texts), ENCODE_CHUNK), desc=f"encode with {base}", unit="chunk")
@@ -121,16 +125,22 @@ def probe_loss(matrix: np.ndarray, anchors: np.ndarray, positives: np.ndarray, d
 
 
 def train_linear(
-    kind: str, base: str, pairs: DocPairs, out: Path, config: AdapterConfig
+    kind: str,
+    base: str,
+    pairs: DocPairs,
+    out: Path,
+    config: AdapterConfig,
+    models_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Fit `kind` ("adapter" or "pca") for encoder `base`; write out/adapter.npz + .json."""
+    """Fit `kind` ("adapter" or "pca") for encoder `base` (a trained one loaded from
+    `models_dir`); write out/adapter.npz + .json."""
     started = time.perf_counter()
     cache = out.parent / ".cache"
-    docs = frozen_embeddings(base, pairs.docs, cache)
+    docs = frozen_embeddings(base, pairs.docs, cache, models_dir)
     if pairs.anchor_rows is not None:
         anchors = docs[pairs.anchor_rows]
     else:
-        anchors = frozen_embeddings(base, pairs.anchors, cache)
+        anchors = frozen_embeddings(base, pairs.anchors, cache, models_dir)
     positives = docs[pairs.doc_rows]
     dims = nested_dims_for(anchors.shape[1], config.dims)
     probe = slice(0, min(config.batch_size, len(anchors)))

@@ -180,10 +180,14 @@ def run_linear(args: argparse.Namespace, kind: str) -> dict[str, Any]:
 
     defaults = {"max_pairs": None, "batch_size": 256, "epochs": 20, "lr": 1e-3}
     knobs = _knobs(args, defaults, {"epochs": 10})
-    if args.dims:  # checked before the base embeds anything
-        from encoders.registry import encoder_class
+    from encoders.errors import InvalidInput
+    from encoders.registry import encoder_class
 
-        nested_dims_for(encoder_class(args.base).dim, tuple(args.dims))
+    base = encoder_class(args.base)  # an unknown name: one line naming the known ones
+    if base.modality != "text":  # graph-cora ended in a TypeError, face-dlib in "expected image"
+        raise InvalidInput(f"--base {args.base!r} is a {base.modality} encoder; give a text one")
+    if args.dims:  # checked before the base embeds anything
+        nested_dims_for(base.dim, tuple(args.dims))
     config = AdapterConfig(
         dims=tuple(args.dims) if args.dims else None,
         batch_size=knobs["batch_size"],
@@ -199,7 +203,9 @@ def run_linear(args: argparse.Namespace, kind: str) -> dict[str, Any]:
         pairs = doc_pairs(args.scifact, limit=knobs["max_pairs"], seed=args.seed)
     else:
         pairs = neighbour_pairs(args.scifact, limit=knobs["max_pairs"])
-    return {"out": str(out), **train_linear(kind, args.base, pairs, out, config)}
+    # a trained base (minilm-mrl, moe-minilm) loads from the models dir this run writes to
+    models = out.parent if args.out is None else None
+    return {"out": str(out), **train_linear(kind, args.base, pairs, out, config, models)}
 
 
 MODES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {

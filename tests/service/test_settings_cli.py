@@ -293,3 +293,13 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_training(tmp_pat
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert "is a file, not a folder" in lines[0]
+
+
+@pytest.mark.parametrize("base", ["graph-cora", "face-dlib"])
+def test_an_adapter_over_an_encoder_of_no_text_is_one_line(tmp_path: Path, base: str) -> None:
+    """graph-cora ended in a TypeError; face-dlib said it expected an image."""
+    args = ["train", "mrl", "--mode", "pca", "--tiny", "--base", base]
+    done = run_cli([*args, "--models-dir", str(tmp_path / "m")], {}, tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert f"--base '{base}' is a" in lines[0] and "give a text one" in lines[0]
