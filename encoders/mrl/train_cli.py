@@ -165,8 +165,12 @@ def run_finetune(args: argparse.Namespace) -> dict[str, Any]:
 
 def _init_adapter(args: argparse.Namespace) -> str | None:
     """`--init-adapter auto`: the adapter the service would serve for minilm (data dir first)."""
-    if args.init_adapter != "auto":
+    if args.init_adapter in ("none", "pca"):
         return None if args.init_adapter == "none" else args.init_adapter
+    if args.init_adapter != "auto":  # checked now: it was read after the data, naming its .json
+        if not Path(args.init_adapter).is_file():
+            raise FileNotFoundError(f"--init-adapter {args.init_adapter}: no such file")
+        return str(args.init_adapter)
     from encoders.registry import encoder_class
 
     models = output_dir(args, "minilm-mrl").parent

@@ -303,3 +303,20 @@ def test_an_adapter_over_an_encoder_of_no_text_is_one_line(tmp_path: Path, base:
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert f"--base '{base}' is a" in lines[0] and "give a text one" in lines[0]
+
+
+def test_a_missing_init_adapter_names_itself(tmp_path: Path) -> None:
+    """It was found after the data loaded, as "no such file ... adapter.json"."""
+    args = [
+        "train",
+        "mrl",
+        "--mode",
+        "finetune",
+        "--tiny",
+        "--init-adapter",
+        str(tmp_path / "a.npz"),
+    ]
+    done = run_cli([*args, "--models-dir", str(tmp_path / "m")], {}, tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].endswith(f"--init-adapter {tmp_path / 'a.npz'}: no such file")
