@@ -33,7 +33,7 @@ class GraphEncoder(BaseEncoder):
         if not artifact.exists(folder):
             raise ArtifactMissing(
                 f"encoder {ARTIFACT!r} is not trained: no model in {folder}; "
-                f"run `{TRAIN_COMMAND}` (add --data-dir to match the service's)",
+                f"run `{TRAIN_COMMAND} --models-dir {Path(models_dir)}`",
                 "encoder",
             )
         self.artifact = artifact.load(folder)

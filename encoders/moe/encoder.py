@@ -47,7 +47,7 @@ class MoEMiniLMEncoder(BaseEncoder):
         if domains is None:
             raise ArtifactMissing(
                 f"encoder 'moe-minilm' is not trained: no model at {path}; "
-                f"run `{TRAIN_COMMAND}` (with --data-dir pointing at the service's data dir)",
+                f"run `{TRAIN_COMMAND} --models-dir {path.parent}`",
                 "encoder",
             )
         from encoders.moe.model import load_moe

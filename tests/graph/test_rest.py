@@ -51,10 +51,17 @@ def test_bad_nodes_are_422(graph_client: TestClient, inputs: list, field: str) -
     assert_error(r, 422, "invalid_input", field)
 
 
-def test_untrained_is_409_naming_the_command(make_client: Callable[..., TestClient]) -> None:
-    r = make_client().post("/v1/embed", json={"encoder": "graph-cora", "inputs": [1]})
+def test_untrained_is_409_naming_the_command(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """The command names the models dir the server reads (it said to pass --data-dir, which
+    does not reach a NESTVEC_MODELS_DIR elsewhere)."""
+    models = tmp_path / "elsewhere"
+    r = make_client(models_dir=models).post(
+        "/v1/embed", json={"encoder": "graph-cora", "inputs": [1]}
+    )
     assert_error(r, 409, "model_not_trained")
-    assert "nestvec train graph" in r.json()["message"]
+    assert f"nestvec train graph --models-dir {models}" in r.json()["message"]
 
 
 def test_points_and_search_take_node_inputs(graph_client: TestClient) -> None:
