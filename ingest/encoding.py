@@ -70,10 +70,7 @@ def encode_batch(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch,
     a corrupt file) is skipped under the error's code instead of failing the whole build.
     """
     if not isinstance(encoder, PartEncoder):
-        try:
-            return batch, encode_inputs(encoder, batch.inputs, job)
-        except InvalidInput:  # one input it refuses (a node the graph lacks): the rest go on
-            return _each_alone(encoder, batch, job)
+        return without_refused(batch, *encode_refusing(encoder, batch.inputs, job), job.strict)
     load, tally = INPUT_KINDS[job.modality].load, Stats().add(batch.tally)
     records, vectors, wholes = [], [], []
     for record in batch.records:
@@ -94,6 +91,17 @@ def encode_batch(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch,
 
 
 Refusals = dict[int, tuple[str, str]]  # row in the batch -> (error code, message)
+
+
+def encode_refusing(
+    encoder: Encoder, inputs: list[Any], job: EncodeJob
+) -> tuple[np.ndarray, Refusals]:
+    """All inputs in one call; if the encoder refuses one (a node the graph lacks), each alone,
+    so the rest go on (see `encode_each`)."""
+    try:
+        return encode_inputs(encoder, inputs, job), {}
+    except InvalidInput:
+        return encode_each(encoder, inputs, job)
 
 
 def encode_each(encoder: Encoder, inputs: list[Any], job: EncodeJob) -> tuple[np.ndarray, Refusals]:
@@ -124,11 +132,6 @@ def without_refused(
     kept = [i for i in range(len(batch.records)) if i not in refusals]
     records = [batch.records[i] for i in kept]
     return Batch(records, batch.end, tally, batch.wholes), vectors[kept]
-
-
-def _each_alone(encoder: Encoder, batch: Batch, job: EncodeJob) -> tuple[Batch, np.ndarray]:
-    """The batch encoded one input at a time, refused inputs skipped (see `encode_each`)."""
-    return without_refused(batch, *encode_each(encoder, batch.inputs, job), job.strict)
 
 
 def stored_vectors(dim: int) -> Stage:

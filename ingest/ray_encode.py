@@ -17,8 +17,7 @@ import numpy as np
 
 from encoders import encoder_class
 from encoders.base import PartEncoder
-from encoders.errors import InvalidInput
-from ingest.encoding import EncodeJob, Stage, encode_each, encode_inputs, without_refused
+from ingest.encoding import EncodeJob, Stage, encode_refusing, without_refused
 from ingest.errors import InvalidOption
 from ingest.records import Batch
 
@@ -45,11 +44,8 @@ class EncodeActor:
         self.encoder = job.load_encoder()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        inputs, refusals = list(batch["input"]), {}
-        try:
-            vectors = encode_inputs(self.encoder, inputs, self.job)
-        except InvalidInput:  # one input it refuses: the rest go on, as in a local build
-            vectors, refusals = encode_each(self.encoder, inputs, self.job)
+        inputs = list(batch["input"])
+        vectors, refusals = encode_refusing(self.encoder, inputs, self.job)  # as a local build
         codes = [refusals.get(i, ("", ""))[0] for i in range(len(inputs))]
         messages = [refusals.get(i, ("", ""))[1] for i in range(len(inputs))]
         return {"i": batch["i"], "vector": vectors, "code": codes, "message": messages}
