@@ -39,17 +39,29 @@ class FunnelSearch:
     def __init__(self, metric: Metric, dim: int, graph: HnswParams | None = None) -> None:
         self.metric, self.dim = metric, dim
         self.graph_params = graph or HnswParams()
-        self.labels = np.empty(0, np.int64)
-        self.full = np.empty((0, dim), np.float32)
-        self._tiers: dict[int, np.ndarray] = {}
+        # Rows [0, _n) of equally long buffers (labels, full vectors, each tier) hold the live
+        # points: appends double the capacity and a removal moves the last rows into the holes,
+        # so a write costs its own rows, not a copy of the collection (at 50k 384-d points a
+        # one-point upsert cost 37 ms with the funnel built against 3 without).
+        self._n = 0
+        self._labels = np.empty(0, np.int64)
+        self._full = np.empty((0, dim), np.float32)
+        self._tiers: dict[int, np.ndarray] = {}  # dim -> prefix buffer, rows as above
         self._scans: dict[int, Any] = {}  # dim -> faiss flat index over that tier, by row
         self._graphs: dict[int, HnswIndex] = {}  # dim -> HNSW over that tier, by label
         self._row: dict[int, int] = {}
-        self._ascending = True  # labels ascend (store labels do): rows found by bisection
         self._building = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return self._n
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._labels[: self._n]
+
+    @property
+    def full(self) -> np.ndarray:
+        return self._full[: self._n]
 
     def _once(self, built: dict[int, Any], d: int, make: Callable[[], Any]) -> Any:
         """`built[d]`, made by `make()` under `_building` the first time: concurrent searches
@@ -64,7 +76,13 @@ class FunnelSearch:
 
     def tier(self, d: int) -> np.ndarray:
         """Stored vectors cut to `d` dims, prepared by the metric (cosine: renormalised)."""
-        return self._once(self._tiers, d, lambda: self.metric.prepare(self.full[:, :d]))  # type: ignore[no-any-return]
+
+        def make() -> np.ndarray:
+            buffer = np.empty((len(self._full), d), np.float32)
+            buffer[: self._n] = self.metric.prepare(self.full[:, :d])
+            return buffer
+
+        return self._once(self._tiers, d, make)[: self._n]  # type: ignore[no-any-return]
 
     def ready(self, spec: FunnelSpec, filtered: bool = False) -> bool:
         """Whether a search with `spec` reads only built structures and no full tier scan."""
@@ -76,34 +94,42 @@ class FunnelSearch:
         if not len(labels):
             return
         labels = np.asarray(labels, np.int64)
-        self._ascending = self._ascending and bool(
-            np.all(np.diff(labels) > 0) and (not len(self.labels) or labels[0] > self.labels[-1])
-        )
-        self.labels = np.concatenate([self.labels, labels])
-        self.full = np.concatenate([self.full, vectors.astype(np.float32)])
+        start, stop = self._n, self._n + len(labels)
+        if stop > len(self._labels):
+            capacity = max(stop, 2 * len(self._labels), 1024)
+            self._labels = _grown(self._labels, start, capacity)
+            self._full = _grown(self._full, start, capacity)
+            self._tiers = {d: _grown(tier, start, capacity) for d, tier in self._tiers.items()}
+        self._labels[start:stop] = labels
+        self._full[start:stop] = vectors
         for d, tier in self._tiers.items():
             fresh = self.metric.prepare(vectors[:, :d])
-            self._tiers[d] = np.concatenate([tier, fresh])
+            tier[start:stop] = fresh
             if d in self._scans:
                 self._scans[d].add(fresh)
             if d in self._graphs:
                 self._graphs[d].add(labels, fresh)
-        self._reindex()
+        self._row.update(zip(labels.tolist(), range(start, stop), strict=True))
+        self._n = stop
 
     def remove(self, labels: np.ndarray) -> None:
         """Drop labels (unknown ones are ignored)."""
-        if not len(labels) or not len(self.labels):
+        gone = [x for x in np.asarray(labels).tolist() if x in self._row]
+        if not gone:
             return
-        keep = ~np.isin(self.labels, np.asarray(labels, np.int64))
-        if keep.all():
-            return
-        gone = self.labels[~keep]
-        self.labels, self.full = self.labels[keep], self.full[keep]
-        self._tiers = {d: tier[keep] for d, tier in self._tiers.items()}
+        rows = np.asarray([self._row.pop(x) for x in gone], np.int64)
+        end = self._n - len(rows)
+        holes = np.sort(rows[rows < end])
+        leaving_tail = np.zeros(self._n - end, bool)
+        leaving_tail[rows[rows >= end] - end] = True
+        movers = np.arange(end, self._n)[~leaving_tail]  # as many live rows as holes
+        for buffer in (self._labels, self._full, *self._tiers.values()):
+            buffer[holes] = buffer[movers]
+        self._row.update(zip(self._labels[holes].tolist(), holes.tolist(), strict=True))
+        self._n = end
         self._scans = {}  # rows moved: rebuilt on the next search
         for graph in self._graphs.values():  # labels, not rows: marking them deleted suffices
-            graph.remove(gone)
-        self._reindex()
+            graph.remove(np.asarray(gone, np.int64))
 
     def _scan(self, d: int) -> Any:
         """The faiss flat index of tier `d` (row i of the tier is faiss id i)."""
@@ -165,14 +191,9 @@ class FunnelSearch:
 
     def _rows_of(self, labels: np.ndarray) -> np.ndarray:
         """Rows of labels the graph returned (all stored: hnswlib pads with nothing)."""
-        if self._ascending:
-            return np.searchsorted(self.labels, labels)
         return np.fromiter(
             (self._row[x] for x in labels.ravel().tolist()), np.int64, labels.size
         ).reshape(labels.shape)
-
-    def _reindex(self) -> None:
-        self._row = {label: row for row, label in enumerate(self.labels.tolist())}
 
     def search(
         self,
@@ -233,6 +254,13 @@ class FunnelSearch:
             return np.matmul(gathered, queries[:, :, None])[:, :, 0]  # BLAS, not einsum's loop
         diff = gathered - queries[:, None, :]
         return -np.sqrt(np.einsum("qsd,qsd->qs", diff, diff))
+
+
+def _grown(buffer: np.ndarray, rows: int, capacity: int) -> np.ndarray:
+    """A buffer of `capacity` rows starting with the first `rows` of `buffer`."""
+    grown = np.empty((capacity, *buffer.shape[1:]), buffer.dtype)
+    grown[:rows] = buffer[:rows]
+    return grown
 
 
 def _top(scores: np.ndarray, k: int, ordered: bool = False) -> np.ndarray:

@@ -78,6 +78,48 @@ def test_hnsw_tier_follows_upserts_replacements_and_deletes(tmp_path: Path) -> N
     assert len(col._funnel._graphs[8]) == col.count() == N + 200 - 350  # type: ignore[union-attr]
 
 
+def test_funnel_rows_follow_random_writes_without_copying_the_collection(tmp_path: Path) -> None:
+    """Rounds of fresh points, replacements and deletes (removals refill holes from the tail):
+    every row still holds its label's stored vector and each tier its prefix, both tiers answer
+    as exact search, and a write that fits the capacity keeps the buffers (it used to copy every
+    vector and prefix: 37 ms against 3 for a one-point upsert at 50k 384-d points)."""
+    col = make(tmp_path)
+    exact_funnel = {"dims": [4, 8], "shortlist": [400, 300], "tier": "flat"}
+    col.search(QUERIES, K, funnel=WIDE)
+    col.search(QUERIES, K, funnel=exact_funnel)  # tiers 4 and 8, a graph and a flat scan
+    rng = np.random.default_rng(5)
+    live = {str(i) for i in range(N)}
+    for round_ in range(6):
+        fresh = [f"r{round_}-{i}" for i in range(int(rng.integers(1, 400)))]
+        replaced = [str(x) for x in rng.choice(sorted(live), 50, replace=False)]
+        written = fresh + replaced
+        col.upsert(written, points(len(written), 10 + round_), [{}] * len(written))
+        live |= set(fresh)
+        n_dropped = int(rng.integers(1, 300))
+        dropped = [str(x) for x in rng.choice(sorted(live), n_dropped, replace=False)]
+        col.delete(dropped)
+        live -= set(dropped)
+        funnel = col._funnel
+        assert funnel is not None and len(funnel) == len(live) == col.count()
+        stored = {p.id: p.vector for p in col.get(sorted(live), with_vector=True)}
+        metric = METRICS["cosine"]
+        assert sorted(col._ids[int(x)] for x in funnel.labels) == sorted(live)
+        want = metric.prepare(np.stack([stored[col._ids[int(x)]] for x in funnel.labels]))
+        np.testing.assert_allclose(funnel.full, want, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(funnel.tier(4), metric.prepare(want[:, :4]), atol=1e-6)
+        assert all(funnel._row[int(x)] == row for row, x in enumerate(funnel.labels))
+        exact = ids(col.search(QUERIES, K, with_payload=False))
+        assert ids(col.search(QUERIES, K, funnel=WIDE)) == exact
+        assert ids(col.search(QUERIES, K, funnel=exact_funnel)) == exact
+    funnel = col._funnel
+    assert funnel is not None
+    buffers = (funnel._full, funnel._tiers[4], funnel._tiers[8])
+    assert len(funnel) < len(funnel._full)  # room left: the next point lands in place
+    col.upsert(["one-more"], points(1, 77), [{}])
+    after = (funnel._full, funnel._tiers[4], funnel._tiers[8])
+    assert all(a is b for a, b in zip(buffers, after, strict=True))
+
+
 def test_filtered_funnel_scans_the_allowed_rows(tmp_path: Path) -> None:
     col = make(tmp_path)
     col.delete([str(i) for i in range(0, 200, 2)])
