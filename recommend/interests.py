@@ -219,24 +219,31 @@ def _as_arrays(rows: list[tuple[int, float, int]]) -> Merged:
     )
 
 
-def mmr(relevance: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> np.ndarray:
+def mmr(
+    relevance: np.ndarray,
+    vectors: np.ndarray,
+    k: int,
+    lam: float,
+    similarity: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
     """Maximal marginal relevance: indices of k items, greedily maximising
-    lam * relevance - (1 - lam) * max cosine to the items already chosen."""
+    lam * relevance - (1 - lam) * max similarity to the items already chosen; `similarity(x, v)`
+    scores the rows of x against v (default: cosine)."""
     if relevance.ndim != 1 or vectors.ndim != 2 or len(vectors) != len(relevance):
         raise ValueError(
             f"relevance (m,) and vectors (m, d); got {relevance.shape}, {vectors.shape}"
         )
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lambda must be in [0, 1]; got {lam}")
-    x = unit_rows(vectors)
+    x = unit_rows(vectors) if similarity is None else vectors
     m = len(relevance)
     chosen: list[int] = []
-    redundancy = np.zeros(m)  # max cosine to the chosen items; nothing chosen yet counts as 0
+    redundancy = np.zeros(m)  # max similarity to the chosen items; nothing chosen yet counts 0
     free = np.ones(m, bool)
     for _ in range(min(k, m)):
         gain = np.where(free, lam * relevance - (1.0 - lam) * redundancy, -np.inf)
         i = int(np.argmax(gain))
-        sims = x @ x[i]
+        sims = x @ x[i] if similarity is None else similarity(x, x[i : i + 1])[:, 0]
         redundancy = sims if not chosen else np.maximum(redundancy, sims)
         chosen.append(i)
         free[i] = False

@@ -156,15 +156,15 @@ def score_candidates(
         raise ValueError(f"candidates must be (m, {positive.shape[1]}); got {candidates.shape}")
     rule = strategy(name)
     prepared = metric.prepare(candidates)
-    sim_pos = _core_scores(metric, prepared, metric.prepare(positive))
-    sim_neg = _core_scores(metric, prepared, metric.prepare(negative))
+    sim_pos = core_scores(metric, prepared, metric.prepare(positive))
+    sim_neg = core_scores(metric, prepared, metric.prepare(negative))
     if rule.objective is None:  # average_vector: the similarity to its single query vector
         query = average_vector(metric.prepare(positive), metric.prepare(negative))
         return metric.scores(prepared, metric.prepare(query[None, :]))[:, 0]
     return rule.objective(sim_pos, sim_neg)
 
 
-def _core_scores(metric: Metric, candidates: np.ndarray, examples: np.ndarray) -> np.ndarray:
+def core_scores(metric: Metric, candidates: np.ndarray, examples: np.ndarray) -> np.ndarray:
     """Qdrant's internal similarity: -d^2 under Euclid (its sum_scores ranked by -d differed),
     in float64 (a -d^2 of two vectors near the norm limit passes float32's range)."""
     candidates, examples = candidates.astype(np.float64), examples.astype(np.float64)

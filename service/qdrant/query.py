@@ -10,6 +10,8 @@ from fastapi import APIRouter
 
 from index import Collection, Hit
 from index.vectors import as_matrix
+from recommend.interests import mmr as mmr_order
+from recommend.strategies import core_scores
 from service.deps import EngineDep, ReadAccess
 from service.engine import Engine
 from service.errors import ServiceError
@@ -59,13 +61,13 @@ def _query(engine: Engine, name: str, req: QueryPoints) -> list[dict[str, Any]]:
         if getattr(req, option) is not None:
             raise Unsupported(f"{option} is not supported", option)
     unnamed(None, req.using, "using")
-    query = req.query
-    if isinstance(query, dict) and set(query) == {"nearest"}:
-        query = query["nearest"]
+    query, mmr = req.query, None
+    if isinstance(query, dict) and set(query) in ({"nearest"}, {"nearest", "mmr"}):
+        query, mmr = query["nearest"], query.get("mmr")
     if isinstance(query, dict) and set(query) == {"recommend"}:
         hits = _recommend(engine, name, req, query["recommend"], "query.recommend")
     elif isinstance(query, list | int | str) and not isinstance(query, bool):
-        hits = _nearest(engine, name, req, query, "query")
+        hits = _nearest(engine, name, req, query, "query", _mmr(engine, req, mmr))
     else:
         raise Unsupported(
             "query must be a vector, a point id, {nearest} or {recommend} "
@@ -92,10 +94,37 @@ def recommend_points(name: str, req: Recommend, engine: EngineDep) -> dict[str, 
     return answer(_recommend(engine, name, req, examples, "positive"), started)
 
 
+def _mmr(engine: Engine, req: _Query, raw: Any) -> tuple[float, int] | None:
+    """Qdrant's `{"nearest": ..., "mmr": {"diversity", "candidates_limit"}}` as (diversity,
+    candidates): defaults 0.5 and the query's `limit`, as Qdrant's."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"diversity", "candidates_limit"}:
+        raise ServiceError("mmr takes diversity and candidates_limit", "query.mmr")
+    diversity = 0.5 if raw.get("diversity") is None else raw["diversity"]
+    if not isinstance(diversity, int | float) or isinstance(diversity, bool):
+        raise ServiceError("diversity is a number in [0, 1]", "query.mmr.diversity")
+    if not 0.0 <= diversity <= 1.0:
+        raise ServiceError("diversity is a number in [0, 1]", "query.mmr.diversity")
+    candidates = req.limit if raw.get("candidates_limit") is None else raw["candidates_limit"]
+    if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates < 0:
+        raise ServiceError("candidates_limit is an integer >= 0", "query.mmr.candidates_limit")
+    if candidates:
+        engine.check_k(candidates, "query.mmr.candidates_limit", "candidates_limit")
+    return float(diversity), candidates
+
+
 def _nearest(
-    engine: Engine, name: str, req: _Query, query: Any, field: str
+    engine: Engine,
+    name: str,
+    req: _Query,
+    query: Any,
+    field: str,
+    mmr: tuple[float, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """The hits nearest a vector, or a stored point's (that point itself excluded)."""
+    """The hits nearest a vector, or a stored point's (that point itself excluded); with `mmr`,
+    its candidates re-ranked by maximal marginal relevance, as Qdrant's nearest query with
+    `mmr` (scores stay the similarities to the query)."""
     collection = engine.catalog.get(name)
     k = req.offset + req.limit
     engine.check_k(k, "limit", "offset + limit")
@@ -106,16 +135,36 @@ def _nearest(
     else:
         stored = collection.vector_of(to_nestvec_id(query, field), field)
         vector, exclude = stored.vector[None, :], [stored.id]  # type: ignore[index]
+    wanted = k if mmr is None else mmr[1]  # MMR picks k of its candidates
     hits = collection.search(
         np.asarray(vector, np.float32),
-        k,
+        max(wanted, 1),
         filter=qdrant_filter(req.filter),
         params=_knobs(collection, req.params),
         exclude=[exclude],
         with_payload=req.with_payload not in (None, False),
-        with_vector=wants_vector(req.with_vector),
-    )[0]
+        with_vector=mmr is not None or wants_vector(req.with_vector),
+    )[0][:wanted]
+    if mmr is not None:
+        hits = _diversified(collection, hits, req, 1.0 - mmr[0], k)
     return _shown(hits, collection, req)
+
+
+def _diversified(
+    collection: Collection, hits: list[Hit], req: _Query, lam: float, k: int
+) -> list[Hit]:
+    """The k of `hits` maximal marginal relevance picks, under Qdrant's own similarity between
+    the query and candidates and among them (-d^2 under Euclid); candidates under
+    `score_threshold` take no part, as in Qdrant. The hits keep their search scores."""
+    name, metric = collection.config.metric, collection.metric
+    hits = [h for h in hits if passes(to_score(h.score, name), req.score_threshold, name == "l2")]
+    if not hits:
+        return []
+    vectors = metric.prepare(np.stack([np.asarray(h.vector) for h in hits]))
+    scores = np.array([h.score for h in hits], np.float64)  # -d under Euclid
+    relevance = -(scores**2) if metric.kind == "l2" else scores
+    order = mmr_order(relevance, vectors, k, lam, lambda x, v: core_scores(metric, x, v))
+    return [hits[i] for i in order.tolist()]
 
 
 def _recommend(

@@ -388,3 +388,56 @@ def test_recommend_strategies_score_as_qdrants_own_engine(qc: QdrantClient, dist
         cut = qc.query_points(name, query=query, limit=8, score_threshold=threshold).points
         assert [p.id for p in cut] == [p.id for p in want[:5]], (strategy, cut)
     local.close()
+
+
+@pytest.mark.parametrize("distance", [m.Distance.COSINE, m.Distance.DOT, m.Distance.EUCLID])
+def test_nearest_with_mmr_picks_as_qdrants_own_engine(
+    qc: QdrantClient, server: LiveServer, distance: str
+) -> None:
+    """`{"nearest": v, "mmr": {...}}` (langchain-qdrant's max_marginal_relevance_search) was a
+    422. The picks, their order and their scores (the similarity to the query) now equal
+    qdrant-client's in-process engine, with a filter, an offset and a score threshold too."""
+    name = f"mmr_{distance.lower()}"
+    local = QdrantClient(":memory:")
+    rng = np.random.default_rng(11)
+    # clusters of near-duplicates: plain nearest returns one cluster, MMR spreads out
+    centres = rng.normal(size=(6, 16))
+    vectors = (centres[rng.integers(0, 6, 240)] + 0.05 * rng.normal(size=(240, 16))).astype(
+        np.float32
+    )
+    points = [
+        m.PointStruct(id=i, vector=v.tolist(), payload={"odd": i % 2})
+        for i, v in enumerate(vectors)
+    ]
+    for client in (qc, local):
+        client.create_collection(name, vectors_config=m.VectorParams(size=16, distance=distance))
+        client.upsert(name, points=points, wait=True)
+    query = (centres[0] + 0.1 * rng.normal(size=16)).tolist()
+    odd = m.Filter(must=[m.FieldCondition(key="odd", match=m.MatchValue(value=1))])
+    cases = [
+        {"mmr": m.Mmr(diversity=0.5, candidates_limit=60), "limit": 8},
+        {"mmr": m.Mmr(diversity=0.9, candidates_limit=100), "limit": 6, "query_filter": odd},
+        {"mmr": m.Mmr(diversity=0.0, candidates_limit=30), "limit": 5, "offset": 2},
+        {"mmr": m.Mmr(), "limit": 7},  # defaults: diversity 0.5, candidates = limit
+    ]
+    plain = qc.query_points(name, query=query, limit=8).points
+    for case in cases:
+        mmr = case.pop("mmr")
+        nearest = m.NearestQuery(nearest=query, mmr=mmr)
+        want = local.query_points(name, query=nearest, **case).points  # type: ignore[arg-type]
+        got = qc.query_points(name, query=nearest, **case).points  # type: ignore[arg-type]
+        assert [p.id for p in got] == [p.id for p in want], (mmr, got, want)
+        np.testing.assert_allclose([p.score for p in got], [p.score for p in want], rtol=1e-4)
+    spread = qc.query_points(
+        name, query=m.NearestQuery(nearest=query, mmr=m.Mmr(diversity=0.9, candidates_limit=240))
+    ).points
+    assert {p.id for p in spread} != {p.id for p in plain[: len(spread)]}
+    for bad, field in (
+        ({"diversity": 1.5}, "diversity"),
+        ({"candidates_limit": -1}, "candidates_limit"),
+        ({"lambda": 0.5}, "mmr takes"),
+    ):
+        body = {"query": {"nearest": query, "mmr": bad}}
+        response = httpx.post(f"{server.url}/collections/{name}/points/query", json=body)
+        assert response.status_code == 422 and field in response.text, response.text
+    local.close()

@@ -62,3 +62,13 @@ def test_add_texts_and_similarity_search(server: LiveServer) -> None:
         collection_name="lc", embedding=embeddings, url=server.url, prefer_grpc=False
     )
     assert again.similarity_search("dogs", k=1)[0].page_content == TEXTS[2]
+    # max marginal relevance (Qdrant's nearest query with `mmr`; it was a 422): the near
+    # duplicate of the best hit gives way to a text on another topic
+    store.add_texts(["Cats purr when they are content and happy."], metadatas=[{"topic": "pets"}])
+    plain = store.similarity_search("content cats purring", k=2)
+    assert [d.page_content for d in plain][1].startswith("Cats purr")
+    diverse = store.max_marginal_relevance_search("content cats purring", k=2, fetch_k=5)
+    assert diverse[0].page_content.startswith("Cats purr")
+    assert not diverse[1].page_content.startswith("Cats purr"), diverse
+    retrieved = store.as_retriever(search_type="mmr", search_kwargs={"k": 2}).invoke("cats")
+    assert len(retrieved) == 2
