@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from service.observability import route_path
 
 OPENAI_PATHS = frozenset({"/v1/embeddings", "/v1/models", "/v1/models/{name}"})
-TEI_PATHS = frozenset({"/embed", "/rerank", "/info", "/health"})
+TEI_PATHS = frozenset({"/", "/embed", "/rerank", "/info", "/health"})
 PEER_PATHS = OPENAI_PATHS | TEI_PATHS
 # TEI's error_type by status (its ErrorType: Validation, Overloaded, Unhealthy, Backend)
 TEI_TYPES = {429: "Overloaded", 503: "Unhealthy"}

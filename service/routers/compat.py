@@ -1,5 +1,5 @@
-"""Routes other servers' clients expect: OpenAI's `GET /v1/models`, and TEI's `POST /embed`,
-`GET /info` and `GET /health`, served by the default encoder (NESTVEC_DEFAULT_ENCODER).
+"""Routes other servers' clients expect: OpenAI's `GET /v1/models`, and TEI's `POST /embed` (and
+`POST /`), `GET /info` and `GET /health`, served by the default encoder (NESTVEC_DEFAULT_ENCODER).
 
 TEI's embeddings go through the encoder's batch handler like `/v1/embeddings` (async, 429 when
 its queue is full).
@@ -40,6 +40,9 @@ def _model(name: str) -> dict[str, object]:
     return {"id": name, "object": "model", "created": STARTED, "owned_by": "nestvec"}
 
 
+# TEI answers `POST /` with its model's own route, embed for an embedding model: that is where
+# huggingface_hub's InferenceClient(model=URL).feature_extraction posts (GET / is Qdrant's)
+@router.post("/", response_model=list[list[float]], tags=["tei"])
 @router.post("/embed", response_model=list[list[float]], tags=["tei"])
 async def tei_embed(req: TEIEmbedRequest, engine: EngineDep) -> Response:
     """TEI's embed: one vector per input (a list of vectors, also for a single string)."""

@@ -1,5 +1,5 @@
 """Re-rank candidates for a query: Cohere/infinity's `POST /v1/rank`, Cohere's `POST /v1/rerank`
-(one ranking, Cohere's answer), and TEI's `POST /rerank`."""
+and `/v2/rerank` (one ranking, Cohere's answer), and TEI's `POST /rerank`."""
 
 import uuid
 from typing import Any
@@ -26,8 +26,18 @@ def rank(req: RankRequest, engine: EngineDep) -> dict[str, Any]:
 @router.post("/v1/rerank", response_model=CohereRerankResponse, response_model_exclude_none=True)
 def cohere_rerank(req: RankRequest, engine: EngineDep) -> dict[str, Any]:
     """Cohere's rerank path and answer (`id`, `results`, `meta`); the same ranking as /v1/rank."""
+    return _cohere(req, engine, "1")
+
+
+@router.post("/v2/rerank", response_model=CohereRerankResponse, response_model_exclude_none=True)
+def cohere_rerank_v2(req: RankRequest, engine: EngineDep) -> dict[str, Any]:
+    """Cohere's v2 path (`cohere.ClientV2().rerank`): the same body and answer as /v1/rerank."""
+    return _cohere(req, engine, "2")
+
+
+def _cohere(req: RankRequest, engine: EngineDep, version: str) -> dict[str, Any]:
     ranked, ids = _rank(req, engine)
-    meta = {"api_version": {"version": "1"}, "billed_units": {"search_units": 1}}
+    meta = {"api_version": {"version": version}, "billed_units": {"search_units": 1}}
     return {"id": str(uuid.uuid4()), "results": _results(ranked, req, ids), "meta": meta}
 
 

@@ -62,6 +62,18 @@ def test_tei_embed_matches_openai_embeddings(client: TestClient) -> None:
     np.testing.assert_allclose(np.array(vectors[0]), expected[0], atol=1e-6)
 
 
+
+def test_tei_root_post_embeds_as_huggingface_hub_posts(client: TestClient) -> None:
+    """TEI answers `POST /` with embed; `InferenceClient(model=URL).feature_extraction` posts
+    there (it was a 405 in Qdrant's shape). GET / stays Qdrant's root."""
+    root = client.post("/", json={"inputs": DOCS[:2], "normalize": True, "truncate": False})
+    assert root.status_code == 200, root.text
+    assert root.json() == client.post("/embed", json={"inputs": DOCS[:2]}).json()
+    r = client.post("/", json={"inputs": ["a"], "normalize": False})
+    assert_error(r, 422, "unsupported_input", "normalize")
+    assert r.json()["error_type"] == "Validation"  # TEI's fields, not Qdrant's envelope
+    assert "version" in client.get("/").json()
+
 def test_tei_embed_refuses_what_it_cannot_do(client: TestClient) -> None:
     r = client.post("/embed", json={"inputs": ["a"], "normalize": False})
     assert_error(r, 422, "unsupported_input", "normalize")
@@ -139,6 +151,19 @@ def test_cohere_rerank_path_ranks_as_v1_rank(client: TestClient) -> None:
     r = client.post("/v1/rerank", json={"query": "x", "documents": []})
     assert_error(r, 422, "empty_input", "documents")
 
+
+
+def test_cohere_v2_rerank_path_answers_as_v1(client: TestClient) -> None:
+    """`cohere.ClientV2().rerank` posts Cohere's v2 body to /v2/rerank (it was a 404)."""
+    body = {"model": "minilm", "query": "purring cats", "documents": DOCS, "top_n": 2}
+    v2 = client.post("/v2/rerank", json={**body, "max_tokens_per_doc": 4096})
+    assert v2.status_code == 200, v2.text
+    answer = v2.json()
+    assert set(answer) == {"id", "results", "meta"}
+    assert answer["meta"]["api_version"]["version"] == "2"
+    assert answer["results"] == client.post("/v1/rerank", json=body).json()["results"]
+    assert all(set(r) == {"index", "relevance_score"} for r in answer["results"])
+    assert_error(client.post("/v2/rerank", json={**body, "top_n": 0}), 422, "validation_error")
 
 # OpenAPI -----------------------------------------------------------------------------------------
 def test_openapi_has_security_schemes_and_marks_guarded_routes() -> None:

@@ -36,7 +36,9 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/rank"): {"query": "q", "documents": ["d"], "model": "minilm"},
     ("POST", "/rerank"): {"query": "q", "texts": ["t"]},
     ("POST", "/v1/rerank"): {"query": "q", "documents": ["d"], "model": "minilm"},
+    ("POST", "/v2/rerank"): {"query": "q", "documents": ["d"], "model": "minilm"},
     ("POST", "/embed"): {"inputs": "hi"},
+    ("POST", "/"): {"inputs": "hi"},
 }
 # Nested request objects: the unknown field one level down is named by its full path.
 NESTED = [
@@ -79,7 +81,7 @@ def _spec(client: TestClient) -> dict[str, Any]:
     return client.app.openapi()  # type: ignore[attr-defined,no-any-return]
 
 
-TOP = ("/rerank", "/embed")  # TEI's paths outside /v1
+TOP = ("/", "/rerank", "/embed", "/v2/rerank")  # TEI's and Cohere v2's paths outside /v1
 
 
 def _json_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
