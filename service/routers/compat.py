@@ -1,21 +1,31 @@
-"""Routes other servers' clients expect: OpenAI's `GET /v1/models`, and TEI's `POST /embed` (and
-`POST /`), `GET /info` and `GET /health`, served by the default encoder (NESTVEC_DEFAULT_ENCODER).
+"""Routes other servers' clients expect: OpenAI's `GET /v1/models`; TEI's `POST /embed` (and
+`POST /`), `GET /info` and `GET /health`, served by the default encoder (NESTVEC_DEFAULT_ENCODER);
+Cohere's `POST /v2/embed`.
 
 TEI's embeddings go through the encoder's batch handler like `/v1/embeddings` (async, 429 when
 its queue is full).
 """
 
 import time
+import uuid
 
+import numpy as np
 from fastapi import APIRouter, Response
 
 from encoders import available_encoders
 from encoders.registry import encoder_class
 from service.deps import EngineDep, ReadAccess
 from service.errors import UnsupportedInput, fields_renamed
+from service.offload import run
 from service.responses import json_response
 from service.routers import JsonRoute
-from service.schemas.compat import OpenAIModel, OpenAIModelList, TEIEmbedRequest, TEIInfo
+from service.schemas.compat import (
+    CohereEmbedRequest,
+    OpenAIModel,
+    OpenAIModelList,
+    TEIEmbedRequest,
+    TEIInfo,
+)
 from service.version import nestvec_version
 
 router = APIRouter(route_class=JsonRoute, dependencies=[ReadAccess])
@@ -58,6 +68,45 @@ async def tei_embed(req: TEIEmbedRequest, engine: EngineDep) -> Response:
     with fields_renamed({"dim": "dimensions"}):
         _, vectors = await engine.aembed(engine.settings.default_encoder, texts, req.dimensions)
     return json_response(vectors)
+
+
+@router.post("/v2/embed", tags=["cohere"])
+async def cohere_embed(req: CohereEmbedRequest, engine: EngineDep) -> Response:
+    """Cohere's v2 embed: `{"id", "embeddings": {"float": [...]}, "texts", "meta",
+    "response_type"}`; float embeddings of texts, cut at the end of the model's window."""
+    for name in ("images", "inputs"):
+        if getattr(req, name):
+            raise UnsupportedInput(f"this route embeds texts only; omit {name!r}", name)
+    for name, refusal in COHERE_REFUSED.items():
+        if getattr(req, name) is not None and getattr(req, name) != refusal[0]:
+            raise UnsupportedInput(refusal[1], name)
+    if req.texts is None:
+        raise UnsupportedInput("give 'texts'", "texts")
+    unsupported = sorted(set(req.embedding_types or ["float"]) - {"float"})
+    if unsupported:
+        raise UnsupportedInput(
+            f"embedding type {unsupported[0]!r} is not served; ask for 'float'", "embedding_types"
+        )
+    with fields_renamed({"inputs": "texts", "dim": "output_dimension", "encoder": "model"}):
+        encoder, vectors = await engine.aembed(req.model, req.texts, req.output_dimension)
+    tokens = await run(encoder.count_tokens, req.texts, inline=len(req.texts) <= 32)
+    meta = {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}}
+    return json_response(
+        {
+            "id": str(uuid.uuid4()),
+            "embeddings": {"float": list(np.ascontiguousarray(vectors, np.float32))},
+            "texts": req.texts,
+            "meta": meta,
+            "response_type": "embeddings_by_type",
+        }
+    )
+
+
+# fields Cohere's v2 embed takes that this server cannot honour beyond their default
+COHERE_REFUSED = {
+    "truncate": ("END", "long texts are cut at the end of the model's window; omit 'truncate'"),
+    "max_tokens": (None, "texts are cut at the model's own window; omit 'max_tokens'"),
+}
 
 
 @router.get("/info", response_model=TEIInfo, tags=["tei"])

@@ -59,7 +59,11 @@ async def embeddings(req: OpenAIEmbeddingsRequest, engine: EngineDep) -> Respons
     texts = [req.input] if isinstance(req.input, str) else req.input
     if any(not isinstance(t, str) for t in texts):
         # OpenAI token arrays are tiktoken ids; they mean nothing to this service's tokenizers.
-        raise UnsupportedInput("token-id inputs are not supported; send strings", "input")
+        raise UnsupportedInput(
+            "token-id inputs are not supported (they are tiktoken ids, not this model's); send "
+            "strings (LangChain's OpenAIEmbeddings: check_embedding_ctx_length=False)",
+            "input",
+        )
     with fields_renamed(OPENAI_FIELDS):
         encoder, vectors = await engine.aembed(req.model, texts, req.dimensions)
     inline = len(texts) <= INLINE_TOKEN_COUNT and sum(map(len, texts)) <= INLINE_TOKEN_CHARS

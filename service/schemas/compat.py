@@ -1,8 +1,9 @@
-"""Bodies of the routes other servers' clients call: OpenAI's models and TEI's /embed and /info."""
+"""Bodies of the routes other servers' clients call: OpenAI's models, TEI's /embed and /info,
+Cohere's v2 embed."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
@@ -32,6 +33,22 @@ class TEIEmbedRequest(StrictRequest):
     truncation_direction: Literal["left", "right", "Left", "Right"] = "right"
     prompt_name: str | None = None
     dimensions: StrictInt | None = Field(None, ge=1, description="a nested (Matryoshka) dimension")
+
+
+class CohereEmbedRequest(StrictRequest):
+    """Cohere's v2 embed body (`cohere.ClientV2().embed`): texts only; `input_type` is accepted
+    (these models take no prompts), `output_dimension` is a nested (Matryoshka) dimension."""
+
+    model: str
+    texts: list[str] | None = None
+    images: list[Any] | None = None
+    inputs: list[Any] | None = None
+    input_type: str | None = None
+    embedding_types: list[str] | None = None
+    output_dimension: StrictInt | None = Field(None, ge=1)
+    max_tokens: StrictInt | None = None
+    truncate: Literal["NONE", "START", "END"] | None = None
+    priority: StrictInt | None = None
 
 
 class TEIPooling(BaseModel):

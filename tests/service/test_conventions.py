@@ -62,7 +62,6 @@ def test_tei_embed_matches_openai_embeddings(client: TestClient) -> None:
     np.testing.assert_allclose(np.array(vectors[0]), expected[0], atol=1e-6)
 
 
-
 def test_tei_root_post_embeds_as_huggingface_hub_posts(client: TestClient) -> None:
     """TEI answers `POST /` with embed; `InferenceClient(model=URL).feature_extraction` posts
     there (it was a 405 in Qdrant's shape). GET / stays Qdrant's root."""
@@ -73,6 +72,7 @@ def test_tei_root_post_embeds_as_huggingface_hub_posts(client: TestClient) -> No
     assert_error(r, 422, "unsupported_input", "normalize")
     assert r.json()["error_type"] == "Validation"  # TEI's fields, not Qdrant's envelope
     assert "version" in client.get("/").json()
+
 
 def test_tei_embed_refuses_what_it_cannot_do(client: TestClient) -> None:
     r = client.post("/embed", json={"inputs": ["a"], "normalize": False})
@@ -152,7 +152,6 @@ def test_cohere_rerank_path_ranks_as_v1_rank(client: TestClient) -> None:
     assert_error(r, 422, "empty_input", "documents")
 
 
-
 def test_cohere_v2_rerank_path_answers_as_v1(client: TestClient) -> None:
     """`cohere.ClientV2().rerank` posts Cohere's v2 body to /v2/rerank (it was a 404)."""
     body = {"model": "minilm", "query": "purring cats", "documents": DOCS, "top_n": 2}
@@ -164,6 +163,38 @@ def test_cohere_v2_rerank_path_answers_as_v1(client: TestClient) -> None:
     assert answer["results"] == client.post("/v1/rerank", json=body).json()["results"]
     assert all(set(r) == {"index", "relevance_score"} for r in answer["results"])
     assert_error(client.post("/v2/rerank", json={**body, "top_n": 0}), 422, "validation_error")
+
+
+def test_cohere_v2_embed_answers_by_type(client: TestClient) -> None:
+    """`cohere.ClientV2().embed` posts to /v2/embed (it was a 404): float embeddings, equal to
+    /v1/embeddings', in Cohere's by-type answer; what it cannot honour is refused by name."""
+    body = {"model": "minilm", "texts": DOCS[:2], "input_type": "search_document"}
+    r = client.post("/v2/embed", json={**body, "embedding_types": ["float"], "truncate": "END"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["response_type"] == "embeddings_by_type" and answer["texts"] == DOCS[:2]
+    assert set(answer) == {"id", "embeddings", "texts", "meta", "response_type"}
+    assert answer["meta"]["billed_units"]["input_tokens"] > 0
+    openai = client.post("/v1/embeddings", json={"model": "minilm", "input": DOCS[:2]}).json()
+    expected = np.array([d["embedding"] for d in openai["data"]])
+    np.testing.assert_allclose(np.array(answer["embeddings"]["float"]), expected, atol=1e-6)
+    refused = [
+        ({"embedding_types": ["int8"]}, "unsupported_input", "embedding_types"),
+        ({"truncate": "START"}, "unsupported_input", "truncate"),
+        ({"max_tokens": 16}, "unsupported_input", "max_tokens"),
+        ({"images": ["data:image/png;base64,AA=="]}, "unsupported_input", "images"),
+        ({"output_dimension": 100}, "invalid_dimension", "output_dimension"),
+        ({"model": "nope"}, "encoder_not_found", "model"),
+        ({"texts": []}, "empty_input", "texts"),
+    ]
+    for change, code, field in refused:
+        assert_error(
+            client.post("/v2/embed", json={**body, **change}),
+            422 if code != "encoder_not_found" else 404,
+            code,
+            field,
+        )
+
 
 # OpenAPI -----------------------------------------------------------------------------------------
 def test_openapi_has_security_schemes_and_marks_guarded_routes() -> None:

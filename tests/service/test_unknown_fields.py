@@ -39,6 +39,7 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v2/rerank"): {"query": "q", "documents": ["d"], "model": "minilm"},
     ("POST", "/embed"): {"inputs": "hi"},
     ("POST", "/"): {"inputs": "hi"},
+    ("POST", "/v2/embed"): {"model": "minilm", "texts": ["hi"]},
 }
 # Nested request objects: the unknown field one level down is named by its full path.
 NESTED = [
@@ -81,7 +82,8 @@ def _spec(client: TestClient) -> dict[str, Any]:
     return client.app.openapi()  # type: ignore[attr-defined,no-any-return]
 
 
-TOP = ("/", "/rerank", "/embed", "/v2/rerank")  # TEI's and Cohere v2's paths outside /v1
+# TEI's and Cohere v2's paths outside /v1
+TOP = ("/", "/rerank", "/embed", "/v2/rerank", "/v2/embed")
 
 
 def _json_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
