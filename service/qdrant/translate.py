@@ -92,10 +92,11 @@ def to_score(score: float, metric: str) -> float:
 
 
 def passes(score: float, threshold: float | None, distance: bool) -> bool:
-    """Qdrant's score_threshold: a least score, or for a distance (Euclid's) a greatest one."""
+    """Qdrant's score_threshold, exclusive as in qdrant-client's engine ("only higher scores"):
+    a score must pass it, or for a distance (Euclid's) stay under it."""
     if threshold is None:
         return True
-    return score <= threshold if distance else score >= threshold
+    return score < threshold if distance else score > threshold
 
 
 def select_payload(payload: dict[str, Any], spec: WithPayload | None) -> dict[str, Any] | None:

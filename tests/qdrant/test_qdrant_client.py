@@ -164,11 +164,12 @@ def test_search_matches_the_v1_api(qc: QdrantClient, v1: httpx.Client, pts: str)
     assert [str(p.id) for p in found] == [h["id"] for h in v1_hits[2:]]
     assert [p.score for p in found] == pytest.approx([h["score"] for h in v1_hits[2:]])
     assert all(p.payload and p.payload["color"] != "blue" for p in found)
-    # score_threshold keeps scores at or above it; a stored point as the query excludes itself
+    # score_threshold keeps scores past it (exclusive, as Qdrant's engine); a stored point as
+    # the query excludes itself
     cut = found[2].score
     kept = qc.query_points(pts, query=query, query_filter=flt, score_threshold=cut, limit=20)
-    assert [str(p.id) for p in kept.points] == [h["id"] for h in v1_hits][:5]  # 2 + 3 kept
-    assert min(p.score for p in kept.points) >= cut
+    assert [str(p.id) for p in kept.points] == [h["id"] for h in v1_hits][:4]  # 2 + 2 kept
+    assert min(p.score for p in kept.points) > cut
     batch = qc.query_batch_points(
         pts, requests=[m.QueryRequest(query=query, filter=flt, limit=7), m.QueryRequest(query=5)]
     )
@@ -440,4 +441,30 @@ def test_nearest_with_mmr_picks_as_qdrants_own_engine(
         body = {"query": {"nearest": query, "mmr": bad}}
         response = httpx.post(f"{server.url}/collections/{name}/points/query", json=body)
         assert response.status_code == 422 and field in response.text, response.text
+    local.close()
+
+
+@pytest.mark.parametrize("distance", [m.Distance.COSINE, m.Distance.EUCLID])
+def test_a_score_equal_to_the_threshold_is_left_out_as_by_qdrants_engine(
+    qc: QdrantClient, distance: str
+) -> None:
+    """qdrant-client's engine keeps only scores past `score_threshold` ("only higher scores
+    will be returned"); a hit scoring exactly the threshold was kept here."""
+    name = f"edge_{distance.lower()}"
+    local = QdrantClient(":memory:")
+    # scores exact in float32 and float64 alike: cosine 1, 0, -1; distances 1 to 4
+    vectors = [[1, 0], [0, 2], [-3, 0], [0, -4], [2, 0], [0, 1]]
+    if distance == m.Distance.EUCLID:
+        vectors = [[1, 0], [0, 2], [3, 0], [0, 4], [-2, 0], [0, -1]]
+    points = [m.PointStruct(id=i, vector=[float(x) for x in v]) for i, v in enumerate(vectors)]
+    for client in (qc, local):
+        client.create_collection(name, vectors_config=m.VectorParams(size=2, distance=distance))
+        client.upsert(name, points=points, wait=True)
+    query = [1.0, 0.0] if distance == m.Distance.COSINE else [0.0, 0.0]
+    scores = [p.score for p in qc.query_points(name, query=query, limit=6).points]
+    for threshold in scores:
+        want = local.query_points(name, query=query, limit=6, score_threshold=threshold).points
+        got = qc.query_points(name, query=query, limit=6, score_threshold=threshold).points
+        # ties (equal scores) may come in either order: compare who passed
+        assert sorted(p.id for p in got) == sorted(p.id for p in want), (threshold, got, want)
     local.close()
