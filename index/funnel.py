@@ -16,10 +16,13 @@ from typing import Any
 import numpy as np
 
 from index.backends.hnsw import HnswIndex, HnswParams
-from index.funnel_spec import FunnelSpec
+from index.funnel_spec import FunnelSpec, InvalidFunnel
 from index.metrics import Metric
 
 SORT_WHOLE = 512  # final shortlists up to this long are sorted whole (see `search`)
+# Prefix tiers are kept for each dim asked for: their dims sum to at most this times the full
+# dim (64, 128, 256 of 384 fit); one request for dims 1..127 held 80x the vectors till restart
+TIER_BUDGET = 2
 
 
 class FunnelSearch:
@@ -64,8 +67,7 @@ class FunnelSearch:
         return self._full[: self._n]
 
     def _once(self, built: dict[int, Any], d: int, make: Callable[[], Any]) -> Any:
-        """`built[d]`, made by `make()` under `_building` the first time: concurrent searches
-        share one build."""
+        """`built[d]`, made by `make()` under `_building` the first time (one build, shared)."""
         found = built.get(d)
         if found is None:
             with self._building:
@@ -73,6 +75,29 @@ class FunnelSearch:
                     built[d] = make()
                 found = built[d]
         return found
+
+    def built(self, spec: FunnelSpec, filtered: bool) -> bool:
+        """Whether a search with `spec` finds every structure it reads already built."""
+        first = self._graphs if spec.tier == "hnsw" and not filtered else self._scans
+        return all(d in self._tiers for d in spec.dims) and spec.dims[0] in first
+
+    def build(self, spec: FunnelSpec, filtered: bool) -> None:
+        """Build the tiers and first-tier graph or scan a search with `spec` reads. Callers keep
+        writers out, not searches: built inside a search, under the view's read lock, a graph
+        (seconds) held every search behind the write that queued meanwhile."""
+        kept, new = sorted(self._tiers), [d for d in spec.dims if d not in self._tiers]
+        if new and sum(kept) + sum(new) > TIER_BUDGET * self.dim:
+            raise InvalidFunnel(
+                f"this collection keeps funnel tiers for dims {kept}; tiers for {new} would "
+                f"pass {TIER_BUDGET}x the full vectors' memory (use kept dims)",
+                "funnel.dims",
+            )
+        for d in spec.dims:
+            self.tier(d)
+        if spec.tier == "hnsw" and not filtered:
+            self._graph(spec.dims[0])
+        else:
+            self._scan(spec.dims[0])
 
     def tier(self, d: int) -> np.ndarray:
         """Stored vectors cut to `d` dims, prepared by the metric (cosine: renormalised)."""
@@ -86,8 +111,7 @@ class FunnelSearch:
 
     def ready(self, spec: FunnelSpec, filtered: bool = False) -> bool:
         """Whether a search with `spec` reads only built structures and no full tier scan."""
-        built = all(d in self._tiers for d in spec.dims)
-        return built and spec.tier == "hnsw" and not filtered and spec.dims[0] in self._graphs
+        return spec.tier == "hnsw" and not filtered and self.built(spec, filtered)
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Append prepared full vectors under new labels."""

@@ -111,9 +111,10 @@ class SearchPlanner:
         if self._pending:  # as a writer first: the index must hold every committed point
             with self._lock:
                 self._catch_up()
-        if spec is not None and self._funnel is None:
-            with self._lock:
+        if spec is not None and not (self._funnel and self._funnel.built(spec, flt is not None)):
+            with self._lock:  # writers wait meanwhile, searches go on (none holds the view)
                 self._build_funnel()
+                self._funnel_search().build(spec, flt is not None)
         wants_table = flt is not None or knobs[0].rescore
         if wants_table and self._table is None and not self._native_filter:
             with self._lock:
