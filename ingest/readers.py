@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import csv
-import hashlib
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 
 from ingest.errors import BadInput, SourceNotFound, UnsupportedSource
 from ingest.inputs import json_kind
+from ingest.source_identity import file_identity, folder_identity
 
 FOLDER = "/"  # registry key of a directory source
-HASHED_BYTES = 1 << 20  # a file's identity hashes its first and last MiB
 SAMPLE_LINES = 1000  # lines sampled to estimate a text file's row count (for the ETA)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
@@ -55,13 +55,7 @@ class SourceFormat:
 
     def fingerprint(self, path: Path) -> dict[str, Any]:
         """What identifies this source's content: a changed file starts a new build."""
-        size = path.stat().st_size
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            digest.update(f.read(HASHED_BYTES))
-            f.seek(max(0, size - HASHED_BYTES))
-            digest.update(f.read(HASHED_BYTES))
-        return {"path": str(path.resolve()), "size": size, "sha256_ends": digest.hexdigest()}
+        return file_identity(path)
 
 
 READERS: dict[str, type[SourceFormat]] = {}
@@ -167,6 +161,7 @@ def _csv_rows(reader: Any, name: str, start: int, begun: list[int]) -> Iterator[
         return
     if _undecodable(header):
         raise BadInput(f"{name} line 1: the header is not UTF-8 text", "source")
+    _check_unique(header, f"{name} line 1: the header")
     number = 0
     begun[0] = reader.line_num + 1
     for values in reader:
@@ -184,6 +179,13 @@ def _csv_rows(reader: Any, name: str, start: int, begun: list[int]) -> Iterator[
             yield RawRow(number, where, None, f"not UTF-8 text (byte 0x{byte:02x})")
         else:
             yield RawRow(number, where, dict(zip(header, values, strict=True)))
+
+
+def _check_unique(columns: list[str], where: str) -> None:
+    """Refuse a repeated column name: the last one silently won (even over the id column)."""
+    repeated = sorted(c for c, n in Counter(columns).items() if n > 1)
+    if repeated:
+        raise BadInput(f"{where} repeats the column {repeated[0]!r}; name each once", "source")
 
 
 ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # how surrogateescape carries a non-UTF-8 byte
@@ -208,6 +210,7 @@ class Parquet(SourceFormat):
 
     def rows(self, path: Path, start: int = 0) -> Iterator[RawRow]:
         pf = _open_parquet(path)
+        _check_unique(pf.schema_arrow.names, f"{path.name}: the schema")
         number = 0
         for group in range(pf.num_row_groups):
             size = pf.metadata.row_group(group).num_rows
@@ -274,11 +277,7 @@ class ImageFolder(SourceFormat):
         return len(self._files(path))
 
     def fingerprint(self, path: Path) -> dict[str, Any]:
-        digest = hashlib.sha256()
-        files = self._files(path)
-        for file in files:
-            digest.update(f"{file.relative_to(path).as_posix()}\0{file.stat().st_size}\n".encode())
-        return {"path": str(path.resolve()), "files": len(files), "sha256_list": digest.hexdigest()}
+        return folder_identity(path, self._files(path))
 
     @staticmethod
     def _files(path: Path) -> list[Path]:

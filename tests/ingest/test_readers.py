@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import os
 import shutil
 from pathlib import Path
 
@@ -158,4 +159,43 @@ def test_a_utf16_jsonl_file_is_refused_whole(tmp_path: Path) -> None:
     path = tmp_path / "wide.jsonl"
     path.write_bytes('{"id": "1", "text": "hello"}\n{"id": "2", "text": "x"}\n'.encode("utf-16"))
     with pytest.raises(BadInput, match=r"wide.jsonl: UTF-16 text; JSON Lines are UTF-8"):
+        list(reader_for(path).rows(path))
+
+
+def test_file_fingerprint_follows_an_edit_in_place_of_the_same_size(tmp_path: Path) -> None:
+    """A label fixed mid-file keeps the size and both hashed ends: the re-run said "nothing to
+    do" and kept the old row. The modification time tells the files apart."""
+    path = tmp_path / "big.jsonl"
+    rows = [f'{{"id": "r{i}", "label": "cat", "pad": "{"x" * 1000}"}}\n' for i in range(3000)]
+    path.write_text("".join(rows))
+    fmt = reader_for(path)
+    first = fmt.fingerprint(path)
+    rows[1500] = rows[1500].replace('"cat"', '"dog"')
+    path.write_text("".join(rows))
+    os.utime(path, ns=(first["mtime_ns"] + 1_000_000, first["mtime_ns"] + 1_000_000))
+    assert fmt.fingerprint(path)["size"] == first["size"]
+    assert fmt.fingerprint(path) != first
+
+
+@pytest.mark.parametrize(
+    ("header", "repeated"),
+    [("id,text,tag,tag", "tag"), ("id,text,id", "id"), ("id,text,text", "text")],
+)
+def test_a_repeated_csv_column_is_refused(tmp_path: Path, header: str, repeated: str) -> None:
+    """The last of two equal names won silently: a payload value lost, or the point stored
+    under the wrong id, or its text read from an empty column."""
+    path = tmp_path / "dup.csv"
+    values = ",".join(["1", "hello", "a", "b"][: header.count(",") + 1])
+    path.write_text(f"{header}\n{values}\n")
+    with pytest.raises(
+        BadInput, match=rf"dup.csv line 1: the header repeats the column '{repeated}'"
+    ):
+        list(reader_for(path).rows(path))
+
+
+def test_a_repeated_parquet_column_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.parquet"
+    columns = [pa.array(["1"]), pa.array(["hello"]), pa.array(["a"]), pa.array(["b"])]
+    pq.write_table(pa.Table.from_arrays(columns, names=["id", "text", "tag", "tag"]), path)
+    with pytest.raises(BadInput, match=r"dup.parquet: the schema repeats the column 'tag'"):
         list(reader_for(path).rows(path))
