@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, StrictInt
+from pydantic import BaseModel, StrictInt, model_validator
 
 from service.schemas.common import StrictRequest
 
@@ -15,6 +15,18 @@ class EmbedRequest(StrictRequest):
     dim: StrictInt | None = None  # `true` or "32" is not a dimension
     # Domain-routed encoders (the MoE): one domain for every input, or one per input.
     domain: str | list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_cohere_v1(cls, data: Any) -> Any:
+        # cohere.Client().embed posts {"model", "texts"} to this path: say where it belongs
+        # ("encoder: Field required" named a field that client never heard of)
+        if isinstance(data, dict) and "texts" in data and "inputs" not in data:
+            raise ValueError(
+                "this is nestvec's embed ({encoder, inputs}); Cohere's embed body goes to "
+                "POST /v2/embed (cohere.ClientV2)"
+            )
+        return data
 
 
 class EmbedResponse(BaseModel):

@@ -85,6 +85,15 @@ def test_embed_errors(
     assert_error(client.post(path, json=body), status, code, field)
 
 
+def test_cohere_v1_embed_body_is_pointed_to_v2(client: TestClient) -> None:
+    """cohere.Client().embed posts to /v1/embed, nestvec's own path: it read "encoder: Field
+    required", a field that client never heard of."""
+    body = {"model": "minilm", "texts": ["a"], "input_type": "search_query"}
+    r = client.post("/v1/embed", json=body)
+    assert_error(r, 422, "validation_error")
+    assert "/v2/embed" in r.json()["message"], r.json()
+
+
 def test_batch_limit(make_client: Callable[..., TestClient]) -> None:
     client = make_client(max_batch=3)
     r = client.post("/v1/embed", json={"encoder": "fake", "inputs": ["a"] * 4})
