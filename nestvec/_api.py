@@ -52,8 +52,12 @@ def to_point(p: PointLike) -> PointIn:
     """A point to upsert from a model or a dict (a numpy `vector` becomes a list)."""
     if isinstance(p, PointIn):
         return p
-    vector = p.get("vector")
-    return PointIn.model_validate({**p, "vector": vector.tolist()} if _is_array(vector) else p)
+    vector, point_id = p.get("vector"), p.get("id")
+    if _is_array(vector):
+        p = {**p, "vector": vector.tolist()}
+    if _is_array(point_id):  # a numpy integer id (np.int64(3)): its Python int
+        p = {**p, "id": point_id.tolist()}  # type: ignore[union-attr]
+    return PointIn.model_validate(p)
 
 
 def to_query(q: QueryLike) -> Query:
@@ -68,6 +72,7 @@ def to_query(q: QueryLike) -> Query:
 
 
 def _is_array(value: object) -> bool:
+    """A numpy array or scalar."""
     return hasattr(value, "tolist") and not isinstance(value, list)
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import email.utils
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -196,8 +197,28 @@ def final(call: Call[T], got: Outcome, base_url: object) -> T:
 
 
 def body(model: BaseModel) -> dict[str, Any]:
-    """A request model as the JSON the service reads (unset options left to its defaults)."""
-    return model.model_dump(exclude_unset=True, exclude_none=True, mode="json")
+    """A request model as the JSON the service reads (unset options left to its defaults);
+    numpy values in payloads (`np.float32(0.5)`, arrays) as their Python values."""
+    return model.model_dump(exclude_unset=True, exclude_none=True, mode="json", fallback=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    raise BadRequest("validation_error", f"{type(value).__name__} is no JSON value", None, None)
+
+
+@contextmanager
+def finite_json() -> Iterator[None]:
+    """httpx's JSON encoding refuses NaN and infinity with a bare ValueError: the server's
+    refusal (a `BadRequest`) instead, so `except NestvecError` catches it."""
+    try:
+        yield
+    except ValueError as exc:
+        if "Out of range float values" not in str(exc):
+            raise
+        message = "NaN and infinity are no JSON numbers: send finite values"
+        raise BadRequest("validation_error", message, None, None) from None
 
 
 def read(model: type[M]) -> Callable[[httpx.Response], M]:
@@ -207,7 +228,12 @@ def read(model: type[M]) -> Callable[[httpx.Response], M]:
 
 def collection_path(*parts: str) -> str:
     """`/v1/collections/...`; each part is one path segment, whatever it holds ("/", "?", "..":
-    httpx resolves a bare `..` segment, so dropping index `..` of c sent DELETE c itself)."""
+    httpx resolves a bare `..` segment, so dropping index `..` of c sent DELETE c itself). A
+    collection name never holds "/": the server decodes %2F before routing, so "h/points" would
+    reach the points of "h" (collection_exists("h/points") was True)."""
+    if "/" in parts[0]:
+        message = f"invalid collection name {parts[0]!r}: use 1-64 letters, digits, '-' or '_'"
+        raise BadRequest("invalid_collection_name", message, "name", None)
     return "/v1/collections/" + "/".join(_segment(p) for p in parts)
 
 

@@ -40,6 +40,7 @@ from nestvec._transport import (
     ServerError,
     Unavailable,
     final,
+    finite_json,
     next_wait,
 )
 from service.schemas.points import UpsertRequest
@@ -110,9 +111,10 @@ class Client(Api):
         while True:
             got: httpx.Response | httpx.TransportError
             try:
-                got = self._http.request(
-                    call.method, call.path, headers=self._headers, **call.send_args()
-                )
+                with finite_json():
+                    got = self._http.request(
+                        call.method, call.path, headers=self._headers, **call.send_args()
+                    )
             except httpx.TransportError as exc:
                 got = exc
             delay = next_wait(call, self.retry, attempt, waited, got)
@@ -179,9 +181,10 @@ class AsyncClient(Api):
         while True:
             got: httpx.Response | httpx.TransportError
             try:
-                got = await self._http.request(
-                    call.method, call.path, headers=self._headers, **call.send_args()
-                )
+                with finite_json():
+                    got = await self._http.request(
+                        call.method, call.path, headers=self._headers, **call.send_args()
+                    )
             except httpx.TransportError as exc:
                 got = exc
             delay = next_wait(call, self.retry, attempt, waited, got)

@@ -131,6 +131,46 @@ def test_arguments_a_request_model_refuses_raise_bad_request(
     assert asyncio.run(go()) == "k"
 
 
+def test_numpy_values_nan_and_slashed_names_meet_the_documented_errors(
+    nv: Client, server: LiveServer
+) -> None:
+    """NaN vectors raised a bare ValueError (httpx's JSON encoding), numpy payload values a
+    pydantic serialisation error, a numpy id a BadRequest on `id.str`; a collection name with
+    "/" reached another route (collection_exists("vecs/points") was True)."""
+    nv.create_collection("np", dim=3)
+    point = {"id": np.int64(3), "vector": np.ones(3), "payload": {"s": np.float32(0.5)}}
+    nv.upsert("np", [{**point, "payload": {"s": np.float32(0.5), "a": np.arange(2)}}])
+    assert nv.get_points("np", ["3"])[0].payload == {"s": 0.5, "a": [0, 1]}
+    for call in (
+        lambda: nv.upsert("np", [{"id": "d", "vector": [float("nan"), 2.0, 3.0]}]),
+        lambda: nv.upsert("np", [{"id": "d", "vector": np.array([np.inf, 2, 3])}]),
+        lambda: nv.search("np", [float("nan"), 1.0, 1.0]),
+    ):
+        with pytest.raises(BadRequest) as bad:
+            call()
+        assert bad.value.code == "validation_error" and "finite" in str(bad.value)
+    assert nv.count("np") == 1
+    for call in (
+        lambda: nv.collection_exists("vecs/points"),
+        lambda: nv.get_collection("vecs/points"),
+        lambda: nv.delete_collection("a/b"),
+    ):
+        with pytest.raises(BadRequest) as bad:
+            call()
+        assert bad.value.code == "invalid_collection_name"
+    assert nv.collection_exists("vecs") and nv.count("vecs") == N
+
+    async def go() -> str:
+        async with AsyncClient(server.url) as anv:
+            try:
+                await anv.search("np", [float("nan"), 1.0, 1.0])
+            except BadRequest as exc:
+                return exc.code
+        return "no error"
+
+    assert asyncio.run(go()) == "validation_error"
+
+
 def test_search_batch_and_recommend(nv: Client, vectors: np.ndarray) -> None:
     hits = nv.search("vecs", vectors[10], k=3)
     assert isinstance(hits[0], ScoredPoint) and hits[0].id == "p10"
