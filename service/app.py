@@ -13,7 +13,7 @@ from service.asgi import HeadAsGet
 from service.auth import ApiKeyAuth
 from service.engine import Engine
 from service.errors import install_error_handlers
-from service.limits import BodySizeLimit, RateLimit
+from service.limits import BodySizeLimit, RateLimit, per_minute_bucket
 from service.observability import Metrics, RequestLog
 from service.openapi import document_routes
 from service.routers import (
@@ -83,8 +83,12 @@ def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> No
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
     if settings.api_keys or settings.read_only_keys:
+        per_minute = settings.rate_limit_per_minute
         app.add_middleware(
-            ApiKeyAuth, keys=settings.api_keys, read_only_keys=settings.read_only_keys
+            ApiKeyAuth,
+            keys=settings.api_keys,
+            read_only_keys=settings.read_only_keys,
+            failures=per_minute_bucket(per_minute) if per_minute else None,
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLog, metrics=metrics)

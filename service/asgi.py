@@ -21,7 +21,7 @@ async def reject(
 ) -> None:
     """Answer with the service's JSON error body without calling the app; on a Qdrant path, in
     Qdrant's shape, as the app's own errors there (service.errors.api_shaped)."""
-    if is_qdrant_path(scope["path"]):
+    if is_qdrant_path(scope["path"], scope.get("method", "GET")):
         content: dict[str, object] = {"status": {"error": message}, "time": 0.0}
     else:  # on OpenAI's and TEI's routes with the fields their clients read, as the app's
         content = {"code": code, "message": message, "field": None}
@@ -40,10 +40,12 @@ def _template(path: str) -> str:
     return "/v1/models/{name}" if path.startswith("/v1/models/") else path
 
 
-def is_qdrant_path(path: str) -> bool:
-    """Whether `path` is one of the Qdrant-compatible routes' (service.qdrant): its root and
-    what lies under /collections and /aliases."""
-    return path == "/" or path.startswith(("/collections", "/aliases"))
+def is_qdrant_path(path: str, method: str = "GET") -> bool:
+    """Whether `path` is one of the Qdrant-compatible routes' (service.qdrant): its root (GET;
+    a POST there is TEI's embed) and what lies under /collections and /aliases."""
+    if path == "/":
+        return method in ("GET", "HEAD")
+    return path.startswith(("/collections", "/aliases"))
 
 
 class HeadAsGet:

@@ -10,12 +10,14 @@ the API docs stay open.
 from __future__ import annotations
 
 import hmac
+import math
 
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.asgi import reject
 from service.errors import Forbidden
+from service.limits import TokenBucket
 
 # the API's shape is no secret (TEI and Qdrant serve theirs open); its data needs a key
 OPEN_PATHS = frozenset(
@@ -67,21 +69,37 @@ ACCESS_DECLARATIONS = (require_read, require_write)
 class ApiKeyAuth:
     """ASGI middleware answering 401 to no or an unknown key; marks read-only keys in the state."""
 
-    def __init__(self, app: ASGIApp, keys: list[str], read_only_keys: list[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: list[str],
+        read_only_keys: list[str],
+        failures: TokenBucket | None = None,
+    ) -> None:
         self.app, self.keys, self.read_only_keys = app, keys, read_only_keys
+        # refusals per client address, under the rate limit: the limit keys requests by their
+        # key, so guesses (each an unknown key) went unthrottled
+        self.failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             return await self.app(scope, receive, send)
         key = presented_key(scope)
-        if key is None:
-            return await reject(scope, send, 401, "unauthorized", "missing API key", auth=True)
-        if matches(key, self.keys):
+        if key is not None and matches(key, self.keys):
             read_only = False
-        elif matches(key, self.read_only_keys):
+        elif key is not None and matches(key, self.read_only_keys):
             read_only = True
         else:
-            return await reject(scope, send, 401, "unauthorized", "unknown API key", auth=True)
+            return await self._refuse(scope, send, "unknown" if key else "missing")
         state = scope.setdefault("state", {})
         state["api_key"], state["read_only"] = key, read_only
         await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, send: Send, what: str) -> None:
+        client = scope.get("client") or ("-", 0)
+        wait = self.failures.take(f"addr:{client[0]}") if self.failures else 0.0
+        if wait > 0:
+            retry = {"Retry-After": str(math.ceil(wait))}
+            await reject(scope, send, 429, "rate_limited", "too many requests", headers=retry)
+        else:
+            await reject(scope, send, 401, "unauthorized", f"{what} API key", auth=True)

@@ -90,15 +90,23 @@ class TokenBucket:
             del self._state[key]
 
 
+def per_minute_bucket(per_minute: int) -> TokenBucket:
+    """`per_minute` requests a minute per key, in bursts of a sixth of them."""
+    return TokenBucket(per_minute / 60, burst=max(1, per_minute // 6))
+
+
+PROBES = ("/healthz", "/livez", "/readyz", "/metrics")  # never throttled (a failed probe restarts)
+
+
 class RateLimit:
     """429 with Retry-After once a key (or, without auth, a client address) exceeds its rate."""
 
     def __init__(self, app: ASGIApp, per_minute: int) -> None:
         self.app = app
-        self.bucket = TokenBucket(per_minute / 60, burst=max(1, per_minute // 6))
+        self.bucket = per_minute_bucket(per_minute)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz", "/metrics"):
+        if scope["type"] != "http" or scope["path"] in PROBES:
             return await self.app(scope, receive, send)
         client = scope.get("client") or ("-", 0)
         key = (scope.get("state") or {}).get("api_key") or f"addr:{client[0]}"

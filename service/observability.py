@@ -149,12 +149,17 @@ def route_path(scope: Scope) -> str:
     """The route template a request was for: routing sets it, but a request the middleware
     refused (401, 413, 429) never reached routing, so it is looked up; "unmatched" keeps
     unknown paths from adding a label each."""
-    if "route" in scope:
-        return getattr(scope["route"], "path", "unmatched")
+    if "route" in scope:  # its template as the lookup below gives it (`{key}`, not `{key:path}`)
+        route = scope["route"]
+        return getattr(route, "path_format", getattr(route, "path", "unmatched"))
+    partial = "unmatched"
     for route in iter_route_contexts(scope["app"].routes):  # included routers, expanded
-        if route.route.matches(scope)[0] != Match.NONE:  # PARTIAL: the path, another method
+        match = route.route.matches(scope)[0]
+        if match == Match.FULL:  # method and path: `/points/scroll`, not `/points/{point_id}`
             return route.path_format
-    return "unmatched"
+        if match == Match.PARTIAL and partial == "unmatched":  # the path, another method
+            partial = route.path_format
+    return partial
 
 
 class JsonFormatter(logging.Formatter):

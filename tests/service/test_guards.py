@@ -56,6 +56,24 @@ def test_requests_refused_before_routing_are_counted_under_their_route(
     assert 'nestvec_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
 
 
+def test_refused_requests_count_under_the_route_of_their_method(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """A refused Qdrant scroll was counted as `/points/{point_id}` (the first route whose path
+    matched, for GET), and a payload-index drop under two labels (`{field_name:path}` once
+    routed, `{field_name}` when refused)."""
+    client = make_client(api_keys=["full-key"])
+    client.post("/collections/c/points/scroll", json={})
+    client.delete("/v1/collections/c/payload_index/f")
+    client.delete("/v1/collections/c/payload_index/f", headers=FULL)
+    text = client.get("/metrics", headers=FULL).text
+    assert 'route="/collections/{name}/points/scroll",status="401"' in text, text
+    drops = [line for line in text.splitlines() if "payload_index/" in line and "total{" in line]
+    assert {line.split('route="')[1].split('"')[0] for line in drops} == {
+        "/v1/collections/{name}/payload_index/{field_name}"
+    }, drops
+
+
 def test_body_size_limit(make_client: Callable[..., TestClient]) -> None:
     client = make_client(max_body_bytes=2000)
     client.post("/v1/collections", json={"name": "v", "dim": 600})
@@ -72,6 +90,33 @@ def test_rate_limit_per_key(make_client: Callable[..., TestClient]) -> None:
     assert_error(r, 429, "rate_limited")
     assert int(r.headers["retry-after"]) >= 1
     assert client.get("/healthz").status_code == 200  # probes are not limited
+
+
+def test_liveness_probes_are_never_limited(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(rate_limit_per_minute=60)  # by address; burst of 10
+    codes = [client.get(path).status_code for path in ("/livez", "/healthz") * 14]
+    assert set(codes) == {200}, codes  # /livez, /healthz's alias, was limited
+
+
+def test_refused_keys_are_rate_limited_by_address(make_client: Callable[..., TestClient]) -> None:
+    """The limit keys requests by their API key, so guesses (each an unknown key) were never
+    throttled: refusals now count against the client address."""
+    client = make_client(rate_limit_per_minute=60, api_keys=["full-key"])  # burst of 10
+    codes = [
+        client.get("/v1/collections", headers={"api-key": f"guess{i}"}).status_code
+        for i in range(15)
+    ]
+    assert codes[:10] == [401] * 10 and codes[-1] == 429, codes
+    assert client.get("/v1/collections", headers=FULL).status_code == 200  # the key's own
+
+
+def test_tei_root_post_is_refused_in_teis_shape(make_client: Callable[..., TestClient]) -> None:
+    """`POST /` is TEI's embed: its 401 came in Qdrant's envelope (GET / is Qdrant's root)."""
+    client = make_client(api_keys=["full-key"])
+    r = client.post("/", json={"inputs": "x"})
+    assert_error(r, 401, "unauthorized")
+    assert r.json()["error_type"] == "Validation"
+    assert "error" in client.get("/").json()["status"]
 
 
 def test_metrics_and_request_ids(client: TestClient) -> None:
