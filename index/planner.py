@@ -111,7 +111,8 @@ class SearchPlanner:
         if self._pending:  # as a writer first: the index must hold every committed point
             with self._lock:
                 self._catch_up()
-        if spec is not None and not (self._funnel and self._funnel.built(spec, flt is not None)):
+        funnel = self._funnel  # an empty one is falsy (len 0): compared with None
+        if spec is not None and (funnel is None or not funnel.built(spec, flt is not None)):
             with self._lock:  # writers wait meanwhile, searches go on (none holds the view)
                 self._build_funnel()
                 self._funnel_search().build(spec, flt is not None)
