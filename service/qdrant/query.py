@@ -14,7 +14,7 @@ from recommend.interests import mmr as mmr_order
 from recommend.strategies import core_scores
 from service.deps import EngineDep, ReadAccess
 from service.engine import Engine
-from service.errors import ServiceError
+from service.errors import LimitExceeded, ServiceError
 from service.qdrant.translate import (
     QdrantRoute,
     Unsupported,
@@ -37,6 +37,8 @@ from service.schemas.qdrant import (
     _Query,
 )
 from service.schemas.recommend import RecommendRequest
+
+MMR_CANDIDATES_MAX = 16384  # Qdrant's own bound (qdrant-client's MMR_CANDIDATES_LIMIT_MAX)
 
 router = APIRouter(route_class=QdrantRoute, prefix="/collections/{name}/points", tags=["qdrant"])
 
@@ -109,8 +111,9 @@ def _mmr(engine: Engine, req: _Query, raw: Any) -> tuple[float, int] | None:
     candidates = req.limit if raw.get("candidates_limit") is None else raw["candidates_limit"]
     if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates < 0:
         raise ServiceError("candidates_limit is an integer >= 0", "query.mmr.candidates_limit")
-    if candidates:
-        engine.check_k(candidates, "query.mmr.candidates_limit", "candidates_limit")
+    if candidates > MMR_CANDIDATES_MAX:
+        message = f"candidates_limit is at most {MMR_CANDIDATES_MAX}"
+        raise LimitExceeded(message, "query.mmr.candidates_limit")
     return float(diversity), candidates
 
 

@@ -53,6 +53,7 @@ class RankRequest(BaseModel):
     # accepted and ignored (see above)
     max_chunks_per_doc: int | None = None  # Cohere v1
     max_tokens_per_doc: int | None = None  # Cohere v2
+    priority: int | None = None  # Cohere v2's scheduling hint: one queue here
     rank_fields: list[str] | None = None  # Cohere v1: which fields of document objects rank
     raw_scores: bool = False  # infinity
 

@@ -420,6 +420,8 @@ def test_nearest_with_mmr_picks_as_qdrants_own_engine(
         {"mmr": m.Mmr(diversity=0.9, candidates_limit=100), "limit": 6, "query_filter": odd},
         {"mmr": m.Mmr(diversity=0.0, candidates_limit=30), "limit": 5, "offset": 2},
         {"mmr": m.Mmr(), "limit": 7},  # defaults: diversity 0.5, candidates = limit
+        # past the service's k cap (1000), within Qdrant's own (16384): it was a 422
+        {"mmr": m.Mmr(diversity=0.3, candidates_limit=1200), "limit": 5},
     ]
     plain = qc.query_points(name, query=query, limit=8).points
     for case in cases:
@@ -436,6 +438,7 @@ def test_nearest_with_mmr_picks_as_qdrants_own_engine(
     for bad, field in (
         ({"diversity": 1.5}, "diversity"),
         ({"candidates_limit": -1}, "candidates_limit"),
+        ({"candidates_limit": 16385}, "candidates_limit"),
         ({"lambda": 0.5}, "mmr takes"),
     ):
         body = {"query": {"nearest": query, "mmr": bad}}

@@ -155,7 +155,7 @@ def test_cohere_rerank_path_ranks_as_v1_rank(client: TestClient) -> None:
 def test_cohere_v2_rerank_path_answers_as_v1(client: TestClient) -> None:
     """`cohere.ClientV2().rerank` posts Cohere's v2 body to /v2/rerank (it was a 404)."""
     body = {"model": "minilm", "query": "purring cats", "documents": DOCS, "top_n": 2}
-    v2 = client.post("/v2/rerank", json={**body, "max_tokens_per_doc": 4096})
+    v2 = client.post("/v2/rerank", json={**body, "max_tokens_per_doc": 4096, "priority": 1})
     assert v2.status_code == 200, v2.text
     answer = v2.json()
     assert set(answer) == {"id", "results", "meta"}
