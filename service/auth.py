@@ -10,14 +10,13 @@ the API docs stay open.
 from __future__ import annotations
 
 import hmac
-import math
 
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.asgi import reject
 from service.errors import Forbidden
-from service.limits import TokenBucket
+from service.limits import TokenBucket, address_key, throttled
 
 # the API's shape is no secret (TEI and Qdrant serve theirs open); its data needs a key
 OPEN_PATHS = frozenset(
@@ -96,10 +95,6 @@ class ApiKeyAuth:
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, what: str) -> None:
-        client = scope.get("client") or ("-", 0)
-        wait = self.failures.take(f"addr:{client[0]}") if self.failures else 0.0
-        if wait > 0:
-            retry = {"Retry-After": str(math.ceil(wait))}
-            await reject(scope, send, 429, "rate_limited", "too many requests", headers=retry)
-        else:
-            await reject(scope, send, 401, "unauthorized", f"{what} API key", auth=True)
+        if self.failures and await throttled(self.failures, address_key(scope), scope, send):
+            return
+        await reject(scope, send, 401, "unauthorized", f"{what} API key", auth=True)

@@ -108,12 +108,22 @@ class RateLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PROBES:
             return await self.app(scope, receive, send)
-        client = scope.get("client") or ("-", 0)
-        key = (scope.get("state") or {}).get("api_key") or f"addr:{client[0]}"
-        wait = self.bucket.take(key)
-        if wait > 0:
-            retry = {"Retry-After": str(math.ceil(wait))}
-            return await reject(
-                scope, send, 429, "rate_limited", "too many requests", headers=retry
-            )
-        await self.app(scope, receive, send)
+        key = (scope.get("state") or {}).get("api_key") or address_key(scope)
+        if not await throttled(self.bucket, key, scope, send):
+            await self.app(scope, receive, send)
+
+
+def address_key(scope: Scope) -> str:
+    """The rate-limit key of a request without a (valid) API key: its client address."""
+    client = scope.get("client") or ("-", 0)
+    return f"addr:{client[0]}"
+
+
+async def throttled(bucket: TokenBucket, key: str, scope: Scope, send: Send) -> bool:
+    """Take one request of `key` from `bucket`; past its rate, answer 429 with Retry-After."""
+    wait = bucket.take(key)
+    if wait <= 0:
+        return False
+    retry = {"Retry-After": str(math.ceil(wait))}
+    await reject(scope, send, 429, "rate_limited", "too many requests", headers=retry)
+    return True

@@ -104,9 +104,8 @@ def _mmr(engine: Engine, req: _Query, raw: Any) -> tuple[float, int] | None:
     if not isinstance(raw, dict) or set(raw) - {"diversity", "candidates_limit"}:
         raise ServiceError("mmr takes diversity and candidates_limit", "query.mmr")
     diversity = 0.5 if raw.get("diversity") is None else raw["diversity"]
-    if not isinstance(diversity, int | float) or isinstance(diversity, bool):
-        raise ServiceError("diversity is a number in [0, 1]", "query.mmr.diversity")
-    if not 0.0 <= diversity <= 1.0:
+    number = isinstance(diversity, int | float) and not isinstance(diversity, bool)
+    if not (number and 0.0 <= diversity <= 1.0):
         raise ServiceError("diversity is a number in [0, 1]", "query.mmr.diversity")
     candidates = req.limit if raw.get("candidates_limit") is None else raw["candidates_limit"]
     if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates < 0:

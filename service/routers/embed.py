@@ -10,6 +10,7 @@ import base64
 import numpy as np
 from fastapi import APIRouter, Response
 
+from encoders.base import Encoder
 from service.deps import EngineDep, ReadAccess
 from service.errors import UnsupportedInput, fields_renamed
 from service.offload import run
@@ -66,8 +67,7 @@ async def embeddings(req: OpenAIEmbeddingsRequest, engine: EngineDep) -> Respons
         )
     with fields_renamed(OPENAI_FIELDS):
         encoder, vectors = await engine.aembed(req.model, texts, req.dimensions)
-    inline = len(texts) <= INLINE_TOKEN_COUNT and sum(map(len, texts)) <= INLINE_TOKEN_CHARS
-    tokens = await run(encoder.count_tokens, texts, inline=inline)
+    tokens = await count_tokens(encoder, texts)
     return json_response(
         {
             "object": "list",
@@ -79,6 +79,12 @@ async def embeddings(req: OpenAIEmbeddingsRequest, engine: EngineDep) -> Respons
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
     )
+
+
+async def count_tokens(encoder: Encoder, texts: list[str]) -> int:
+    """Tokens the encoder used for `texts`, counted off the event loop unless few and short."""
+    inline = len(texts) <= INLINE_TOKEN_COUNT and sum(map(len, texts)) <= INLINE_TOKEN_CHARS
+    return int(await run(encoder.count_tokens, texts, inline=inline))
 
 
 def _rows(vectors: np.ndarray, encoding_format: str | None) -> list[np.ndarray] | list[str]:
