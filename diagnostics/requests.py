@@ -20,7 +20,8 @@ Sample = Field(
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # as the service's other bodies: `k: "5"` or `true` is a 422, not taken as 5 or 1
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _QueriesOrVectors(_Strict):

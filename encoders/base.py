@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,7 +181,7 @@ def check_texts(inputs: Sequence[Any]) -> list[str]:
             raise InvalidInput(f"expected a string, got {type(item).__name__}", f"inputs[{i}]")
         if not is_unicode(item):
             raise InvalidInput("text is not valid Unicode (a lone surrogate)", f"inputs[{i}]")
-        if _INVISIBLE.fullmatch(item):  # as OpenAI and TEI; offline builds skip such rows
+        if is_invisible(item):  # as OpenAI and TEI; offline builds skip such rows
             raise InvalidInput(
                 "text is empty (only whitespace or invisible characters)", f"inputs[{i}]"
             )
@@ -194,6 +195,25 @@ _DROPPED = (
     "\ufe00-\ufe0f\ufeff\ufffd"
 )
 _INVISIBLE = re.compile(f"[\\s{_DROPPED}]*")
+_SEEN = re.compile(f"[^\\s{_DROPPED}]")
+# and what its cleaning (other characters: controls, format, private use) and accent stripping
+# (nonspacing marks, U+1734 among them before Unicode 14) drop; the few newer marks it does
+# not know it reads as [UNK], again one vector for every such text
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Mn"})
+
+
+def is_invisible(text: str) -> bool:
+    """Whether the model would see nothing of `text` but [CLS] [SEP] (or [UNK])."""
+    if _INVISIBLE.fullmatch(text):
+        return True
+    seen = _SEEN.search(text)  # nearly always a letter: one category look-up decides
+    if seen is None or not _dropped(seen.group()):
+        return False
+    return all(_dropped(c) or _INVISIBLE.fullmatch(c) is not None for c in set(text))
+
+
+def _dropped(char: str) -> bool:
+    return char == "\u1734" or unicodedata.category(char) in _DROPPED_CATEGORIES
 
 
 CLIP_CHARS_PER_TOKEN = 32  # far above any WordPiece average: shorter texts are never clipped

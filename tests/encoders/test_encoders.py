@@ -18,6 +18,7 @@ from encoders import (
     InvalidInput,
     available_encoders,
 )
+from encoders.base import check_texts, is_invisible
 from encoders.minilm import MiniLMEncoder, load_minilm
 from encoders.onnx_backend import resolve_backend
 from encoders.precision import resolve_precision
@@ -85,6 +86,32 @@ def test_bad_inputs(encoder_pool: EncoderPool) -> None:
     with pytest.raises(InvalidInput) as info:
         encoder.encode(["ok", 3])
     assert info.value.field == "inputs[1]"
+
+
+# the Basic Multilingual Plane, the tag characters and a private-use plane's edges
+CODE_POINTS = [*range(0xD800), *range(0xE000, 0x10000), *range(0xE0000, 0xE0080), 0xF0000, 0x10FFFD]
+
+
+def test_a_text_the_model_reads_as_nothing_is_refused(encoder_pool: EncoderPool) -> None:
+    """Each character alone: refused exactly when the tokenizer keeps nothing of it or [UNK]
+    (a combining mark, a tag or a private-use character was embedded as [CLS] [SEP])."""
+    tokenizer = encoder_pool.get("minilm").tokenizer
+    chars = [chr(c) for c in CODE_POINTS]
+    kept = tokenizer(chars, add_special_tokens=False)["input_ids"]
+    nothing = {(), (tokenizer.unk_token_id,)}
+    wrong = [
+        hex(ord(c)) for c, ids in zip(chars, kept, strict=True) if not ids and not is_invisible(c)
+    ]
+    wrong += [
+        hex(ord(c))
+        for c, ids in zip(chars, kept, strict=True)
+        if is_invisible(c) and tuple(ids) not in nothing
+    ]
+    assert not wrong
+    for text in ("\u0301", "\u0301 \u034f\u180e", "\U000e0041\ufff9", "\ue000" * 100_000):
+        with pytest.raises(InvalidInput):
+            check_texts(["ok", text])
+    assert check_texts(["e\u0301", "\u0301a", "\u4e2d"]) == ["e\u0301", "\u0301a", "\u4e2d"]
 
 
 def test_unknown_encoder_lists_known() -> None:

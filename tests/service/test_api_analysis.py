@@ -241,6 +241,12 @@ BAD = [
     (RECALL, {"queries": N + 1}, 422, "too_few_points", "queries"),
     (RECALL, {"params": {"nprobe": 4}}, 422, "invalid_index_params", "params.nprobe"),
     (RECALL, {"target_recall": 1.5}, 422, "validation_error", "target_recall"),
+    # values are taken as their JSON type, as in every other body
+    (ID, {"k": "5"}, 422, "validation_error", "k"),
+    (ID, {"k": True}, 422, "validation_error", "k"),
+    (ID, {"sample": 100.0}, 422, "validation_error", "sample"),
+    (ORDER, {"k": "5"}, 422, "validation_error", "k"),
+    (RECALL, {"target_recall": "0.9"}, 422, "validation_error", "target_recall"),
     (
         "/v1/collections/mnist/rebuild",
         {"insertion_order": "bogus"},
