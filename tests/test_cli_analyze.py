@@ -191,7 +191,11 @@ def test_messages_say_what_is_wrong_with_the_files_given(tmp_path: Path) -> None
     holed[3, 2] = np.nan
     np.save(tmp_path / "nan.npy", holed)
     (tmp_path / "afile").write_text("")
+    np.save(tmp_path / "o.npy", np.array([[1, "a"]], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "e.npy", np.zeros((0, 8), "f4"))
     for command, message in (
+        ("id --vectors o.npy", "--vectors o.npy: need a 2-D array of real numbers, got objects"),
+        ("order --vectors e.npy", "--vectors e.npy: the array is empty (0, 8)"),
         ("order --vectors v.npy --orders category --category-field tag", "analyse a collection"),
         ("id --vectors c.npy", "real numbers, got a 2-D array of complex128"),
         ("id --vectors nan.npy", "--vectors nan.npy: row 3 holds NaN"),

@@ -43,10 +43,10 @@ def check_k(k: Any, n: int, *, field: str = "k", exclude_self: bool = False) -> 
     need = int(k) + 1 if exclude_self else int(k)
     if n < need:
         why = " (each point's neighbours exclude itself)" if exclude_self else ""
+        most = n - (need - int(k))  # the largest k these points allow; none when below 1
+        advice = f"use {field} <= {most}" if most >= 1 else "add points"
         raise TooFewPointsError(
-            f"{field}={k} needs at least {need} points{why}, got {n}; "
-            f"use {field} <= {max(n - (need - int(k)), 0)}",
-            field=field,
+            f"{field}={k} needs at least {need} points{why}, got {n}; {advice}", field=field
         )
     return int(k)
 

@@ -68,10 +68,15 @@ def _load_npy(path: str, field: str) -> np.ndarray:
     with open(path, "rb") as f:
         if f.read(6) != b"\x93NUMPY":  # else np.load's guess: "contains pickled data"
             raise ValueError(f"{field} {path}: not a .npy file (save one with numpy.save)")
-    matrix = np.load(path, allow_pickle=False)
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except ValueError:  # numpy's "Object arrays cannot be loaded ..." named no file
+        raise ValueError(f"{field} {path}: need a 2-D array of real numbers, got objects") from None
     if matrix.ndim != 2 or matrix.dtype.kind not in "fiu":  # a complex one is 2-D too
         got = f"a {matrix.ndim}-D array of {matrix.dtype} {matrix.shape}"
         raise ValueError(f"{field} {path}: need a 2-D array of real numbers, got {got}")
+    if not matrix.size:
+        raise ValueError(f"{field} {path}: the array is empty {matrix.shape}")
     if matrix.dtype.kind == "f" and not np.isfinite(matrix).all():  # named: "base holds NaN"
         row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
         raise ValueError(f"{field} {path}: row {row} holds NaN or infinite values")

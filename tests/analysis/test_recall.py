@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from index.analysis.errors import AnalysisError
+from index.analysis._validate import check_k
+from index.analysis.errors import AnalysisError, TooFewPointsError
 from index.analysis.knn import exact_knn
 from index.analysis.recall import autotune, recall_at_k, recall_per_query, sweep_rank
 
@@ -97,3 +98,12 @@ def test_sweep_rank_recall_falls_as_rank_rises() -> None:
     twonn = {p.rank: p.twonn for p in sweep.points}
     assert twonn[2] == pytest.approx(2, rel=0.15) and twonn[24] > 12
     assert json.loads(json.dumps(sweep.to_dict()))["library"] == "hnswlib"
+
+
+def test_too_few_points_never_advises_an_impossible_k() -> None:
+    """One point and its own neighbour excluded: it said "use k <= 0", a k that is refused."""
+    with pytest.raises(TooFewPointsError) as one:
+        check_k(1, 1, exclude_self=True)
+    assert "add points" in str(one.value) and "<= 0" not in str(one.value)
+    with pytest.raises(TooFewPointsError, match=r"use k <= 5$"):
+        check_k(10, 6, exclude_self=True)
