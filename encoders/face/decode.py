@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 import warnings
 from typing import Any
 
@@ -39,11 +40,13 @@ def image_bytes(item: Any, field: str) -> Any:
             raise InvalidInput("expected an object with an 'image_b64' string", field)
         # as people make it: `base64 photo.jpg` wraps lines, a data: URI has a prefix, and the
         # URL-safe alphabet swaps two characters
-        text = "".join(b64.split()).rpartition(";base64,")[2]
+        text = "".join(b64.split())
+        start = text.lower().rfind(";base64,")  # RFC 2397: `DATA:...;BASE64,` is the same URI
+        text = text if start < 0 else text[start + len(";base64,") :]
         try:
             return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
         except (binascii.Error, ValueError):
-            message = "image_b64 is not valid base64 (the standard or URL-safe alphabet, padded)"
+            message = "image_b64 is not valid base64 (the standard or URL-safe alphabet)"
             raise InvalidBase64(message, f"{field}.image_b64") from None
     if _is_pil_image(item):
         return item
@@ -55,7 +58,7 @@ def decode_image(data: Any, field: str, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     """An upright (EXIF-rotated) RGB uint8 array of shape (h, w, 3)."""
     from PIL import ImageOps
 
-    image = data if _is_pil_image(data) else _open(data, field)
+    image = data if _is_pil_image(data) else _open(data, field, max_pixels)
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLarge(
@@ -82,7 +85,7 @@ def _eight_bit(image: Any) -> Any:
     return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
 
 
-def _open(data: bytes, field: str) -> Any:
+def _open(data: bytes, field: str, max_pixels: int) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -92,8 +95,10 @@ def _open(data: bytes, field: str) -> Any:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLarge(str(exc), field) from None
+        except Image.DecompressionBombError as exc:  # past Pillow's own limit: said as ours
+            pixels = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"image of {pixels.group(1)} pixels" if pixels else "image"
+            raise ImageTooLarge(f"{size} is over the cap of {max_pixels} pixels", field) from None
         except UnidentifiedImageError:
             raise NotAnImage("not an image Pillow can identify", field) from None
         except Exception as exc:  # a plugin choked on a header it half-recognised

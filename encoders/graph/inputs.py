@@ -31,6 +31,9 @@ class NodeRefs:
 
 
 def _node_row(value: Any, row_of: dict[str, int], field: str) -> int:
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 2**63:
+        # JSON integers past 64 bits arrive as floats: the id sent was an integer, unknown
+        raise InvalidInput(f"unknown node id {int(value)}: not in the trained graph", field)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidInput(f"a node id is an int or a string, not {type(value).__name__}", field)
     row = row_of.get(str(value))

@@ -76,6 +76,14 @@ def test_bad_image_is_a_clear_4xx(client: TestClient, face_encoder: Any, case: s
     assert_error(embed(client, make()), status, code, field)
 
 
+def test_a_bomb_past_pillows_limit_is_our_cap(client: TestClient, face_encoder: Any) -> None:
+    """It answered Pillow's "could be decompression bomb DOS attack" with Pillow's own limit."""
+    answer = embed(client, b64(png_claiming(20000, 20000)))
+    assert answer.json()["message"] == (
+        "image of 400000000 pixels is over the cap of 50000000 pixels"
+    ), answer.text
+
+
 def test_bad_images_in_points_search_and_verify(client: TestClient, face_encoder: Any) -> None:
     body = {"name": "faces", "encoder": "face-dlib", "index": {"type": "flat"}}
     assert client.post("/v1/collections", json=body).status_code == 201
@@ -146,6 +154,7 @@ def test_base64_as_people_make_it_and_deep_greyscale(client: TestClient, face_en
     for text in (
         wrapped,
         f"data:image/jpeg;base64,{encoded}",
+        f"DATA:image/JPEG;BASE64,{encoded}",  # RFC 2397 reads these case-insensitively
         std.urlsafe_b64encode(raw).decode(),
     ):
         assert _found(client, {"image_b64": text}) == box

@@ -51,6 +51,14 @@ def test_bad_nodes_are_422(graph_client: TestClient, inputs: list, field: str) -
     assert_error(r, 422, "invalid_input", field)
 
 
+def test_a_node_id_past_64_bits_is_unknown_not_a_float(graph_client: TestClient) -> None:
+    """JSON reads such an integer as a float: it said "not float" of the integer sent."""
+    body = b'{"encoder": "graph-cora", "inputs": [18446744073709551616]}'
+    r = graph_client.post("/v1/embed", content=body, headers={"content-type": "application/json"})
+    assert_error(r, 422, "invalid_input", "inputs[0]")
+    assert "unknown node id 18446744073709551616" in r.json()["message"], r.text
+
+
 def test_untrained_is_409_naming_the_command(
     make_client: Callable[..., TestClient], tmp_path: Path
 ) -> None:
