@@ -23,17 +23,19 @@ class IndexParams(BaseModel):
 class QueryParams(BaseModel):
     """Per-request search knobs of a backend; unknown keys are rejected.
 
-    `rescore` is handled by the Collection for every backend: it fetches an oversampled
-    shortlist and re-ranks it with the full-precision stored vectors (useful with PQ).
+    `rescore` and `exact` are handled by the Collection for every backend: `rescore` fetches an
+    oversampled shortlist and re-ranks it with the full-precision stored vectors (useful with
+    PQ); `exact` scores every stored vector the filter keeps (Qdrant's `exact: true`).
     Strict types: `"rescore": "yes"` or `"ef": "64"` is refused, not taken as true and 64.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
     rescore: bool = False
+    exact: bool = False  # scan every vector (or every match) instead of asking the index
 
     def backend_knobs(self) -> dict[str, Any]:
         """The knobs the backend itself reads (unset ones left out)."""
-        return self.model_dump(exclude_none=True, exclude={"rescore"})
+        return self.model_dump(exclude_none=True, exclude={"rescore", "exact"})
 
 
 @runtime_checkable

@@ -116,7 +116,7 @@ class SearchPlanner:
             with self._lock:  # writers wait meanwhile, searches go on (none holds the view)
                 self._build_funnel()
                 self._funnel_search().build(spec, flt is not None)
-        wants_table = flt is not None or knobs[0].rescore
+        wants_table = flt is not None or knobs[0].rescore or knobs[0].exact
         if wants_table and self._table is None and not self._native_filter:
             with self._lock:
                 self._build_table()
@@ -125,7 +125,12 @@ class SearchPlanner:
             allowed = None if matches is None else matches.labels
             scope = {"filter": flt} if self._native_filter and flt is not None else {}
             share = 0.0 if allowed is None else len(allowed) / max(len(self._ids), 1)
-            if spec is not None:
+            if knobs[0].exact:  # Qdrant's `exact: true`: every live vector the filter keeps
+                keep = self._live_labels() if flt is None else allowed
+                keep = self._matching(flt) if keep is None else keep  # natively filtering
+                stored, vectors = self._prepared_vectors(keep)
+                labels, scores = exact_top_k(self.metric, prepared, fetch, stored, vectors)
+            elif spec is not None:
                 if flt is not None and allowed is None:  # a natively filtering backend
                     allowed = self._matching(flt)
                 labels, scores = self._funnel_search().search(prepared, fetch, spec, allowed)
@@ -161,7 +166,7 @@ class SearchPlanner:
             return [self._hits(ls, ss, k, skip, with_payload, with_vector) for ls, ss, skip in rows]
 
     def reads_in_memory(
-        self, filter: dict[str, Any] | None = None, funnel: dict[str, Any] | None = None
+        self, filter: Any = None, funnel: Any = None, params: dict[str, Any] | None = None
     ) -> bool:
         """Whether a search with this filter and funnel reads only structures already built in
         memory (a sublinear index, a payload index that answers the filter, the vector table):
@@ -171,6 +176,8 @@ class SearchPlanner:
         # starts one just after this check costs one add's wait, rarely)
         flt = parse_filter(filter)
         if self.backend.scans_all or self._native_filter or self._pending or self._rw.contended:
+            return False
+        if params and params.get("exact") is True:  # a scan of every vector
             return False
         if funnel is not None:  # its tiers and graph must be built; a flat tier scans them all
             spec = FunnelSpec.parse(funnel, self.config.dim)

@@ -280,7 +280,7 @@ class Engine(Embedding):
         if query.text is not None or query.input is not None:
             return False
         funnel = None if request.funnel is None else request.funnel.model_dump()
-        return self.catalog.get(name).reads_in_memory(request.filter, funnel)
+        return self.catalog.get(name).reads_in_memory(request.filter, funnel, request.params)
 
     def _check_funnels(
         self, collection: Collection, requests: Sequence[SearchRequest], fields: Sequence[str]

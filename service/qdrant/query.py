@@ -238,9 +238,10 @@ def _shown(
 
 def _knobs(collection: Collection, params: SearchParams | None) -> dict[str, Any] | None:
     """`hnsw_ef` as the beam width of the backends that have one; others ignore it (as Qdrant
-    ignores it on a plain index)."""
-    if params is None or params.hnsw_ef is None:
+    ignores it on a plain index). `exact` scores every vector the filter keeps."""
+    if params is None:
         return None
-    if "ef" not in collection.backend.Query.model_fields:
-        return None
-    return {"ef": params.hnsw_ef}
+    knobs: dict[str, Any] = {"exact": True} if params.exact else {}
+    if params.hnsw_ef is not None and "ef" in collection.backend.Query.model_fields:
+        knobs["ef"] = params.hnsw_ef
+    return knobs or None
