@@ -131,17 +131,18 @@ class PointOps:
 
 def set_keys(payload: Payload, values: Payload, key: str | None = None) -> Payload:
     """`values` merged into the payload, or into the object at the dotted `key` (made if
-    absent or not an object), as Qdrant's set_payload does."""
-    if key is None:
-        return {**payload, **values}
-    parts = key.split(".")
+    absent or not an object), as Qdrant's set_payload does: a null value removes its key."""
     out = dict(payload)
     node = out
-    for part in parts:
+    for part in [] if key is None else key.split("."):
         child = node.get(part)
         node[part] = dict(child) if isinstance(child, dict) else {}
         node = node[part]
-    node.update(values)
+    for name, value in values.items():
+        if value is None:
+            node.pop(name, None)
+        else:
+            node[name] = value
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from index import Collection
-from index.errors import CollectionNotFound
+from index.errors import CollectionNotFound, InvalidIndexParams
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.errors import ServiceError
 from service.qdrant.translate import (
@@ -56,7 +56,15 @@ def collection_exists(name: str, engine: EngineDep) -> dict[str, Any]:
 def create_collection(name: str, req: CreateCollection, engine: EngineDep) -> dict[str, Any]:
     """One unnamed dense vector per point; named and sparse vectors are refused (400)."""
     started = time.perf_counter()
-    engine.create_collection(to_create_request(name, req))
+    try:
+        engine.create_collection(to_create_request(name, req))
+    except InvalidIndexParams as exc:  # named as sent: it said "M" of `hnsw_config.m`
+        ours = (exc.field or "").rpartition(".")[2]
+        theirs = {v: k for k, v in HNSW_PARAMS.items()}.get(ours)
+        if theirs is not None:
+            exc.field = f"hnsw_config.{theirs}"
+            exc.message = exc.message.replace(f"{ours}:", f"{exc.field}:", 1)
+        raise
     return answer(True, started)
 
 

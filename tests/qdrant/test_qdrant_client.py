@@ -312,6 +312,15 @@ def test_errors_are_qdrant_errors(qc: QdrantClient, pts: str) -> None:
     with pytest.raises(UnexpectedResponse) as wrong_dim:
         qc.query_points(pts, query=[1.0, 2.0])
     assert wrong_dim.value.status_code == 422 and b"expected 8 values" in wrong_dim.value.content
+    for sent, name in (
+        ({"m": 1}, "hnsw_config.m"),
+        ({"ef_construct": 0}, "hnsw_config.ef_construct"),
+    ):
+        with pytest.raises(UnexpectedResponse) as bad_graph:  # it said "M" and "ef_construction"
+            config = m.VectorParams(size=2, distance="Cosine")
+            qc.create_collection("g", vectors_config=config, hnsw_config=m.HnswConfigDiff(**sent))
+        assert bad_graph.value.status_code == 422
+        assert bad_graph.value.content.decode().count(f'"{name}: ') == 1, bad_graph.value.content
 
 
 @pytest.mark.parametrize("distance", [m.Distance.COSINE, m.Distance.DOT, m.Distance.EUCLID])
@@ -509,4 +518,26 @@ def test_exact_search_finds_every_true_neighbour(qc: QdrantClient, distance: str
             np.testing.assert_allclose(
                 [p.score for p in got], [true_score[p.id] for p in got], rtol=1e-5, atol=1e-5
             )
+    local.close()
+
+
+def test_a_null_in_set_payload_removes_the_key_as_qdrant_does(qc: QdrantClient) -> None:
+    """It stored the null (Qdrant's merge removes the key): `is_null` and `is_empty` answered
+    differently afterwards. Top level and under a `key`, by ids and by filter."""
+    local = QdrantClient(":memory:")
+    payload = {"k": 2, "gone": 5, "obj": {"a": 1, "b": 2}}
+    points = [m.PointStruct(id=i, vector=[1.0, float(i)], payload=payload) for i in range(4)]
+    first = m.Filter(must=[m.HasIdCondition(has_id=[0, 1])])
+    for client in (qc, local):
+        client.create_collection("nulls", vectors_config=m.VectorParams(size=2, distance="Dot"))
+        client.upsert("nulls", points=points, wait=True)
+        client.set_payload("nulls", payload={"gone": None, "k": 3}, points=first)
+        client.set_payload("nulls", payload={"a": None, "c": None, "d": 4}, key="obj", points=[3])
+    for client in (qc, local):
+        null = m.Filter(must=[m.IsNullCondition(is_null=m.PayloadField(key="gone"))])
+        assert client.count("nulls", count_filter=null).count == 0
+    got, want = (c.retrieve("nulls", ids=[0, 1, 2, 3]) for c in (qc, local))
+    assert [p.payload for p in got] == [p.payload for p in want]
+    assert got[0].payload == {"k": 3, "obj": {"a": 1, "b": 2}}
+    assert got[3].payload == {"k": 2, "gone": 5, "obj": {"b": 2, "d": 4}}
     local.close()
