@@ -197,3 +197,18 @@ def test_rank_errors_name_the_fields_sent(client: TestClient) -> None:
         assert_error(answer, 404, "encoder_not_found", key)
     tei = client.post("/rerank", json={"query": "q", "texts": ["a"], "model": "nope"})
     assert_error(tei, 404, "encoder_not_found", "model")
+
+
+def test_equal_documents_score_equally_in_their_given_order(client: TestClient) -> None:
+    """Equal vectors scored a few 1e-8 apart (a BLAS product sums its last rows in another
+    order) and came back reversed."""
+    documents = ["x y", "x y", "x y"]
+    for path, body in (
+        ("/v1/rank", {"query": "alpha", "documents": documents, "model": "minilm"}),
+        ("/rerank", {"query": "alpha", "texts": documents}),
+    ):
+        answer = client.post(path, json=body).json()
+        rows = answer["results"] if isinstance(answer, dict) else answer
+        score = "relevance_score" if path == "/v1/rank" else "score"
+        same = [(row["index"], row[score]) for row in rows]
+        assert [i for i, _ in same] == [0, 1, 2] and len({s for _, s in same}) == 1, same
