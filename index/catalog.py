@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -47,20 +48,23 @@ class DataDirLock:
 
     def __init__(self, data_dir: Path) -> None:
         Path(data_dir).mkdir(parents=True, exist_ok=True)
-        self._file = open(Path(data_dir) / ".lock", "a+")  # noqa: SIM115 - held until release
+        # the directory itself, not a file in it: a lock file deleted by hand (a "stale lock")
+        # let a second server in beside the first, and the two diverged
+        self._fd: int | None = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._file.close()
+            os.close(self._fd)
             raise DataDirLocked(
                 f"{data_dir} is in use by another nestvec process (one writer per data dir)",
                 "data_dir",
             ) from None
 
     def release(self) -> None:
-        if not self._file.closed:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def check_name(name: str) -> str:

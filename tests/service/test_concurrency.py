@@ -78,6 +78,10 @@ def test_second_process_on_same_data_dir_is_refused(tmp_path: Path) -> None:
             [sys.executable, "-c", code, str(tmp_path / "data")], capture_output=True, text=True
         )
         assert out.returncode != 0 and "in use by another nestvec process" in out.stderr
+        for stray in (tmp_path / "data").glob(".lock*"):  # a "stale lock" removed by hand
+            stray.unlink()
+        with pytest.raises(RuntimeError, match="server exited"):  # it got in beside the first
+            LiveServer(tmp_path / "data", env=NO_MODEL).start(timeout=60)
     finally:
         server.stop()
 
