@@ -67,6 +67,16 @@ class DataDirLock:
             self._fd = None
 
 
+def remove_tree(path: Path) -> None:
+    """Remove a directory, or a link to one and its target (rmtree refuses a link, silently
+    under ignore_errors: a collection moved to another disk and linked back stayed there)."""
+    if path.is_symlink():
+        shutil.rmtree(path.resolve(), ignore_errors=True)
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def check_name(name: str) -> str:
     """Collection names become directory names: letters, digits, '-' and '_' only."""
     if not NAME_PATTERN.fullmatch(name):
@@ -120,7 +130,7 @@ class Catalog:
         for path in self.root.glob(".t*-*"):
             if path.is_dir() and path.name.startswith((".tmp-", ".trash-")):
                 log.info("removing %s, left by an interrupted create or delete", path.name)
-                shutil.rmtree(path, ignore_errors=True)
+                remove_tree(path)
 
     def names(self) -> list[str]:
         """The collections being served (not those `unavailable`)."""
@@ -183,7 +193,7 @@ class Catalog:
             except OSError:  # e.g. a read-only disk: the collection is still whole, serve it
                 self._open_existing(collection.path)
                 raise
-            shutil.rmtree(trash, ignore_errors=True)
+            remove_tree(trash)
 
     def close(self) -> None:
         """Close every collection. One whose snapshot cannot be written (Milvus down) is logged

@@ -197,3 +197,20 @@ def test_catalog_errors(tmp_path: Path) -> None:
     with pytest.raises(CollectionNotFound):
         catalog.get("c")
     assert not (tmp_path / "collections" / "c").exists()
+
+
+def test_dropping_a_collection_linked_from_another_disk_removes_its_data(tmp_path: Path) -> None:
+    """Its directory moved elsewhere and linked back: the drop answered done and left the data
+    (and a `.trash-*` link every start tried to remove again)."""
+    catalog = Catalog(tmp_path / "data")
+    catalog.create(CollectionConfig("b", 4, "l2")).upsert(["x"], np.ones((1, 4), "f4"), [{}])
+    catalog.close()
+    elsewhere = tmp_path / "other-disk" / "b"
+    elsewhere.parent.mkdir()
+    (tmp_path / "data" / "collections" / "b").rename(elsewhere)
+    (tmp_path / "data" / "collections" / "b").symlink_to(elsewhere, target_is_directory=True)
+    catalog = Catalog(tmp_path / "data")
+    assert catalog.get("b").count() == 1
+    catalog.drop("b")
+    assert not elsewhere.exists() and not list((tmp_path / "data" / "collections").iterdir())
+    catalog.close()
