@@ -63,7 +63,7 @@ class Snapshots:
             try:
                 meta = self._verified_meta(snapshot)
                 if meta is None:
-                    continue  # built with another config: rebuilt below without a word
+                    continue  # its own, built with an older config: rebuilt below
                 index = self.backend.load(snapshot, self.config.dim, self.metric, self.params)
                 self._reconcile(index)
             except IndexBackendUnavailable:
@@ -117,15 +117,15 @@ class Snapshots:
             raise SnapshotDamaged(f"{META_FILE} is unreadable: {exc}") from None
         if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
             raise SnapshotDamaged(f"{META_FILE} lists no file checksums")
-        if meta.get("config") != self.config.describe():
-            return None
         # a snapshot is only of the store it was built from (not one copied in from another
-        # collection, nor one written before snapshots recorded it: rebuilt once)
+        # collection, whatever its config, nor one written before snapshots recorded it)
         built_from, store_id = meta.get("store_id"), self.store.store_id
+        if built_from is not None and built_from != store_id:
+            raise SnapshotDamaged(f"built from store {built_from!r}, not from this {store_id!r}")
+        if meta.get("config") != self.config.describe():
+            return None  # this collection's own, before its config changed
         if built_from is None:
             raise SnapshotDamaged("it records no store id (written before snapshots did)")
-        if built_from != store_id:
-            raise SnapshotDamaged(f"built from store {built_from!r}, not from this {store_id!r}")
         # a store restored from an older copy hands out again the labels this snapshot holds
         indexed_to, store_max = meta.get("max_label"), self.store.max_label()
         if isinstance(indexed_to, int) and indexed_to > store_max:

@@ -57,17 +57,20 @@ def warnings_about(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
     ]
 
 
+@pytest.mark.parametrize("name_changed", ["as copied", "with its name changed to b's"])
 @pytest.mark.parametrize("index_type", list(PARAMS))
 def test_snapshot_copied_from_another_collection_is_rebuilt(
-    tmp_path: Path, index_type: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, index_type: str, name_changed: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     build(tmp_path, index_type)
     a, b = (tmp_path / "collections" / name / "index" for name in ("a", "b"))
     shutil.rmtree(b)
     shutil.copytree(a, b)  # a's sound snapshot, with only its name changed to b's
-    meta = json.loads(snapshot_meta(tmp_path, "b").read_text())
-    meta["config"]["name"] = "b"
-    snapshot_meta(tmp_path, "b").write_text(json.dumps(meta))
+    swapped = {"as copied": False, "with its name changed to b's": True}[name_changed]
+    if swapped:  # as copied (a's name in its config), it was rebuilt without a word
+        meta = json.loads(snapshot_meta(tmp_path, "b").read_text())
+        meta["config"]["name"] = "b"
+        snapshot_meta(tmp_path, "b").write_text(json.dumps(meta))
     with caplog.at_level(logging.WARNING):
         catalog = Catalog(tmp_path)
     assert self_hits(catalog, "b") == IDS  # b's own points, not a's graph under b's ids
