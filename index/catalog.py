@@ -98,8 +98,12 @@ class Catalog:
         # collections whose store could not be opened -> why; their files are left as found
         self.unavailable: dict[str, str] = {}
         for path in sorted(self.root.iterdir()):
-            if NAME_PATTERN.fullmatch(path.name) and _looks_like_a_collection(path):
+            if not _looks_like_a_collection(path) or path.name.startswith((".tmp-", ".trash-")):
+                continue
+            if NAME_PATTERN.fullmatch(path.name):
                 self._open_existing(path)
+            else:  # a backup restored under another name is not served: say so
+                log.warning("%s holds a collection under a name no collection can have", path)
 
     def _open_existing(self, path: Path) -> None:
         """Open a collection found on disk; one whose store SQLite cannot read, or that holds

@@ -214,3 +214,17 @@ def test_dropping_a_collection_linked_from_another_disk_removes_its_data(tmp_pat
     catalog.drop("b")
     assert not elsewhere.exists() and not list((tmp_path / "data" / "collections").iterdir())
     catalog.close()
+
+
+def test_a_collection_folder_under_an_impossible_name_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A backup restored as `b ü` was skipped without a word."""
+    catalog = Catalog(tmp_path)
+    catalog.create(CollectionConfig("b", 4, "l2")).upsert(["x"], np.ones((1, 4), "f4"), [{}])
+    catalog.close()
+    (tmp_path / "collections" / "b").rename(tmp_path / "collections" / "b ü")
+    with caplog.at_level("WARNING"):
+        again = Catalog(tmp_path)
+    assert again.names() == [] and "b ü holds a collection" in caplog.text
+    again.close()
