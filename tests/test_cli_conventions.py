@@ -126,7 +126,7 @@ def test_params_errors_name_the_flag_and_list_the_valid_keys(
     assert result.returncode == 2
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("nestvec analyze recall: error: --params: "), message
-    assert says in message and "valid keys for a hnsw index: rescore, ef" in message, message
+    assert says in message and "valid keys for a hnsw index: rescore, exact, ef" in message, message
 
 
 # logs ------------------------------------------------------------------------------------------
