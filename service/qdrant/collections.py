@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 from fastapi import APIRouter
 
 from index import Collection
-from index.errors import CollectionNotFound, InvalidIndexParams
+from index.errors import CollectionNotFound, InvalidIndexParams, PayloadIndexNotFound
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.errors import ServiceError
 from service.qdrant.translate import (
@@ -95,7 +96,8 @@ def create_payload_index(name: str, req: PayloadIndex, engine: EngineDep) -> dic
 @router.delete("/collections/{name}/index/{field_name:path}", dependencies=[WriteAccess])
 def delete_payload_index(name: str, field_name: str, engine: EngineDep) -> dict[str, Any]:
     started = time.perf_counter()
-    engine.catalog.get(name).drop_payload_index(field_name)
+    with contextlib.suppress(PayloadIndexNotFound):  # idempotent in Qdrant: none there is done
+        engine.catalog.get(name).drop_payload_index(field_name)
     return answer(COMPLETED, started)
 
 

@@ -260,6 +260,8 @@ def test_payload_index_and_new_filter_conditions(
     assert before["has_id"] == 2 and before["is_empty"] == 20 and before["min_should"] > 0
     qc.delete_payload_index(pts, "n")
     assert "n" not in qc.get_collection(pts).payload_schema
+    # idempotent, as Qdrant's: an index already gone is done, not a 404
+    assert qc.delete_payload_index(pts, "n").status == m.UpdateStatus.COMPLETED
 
 
 def _conditions() -> dict[str, m.Filter]:
