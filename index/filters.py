@@ -93,7 +93,7 @@ def _refuse_unsupported(raw: Any, loc: list[str]) -> None:
 
 def _at(loc: list[str]) -> str:
     # list positions come as digit strings here; a condition's own names never are digits
-    return field_path(int(p) if p.isdigit() else p for p in loc)
+    return field_path(int(p) if p.isascii() and p.isdigit() else p for p in loc)
 
 
 def _is_date(value: Any) -> bool:

@@ -21,7 +21,12 @@ class BodySizeLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if (
+            length is not None
+            and length.isascii()
+            and length.isdigit()
+            and int(length) > self.max_bytes
+        ):
             return await reject(scope, send, 413, "too_large", self._message())
         seen, over, replied = 0, False, False
 

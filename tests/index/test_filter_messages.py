@@ -56,6 +56,9 @@ NEW: list[tuple[Any, str]] = [
     ({"must": [{"key": "a", "match": {"value": [1]}}]}, "must[0].match.value: a match value must"),
     ({"must": [{"key": "a", "match": {"except": [None]}}]}, "must[0].match.except[0]: match"),
     ({"must": [{"key": "a", "match": {"any": "a"}}]}, "must[0].match.any: match.any must be"),
+    # keys Python calls digits that int() cannot read: a 500 at any depth
+    ({"\u00b2": 1}, "\u00b2: Extra inputs are not permitted"),
+    ({"must": [{"key": "a", "match": {"value": 1, "\u2460": 1}}]}, "must[0].match.\u2460: Extra"),
 ]
 
 
