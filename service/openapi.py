@@ -30,6 +30,7 @@ COLLECTION = {404, 409, 503}  # unknown name, conflicts, an unreachable Milvus
 STATUSES_BY_TAG: dict[str, set[int]] = {
     "embeddings": ENCODING,
     "tei": ENCODING,
+    "cohere": ENCODING,
     "rank": ENCODING,
     "faces": ENCODING,
     "uploads": ENCODING,

@@ -248,6 +248,9 @@ def test_each_route_lists_only_the_statuses_it_can_return() -> None:
     assert {404, 422} <= _statuses(doc, "get", "/v1/models/{name}")
     embeddings = _statuses(doc, "post", "/v1/embeddings")
     assert {400, 413, 422, 429, 503} <= embeddings and not {401, 403} & embeddings
+    # an unknown model is 404 on every route that encodes (Cohere's v2 embed left it out)
+    for path in ("/v1/embed", "/embed", "/v2/embed", "/v1/rank", "/v2/rerank", "/rerank"):
+        assert {404, 409, 429, 503} <= _statuses(doc, "post", path), path
     search = _statuses(doc, "post", "/v1/collections/{name}/search")
     assert {404, 409, 422, 429} <= search
     assert 429 not in _statuses(doc, "get", "/v1/collections/{name}")
