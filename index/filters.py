@@ -47,6 +47,7 @@ def _validate(raw: Any) -> Filter:
     if json_depth(raw) > MAX_FILTER_DEPTH:
         message = f"invalid filter: nested deeper than {MAX_FILTER_DEPTH} JSON levels"
         raise InvalidFilter(message, "filter")
+    raw = _nulls_absent(raw)
     try:
         return Filter.model_validate(raw)
     except ValidationError as exc:
@@ -89,6 +90,16 @@ def _refuse_unsupported(raw: Any, loc: list[str]) -> None:
             raise InvalidFilter(f"invalid filter at {at}: {reason}", "filter")
         if key in ("must", "should", "must_not", "min_should", "conditions", "filter"):
             _refuse_unsupported(value, [*loc, key])
+
+
+def _nulls_absent(raw: Any) -> Any:
+    """The filter with null object fields left out, as Qdrant reads them (clients that send
+    every field, `"values_count": null` beside a `match`, were refused)."""
+    if isinstance(raw, dict):
+        return {k: _nulls_absent(v) for k, v in raw.items() if v is not None}
+    if isinstance(raw, list):
+        return [_nulls_absent(v) for v in raw]
+    return raw
 
 
 def _at(loc: list[str]) -> str:

@@ -94,3 +94,17 @@ def test_qdrant_syntax_not_served_is_named(raw: Any, said: str) -> None:
     """They read "must[0].key: Field required" or "a valid integer"."""
     with pytest.raises(InvalidFilter, match=f"invalid filter at {re.escape(said)}"):
         parse_filter(raw)
+
+
+def test_null_fields_are_absent_as_qdrant_reads_them() -> None:
+    """Clients that send every field of Qdrant's FieldCondition (`"values_count": null` beside
+    a `match`) were refused, the error blamed on `match`."""
+    sent = {
+        "must": [
+            {"key": "a", "match": {"value": 1}, "range": None, "values_count": None},
+            {"key": "b", "match": None, "range": {"gt": 1, "lt": None}, "geo_radius": None},
+        ],
+        "should": None,
+    }
+    same = {"must": [{"key": "a", "match": {"value": 1}}, {"key": "b", "range": {"gt": 1}}]}
+    assert parse_filter(sent) == parse_filter(same)
