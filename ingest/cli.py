@@ -140,7 +140,8 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
     from encoders.errors import EncoderError
     from index.errors import IndexError_
     from ingest.errors import IngestError
-    from ingest.pipeline import build
+    from ingest.pipeline import build_planned
+    from ingest.plan import plan_build
 
     if args.no_progress:  # none at all: the model loaders' bars too
         from service.observability import disable_progress_bars
@@ -150,18 +151,21 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
         if path is not None and (path.is_dir() or not path.parent.is_dir()):  # not at the end
             where = "is a folder" if path.is_dir() else f"has no folder {path.parent}"
             print(f"nestvec ingest: error: {flag} {path} {where}", file=sys.stderr)
-            return 1
+            return 2
     if getattr(args, "url", None):
         return _run_remote(args)
+    usage = (IngestError, IndexError_, EncoderError, ValueError, ImportError)
+    failures = (OSError, sqlite3.Error)  # a full, read-only or damaged disk or store
+    try:  # the options and the source checked, nothing written: their errors are usage's, 2
+        plan = plan_build(options_from_args(args))
+    except usage as exc:
+        return _failed(exc, 2)
+    except failures as exc:
+        return _failed(exc, 1)
     try:
-        summary = build(options_from_args(args), encoders)
-    except (IngestError, IndexError_, EncoderError) as exc:
-        flag = "--params: " if "params" in (exc.field or "").split(".") else ""
-        print(f"nestvec ingest: error: {flag}{exc.message}", file=sys.stderr)
-        return 1
-    except (ValueError, ImportError, OSError, sqlite3.Error) as exc:  # a full, read-only or
-        print(f"nestvec ingest: error: {exc}", file=sys.stderr)  # damaged disk or store
-        return 1
+        summary = build_planned(plan, encoders)
+    except (*usage, *failures) as exc:
+        return _failed(exc, 1)
     except KeyboardInterrupt:
         print("nestvec ingest: interrupted; run the same command to resume", file=sys.stderr)
         return 130
@@ -171,6 +175,14 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
     return 0
 
 
+def _failed(exc: Exception, code: int) -> int:
+    """Say `exc` in one line (naming --params for an index parameter); return `code`."""
+    field = getattr(exc, "field", None) or ""
+    flag = "--params: " if "params" in field.split(".") else ""
+    print(f"nestvec ingest: error: {flag}{getattr(exc, 'message', exc)}", file=sys.stderr)
+    return code
+
+
 # options of an offline build: with --url the server encodes, indexes and stores (they were
 # ignored silently, and the build answered 0)
 OFFLINE_ONLY = ("data_dir", "ray_address", "insertion_order", "milvus_uri")
@@ -178,9 +190,7 @@ OFFLINE_ONLY = ("data_dir", "ray_address", "insertion_order", "milvus_uri")
 
 def _remote_refusal(args: argparse.Namespace) -> str | None:
     """Why `--url` cannot start, found before the source is read: a URL that is none (the
-    client retried it for a minute in silence), offline-only options, a server not there."""
-    import httpx
-
+    client retried it for a minute in silence), offline-only options (usage errors, exit 2)."""
     url = urlsplit(args.url)
     if url.scheme not in ("http", "https") or not url.hostname:
         return f"--url {args.url!r} is not an http:// or https:// URL"
@@ -190,10 +200,17 @@ def _remote_refusal(args: argparse.Namespace) -> str | None:
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         return f"{flags}: for offline builds; with --url the server encodes and indexes"
+    return None
+
+
+def _unreachable(url: str) -> str | None:
+    """Why the server at `url` cannot be asked (a failure, exit 1), or None."""
+    import httpx
+
     try:
-        httpx.get(args.url.rstrip("/") + "/healthz", timeout=10)
+        httpx.get(url.rstrip("/") + "/healthz", timeout=10)
     except httpx.TransportError as exc:
-        return f"--url {args.url}: cannot reach the server ({exc or type(exc).__name__})"
+        return f"--url {url}: cannot reach the server ({exc or type(exc).__name__})"
     return None
 
 
@@ -228,6 +245,9 @@ def _run_remote(args: argparse.Namespace) -> int:
 
     if (refused := _remote_refusal(args)) is not None:
         print(f"nestvec ingest: error: {refused}", file=sys.stderr)
+        return 2
+    if (unreachable := _unreachable(args.url)) is not None:
+        print(f"nestvec ingest: error: {unreachable}", file=sys.stderr)
         return 1
     try:
         with _progress_lock(state_path(Path(args.source), args.state)):

@@ -46,9 +46,15 @@ def build(
     the data directory's lock (only this process: encoding workers and Ray actors write nothing),
     so it never writes into a directory a server holds.
     """
+    return build_planned(plan_build(options), encoders, notes)
+
+
+def build_planned(
+    plan: Plan, encoders: EncoderPool | None = None, notes: Notes = _to_stderr
+) -> Summary:
+    """`build` of options already checked (`plan_build`: the command line's errors, exit 2)."""
     started = time.perf_counter()
-    plan = plan_build(options)
-    lock = _lock(options.data_dir)
+    lock = _lock(plan.options.data_dir)
     try:
         return _build(plan, encoders, notes, started)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,13 @@ class Plan:
 
 def plan_build(options: IngestOptions) -> Plan:
     """Check the options and the source before anything is written."""
-    if options.batch_size < 1 or options.workers < 1:
-        raise InvalidOption("--batch-size and --workers must be at least 1", "batch_size")
+    for flag, value in (("batch_size", options.batch_size), ("workers", options.workers)):
+        if value < 1:
+            raise InvalidOption(f"--{flag.replace('_', '-')} must be at least 1, got {value}", flag)
+    cores = os.cpu_count() or 1
+    if options.ray_address is None and options.workers > cores:  # each loads its own model
+        message = f"--workers {options.workers}: this machine has {cores} cores"
+        raise InvalidOption(f"{message}, and each worker loads its own model", "workers")
     if options.data_dir.exists() and not options.data_dir.is_dir():
         message = f"data directory {options.data_dir} is a file, not a directory"
         raise InvalidOption(f"{message} (--data-dir, env NESTVEC_DATA_DIR)", "data_dir")
@@ -81,6 +87,8 @@ def plan_build(options: IngestOptions) -> Plan:
     request = CollectionRequest(
         options.collection, dim, encoder, options.metric, options.index_type, options.index_params
     )
+    if existing is None:  # a bad --metric, --index or --params: said before anything is written
+        request.new_config()
     # as JSON gives it back from the store (tuples become lists), so keys compare equal
     parts = {"source": fmt.fingerprint(source), "fields": asdict(spec)}
     if options.edges is not None:  # another edge list is another build

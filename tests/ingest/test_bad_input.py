@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -233,7 +234,7 @@ def test_a_mistyped_index_param_names_the_flag_and_the_valid_keys(
          "--data-dir", str(tmp_path / "data"), "--no-progress"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert done.returncode == 1
+    assert done.returncode == 2  # the command line's error: said before anything is written
     assert said in done.stderr
 
 
@@ -272,13 +273,31 @@ def test_a_damaged_store_or_a_row_nested_too_deep_is_one_line_not_a_traceback(
         assert done.stderr.count("\n") == 1 and "error:" in done.stderr, done.stderr
 
 
+def test_worker_and_batch_counts_are_refused_by_name_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """`--workers 1000` started a model process per batch (memory for 1,000 models); a zero
+    named both flags and exited 1 as if a build had failed."""
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"id": "a", "text": "hello"}\n')
+    cores = os.cpu_count() or 1
+    for flags, said in (
+        (("--workers", str(cores + 1)), f"--workers {cores + 1}: this machine has {cores} cores"),
+        (("--workers", "0"), "--workers must be at least 1, got 0"),
+        (("--batch-size", "-1"), "--batch-size must be at least 1, got -1"),
+    ):
+        done = _nestvec("ingest", source, *TEXT, *flags, "--data-dir", tmp_path / "data")
+        assert done.returncode == 2 and said in done.stderr, done.stderr
+    assert collections_in(tmp_path) == []
+
+
 def test_dim_zero_is_refused_not_taken_as_not_given(tmp_path: Path) -> None:
     source = tmp_path / "s.jsonl"
     source.write_text('{"id": "a", "text": "hello", "emb": [1, 0, 0, 0]}\n')
     for how in (("--encoder", "fake"), ("--vector-field", "emb")):
         argv = ("--collection", "a", *how, "--dim", "0", "--data-dir", tmp_path / "data")
         done = _nestvec("ingest", source, *argv)
-        assert done.returncode == 1 and "--dim must be a positive integer, got 0" in done.stderr
+        assert done.returncode == 2 and "--dim must be a positive integer, got 0" in done.stderr
     assert collections_in(tmp_path) == []
 
 
@@ -316,7 +335,7 @@ def test_an_unwritable_summary_path_is_refused_before_the_build(tmp_path: Path) 
     for path, what in ((tmp_path / "no" / "s.json", "has no folder"), (tmp_path, "is a folder")):
         argv = ("--encoder", "fake", "--data-dir", tmp_path / "data", "--summary-json", path)
         done = _nestvec("ingest", source, "--collection", "c", *argv)
-        assert done.returncode == 1 and f"--summary-json {path} {what}" in done.stderr
+        assert done.returncode == 2 and f"--summary-json {path} {what}" in done.stderr
     assert collections_in(tmp_path) == []
 
 
@@ -329,5 +348,5 @@ def test_a_csv_without_the_id_or_text_column_is_refused_naming_its_columns(
         source.write_text(f"{header}\n{rows}")
         done = _nestvec("ingest", source, *TEXT, "--data-dir", tmp_path / "data")
         missing = "text" if header == "id,body" else "id"
-        assert done.returncode == 1 and f"s.csv has no column {missing!r}" in done.stderr
+        assert done.returncode == 2 and f"s.csv has no column {missing!r}" in done.stderr
     assert collections_in(tmp_path) == []

@@ -157,15 +157,15 @@ def test_cli_prints_the_summary_and_writes_it_as_json(
     assert "nothing to do" in capsys.readouterr().out
 
 
-def test_cli_reports_errors_with_status_1(
+def test_cli_reports_errors_of_the_command_line_with_status_2(
     encoder_pool: EncoderPool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = [str(tmp_path / "missing.jsonl"), "--collection", "c", "--encoder", "fake"]
-    assert run(cli_args(argv, tmp_path), encoder_pool) == 1
+    assert run(cli_args(argv, tmp_path), encoder_pool) == 2
     assert "nestvec ingest: error: " in capsys.readouterr().err
     (tmp_path / "x.txt").write_text("hello\n")
     argv = [str(tmp_path / "x.txt"), "--collection", "c", "--encoder", "fake"]
-    assert run(cli_args(argv, tmp_path), encoder_pool) == 1
+    assert run(cli_args(argv, tmp_path), encoder_pool) == 2
     assert "x.txt: unsupported file type '.txt'" in capsys.readouterr().err
 
 
