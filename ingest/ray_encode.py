@@ -9,6 +9,7 @@ Needs the `ray` extra: `pip install nestvec[ray]`.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -58,6 +59,7 @@ def ray_stage(job: EncodeJob, address: str, actors: int, batch_size: int) -> Sta
         raise InvalidOption(f"--ray-address cannot split inputs of {job.encoder!r}", "ray_address")
     ray = import_ray()
     if not ray.is_initialized():
+        _check_reachable(address)
         try:
             ray.init(address=address)
         except ConnectionError as exc:
@@ -68,6 +70,20 @@ def ray_stage(job: EncodeJob, address: str, actors: int, batch_size: int) -> Sta
             yield from _encode_window(ray, window, job, actors, batch_size)
 
     return run
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT address (a cluster's GCS) must answer: Ray retried a closed port forever,
+    deaf to Ctrl-C. `auto` and ray:// addresses fail on their own, in one line."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdecimal() or address == "auto" or "://" in address:
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        message = f"--ray-address {address}: cannot reach a Ray cluster there ({reason})"
+        raise InvalidOption(message, "ray_address") from None
 
 
 def _encode_window(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -86,3 +89,21 @@ def test_local_worker_processes_match_in_process(
     local = ingest(str(source), "--collection", "l", *ARGS)
     assert workers.stats == local.stats and workers.count == 12
     same_points(stored(tmp_path / "data", "w"), stored(tmp_path / "data", "l"), atol=1e-6)
+
+
+def test_a_ray_address_nobody_answers_fails_at_once(tmp_path: Path) -> None:
+    """`--ray-address 127.0.0.1:1` retried forever, deaf to Ctrl-C."""
+    pytest.importorskip("ray")
+    with socket.socket() as probe:  # a port just freed: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"id": "a", "text": "hello"}\n')
+    command = [
+        sys.executable, "-m", "service.cli", "ingest", str(source), "--collection", "c",
+        "--encoder", "fake", "--no-progress", "--data-dir", str(tmp_path / "data"),
+        "--ray-address", f"127.0.0.1:{port}",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+    assert done.returncode == 1, done.stderr
+    assert f"--ray-address 127.0.0.1:{port}: cannot reach a Ray cluster there" in done.stderr
