@@ -80,8 +80,12 @@ def test_second_process_on_same_data_dir_is_refused(tmp_path: Path) -> None:
         assert out.returncode != 0 and "in use by another nestvec process" in out.stderr
         for stray in (tmp_path / "data").glob(".lock*"):  # a "stale lock" removed by hand
             stray.unlink()
-        with pytest.raises(RuntimeError, match="server exited"):  # it got in beside the first
-            LiveServer(tmp_path / "data", env=NO_MODEL).start(timeout=60)
+        third = LiveServer(tmp_path / "data", env=NO_MODEL)
+        try:
+            with pytest.raises(RuntimeError, match="server exited"):  # it got in beside the first
+                third.start(timeout=60)
+        finally:
+            third.stop()
     finally:
         server.stop()
 
