@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from nestvec.cli_types import path_arg
+from nestvec.cli_types import path_arg, seed_arg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="as-is (default), random, lid-desc, lid-asc, cluster, cluster-interleaved "
         "or category:FIELD",
     )
-    parser.add_argument("--seed", type=int, help="seed of random and cluster orders (default 0)")
+    parser.add_argument(
+        "--seed", type=seed_arg, help="seed of random and cluster orders (default 0)"
+    )
     parser.add_argument("--strict", action="store_true", help="fail on the first bad row")
     parser.add_argument("--workers", type=int, default=1, help="local encoder processes or actors")
     parser.add_argument("--ray-address", help="encode on Ray: auto or ray://HOST:PORT")

@@ -41,3 +41,5 @@ positive_int = _number(int, 1, None, False, "an integer of at least 1")
 count_arg = _number(int, 0, None, False, "an integer of at least 0")
 positive_float = _number(float, 0.0, float("inf"), True, "a number above 0")
 fraction_arg = _number(float, 0.0, 1.0, False, "a number from 0 up to (not including) 1")
+# a negative seed was stored with an offline build and failed every later run of it
+seed_arg = _number(int, 0, 2**31, False, "a seed from 0 to 2147483647")
