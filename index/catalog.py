@@ -32,6 +32,8 @@ from index.texts import TEXTS_FILE
 
 log = logging.getLogger(__name__)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+STAGING_PREFIX = ".building-"  # an offline build's collection until it is published (ingest)
+WORK_PREFIXES = (".tmp-", ".trash-", STAGING_PREFIX)
 MAX_DIM = 65536
 
 
@@ -98,7 +100,8 @@ class Catalog:
         # collections whose store could not be opened -> why; their files are left as found
         self.unavailable: dict[str, str] = {}
         for path in sorted(self.root.iterdir()):
-            if not _looks_like_a_collection(path) or path.name.startswith((".tmp-", ".trash-")):
+            # ours, mid-create, mid-delete or an offline build's staging (ingest.target)
+            if not _looks_like_a_collection(path) or path.name.startswith(WORK_PREFIXES):
                 continue
             if NAME_PATTERN.fullmatch(path.name):
                 self._open_existing(path)

@@ -13,14 +13,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from index.catalog import check_name, validate_config
+from index.catalog import STAGING_PREFIX, check_name, validate_config
 from index.collection import STORE_FILE, Collection, CollectionConfig, IndexDefaults
 from index.registry import index_class, validate_params
 from index.store import PointStore
 from ingest.errors import ConfigConflict
 from ingest.progress import INGEST_KEY, BuildState
-
-STAGING_PREFIX = ".building-"
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,10 @@ def test_a_collection_folder_under_an_impossible_name_is_logged(
     catalog.create(CollectionConfig("b", 4, "l2")).upsert(["x"], np.ones((1, 4), "f4"), [{}])
     catalog.close()
     (tmp_path / "collections" / "b").rename(tmp_path / "collections" / "b ü")
+    (tmp_path / "collections" / ".building-c").mkdir()  # an offline build's: not a word
+    (tmp_path / "collections" / ".building-c" / "store.sqlite3").write_bytes(b"")
     with caplog.at_level("WARNING"):
         again = Catalog(tmp_path)
     assert again.names() == [] and "b ü holds a collection" in caplog.text
+    assert ".building-c" not in caplog.text
     again.close()
