@@ -126,9 +126,8 @@ class SearchPlanner:
             scope = {"filter": flt} if self._native_filter and flt is not None else {}
             share = 0.0 if allowed is None else len(allowed) / max(len(self._ids), 1)
             if knobs[0].exact:  # Qdrant's `exact: true`: every live vector the filter keeps
-                keep = self._live_labels() if flt is None else allowed
-                keep = self._matching(flt) if keep is None else keep  # natively filtering
-                stored, vectors = self._prepared_vectors(keep)
+                keep = allowed if flt is None or allowed is not None else self._matching(flt)
+                stored, vectors = self._prepared_vectors(keep)  # None keeps all
                 labels, scores = exact_top_k(self.metric, prepared, fetch, stored, vectors)
             elif spec is not None:
                 if flt is not None and allowed is None:  # a natively filtering backend
@@ -207,11 +206,13 @@ class SearchPlanner:
             with self._rw.write():
                 self._table = table
 
-    def _prepared_vectors(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(labels in the view, their prepared vectors): from memory once the table is built."""
+    def _prepared_vectors(self, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(labels in the view, their prepared vectors; every one for None): from memory once
+        the table is built."""
         if self._table is not None:
-            return self._table.get(labels)
-        stored, vectors = concat(self.store.iter_vectors(labels.tolist()), self.config.dim)
+            return self._table.rows() if labels is None else self._table.get(labels)
+        listed = None if labels is None else labels.tolist()
+        stored, vectors = concat(self.store.iter_vectors(listed), self.config.dim)
         # a point committed but not yet in the view is not an answer yet (see the class docs)
         seen = np.fromiter((x in self._ids for x in stored.tolist()), bool, len(stored))
         return stored[seen], self.metric.prepare(vectors[seen])

@@ -50,6 +50,11 @@ class VectorTable:
                 self._labels[row] = moved
                 self._row[moved] = row
 
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(every label held, its vector): views of the live rows, no copy."""
+        n = len(self._row)
+        return self._labels[:n], self._data[:n]
+
     def get(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(labels held, their vectors), in the order asked; labels not held are skipped."""
         rows = [self._row[x] for x in np.asarray(labels).tolist() if x in self._row]
