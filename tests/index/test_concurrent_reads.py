@@ -111,10 +111,10 @@ def test_reads_proceed_while_a_write_waits_for_the_store(tmp_path: Path, index_t
 
 
 CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any] | None]]] = {
-    "hnsw": ({}, [{"ef": 48}, {"ef": 96}, {"ef": 200}, None]),
+    "hnsw": ({}, [{"ef": 48}, {"exact": True}, {"ef": 200}, None]),
     "faiss-hnsw": ({}, [{"ef": 48}, {"ef": 96}, {"ef": 200}, None]),
     "ivf": ({"nlist": 8, "nprobe": 2}, [{"nprobe": 1}, {"nprobe": 3}, {"nprobe": 8}, None]),
-    "flat": ({}, [None]),
+    "flat": ({}, [None, {"exact": True}]),
 }
 
 
