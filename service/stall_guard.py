@@ -14,21 +14,35 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+# asyncio runs a timer up to its clock resolution early: such a wake-up is the deadline
+_EARLY_S = 0.001
+
 
 def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
     """An HttpToolsProtocol that closes a connection when a request stalls for read_timeout_s."""
 
     class StallGuarded(HttpToolsProtocol):
-        _stall: asyncio.TimerHandle | None = None
+        # One timer per connection, moved on lazily: a read only pushes the deadline back (a
+        # timer scheduled and cancelled per read cost more than the rest of the guard).
+        _due: float | None = None  # loop time by which the next bytes must arrive; None: idle
+        _timer: asyncio.TimerHandle | None = None
 
         def _arm(self) -> None:
-            self._disarm()
-            self._stall = self.loop.call_later(read_timeout_s, self.transport.close)
+            self._due = self.loop.time() + read_timeout_s
+            if self._timer is None:
+                self._timer = self.loop.call_at(self._due, self._check)
+
+        def _check(self) -> None:
+            self._timer = None
+            if self._due is None:  # the request was read meanwhile
+                return
+            if self.loop.time() >= self._due - _EARLY_S:
+                self.transport.close()
+            else:
+                self._timer = self.loop.call_at(self._due, self._check)
 
         def _disarm(self) -> None:
-            if self._stall is not None:
-                self._stall.cancel()
-                self._stall = None
+            self._due = None  # a pending timer fires once and finds nothing due
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -52,6 +66,9 @@ def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             super().connection_lost(exc)
 
     return StallGuarded

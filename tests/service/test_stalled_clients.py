@@ -5,6 +5,7 @@ one that sends steadily, however slowly, and the server's other clients are serv
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -33,6 +34,18 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+def _whole_answer(sock: socket.socket) -> bytes:
+    """One response read to the end of its body (its head and body may come in two reads)."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(4096)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += sock.recv(4096)
+    return answer
 
 
 def _connect(server: LiveServer) -> socket.socket:
@@ -83,3 +96,16 @@ def test_a_kept_alive_connection_idle_past_the_deadline_is_still_served(
         assert client.get("/healthz").status_code == 200
         time.sleep(TIMEOUT_S + 1)
         assert client.get("/healthz").status_code == 200
+
+
+def test_a_kept_alive_connection_whose_next_request_stalls_loses_it(server: LiveServer) -> None:
+    """The first request's deadline is still pending when the second one starts and stalls:
+    the connection is closed by the second request's deadline, not kept by the first's."""
+    with _connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _whole_answer(sock).startswith(b"HTTP/1.1 200")
+        time.sleep(TIMEOUT_S * 0.5)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # stops inside its headers
+        started = time.monotonic()
+        assert _closed_within(sock, TIMEOUT_S + 5)
+        assert time.monotonic() - started >= TIMEOUT_S * 0.9  # not the first request's deadline
