@@ -221,7 +221,9 @@ class Api(ModelApi):
         """All points, or those matching `filter`."""
         req = CountRequest(filter=filter)
         parse = lambda r: CountResponse.model_validate(r.json()).count  # noqa: E731
-        return self._call(Call("POST", collection_path(name, "count"), parse, json=body(req)))
+        return self._call(
+            Call("POST", collection_path(name, "count"), parse, json=body(req), reads_only=True)
+        )
 
     # search, recommend, rank --------------------------------------------------------------
     def search(
@@ -230,7 +232,9 @@ class Api(ModelApi):
         """Nearest points to a text, a vector or a stored id; `options` are `SearchRequest`'s."""
         req = SearchRequest(query=to_query(query), k=k, **options)
         parse = lambda r: SearchResponse.model_validate(r.json()).results  # noqa: E731
-        return self._call(Call("POST", collection_path(name, "search"), parse, json=body(req)))
+        return self._call(
+            Call("POST", collection_path(name, "search"), parse, json=body(req), reads_only=True)
+        )
 
     def search_batch(
         self, name: str, searches: Iterable[SearchRequest | dict[str, Any]]
@@ -241,10 +245,14 @@ class Api(ModelApi):
         ]
         parse = lambda r: BatchSearchResponse.model_validate(r.json()).results  # noqa: E731
         path = collection_path(name, "search", "batch")
-        return self._call(Call("POST", path, parse, json=body(BatchSearchRequest(searches=reqs))))
+        return self._call(
+            Call("POST", path, parse, json=body(BatchSearchRequest(searches=reqs)), reads_only=True)
+        )
 
     def recommend(self, name: str, **options: Any) -> RecommendResponse:
         """From `positive`/`negative` examples or a `history`; options are `RecommendRequest`'s."""
         req = RecommendRequest(**options)
         path = collection_path(name, "recommend")
-        return self._call(Call("POST", path, read(RecommendResponse), json=body(req)))
+        return self._call(
+            Call("POST", path, read(RecommendResponse), json=body(req), reads_only=True)
+        )

@@ -55,13 +55,15 @@ class ModelApi:
     def rank(self, query: str, **options: Any) -> RankResponse:
         """Re-rank `documents`, or `ids` of a `collection`, for a query (`POST /v1/rank`)."""
         req = RankRequest(query=query, **options)
-        return self._call(Call("POST", "/v1/rank", read(RankResponse), json=body(req)))
+        return self._call(
+            Call("POST", "/v1/rank", read(RankResponse), json=body(req), reads_only=True)
+        )
 
     def rerank(self, query: str, texts: list[str], **options: Any) -> list[TEIRank]:
         """TEI's `POST /rerank`: `[{index, score}]`, best first."""
         req = TEIRerankRequest(query=query, texts=texts, **options)
         parse = lambda r: [TEIRank.model_validate(x) for x in r.json()]  # noqa: E731
-        return self._call(Call("POST", "/rerank", parse, json=body(req)))
+        return self._call(Call("POST", "/rerank", parse, json=body(req), reads_only=True))
 
     # embeddings and faces -----------------------------------------------------------------
     def embed(
@@ -74,7 +76,9 @@ class ModelApi:
     ) -> EmbedResponse:
         """`POST /v1/embed`: vectors (and per-input reports) for texts or raw inputs."""
         req = EmbedRequest(encoder=encoder, inputs=inputs, dim=dim, domain=domain)
-        return self._call(Call("POST", "/v1/embed", read(EmbedResponse), json=body(req)))
+        return self._call(
+            Call("POST", "/v1/embed", read(EmbedResponse), json=body(req), reads_only=True)
+        )
 
     def embeddings(
         self,
@@ -85,7 +89,7 @@ class ModelApi:
         """OpenAI's `POST /v1/embeddings` (`dimensions`, `encoding_format` in options)."""
         req = OpenAIEmbeddingsRequest(input=input, model=model, **options)
         parse = read(OpenAIEmbeddingsResponse)
-        return self._call(Call("POST", "/v1/embeddings", parse, json=body(req)))
+        return self._call(Call("POST", "/v1/embeddings", parse, json=body(req), reads_only=True))
 
     def verify_faces(
         self,
@@ -99,7 +103,9 @@ class ModelApi:
         req = VerifyRequest.model_validate(
             {"a": a, "b": b, "encoder": encoder, "threshold": threshold}
         )
-        return self._call(Call("POST", "/v1/faces/verify", read(VerifyResponse), json=body(req)))
+        return self._call(
+            Call("POST", "/v1/faces/verify", read(VerifyResponse), json=body(req), reads_only=True)
+        )
 
     def embed_files(
         self, files: Sequence[FileLike], *, encoder: str = "face-dlib", dim: int | None = None
@@ -107,7 +113,9 @@ class ModelApi:
         """`POST /v1/embed/upload`: image files sent as they are (paths or (name, bytes))."""
         form = {"encoder": encoder, **({"dim": str(dim)} if dim is not None else {})}
         parts = [("files", _file(f)) for f in files]
-        call = Call("POST", "/v1/embed/upload", read(EmbedResponse), files=parts, data=form)
+        call = Call(
+            "POST", "/v1/embed/upload", read(EmbedResponse), files=parts, data=form, reads_only=True
+        )
         return self._call(call)
 
     def upload_files(
@@ -154,7 +162,13 @@ class ModelApi:
     def _analysis(self, name: str, req: BaseModel, what: str) -> Any:
         response = _ANALYSES[type(req)]
         return self._call(
-            Call("POST", collection_path(name, "analysis", what), read(response), json=body(req))
+            Call(
+                "POST",
+                collection_path(name, "analysis", what),
+                read(response),
+                json=body(req),
+                reads_only=True,
+            )
         )
 
 

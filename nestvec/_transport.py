@@ -23,6 +23,9 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+# A gateway's 502 or 504 may come after the server acted on the request (a proxy that timed
+# out waiting): only a call that may be sent twice is sent again. 429 and 503 were refused.
+MAYBE_DONE = frozenset({502, 504})
 # Errors raised before the request left: safe to send again whatever the method.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -145,6 +148,12 @@ class Call(Generic[T]):
     absent_code: str | None = None
     absent: Any = None
     unsent: bool = False  # nothing to ask the server: `parse(None)` is the answer
+    reads_only: bool = False  # a POST that changes nothing (search, embed): sent again freely
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether sending the call twice does what sending it once does."""
+        return self.reads_only or self.method in IDEMPOTENT
 
     def send_args(self) -> dict[str, Any]:
         """Keyword arguments of `httpx.Client.request` (None ones left out)."""
@@ -152,8 +161,8 @@ class Call(Generic[T]):
         return {k: v for k, v in args.items() if v is not None}
 
     def retry_on(self, exc: httpx.TransportError) -> bool:
-        """Whether a lost request may be sent again: unsent, or idempotent."""
-        return isinstance(exc, NOT_SENT) or self.method in IDEMPOTENT
+        """Whether a lost request may be sent again: unsent, or repeatable."""
+        return isinstance(exc, NOT_SENT) or self.repeatable
 
     def result(self, response: httpx.Response) -> T:
         """The parsed answer, `absent` for the named 404, or the error raised."""
@@ -185,6 +194,8 @@ def next_wait(
     if isinstance(got, httpx.TransportError):
         return retry.wait(attempt, waited, None) if call.retry_on(got) else None
     if got.status_code not in retry.statuses:
+        return None
+    if got.status_code in MAYBE_DONE and not call.repeatable:
         return None
     return retry.wait(attempt, waited, retry_after(got))
 

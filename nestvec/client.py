@@ -9,8 +9,9 @@
 
 Every method of `Client` is a coroutine method of `AsyncClient` with the same arguments. Error
 answers raise `NestvecError` subclasses carrying the service's `code`, `message`, `field` and
-`status`; 429 (honouring `Retry-After`), 502-504, failed connects and lost answers of
-idempotent methods (GET, PUT, DELETE) are retried within the bounds of `Retry`.
+`status`; 429 (honouring `Retry-After`), 503 and failed connects are retried within the bounds
+of `Retry`, and 502, 504 and lost answers for calls safe to send twice (GET, PUT, DELETE and the
+POSTs that only read).
 """
 
 from __future__ import annotations

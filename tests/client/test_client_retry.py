@@ -45,6 +45,8 @@ class FlakyServer:
             Route("/busy/{n:int}/{status:int}/{after}", self.busy, methods=["GET", "POST"]),
             Route("/echo", self.echo),
             Route("/v1/collections/{name}/points", self.points, methods=["PUT"]),
+            Route("/v1/collections", self.gateway, methods=["POST"]),
+            Route("/v1/collections/{name}/count", self.gateway, methods=["POST"]),
             Route("/teapot", lambda _: PlainTextResponse("no json here", 500)),
             Route("/forbidden", lambda _: JSONResponse({**BUSY, "code": "forbidden"}, 403)),
         ]
@@ -65,6 +67,17 @@ class FlakyServer:
         points = (await request.json())["points"]
         self.batches.append([p["id"] for p in points])
         return JSONResponse({"upserted": len(points)})
+
+    async def gateway(self, request: Request) -> JSONResponse:
+        """A proxy that timed out waiting the first time (the server may have acted), then the
+        answer: 504 once, then 200."""
+        key = request.url.path
+        self.calls[key] += 1
+        if self.calls[key] == 1:
+            return JSONResponse({"code": "gateway_timeout", "message": "upstream"}, 504)
+        if key == "/v1/collections/c/count":
+            return JSONResponse({"count": 3})
+        return JSONResponse({"code": "conflict", "message": "exists", "field": "name"}, 409)
 
     async def echo(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": request.headers.get("authorization")})
@@ -177,3 +190,16 @@ def test_upload_points_sends_batches_with_a_progress_bar(
     with Client(flaky.url) as nv:
         assert nv.upload_points("c", [{"id": "a", "text": "x"}], progress=False) == 1
     assert flaky.batches == [["a"]] and capsys.readouterr().err == ""
+
+
+def test_a_gateway_timeout_is_sent_again_only_for_calls_that_change_nothing(
+    flaky: FlakyServer,
+) -> None:
+    """A 504 may come after the server created the collection: sending it again would answer
+    409 for the caller's own collection. A count (a POST that only reads) is sent again."""
+    with Client(flaky.url, retry=Retry(backoff=0.01)) as nv:
+        with pytest.raises(Unavailable) as caught:
+            nv.create_collection("c", dim=2)
+        assert nv.count("c") == 3
+    assert (caught.value.status, flaky.calls["/v1/collections"]) == (504, 1)
+    assert flaky.calls["/v1/collections/c/count"] == 2
