@@ -36,6 +36,11 @@ def read_vectors(
     return collection.stored_vectors(labels)
 
 
+def read_points(collection: Collection) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """(labels, vectors, label -> id) of every point, sorted by label, as of one commit."""
+    return collection.stored_points()
+
+
 def require_points(n: int, need: int, what: str) -> None:
     """TooFewPointsError (on the collection's name) unless `n` points are at least `need`."""
     if n < need:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from diagnostics.data import analysis_metric, label_ids, read_vectors, require_points
+from diagnostics.data import analysis_metric, read_points, require_points
 from diagnostics.plots import _figure, write_png
 from diagnostics.recall import ground_truth, recall_queries
 from diagnostics.requests import FunnelRecallRequest
@@ -65,12 +65,11 @@ def funnel_recall_report(
 ) -> dict[str, Any]:
     """Tier-alone and funnel recall@k (single tiers, then the cascade of all) vs exact kNN."""
     dims = funnel_dims(collection, req.dims, nested)
-    labels, vectors = read_vectors(collection)
+    labels, vectors, ids = read_points(collection)
     require_points(len(labels), 2, "a funnel recall measurement")
     queries, own = recall_queries(collection, req, labels, vectors)  # type: ignore[arg-type]
     metric = analysis_metric(collection.config.metric)
     truth = ground_truth(labels, vectors, queries, own, req.k, metric, None)
-    ids = label_ids(collection)
     label_of = {pid: label for label, pid in ids.items()}
     own_ids = None if own is None else [ids[x] for x in own.tolist()]
     exclude = None if own_ids is None else [[i] for i in own_ids]

@@ -13,13 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from diagnostics.data import (
-    analysis_metric,
-    label_ids,
-    query_matrix,
-    read_vectors,
-    require_points,
-)
+from diagnostics.data import analysis_metric, query_matrix, read_points, require_points
 from diagnostics.plots import plot_recall, write_png
 from diagnostics.requests import RecallRequest
 from index import Collection
@@ -138,12 +132,11 @@ def recall_report(
 ) -> dict[str, Any]:
     """Recall@k of the collection's real search path against exact kNN, optionally autotuned."""
     validate_params(collection.backend.Query, req.params, "params")  # fail before the kNN
-    labels, vectors = read_vectors(collection)
+    labels, vectors, ids = read_points(collection)
     require_points(len(labels), 1, "a recall measurement")
     queries, own = recall_queries(collection, req, labels, vectors)
     metric = analysis_metric(collection.config.metric)
     truth = ground_truth(labels, vectors, queries, own, req.k, metric, progress)
-    ids = label_ids(collection)
     own_ids = None if own is None else [ids[x] for x in own.tolist()]
     search = _searcher(collection, ids, None if own_ids is None else [[i] for i in own_ids])
     found = truth.credit(search(queries, req.k, req.params))

@@ -123,6 +123,14 @@ class PointOps:
         order = np.argsort(found)
         return found[order], self.metric.prepare(vectors[order])
 
+    def stored_points(self) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+        """(labels, vectors as the index sees them, label -> id) of every point, sorted by label
+        and read at one commit: a point upserted meanwhile (a new label) is in all or none."""
+        with self._rw.read(), self.store.one_read():
+            ids = self.store.label_ids()
+            labels, vectors = concat(self.store.iter_vectors(), self.config.dim)  # by label
+        return labels, self.metric.prepare(vectors), ids
+
     def payloads(self, labels: np.ndarray) -> dict[int, dict[str, Any]]:
         """Label -> stored payload for those of `labels` still stored."""
         with self._rw.read():

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from index.errors import CollectionDeleted
+from index.store_connections import Reader, Transaction
 from index.store_schema import MIGRATE_SOURCE_ID, SCHEMA, SOURCE_INDEX, source_of, store_identity
 from index.stored_point import StoredPoint, check_point_id, decode_payload, payload_json
 
@@ -45,7 +46,7 @@ class PointStore:
         self._uri = Path(path).absolute().as_uri() + "?mode=ro"  # as_uri quotes '?', '#', '%'
         self._local = threading.local()
         # every thread's reader, to close with the store; a thread's reader goes when it ends
-        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        self._readers: weakref.WeakSet[Reader] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
         self._closed = False
         with self.closed_on_error():
@@ -101,10 +102,20 @@ class PointStore:
                 )  # fmt: skip
                 # no mmap: 11 us faster per 10-row payload join, but every scan left the whole
                 # file resident in each reader thread's mapping (5x raw RSS at 1M points)
-                reader = _Reader(db)
+                reader = Reader(db)
                 self._readers.add(reader)
             self._local.reader = reader
         return reader.db
+
+    @contextmanager
+    def one_read(self) -> Iterator[None]:
+        """This thread's reads in the block all see one commit (a read transaction)."""
+        db = self._read()
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
 
     # config -----------------------------------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> None:
@@ -273,28 +284,6 @@ class PointStore:
         vector = np.frombuffer(row[3], np.float32) if with_vector else None
         return StoredPoint(label=row[0], id=row[1], payload_json=row[2], vector=vector)
 
-    def _transaction(self) -> _Transaction:
+    def _transaction(self) -> Transaction:
         self.check_open()
-        return _Transaction(self._db)
-
-
-class _Reader:
-    """A thread's read-only connection; its last reference going (the thread ended) closes it."""
-
-    __slots__ = ("__weakref__", "db")
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any error so a failed write leaves nothing."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        return Transaction(self._db)
