@@ -26,9 +26,14 @@ ANALYSIS_DIR = "analysis"
 PLOT_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}\.png")
 
 
-def plot_path(data_dir: Path, collection: str, kind: str, request: BaseModel) -> Path:
-    """DATA_DIR/analysis/<collection>/<kind>-<hash of the request>.png (same request, same file)."""
-    digest = hashlib.sha1(request.model_dump_json().encode()).hexdigest()[:12]
+def plot_path(
+    data_dir: Path, collection: str, kind: str, request: BaseModel, store_id: str
+) -> Path:
+    """DATA_DIR/analysis/<collection>/<kind>-<hash of the request>.png (same request, same file);
+    `store_id` tells apart the collections a name has had (a late plot of a deleted one never
+    takes the name of the new one's)."""
+    key = request.model_dump_json() + store_id
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     return Path(data_dir) / ANALYSIS_DIR / collection / f"{kind}-{digest}.png"
 
 

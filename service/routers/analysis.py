@@ -4,11 +4,13 @@ and rebuilding its index in a chosen insertion order.
 Sync routes: FastAPI runs them in its threadpool, so a long analysis never blocks the loop.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
+from pydantic import BaseModel
 
 from diagnostics import reports as analysis
 from diagnostics.funnel import funnel_recall_report
@@ -25,6 +27,8 @@ from diagnostics.requests import (
     RecallRequest,
     RecallResponse,
 )
+from index import Collection
+from index.errors import CollectionDeleted
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.engine import Engine
 from service.errors import fields_renamed
@@ -34,10 +38,28 @@ PREFIX = "/v1/collections/{name}"
 router = APIRouter(route_class=JsonRoute, prefix=PREFIX, tags=["analysis"])
 
 
-def _with_plot_url(name: str, result: dict[str, Any]) -> dict[str, Any]:
-    """The result with its PNG's server path replaced by the URL that serves it."""
+def _analysed(
+    engine: Engine, name: str, kind: str, req: BaseModel, run: Callable[[Collection, Path], Any]
+) -> dict[str, Any]:
+    """`run(collection, png)`'s result (a dict with "plot") with its plot's URL in place of its
+    path. A collection deleted while it ran is a 404, as any request's, and its PNG is removed:
+    it would have been served as a new collection's of that name."""
+    collection = engine.catalog.get(name)
+    png = plot_path(engine.settings.data_dir, name, kind, req, collection.store.store_id)
+    try:
+        result = run(collection, png)
+    except FileNotFoundError:  # the delete took the plot folder away mid-write
+        _still_there(engine, name, collection, png)
+        raise
+    _still_there(engine, name, collection, png)
     filename = Path(result.pop("plot")).name
     return {**result, "plot_url": f"{PREFIX.format(name=name)}/analysis/plots/{filename}"}
+
+
+def _still_there(engine: Engine, name: str, collection: Collection, png: Path) -> None:
+    if engine.catalog.find(name) is not collection:
+        png.unlink(missing_ok=True)
+        raise CollectionDeleted()
 
 
 def _check_queries(
@@ -57,9 +79,8 @@ def intrinsic_dimension(
 ) -> dict[str, Any]:
     """MLE, TwoNN, PCA-99 and pointwise LID of a sample; the plot is the LID histogram."""
     req = req or IntrinsicDimensionRequest()
-    png = plot_path(engine.settings.data_dir, name, "intrinsic-dimension", req)
-    summary, _, _ = analysis.intrinsic_dimension(engine.catalog.get(name), req, png)
-    return _with_plot_url(name, summary)
+    run = lambda c, png: analysis.intrinsic_dimension(c, req, png)[0]  # noqa: E731
+    return _analysed(engine, name, "intrinsic-dimension", req, run)
 
 
 @router.post(
@@ -71,9 +92,8 @@ def insertion_order(
     """HNSW recall@k under each insertion order, library and seed, with a recommendation."""
     req = req or InsertionOrderRequest()
     _check_queries(engine, req)
-    png = plot_path(engine.settings.data_dir, name, "insertion-order", req)
-    report = analysis.insertion_order_report(engine.catalog.get(name), req, png)
-    return _with_plot_url(name, report)
+    run = lambda c, png: analysis.insertion_order_report(c, req, png)  # noqa: E731
+    return _analysed(engine, name, "insertion-order", req, run)
 
 
 @router.post("/analysis/recall", response_model=RecallResponse, dependencies=[ReadAccess])
@@ -82,10 +102,10 @@ def recall(name: str, engine: EngineDep, req: RecallRequest | None = None) -> di
     req = req or RecallRequest()
     engine.check_k(req.k)
     _check_queries(engine, req)
-    png = plot_path(engine.settings.data_dir, name, "recall", req)
-    report = analysis.recall_report(engine.catalog.get(name), req, png)
+    run = lambda c, png: analysis.recall_report(c, req, png)  # noqa: E731
+    report = _analysed(engine, name, "recall", req, run)
     engine.metrics.recall[name] = report["recall"]  # /metrics' nestvec_collection_recall
-    return _with_plot_url(name, report)
+    return report
 
 
 @router.post("/analysis/funnel", response_model=FunnelRecallResponse, dependencies=[ReadAccess])
@@ -96,11 +116,10 @@ def funnel_recall(
     req = req or FunnelRecallRequest()
     engine.check_k(req.k)
     _check_queries(engine, req)
-    collection = engine.catalog.get(name)
-    encoder = collection.config.encoder
+    encoder = engine.catalog.get(name).config.encoder
     nested = None if encoder is None else engine.describe_encoder(encoder)["nested_dims"]
-    png = plot_path(engine.settings.data_dir, name, "funnel", req)
-    return _with_plot_url(name, funnel_recall_report(collection, req, nested, png))
+    run = lambda c, png: funnel_recall_report(c, req, nested, png)  # noqa: E731
+    return _analysed(engine, name, "funnel", req, run)
 
 
 @router.get(
