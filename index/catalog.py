@@ -97,6 +97,8 @@ class Catalog:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._open: dict[str, Collection] = {}
+        # names being deleted -> set once the delete is done (a create of the name waits)
+        self._leaving: dict[str, threading.Event] = {}
         # collections whose store could not be opened -> why; their files are left as found
         self.unavailable: dict[str, str] = {}
         for path in sorted(self.root.iterdir()):
@@ -156,35 +158,47 @@ class Catalog:
                 ) from None
             raise CollectionNotFound(f"collection {name!r} does not exist", "name") from None
 
+    def find(self, name: str) -> Collection | None:
+        """The collection served under `name`, or None."""
+        return self._open.get(name)
+
     def create(self, config: CollectionConfig) -> Collection:
         """Validate and create a collection; it exists only once fully written."""
         check_name(config.name)
         config = validate_config(config)
-        with self._lock:
-            if config.name in self._open:
-                raise CollectionExists(f"collection {config.name!r} already exists", "name")
-            if (self.root / config.name).exists() and config.name not in self.unavailable:
-                raise CollectionExists(  # a folder or file that holds no collection
-                    f"{config.name!r} is taken in the collections directory by something that "
-                    "is not a collection; move it away to create this collection",
-                    "name",
-                )
-            if config.name in self.unavailable:  # its damaged files are never overwritten
-                raise CollectionExists(
-                    f"collection {config.name!r} already exists but could not be opened: "
-                    f"{self.unavailable[config.name]}; move its directory away to create it anew",
-                    "name",
-                )
-            tmp = self.root / f".tmp-{config.name}-{uuid.uuid4().hex}"
-            try:
-                collection = Collection.create(tmp, config, self.index_defaults)
-                collection.close()
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)  # e.g. Milvus unreachable: leave nothing
-                raise
-            tmp.rename(self.root / config.name)
-            self._open[config.name] = Collection.open(self.root / config.name, self.index_defaults)
-            return self._open[config.name]
+        while True:
+            with self._lock:
+                leaving = self._leaving.get(config.name)
+                if leaving is None:
+                    return self._create(config)
+            leaving.wait()  # a delete of this name is still closing it; its folder goes first
+
+    def _create(self, config: CollectionConfig) -> Collection:
+        """Create under the catalog lock."""
+        if config.name in self._open:
+            raise CollectionExists(f"collection {config.name!r} already exists", "name")
+        if (self.root / config.name).exists() and config.name not in self.unavailable:
+            raise CollectionExists(  # a folder or file that holds no collection
+                f"{config.name!r} is taken in the collections directory by something that "
+                "is not a collection; move it away to create this collection",
+                "name",
+            )
+        if config.name in self.unavailable:  # its damaged files are never overwritten
+            raise CollectionExists(
+                f"collection {config.name!r} already exists but could not be opened: "
+                f"{self.unavailable[config.name]}; move its directory away to create it anew",
+                "name",
+            )
+        tmp = self.root / f".tmp-{config.name}-{uuid.uuid4().hex}"
+        try:
+            collection = Collection.create(tmp, config, self.index_defaults)
+            collection.close()
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # e.g. Milvus unreachable: leave nothing
+            raise
+        tmp.rename(self.root / config.name)
+        self._open[config.name] = Collection.open(self.root / config.name, self.index_defaults)
+        return self._open[config.name]
 
     def drop(self, name: str) -> None:
         with self._lock:
@@ -192,15 +206,24 @@ class Catalog:
             # a Milvus collection first: if Milvus is down (503) the collection stays whole
             collection.index.drop()
             del self._open[name]  # new requests no longer find it
-            collection.close(save=False)  # requests that did finish first; later ones get 404
+            self._leaving[name] = done = threading.Event()
+        try:
+            # waits for the requests on this collection (later ones get 404), a rebuild too, but
+            # not under the catalog lock: other collections are made and deleted meanwhile
+            collection.close(save=False)
             # Rename first so a crash mid-delete never leaves a half collection that loads.
             trash = self.root / f".trash-{name}-{uuid.uuid4().hex}"
             try:
                 collection.path.rename(trash)
             except OSError:  # e.g. a read-only disk: the collection is still whole, serve it
-                self._open_existing(collection.path)
+                with self._lock:
+                    self._open_existing(collection.path)
                 raise
-            remove_tree(trash)
+        finally:
+            with self._lock:
+                del self._leaving[name]
+            done.set()
+        remove_tree(trash)
 
     def close(self) -> None:
         """Close every collection. One whose snapshot cannot be written (Milvus down) is logged
