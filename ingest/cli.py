@@ -141,7 +141,7 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
     """Run the build; print the summary (stdout) or the error (stderr); 0 on success."""
     from encoders.errors import EncoderError
     from index.errors import IndexError_
-    from ingest.errors import IngestError
+    from ingest.errors import DataDirBusy, IngestError
     from ingest.pipeline import build_planned
     from ingest.plan import plan_build
 
@@ -166,6 +166,8 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
         return _failed(exc, 1)
     try:
         summary = build_planned(plan, encoders)
+    except DataDirBusy as exc:  # a server holds the data dir: refused before any write
+        return _failed(exc, 2)
     except (*usage, *failures) as exc:
         return _failed(exc, 1)
     except KeyboardInterrupt:

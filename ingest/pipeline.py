@@ -74,9 +74,6 @@ def _lock(data_dir: Path) -> DataDirLock:
 
 def _build(plan: Plan, encoders: EncoderPool | None, notes: Notes, started: float) -> Summary:
     options = plan.options
-    if options.strict:  # a failure must come before anything is written
-        for _ in make_batches(plan.fmt.rows(options.source), plan.maker, 4096, strict=True):
-            pass
     target = open_target(options.data_dir, plan.request, plan.key, notes, options.index_defaults)
     _check_encoder(plan, target)
     recorded = target.state()

@@ -14,7 +14,7 @@ from ingest.errors import BadInput, EmptySource, InvalidOption, UnsupportedSourc
 from ingest.inputs import INPUT_KINDS
 from ingest.ordering import OrderSpec
 from ingest.readers import SourceFormat, reader_for
-from ingest.records import FieldSpec, RecordMaker
+from ingest.records import FieldSpec, RecordMaker, make_batches
 from ingest.target import CollectionRequest, existing_config
 
 
@@ -95,6 +95,9 @@ def plan_build(options: IngestOptions) -> Plan:
         parts["edges"] = reader_for(options.edges).fingerprint(options.edges)
     key = json.loads(json.dumps(parts))
     check_not_empty(fmt, source, spec)
+    if options.strict:  # every row read before anything is written: a bad one is refused here
+        for _ in make_batches(fmt.rows(source), maker, 4096, strict=True):
+            pass
     return Plan(options, fmt, request, job, maker, key)
 
 

@@ -178,7 +178,7 @@ def test_ids_texts_and_payloads_no_store_takes_are_skipped(
     strict = tmp_path / "strict.jsonl"
     strict.write_text("".join(json.dumps({**r, "id": f"s{r['id']}"}) + "\n" for r in rows))
     done = _nestvec("ingest", strict, *TEXT, *args, "--strict")
-    assert done.returncode == 1
+    assert done.returncode == 2  # refused before anything was written
     assert done.stderr.splitlines() == [
         "nestvec ingest: error: strict.jsonl line 4: point id 'sbad\\x00id' holds a NUL character"
     ]
@@ -352,3 +352,18 @@ def test_a_csv_without_the_id_or_text_column_is_refused_naming_its_columns(
         missing = "text" if header == "id,body" else "id"
         assert done.returncode == 2 and f"s.csv has no column {missing!r}" in done.stderr
     assert collections_in(tmp_path) == []
+
+
+def test_a_data_dir_a_server_holds_is_refused_before_writing_exit_2(tmp_path: Path) -> None:
+    from index.catalog import DataDirLock
+
+    source, data = tmp_path / "s.jsonl", tmp_path / "data"
+    source.write_text(json.dumps({"id": "a", "text": "some text"}) + "\n")
+    held = DataDirLock(data)  # what a running `nestvec serve` holds
+    try:
+        done = _nestvec("ingest", source, *TEXT, "--data-dir", data)
+    finally:
+        held.release()
+    assert done.returncode == 2, done.stderr
+    assert "is held by a running nestvec server" in done.stderr
+    assert not (data / "collections" / "c").exists()
