@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -64,20 +65,26 @@ def check_point_id(point_id: str, field: str = "id", new: bool = False) -> None:
         raise InvalidPointId(message, field)
 
 
-def payload_json(point_id: str, payload: dict[str, Any]) -> str:
+def check_points(ids: Sequence[str], payloads: Sequence[dict[str, Any]], at: Sequence[str]) -> None:
+    """The store's checks of ids and payloads, the first bad one named by its place (`at[i]`,
+    e.g. `points[2]`): the store, given them in a list, can only say `id` or `payload`."""
+    for point_id, payload, where in zip(ids, payloads, at, strict=True):
+        check_point_id(point_id, f"{where}.id", new=True)
+        payload_json(point_id, payload, f"{where}.payload")
+
+
+def payload_json(point_id: str, payload: dict[str, Any], field: str = "payload") -> str:
     """A payload as the JSON text it is stored and answered in: ASCII, its keys escaped as
     `filter_sql.json_path` expects. NaN, Infinity and lone surrogates, which Python's json
     writes but JSON does not define, are refused, as is nesting past MAX_PAYLOAD_DEPTH: answers
     splice this text unparsed."""
     if json_depth(payload) > MAX_PAYLOAD_DEPTH:
         message = f"payload of point {point_id!r} nests deeper than {MAX_PAYLOAD_DEPTH} levels"
-        raise InvalidPayload(message, "payload")
+        raise InvalidPayload(message, field)
     try:
         text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
         text.encode("utf-8")  # a lone surrogate cannot be encoded
     except (ValueError, UnicodeEncodeError) as e:
-        raise InvalidPayload(
-            f"payload of point {point_id!r} is not valid JSON: {e}", "payload"
-        ) from e
+        raise InvalidPayload(f"payload of point {point_id!r} is not valid JSON: {e}", field) from e
     # ensure_ascii escapes DEL as well as every non-ASCII character
     return text if text.isascii() and "\x7f" not in text else json.dumps(payload)

@@ -15,10 +15,11 @@ from encoders.base import PartEncoder
 from index import Catalog, Collection, CollectionConfig, Hit
 from index.backends.milvus import check_milvus_uri
 from index.catalog import DataDirLock
-from index.errors import CollectionDeleted, CollectionNotFound
+from index.errors import CollectionDeleted, CollectionNotFound, InvalidPayload, InvalidPointId
 from index.filters import parse_filter
 from index.funnel_spec import FunnelSpec, check_nested
 from index.payload_fields import check_payload_field
+from index.stored_point import check_points
 from index.vectors import as_matrix
 from service.embedding import Embedding, check_options
 from service.errors import LimitExceeded, NoEncoder, fields_renamed
@@ -139,12 +140,9 @@ class Engine(Embedding):
         kept = [i for i, point in enumerate(points) if last[str(point.id)] == i]
         whole = [i for i in kept if not in_parts[i]]
         parted = [i for i in kept if in_parts[i]]
-        vectors = self._vectors(
-            collection,
-            [points[i] for i in whole],
-            [fields[i] for i in whole],
-            collection.config.domain,
-        )
+        at = [fields[i] for i in whole]
+        domain = collection.config.domain
+        vectors = self._vectors(collection, [points[i] for i in whole], at, domain)
         ids = [str(points[i].id) for i in whole]
         payloads = [points[i].payload for i in whole]
         if parted:
@@ -159,7 +157,11 @@ class Engine(Embedding):
         photos = [str(points[i].id) for i in parted]  # their old parts go, however many
         # kept for `nestvec reindex`; None forgets an older text
         texts = {str(points[i].id): points[i].text for i in whole} if encoder_name else {}
-        return collection.upsert(ids, vectors, payloads, replace_parts_of=photos, texts=texts)
+        try:
+            return collection.upsert(ids, vectors, payloads, replace_parts_of=photos, texts=texts)
+        except (InvalidPointId, InvalidPayload):
+            check_points(ids[: len(whole)], payloads[: len(whole)], at)  # raises, named by place
+            raise  # a face's of a photo: named by its place already
 
     def delete(self, name: str, ids: Sequence[str], filter: dict[str, Any] | None) -> int:
         """Delete by ids and/or by payload filter; returns how many points went."""

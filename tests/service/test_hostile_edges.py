@@ -351,3 +351,30 @@ def test_a_value_of_another_json_type_is_refused_not_coerced(
     assert answer.status_code == 422, answer.text
     if field is not None:
         assert answer.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("bad", "code", "field"),
+    [
+        ('{"id": "a\\u0000b", "vector": [1, 2]}', "invalid_point_id", "points[2].id"),
+        ('{"id": "%s", "vector": [1, 2]}' % ("x" * 1025), "invalid_point_id", "points[2].id"),
+        (
+            '{"id": "c", "vector": [1, 2], "payload": {"v": NaN}}',
+            "invalid_payload",
+            "points[2].payload",
+        ),
+        (
+            '{"id": "c", "vector": [1, 2], "payload": {"v": "\\ud800"}}',
+            "invalid_payload",
+            "points[2].payload",
+        ),
+    ],
+)
+def test_a_bad_id_or_payload_in_an_upsert_is_named_by_its_place(
+    client: TestClient, bad: str, code: str, field: str
+) -> None:
+    assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
+    body = '{"points": [{"id": "a", "vector": [1, 0]}, {"id": "b", "vector": [0, 1]}, ' + bad + "]}"
+    answer = client.put("/v1/collections/v/points", content=body, headers=JSON)
+    assert_error(answer, 422, code, field)
+    assert client.get("/v1/collections/v").json()["count"] == 0  # all or nothing
