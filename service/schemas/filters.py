@@ -105,7 +105,12 @@ class IndexSearchParams(_Schema):
 
     ef: int | None = Field(None, ge=1, le=32768, description="HNSW beam width (>= k is used)")
     nprobe: int | None = Field(None, ge=1, description="IVF lists probed")
-    rescore: bool | None = Field(None, description="IVF-PQ: re-rank with the stored vectors")
+    rescore: bool | None = Field(
+        None, description="any index: re-rank an oversampled shortlist with the stored vectors"
+    )
+    exact: bool | None = Field(
+        None, description="any index: score every stored vector the filter keeps (no index)"
+    )
 
 
 def _object(value: Any) -> dict[str, Any]:

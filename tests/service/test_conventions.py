@@ -223,7 +223,7 @@ def test_openapi_types_filter_and_params() -> None:
         "Filter",
     }
     assert "values_count" in schemas["FieldCondition"]["properties"]
-    assert {"ef", "nprobe"} <= set(schemas["IndexSearchParams"]["properties"])
+    assert {"ef", "nprobe", "rescore", "exact"} <= set(schemas["IndexSearchParams"]["properties"])
     count = schemas["CountRequest"]["properties"]["filter"]["anyOf"]
     assert {"$ref": "#/components/schemas/Filter"} in count
     # FastAPI's own validation body is never sent: a native route's 422 is ErrorBody
