@@ -124,9 +124,14 @@ def _check_encoder(plan: Plan, target: Target) -> None:
 
 
 def _order(options: IngestOptions, recorded: BuildState | None) -> tuple[OrderSpec, int]:
-    text = options.insertion_order or (recorded.insertion_order if recorded else AS_IS)
-    seed = options.seed if options.seed is not None else (recorded.seed if recorded else 0)
-    return OrderSpec.parse(text), seed
+    """The order and seed asked for. A run naming no order keeps the recorded one with its seed
+    (the same command again is a no-op); one naming an order takes `--seed` or the default 0,
+    not the seed the old order was built with."""
+    if options.insertion_order is None and recorded is not None:
+        text, seed = recorded.insertion_order, recorded.seed
+    else:
+        text, seed = options.insertion_order or AS_IS, 0
+    return OrderSpec.parse(text), seed if options.seed is None else options.seed
 
 
 def _start(

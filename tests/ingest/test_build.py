@@ -98,6 +98,7 @@ def test_rerun_is_a_noop_and_a_new_order_only_rebuilds_the_index(
     home = tmp_path / "data" / "collections" / "c"
     record = config_rows(home / "store.sqlite3")["ingest"]
     assert (record["insertion_order"], record["done"], record["rows"]) == ("category:topic", 1, 12)
+    assert record["seed"] == 0  # the default: seed 3 went with the random order
     snapshot = json.loads((home / "index" / "index.json").read_text())
     assert snapshot["insertion_order"] == "category:topic" and snapshot["count"] == 12
 
