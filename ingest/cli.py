@@ -224,7 +224,7 @@ def _progress_lock(state: Path) -> Iterator[None]:
     (the data came out right; the counts did not)."""
     import fcntl
 
-    from ingest.errors import InvalidOption
+    from ingest.remote import Refused
 
     lock = state.with_name(state.name + ".lock")
     with lock.open("a") as held:
@@ -232,9 +232,7 @@ def _progress_lock(state: Path) -> Iterator[None]:
             fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             message = f"another `nestvec ingest --url` is loading with progress file {state}"
-            raise InvalidOption(
-                f"{message}; wait for it, or give another --state", "state"
-            ) from None
+            raise Refused(f"{message}; wait for it, or give another --state", "state") from None
         try:
             yield
         finally:
@@ -245,7 +243,7 @@ def _run_remote(args: argparse.Namespace) -> int:
     """`--url`: send the source to a running server; same errors and summary as offline."""
     from encoders.errors import EncoderError
     from ingest.errors import IngestError
-    from ingest.remote import Remote, render, state_path, upload
+    from ingest.remote import Refused, Remote, render, state_path, upload
 
     if (refused := _remote_refusal(args)) is not None:
         print(f"nestvec ingest: error: {refused}", file=sys.stderr)
@@ -256,6 +254,9 @@ def _run_remote(args: argparse.Namespace) -> int:
     try:
         with _progress_lock(state_path(Path(args.source), args.state)):
             summary = upload(options_from_args(args), Remote(args.url, args.api_key), args.state)
+    except Refused as exc:  # before a point was sent: the command line's error
+        print(f"nestvec ingest: error: {exc.message}", file=sys.stderr)
+        return 2
     except (IngestError, EncoderError) as exc:
         print(f"nestvec ingest: error: {exc.message}", file=sys.stderr)
         return 1

@@ -123,21 +123,21 @@ def upload(
     options: IngestOptions, remote: Remote, state_file: Path | None = None
 ) -> dict[str, Any]:
     """Send the source (or what is left of it) to the server; returns the summary as JSON."""
-    if options.batch_size < 1:
-        raise InvalidOption("--batch-size must be at least 1", "batch_size")
-    if options.edges is not None:  # it was dropped silently: nodes kept their trained edges
-        message = "--edges is not sent with --url: build offline with --data-dir, or upsert"
-        raise InvalidOption(f'{message} inputs {{"id", "edges"}} to the server', "edges")
-    started, source, fmt = time.perf_counter(), options.source, reader_for(options.source)
-    check_not_empty(fmt, source)
-    path = state_path(source, state_file)
-    if not path.parent.is_dir():  # found out only after the upload, which then left no progress
-        raise InvalidOption(f"--state {path}: no folder {path.parent} to write it in", "state")
-    saved = UploadState.read(path)  # a bad file is refused before the server is asked anything
+    started, source = time.perf_counter(), options.source
     with remote.client() as client:
-        config, created = _collection(client, options)
-        modality = _modality(options, config)
-        maker = _maker(options, fmt, config, modality)
+        with _before_sending(remote.url):
+            fmt, path, saved = _checked_source(options, state_file)
+            config, created = _collection(client, options)
+            try:
+                modality = _modality(options, config)
+                maker = _maker(options, fmt, config, modality)
+                if options.strict:  # as offline: the first bad row fails before anything is sent
+                    for _ in make_batches(fmt.rows(source), maker, 4096, strict=True):
+                        pass
+            except IngestError:
+                if created:  # as offline: none left behind
+                    client.delete_collection(options.collection)
+                raise
         parts = {"source": fmt.fingerprint(source), "fields": asdict(maker.spec)}
         key = json.loads(json.dumps({**parts, "url": remote.url, "collection": options.collection}))
         # another source's or target's progress: start from the top
@@ -167,6 +167,43 @@ def upload(
     }
 
 
+class Refused(IngestError):
+    """The options, the source or the server (a 4xx) refused the load before a point was sent:
+    the command line's error (exit 2), not a load that stopped (exit 1)."""
+
+    code = "refused"
+
+
+@contextmanager
+def _before_sending(url: str) -> Iterator[None]:
+    try:
+        yield
+    except NestvecError as exc:
+        if exc.status is None or exc.status >= 500:
+            raise  # unreachable or failing: a load that could not go on
+        raise Refused(_error_line(url, exc), "url") from None
+    except IngestError as exc:
+        raise Refused(exc.message, exc.field) from exc
+
+
+def _checked_source(
+    options: IngestOptions, state_file: Path | None
+) -> tuple[SourceFormat, Path, UploadState | None]:
+    """The source's format, the progress file and what it holds, all checked before the server
+    is asked anything."""
+    if options.batch_size < 1:
+        raise InvalidOption("--batch-size must be at least 1", "batch_size")
+    if options.edges is not None:  # it was dropped silently: nodes kept their trained edges
+        message = "--edges is not sent with --url: build offline with --data-dir, or upsert"
+        raise InvalidOption(f'{message} inputs {{"id", "edges"}} to the server', "edges")
+    source, fmt = options.source, reader_for(options.source)
+    check_not_empty(fmt, source)
+    path = state_path(source, state_file)
+    if not path.parent.is_dir():  # found out only after the upload, which then left no progress
+        raise InvalidOption(f"--state {path}: no folder {path.parent} to write it in", "state")
+    return fmt, path, UploadState.read(path)  # a bad file: refused before the server is asked
+
+
 def _send(
     client: Client,
     options: IngestOptions,
@@ -177,9 +214,6 @@ def _send(
 ) -> int:
     """Upsert the rest of the source batch by batch, saving `state` after each; points sent."""
     fmt, source, sent = reader_for(options.source), options.source, 0
-    if options.strict:  # as offline: the first bad row fails before anything is sent
-        for _ in make_batches(fmt.rows(source), maker, 4096, strict=True):
-            pass
     rows = fmt.rows(source, start=state.rows)
     batches = make_batches(rows, maker, options.batch_size, options.strict, state.rows)
     bar = ProgressBar(fmt.estimate(source), state.rows, options.progress)

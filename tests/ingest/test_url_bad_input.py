@@ -63,7 +63,7 @@ def test_rows_no_store_can_keep_are_skipped_not_sent(server: LiveServer, tmp_pat
     assert _count(server, "odd") == 2
     # --strict: the first such row fails before a batch is sent (or the collection created)
     done = _upload(server, source, "strict", "--dim", "4", "--strict", "--batch-size", "1")
-    assert done.returncode == 1
+    assert done.returncode == 2  # refused before anything was sent, as offline
     assert done.stderr.splitlines() == [
         "nestvec ingest: error: odd.jsonl line 2: point id 'bad\\x00id' holds a NUL character"
     ]
@@ -93,7 +93,7 @@ def test_no_usable_row_is_an_error_as_offline(server: LiveServer, tmp_path: Path
     assert done.stderr.splitlines() == [
         "nestvec ingest: error: empty.jsonl: empty source (no rows to read)"
     ]
-    assert (done.returncode, _count(server, "fresh")) == (1, None)
+    assert (done.returncode, _count(server, "fresh")) == (2, None)  # as offline
 
 
 BAD_STATE = ["{not json", '{"rows": 3}', "[1, 2]", '{"key": 1, "rows": 0, "done": 0, "stats": {}}']
@@ -107,7 +107,7 @@ def test_a_state_file_that_is_not_one_is_refused(
     state = tmp_path / "state.json"
     state.write_text(content)
     done = _upload(server, source, "stateful", "--dim", "4", "--state", state)
-    assert done.returncode == 1, done.stdout
+    assert done.returncode == 2, done.stdout
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and str(state) in lines[0], done.stderr
     assert "is not a progress file of `nestvec ingest --url`" in lines[0], lines[0]
@@ -128,7 +128,7 @@ def test_options_that_contradict_the_servers_collection_are_refused(
     assert _upload(server, source, "kept", "--dim", "4").returncode == 0
     for extra in (["--metric", "l2"], ["--dim", "8"], ["--encoder", "fake"]):
         done = _upload(server, source, "kept", *extra)
-        assert done.returncode != 0 and "exists with" in done.stderr, (extra, done.stderr)
+        assert done.returncode == 2 and "exists with" in done.stderr, (extra, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert _count(server, "kept") == 1
 
@@ -139,7 +139,7 @@ def test_a_state_file_in_a_missing_folder_is_refused_before_the_upload(
     source = _write(tmp_path / "s.jsonl", [{"id": "a", "emb": [1, 0, 0, 0]}])
     state = tmp_path / "no-such-folder" / "progress.json"
     done = _upload(server, source, "stateless", "--dim", "4", "--state", state)
-    assert done.returncode != 0 and "no folder" in done.stderr, done.stderr
+    assert done.returncode == 2 and "no folder" in done.stderr, done.stderr
     assert _count(server, "stateless") is None  # nothing sent, no collection made
 
 
@@ -149,7 +149,7 @@ def test_an_edge_list_is_refused_not_dropped(server: LiveServer, tmp_path: Path)
     edges = tmp_path / "edges.csv"
     edges.write_text("source,target\n1,2\n")
     done = _upload(server, source, "edged", "--dim", "4", "--edges", edges)
-    assert done.returncode != 0 and "--edges is not sent with --url" in done.stderr, done.stderr
+    assert done.returncode == 2 and "--edges is not sent with --url" in done.stderr, done.stderr
     assert _count(server, "edged") is None
 
 
@@ -207,7 +207,7 @@ def test_one_upload_per_progress_file(server: LiveServer, tmp_path: Path) -> Non
     with lock.open("a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # as a run in progress holds it
         busy = _upload(server, source, "locked", "--dim", "2")
-    assert busy.returncode == 1 and "another `nestvec ingest --url` is loading" in busy.stderr
+    assert busy.returncode == 2 and "another `nestvec ingest --url` is loading" in busy.stderr
     assert _count(server, "locked") is None
     done = _upload(server, source, "locked", "--dim", "2")
     assert done.returncode == 0, done.stderr
