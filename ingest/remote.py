@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,14 @@ from index.collection_config import CollectionConfig
 from ingest.errors import BadInput, IngestError, InvalidOption, NothingToWrite
 from ingest.inputs import INPUT_KINDS
 from ingest.plan import IngestOptions, check_not_empty, given_settings
-from ingest.progress import ProgressBar, Stats
+from ingest.progress import ProgressBar
 from ingest.readers import SourceFormat, reader_for
 from ingest.records import FieldSpec, Record, RecordMaker, make_batches, repeats_counted
 from ingest.summary import nothing_to_write
+from ingest.upload_state import UploadState, state_path
 from nestvec.client import Client, NestvecError, NotFound, Retry
 from service.schemas.collections import CollectionInfo
 
-STATE_SUFFIX = ".nestvec-progress.json"
 # busy (429) or restarting (502-504, connection lost): wait and send again, within these bounds
 RETRY = Retry(attempts=8, backoff=0.5, max_wait=30.0, max_total_wait=240.0)
 TIMEOUT_S = 300.0  # a batch is encoded before it is acknowledged
@@ -58,65 +57,6 @@ class Remote:
                 yield client
             except NestvecError as exc:
                 raise RemoteError(_error_line(self.url, exc), "url") from None
-
-
-@dataclass
-class UploadState:
-    """What the server acknowledged of one source; rewritten after each batch."""
-
-    key: dict[str, Any]
-    rows: int = 0
-    done: bool = False
-    stats: Stats = field(default_factory=Stats)
-
-    def save(self, path: Path) -> None:
-        """Write atomically: a kill mid-write leaves the previous state."""
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(asdict(self), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-
-    @classmethod
-    def read(cls, path: Path) -> UploadState | None:
-        """The state saved in `path`, or None (no file, or an empty one, as mktemp makes). Any
-        other file is refused: saving progress would overwrite what it holds."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        if not text.strip():
-            return None
-        try:
-            saved = json.loads(text)
-            state = cls(saved["key"], saved["rows"], saved["done"], Stats(**saved["stats"]))
-        except ValueError:
-            raise _not_a_state_file(path, "not valid JSON") from None
-        except (KeyError, TypeError):
-            raise _not_a_state_file(path, "not the fields of one") from None
-        types = (
-            (state.key, dict),
-            (state.rows, int),
-            (state.done, bool),
-            (state.stats.skipped, dict),
-        )
-        if not all(isinstance(value, kind) for value, kind in types):
-            raise _not_a_state_file(path, "fields of the wrong type")
-        return state
-
-
-def _not_a_state_file(path: Path, why: str) -> InvalidOption:
-    return InvalidOption(
-        f"{path} is not a progress file of `nestvec ingest --url` ({why}); delete it to start "
-        "over (batches sent again are harmless upserts), or give another --state",
-        "state",
-    )
-
-
-def state_path(source: Path, given: Path | None) -> Path:
-    """`--state`, else `<source>.nestvec-progress.json` beside the source."""
-    return given if given is not None else source.with_name(source.name + STATE_SUFFIX)
 
 
 def upload(

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from support import LiveServer
 
-from ingest.remote import STATE_SUFFIX
+from ingest.upload_state import STATE_SUFFIX
 
 NESTVEC = str(Path(sys.executable).parent / "nestvec")
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from support import LiveServer
 
-from ingest.remote import STATE_SUFFIX
+from ingest.upload_state import STATE_SUFFIX
 
 
 @pytest.fixture(scope="module")
