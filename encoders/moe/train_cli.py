@@ -31,7 +31,7 @@ HELD_OUT_ROUTER_TEXTS = 300  # per domain, never used to fit the router
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     add_output_arguments(parser)
-    parser.add_argument("--tiny", action="store_true", help="seconds-long run for tests")
+    parser.add_argument("--tiny", action="store_true", help="a run of under a minute, for tests")
     parser.add_argument("--layers", choices=("middle", "all"), default="middle")
     parser.add_argument(
         "--steps",
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-seq-length",
         type=positive_int,
         default=d.max_seq_length,
-        help="tokens while training",
+        help="tokens while training (%(default)s)",
     )
     parser.add_argument(
         "--backbone",
@@ -57,17 +57,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="MoE: train the shared BERT too (default: experts only)",
     )
     parser.add_argument(
-        "--router-texts", type=positive_int, default=1500, help="per domain, to fit the router"
+        "--router-texts",
+        type=positive_int,
+        default=1500,
+        help="per domain, to fit the router (%(default)s)",
     )
     parser.add_argument("--seed", type=count_arg, default=d.seed)
     parser.add_argument(
         "--generalist",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="also train the no-experts baseline on the same batches",
+        help="also train the no-experts baseline on the same batches (default: no)",
     )
     parser.add_argument("--only", choices=("moe", "generalist"), help="train one of the two")
-    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA, help="../shared/data")
+    parser.add_argument(
+        "--data-root", type=Path, default=DEFAULT_DATA, help="data folder (../shared/data)"
+    )
     parser.add_argument("--threads", type=positive_int, default=2)
 
 

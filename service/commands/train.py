@@ -38,7 +38,7 @@ OPTION_HELP: dict[str, dict[str, str]] = {
         "--seed": "seed of the pair sample and the training (%(default)s)",
     },
     "moe": {
-        "--layers": "middle: experts in the middle layers only; all: in every layer",
+        "--layers": "middle: experts in the middle layers only; all: in every layer (%(default)s)",
         "--batch-size": "pairs per contrastive step (%(default)s)",
         "--lr": "learning rate (%(default)s)",
         "--seed": "seed of the data and the training (%(default)s)",
@@ -55,6 +55,13 @@ def _fill_help(parser: argparse.ArgumentParser, texts: dict[str, str]) -> None:
     for action in parser._actions:
         if action.help is None:
             action.help = next((texts[o] for o in action.option_strings if o in texts), None)
+        # what a run without the flag uses, unless the help says it already
+        default, text = action.default, action.help
+        if text is None or default in (None, False, argparse.SUPPRESS) or "default" in text:
+            continue
+        if f"({default}" not in text:
+            text = f"{text[:-1]}; default %(default)s)" if text.endswith(")") else text
+            action.help = text if text.endswith(")") else f"{text} (%(default)s)"
 
 
 class FamilyParser(argparse.ArgumentParser):
