@@ -203,3 +203,25 @@ def test_text_log_lines_quote_values_and_repeat_no_time() -> None:
     line = TextFormatter().format(record)
     assert "asctime=" not in line
     assert line.endswith(' request_id="abc status=500" path=/v1/embed ms=1.5'), line
+
+
+@pytest.mark.parametrize("family", ["mrl", "moe", "graph"])
+def test_train_help_shows_what_each_option_defaults_to(family: str) -> None:
+    import argparse
+    import importlib
+
+    from service.commands import train
+
+    parser = argparse.ArgumentParser()
+    module_name, _ = train.TRAINERS[family]
+    importlib.import_module(module_name).add_arguments(parser)
+    train._fill_help(parser, train.OPTION_HELP.get(family, {}))
+    unsaid = [
+        action.option_strings[-1]
+        for action in parser._actions
+        if action.default not in (None, False, argparse.SUPPRESS)
+        and action.help is not None
+        and "default" not in action.help
+        and str(action.default) not in action.help % {"default": action.default}
+    ]
+    assert unsaid == []
