@@ -37,6 +37,10 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as e:  # bytes that are no UTF-8 (or UTF-16/32) text at all
         text = body.decode("utf-8", "replace")
         raise json.JSONDecodeError("invalid UTF-8", text, e.start) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as e:  # an integer past Python's 4,300 digits (it was a 500)
+        raise json.JSONDecodeError(str(e), body.decode("utf-8", "replace"), 0) from None
 
 
 class _JsonRequest(Request):

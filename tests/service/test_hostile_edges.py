@@ -378,3 +378,23 @@ def test_a_bad_id_or_payload_in_an_upsert_is_named_by_its_place(
     answer = client.put("/v1/collections/v/points", content=body, headers=JSON)
     assert_error(answer, 422, code, field)
     assert client.get("/v1/collections/v").json()["count"] == 0  # all or nothing
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/collections/v/search",
+        "/v1/embed",
+        "/v1/collections/v/count",
+        "/collections/v/points/count",
+    ],
+)
+def test_an_integer_past_4300_digits_is_invalid_json(client: TestClient, path: str) -> None:
+    # Python refuses to read such an integer (ValueError): it was a 500 on the search and embed
+    # routes and a 400 bad_request elsewhere
+    assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
+    answer = client.post(path, content=b'{"k": ' + b"9" * 4301 + b"}", headers=JSON)
+    if path.startswith("/v1"):
+        assert_error(answer, 400, "invalid_json")
+    else:  # in Qdrant's envelope
+        assert answer.status_code == 400 and "error" in answer.json()["status"], answer.text
