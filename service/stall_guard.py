@@ -6,6 +6,9 @@ announced held its socket (and the request's buffers) for good; a few thousand s
 up the process's file descriptors. As nginx's `client_header_timeout` and `client_body_timeout`:
 the headers must arrive within the deadline of the connection opening or the request starting,
 and a body may not pause longer than it between two reads. The request's handling is not timed.
+
+uvicorn's httptools parser also buffers a request line and headers of any size (a 48 MB header
+was read whole); past MAX_HEAD_BYTES the connection gets 431 and is closed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,15 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # asyncio runs a timer up to its clock resolution early: such a wake-up is the deadline
 _EARLY_S = 0.001
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers (nginx's default cap is 32 KB)
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
+)
+_TOO_LARGE_BODY = (
+    b'{"code":"headers_too_large","message":"request line and headers over %d bytes",'
+    b'"field":null}' % MAX_HEAD_BYTES
+)
 
 
 def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
@@ -26,6 +38,25 @@ def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
         # timer scheduled and cancelled per read cost more than the rest of the guard).
         _due: float | None = None  # loop time by which the next bytes must arrive; None: idle
         _timer: asyncio.TimerHandle | None = None
+
+        _head = 0  # bytes of the unfinished head read so far
+        _in_head = True  # the next bytes are (part of) a head
+        _heads = 0  # heads finished on this connection
+
+        def data_received(self, data: bytes) -> None:
+            if self.transport.is_closing():  # refused below: the rest is not read
+                return
+            was_head, heads = self._in_head, self._heads
+            super().data_received(data)
+            # a read that began and ended inside one head, no head finishing in it, is all head;
+            # any other read is not counted (a body's end, a head after it): it undercounts and
+            # never refuses a head under the cap for the bytes that came with it
+            if was_head and self._in_head and self._heads == heads:
+                self._head += len(data)
+                if self._head > MAX_HEAD_BYTES:
+                    body = _TOO_LARGE_BODY
+                    self.transport.write(_TOO_LARGE % (len(body), body))
+                    self.transport.close()
 
         def _arm(self) -> None:
             self._due = self.loop.time() + read_timeout_s
@@ -50,9 +81,11 @@ def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self._head = 0
             self._arm()  # this request's headers are due
 
         def on_headers_complete(self) -> None:
+            self._in_head, self._heads = False, self._heads + 1
             super().on_headers_complete()
             self._arm()  # the body, if any: its next bytes are due
 
@@ -61,6 +94,7 @@ def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
             self._arm()
 
         def on_message_complete(self) -> None:
+            self._in_head = True
             super().on_message_complete()
             self._disarm()  # all read: the answer takes the time it needs
 

@@ -15,6 +15,7 @@ import pytest
 from support import LiveServer
 
 TIMEOUT_S = 1.0
+JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +39,28 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
 
 def _whole_answer(sock: socket.socket) -> bytes:
     """One response read to the end of its body (its head and body may come in two reads)."""
-    answer = b""
-    while b"\r\n\r\n" not in answer:
-        answer += sock.recv(4096)
-    head, _, body = answer.partition(b"\r\n\r\n")
-    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-    while len(body) < length:
-        body += sock.recv(4096)
-    return answer
+    return _answers(sock, 1)[0]
+
+
+def _answers(sock: socket.socket, count: int) -> list[bytes]:
+    """`count` responses read one after another from the socket (pipelined answers)."""
+    buffered, found = b"", []
+    while len(found) < count:
+        head, mark, rest = buffered.partition(b"\r\n\r\n")
+        if mark:
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            if len(rest) >= length:
+                found.append(head + mark + rest[:length])
+                buffered = rest[length:]
+                continue
+        buffered += _more(sock)
+    return found
+
+
+def _more(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    assert chunk, "the server closed the connection mid-answer"
+    return chunk
 
 
 def _connect(server: LiveServer) -> socket.socket:
@@ -109,3 +124,45 @@ def test_a_kept_alive_connection_whose_next_request_stalls_loses_it(server: Live
         started = time.monotonic()
         assert _closed_within(sock, TIMEOUT_S + 5)
         assert time.monotonic() - started >= TIMEOUT_S * 0.9  # not the first request's deadline
+
+
+def test_a_head_past_the_cap_gets_431_and_one_under_it_is_served(server: LiveServer) -> None:
+    """httptools buffered a request line and headers of any size (48 MB was read whole)."""
+    with _connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-big: " + b"a" * 1_000_000)
+        answer = _whole_answer(sock)
+        assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
+        assert b'"code":"headers_too_large"' in answer
+        assert _closed_within(sock, 5)
+    under = b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-big: " + b"a" * 60_000 + b"\r\n\r\n"
+    with _connect(server) as sock:
+        sock.sendall(under)
+        assert _whole_answer(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_a_pipelined_head_after_a_large_body_is_not_counted_with_it(server: LiveServer) -> None:
+    """A read may end one request's body and start the next head: only head bytes count."""
+    body = json.dumps({"name": "piped", "dim": 2, "payload_indexes": {}, "x": "a" * 200_000})
+    first = (
+        b"POST /v1/collections HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body.encode())
+    )
+    second = b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-big: " + b"a" * 60_000 + b"\r\n\r\n"
+    with _connect(server) as sock:
+        sock.sendall(first + second)
+        statuses = [a.split(b" ", 2)[1] for a in _answers(sock, 2)]
+    assert statuses == [b"422", b"200"]  # the body's unknown field "x"; the head under the cap
+
+
+@pytest.mark.parametrize("size", [75_000, 300_000])
+def test_large_bodies_are_never_taken_for_a_head(server: LiveServer, size: int) -> None:
+    """The read ending a body came after the message was complete: it was counted as the next
+    head's, and a body past 64 KiB got 431 (its points written all the same)."""
+    body = json.dumps({"points": [{"id": "a", "vector": [1.0, 0.0], "payload": {"x": "a" * size}}]})
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        client.post("/v1/collections", json={"name": f"big{size}", "dim": 2})
+        statuses = [
+            client.put(f"/v1/collections/big{size}/points", content=body, headers=JSON).status_code
+            for _ in range(10)
+        ]
+    assert statuses == [200] * 10
