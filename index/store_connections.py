@@ -6,9 +6,9 @@ import sqlite3
 
 
 class Reader:
-    """A thread's read-only connection; its last reference going (the thread ended) closes it."""
+    """A thread's read-only connection (the store closes it: with itself, or after the thread)."""
 
-    __slots__ = ("__weakref__", "db")
+    __slots__ = ("db",)
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db

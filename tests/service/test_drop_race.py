@@ -103,3 +103,51 @@ def test_leftovers_of_an_interrupted_create_or_delete_are_removed_at_start(
     finally:
         server.stop()
     assert sorted(p.name for p in root.iterdir()) == [".keep"]
+
+
+def test_a_deleted_collection_holds_no_file_after_reads_from_threads_that_ended(
+    tmp_path: Path,
+) -> None:
+    """A reader connection left to the garbage collector when its worker thread ended kept its
+    file descriptors: every deleted collection's files stayed held (disk not freed)."""
+    server = LiveServer(tmp_path / "data", env={"NESTVEC_PRELOAD_ENCODERS": ""}).start()
+    try:
+        names = [f"held{i}" for i in range(4)]
+        with httpx.Client(base_url=server.url, timeout=30) as api:
+            for name in names:
+                api.put(f"/collections/{name}", json={"vectors": {"size": 4, "distance": "Dot"}})
+                api.put(f"/collections/{name}/points", json={"points": POINTS})
+
+        def reads(worker: int) -> None:  # filtered counts and pages run on worker threads
+            with httpx.Client(base_url=server.url, timeout=30) as api:
+                for i in range(60):
+                    name = names[(worker + i) % len(names)]
+                    api.post(f"/v1/collections/{name}/count", json={"filter": FILTER})
+                    api.get(f"/v1/collections/{name}/points", params={"limit": 5})
+
+        threads = [threading.Thread(target=reads, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(12)  # idle worker threads end (anyio's 10 s)
+        with httpx.Client(base_url=server.url, timeout=30) as api:
+            for name in names:
+                assert api.delete(f"/v1/collections/{name}").status_code == 200
+        assert server.proc is not None
+        fd_dir = Path(f"/proc/{server.proc.pid}/fd")
+        held = [
+            target
+            for fd in fd_dir.iterdir()
+            if ".trash-" in (target := _target(fd)) or "held" in target
+        ]
+        assert held == []
+    finally:
+        server.stop()
+
+
+def _target(fd: Path) -> str:
+    try:
+        return str(fd.readlink())
+    except OSError:  # closed meanwhile
+        return ""
