@@ -78,7 +78,10 @@ async def whole_form(request: Request) -> Receive:
     """The form's body, replayed to the route's parser; 400 for a multipart form without its
     closing boundary (cut short, it parsed as the parts before the cut: its file dropped and
     a 422 saying none was sent)."""
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:  # the client left mid-form: FastAPI's answer (it was a 500)
+        raise HTTPException(400, "There was an error parsing the body") from None
     boundary = request.headers.get("content-type", "").partition("boundary=")[2].strip('"')
     closing = b"--" + boundary.encode("latin-1", "replace") + b"--"
     if boundary and not body.rstrip(b"\r\n").endswith(closing):
@@ -126,7 +129,7 @@ def refuse_non_json(content_type: str | None, has_body: bool, strict: bool) -> N
     if content_type and not _is_json(content_type, strict=True):
         message = f"the body must be JSON (Content-Type: application/json), not {content_type}"
         raise HTTPException(415, message[:200])
-    if content_type is None and has_body and strict:
+    if not content_type and has_body and strict:  # absent, or sent empty (`Content-Type:`)
         raise HTTPException(415, "the body must be JSON: send Content-Type: application/json")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import struct
 import time
 from collections.abc import Iterator
 
@@ -166,3 +167,34 @@ def test_large_bodies_are_never_taken_for_a_head(server: LiveServer, size: int) 
             for _ in range(10)
         ]
     assert statuses == [200] * 10
+
+
+def test_a_client_gone_mid_form_is_no_server_error(server: LiveServer) -> None:
+    """`whole_form` let ClientDisconnect through: a 500 and a traceback per aborted upload."""
+    head = (
+        b"POST /v1/embed/upload HTTP/1.1\r\nHost: x\r\ncontent-length: 2000000\r\n"
+        b"content-type: multipart/form-data; boundary=XyZ\r\n\r\n--XyZ\r\n"
+        b'content-disposition: form-data; name="files"; filename="a.png"\r\n\r\n'
+    )
+    for _ in range(3):
+        with _connect(server) as sock:
+            sock.sendall(head + b"a" * 100_000)
+            time.sleep(0.2)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+    time.sleep(1)
+    metrics = httpx.get(server.url + "/metrics", timeout=10).text
+    upload = [line for line in metrics.splitlines() if 'route="/v1/embed/upload"' in line]
+    assert any('status="400"' in line for line in upload), upload
+    assert not any('status="500"' in line for line in upload), upload
+
+
+def test_an_empty_content_type_is_415_as_a_missing_one(server: LiveServer) -> None:
+    request = (
+        b"POST /v1/collections/none/count HTTP/1.1\r\nHost: x\r\ncontent-type: \r\n"
+        b"content-length: 2\r\n\r\n{}"
+    )
+    with _connect(server) as sock:
+        sock.sendall(request)
+        answer = _whole_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 415"), answer[:200]
+    assert b'"code":"unsupported_media_type"' in answer
