@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +19,10 @@ import numpy as np
 from pydantic import BaseModel
 
 from diagnostics.errors import InvalidPlotName, PlotNotFound
+from index.catalog import remove_tree
 
 ANALYSIS_DIR = "analysis"
+MAX_PLOTS = 100  # per collection: older ones are removed (a plot URL of an old answer may 404)
 # our names are "<kind>-<12 hex>.png"; the bound keeps a name under the file system's 255 bytes
 PLOT_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}\.png")
 
@@ -42,7 +43,7 @@ def plot_file(data_dir: Path, collection: str, filename: str) -> Path:
     if not PLOT_NAME.fullmatch(filename):
         raise InvalidPlotName(f"invalid plot name {filename!r}", "filename")
     path = Path(data_dir) / ANALYSIS_DIR / collection / filename
-    if not path.is_file():
+    if not path.is_file() or path.is_symlink():  # ours are files: a link may lead anywhere
         raise PlotNotFound(f"no plot {filename!r} for collection {collection!r}", "filename")
     return path
 
@@ -50,7 +51,7 @@ def plot_file(data_dir: Path, collection: str, filename: str) -> Path:
 def drop_plots(data_dir: Path, collection: str) -> None:
     """Remove a collection's plots (when it is dropped, and before one of its name is made: the
     old PNGs were served as the new collection's)."""
-    shutil.rmtree(Path(data_dir) / ANALYSIS_DIR / collection, ignore_errors=True)
+    remove_tree(Path(data_dir) / ANALYSIS_DIR / collection)  # a linked folder with its target
 
 
 def write_png(draw: Callable[[Path], Any], png: Path) -> str:
@@ -62,7 +63,21 @@ def write_png(draw: Callable[[Path], Any], png: Path) -> str:
         os.replace(tmp, png)
     finally:
         tmp.unlink(missing_ok=True)
+    _keep_newest(png.parent, MAX_PLOTS)
     return str(png)
+
+
+def _keep_newest(folder: Path, count: int) -> None:
+    """Remove all but the `count` newest plots: each distinct request draws a file of its own,
+    and a read-only key could otherwise fill the disk with them."""
+    plots = []
+    for path in folder.glob("*.png"):
+        try:
+            plots.append((path.stat().st_mtime, path))
+        except FileNotFoundError:  # removed meanwhile (a drop, another prune)
+            continue
+    for _, path in sorted(plots, reverse=True)[count:]:
+        path.unlink(missing_ok=True)
 
 
 def _figure(width: float, height: float) -> Any:

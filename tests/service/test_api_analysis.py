@@ -373,3 +373,46 @@ def test_a_new_collection_of_a_dropped_ones_name_has_none_of_its_plots(
     load(api, "again", 0, {"type": "flat"})
     assert_error(api.get(url), 404, "plot_not_found")
     api.delete("/v1/collections/again").raise_for_status()
+
+
+def test_plots_are_served_as_files_only_and_go_with_a_linked_folder(
+    api: TestClient, tmp_path: Path
+) -> None:
+    """A link in the plot folder was followed (any file the server could read came back as a
+    PNG); a linked plot folder was left behind by a delete, its plots served to the next
+    collection of that name."""
+    load(api, "linked", 60, {"type": "flat"})
+    url = post(api, "/v1/collections/linked/analysis/intrinsic-dimension", {"k": 5})["plot_url"]
+    data_dir = api.app_state["engine"].settings.data_dir
+    folder = data_dir / "analysis" / "linked"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a plot")
+    (folder / "evil.png").symlink_to(secret)
+    assert_error(api.get("/v1/collections/linked/analysis/plots/evil.png"), 404, "plot_not_found")
+    elsewhere = tmp_path / "plots-elsewhere"
+    folder.rename(elsewhere)
+    folder.symlink_to(elsewhere)
+    assert_png(api, url)
+    assert api.delete("/v1/collections/linked").status_code == 200
+    assert not folder.exists() and not elsewhere.exists()
+
+
+def test_a_collection_keeps_its_newest_plots_only(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each distinct request draws a file of its own: a read-only key could fill the disk."""
+    from diagnostics import plots
+
+    monkeypatch.setattr(plots, "MAX_PLOTS", 3)
+    load(api, "many", 60, {"type": "flat"})
+    try:
+        urls = [
+            post(api, "/v1/collections/many/analysis/intrinsic-dimension", {"k": k})["plot_url"]
+            for k in range(3, 8)
+        ]
+        folder = api.app_state["engine"].settings.data_dir / "analysis" / "many"
+        assert len(list(folder.glob("*.png"))) == 3
+        assert_png(api, urls[-1])
+        assert_error(api.get(urls[0]), 404, "plot_not_found")
+    finally:
+        api.delete("/v1/collections/many").raise_for_status()
