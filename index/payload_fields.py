@@ -111,7 +111,8 @@ class PayloadFields:
         index = self._payload_index
         if index is not None and index.covers(flt):
             return index.matching(flt, self._live_labels())
-        return self.store.labels_matching(*compile_filter(flt))
+        # sorted here: SQLite reads them in the order of the index it picks (`has_id`: by id)
+        return np.sort(self.store.labels_matching(*compile_filter(flt)))
 
     def _live_labels(self) -> np.ndarray:
         """Sorted labels of the stored points, cached until the next write changes them."""
