@@ -45,3 +45,23 @@ def test_exact_equals_numpy_with_and_without_a_filter(index_type: str, metric: s
             np.testing.assert_allclose([h.score for h in found], best, rtol=1e-5, atol=1e-5)
             assert len({h.id for h in found}) == 20
             assert all(int(h.id) in keep for h in found)
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivf"])
+@pytest.mark.parametrize("params", [{"exact": True}, {"rescore": True}])
+def test_l2_scores_exact_near_vectors_with_large_norms(index_type: str, params: dict) -> None:
+    """Neighbours 0.02 apart around a vector of norm ~1,200: the float32 expansion
+    |q|² + |x|² - 2q·x cancels to noise there (they scored -0.0 and were ranked at random)."""
+    rng = np.random.default_rng(3)
+    centre = (rng.normal(size=17) * 300).astype(np.float32)
+    near = (centre + rng.normal(size=(20, 17)) * 0.02).astype(np.float32)
+    far = rng.normal(size=(40, 17)).astype(np.float32)
+    vectors = np.vstack([near, far])
+    knobs = {"nlist": 2} if index_type == "ivf" else {}
+    config = CollectionConfig("x", 17, "l2", None, index_type, knobs)
+    collection = Catalog(Path(tempfile.mkdtemp())).create(config)
+    collection.upsert([str(i) for i in range(60)], vectors, [{}] * 60)
+    truth = np.sqrt(((vectors.astype(np.float64) - centre.astype(np.float64)) ** 2).sum(1))
+    hits = collection.search(centre[None, :], 5, params=params)[0]
+    assert [h.id for h in hits] == [str(i) for i in np.argsort(truth)[:5]]
+    np.testing.assert_allclose([-h.score for h in hits], np.sort(truth)[:5], rtol=1e-4)
