@@ -31,6 +31,7 @@ from index.registry import register_index
 META_FILE = "milvus.json"
 INSERT_BATCH = 2000  # rows per insert call: keeps gRPC messages well under their 64 MB cap
 MAX_TOPK = 16384  # Milvus's limit on k (and on a query page)
+MAX_EF = 32768  # the widest HNSW beam a search asks for (as the `ef` param allows)
 MILVUS_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,254}$"
 
 # Build parameters each Milvus index type takes, and the search knobs it reads.
@@ -199,20 +200,29 @@ class MilvusIndex(VectorIndex):
                 "params": SEARCH[self.params.index_type](self.params, params, k),
             },
         }
-        try:
-            found = self._client.search(self.params.collection, **request)
-        except IndexBackendUnavailable:
-            # A restarted Milvus takes writes before it has reloaded its collections and
-            # answers searches "collection not loaded" until then: load (a no-op when loaded,
-            # a wait while loading) and ask once more. Still down: the 503 stands.
-            self._client.load_collection(self.params.collection)
-            found = self._client.search(self.params.collection, **request)
+        found = self._search(request)
+        if clauses and self.params.index_type == "HNSW" and any(len(h) < k for h in found):
+            # Milvus's filtered graph walk can stop short of matches that exist (23 of 26 at
+            # ef = k = 1000): ask once more with the beam as wide as the collection, as the
+            # local hnsw backend does
+            request["search_params"]["params"]["ef"] = min(max(len(self), k), MAX_EF)
+            found = self._search(request)
         labels = np.full((len(queries), k), -1, np.int64)
         scores = np.full((len(queries), k), -np.inf, np.float32)
         for row, hits in enumerate(found):
             labels[row, : len(hits)] = [h["id"] for h in hits]
             scores[row, : len(hits)] = self._scores(np.array([h["distance"] for h in hits]))
         return labels, scores
+
+    def _search(self, request: dict[str, Any]) -> list[Any]:
+        try:
+            return self._client.search(self.params.collection, **request)
+        except IndexBackendUnavailable:
+            # A restarted Milvus takes writes before it has reloaded its collections and
+            # answers searches "collection not loaded" until then: load (a no-op when loaded,
+            # a wait while loading) and ask once more. Still down: the 503 stands.
+            self._client.load_collection(self.params.collection)
+            return self._client.search(self.params.collection, **request)
 
     def _scores(self, distances: np.ndarray) -> np.ndarray:
         # Milvus reports inner products as they are and L2 as the squared distance
