@@ -30,10 +30,11 @@ def face_client(
 
 
 def _bodies() -> list[dict[str, Any]]:
-    """Different photos, some with per-image options (num_jitters > 1 is random in dlib)."""
+    """Different photos, some with per-image options (jittered crops were drawn from one random
+    generator on the shared model: a face's vector depended on the requests before it)."""
     inputs = [
         [b64(photo("img5.jpg"))],
-        [{**b64(photo("img51.jpg")), "max_faces": 1}],
+        [{**b64(photo("img51.jpg")), "max_faces": 1, "num_jitters": 3}],
         [{**b64(group_photo()), "detector": "hog", "max_faces": 3}],
         [b64(photo("img46.jpg")), b64(photo("img62.jpg"))],
     ]
