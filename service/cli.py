@@ -156,9 +156,13 @@ def _check_data_dir(data_dir: Path) -> None:
             raise NotADirectoryError(f"{message} (--data-dir, env NESTVEC_DATA_DIR)")
     try:
         DataDirLock(data_dir).release()
-    except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
-        reason = f"data directory {data_dir}: {exc.strerror}"
-        raise type(exc)(f"{reason} (--data-dir, env NESTVEC_DATA_DIR)") from None
+        # as the catalog will at start-up: a data dir this user cannot write, or a dangling
+        # link for collections/, stopped the start with a traceback there
+        (data_dir / "collections").mkdir(exist_ok=True)
+    except (FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError) as exc:
+        inside = str(exc.filename or "").startswith(str(data_dir))  # else a missing parent
+        reason = f"{exc.filename if inside else data_dir}: {exc.strerror}"
+        raise type(exc)(f"data directory {reason} (--data-dir, env NESTVEC_DATA_DIR)") from None
 
 
 def _add_ingest_args(parser: argparse.ArgumentParser) -> None:

@@ -192,6 +192,21 @@ def test_a_collections_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None
     assert f"collections {data / 'collections'} is a file" in lines[0], lines[0]
 
 
+def test_a_collections_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    """A dangling link where collections/ goes (as a data dir this user cannot write): the
+    start stopped with the catalog's traceback and exit 3."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "collections").symlink_to(tmp_path / "gone")
+    args = ["serve", "--port", str(free_port()), "--data-dir", str(data)]
+    done = run_cli(args, {}, tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"nestvec: error: data directory {data / 'collections'}: File exists "
+        "(--data-dir, env NESTVEC_DATA_DIR)"
+    ]
+
+
 def test_a_bad_flag_is_named_as_the_flag(tmp_path: Path) -> None:
     done = run_cli(["serve", "--port", "99999", "--data-dir", str(tmp_path / "d")], {}, tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
