@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 StrList = Annotated[list[str], NoDecode]
 JSONObject = Annotated[dict[str, dict[str, Any]], NoDecode]
 SECRET_FIELDS = frozenset({"api_keys", "read_only_keys"})  # never echoed in error messages
+MILVUS_SCHEMES = ("http://", "https://", "tcp://", "unix:")  # and a local *.db (Milvus Lite)
 
 
 def split_list(value: Any) -> Any:
@@ -124,6 +125,27 @@ class Settings(BaseSettings):
         """An empty path (an unset variable in a template) was the current directory."""
         if isinstance(value, str) and not value.strip():
             raise ValueError("an empty path; give a directory (unset the variable for the default)")
+        return value
+
+    @field_validator("models_dir")
+    @classmethod
+    def _a_folder(cls, value: Path | None) -> Path | None:
+        """Checked at start-up, not at the first trained encoder's load (it started silently)."""
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file, not a directory")
+        return value
+
+    @field_validator("milvus_uri", "milvus_allowed_uris")
+    @classmethod
+    def _a_milvus(cls, value: str | list[str] | None) -> str | list[str] | None:
+        """What pymilvus can reach; anything else started the server, and every Milvus
+        collection's create then answered 503 as if Milvus were down."""
+        for uri in [value] if isinstance(value, str) else value or []:
+            if not (uri.endswith(".db") or uri.startswith(MILVUS_SCHEMES)):
+                raise ValueError(
+                    "a Milvus URI is http(s)://host:port, tcp://host:port, unix:PATH or a local "
+                    "*.db file (Milvus Lite)"
+                )
         return value
 
     @field_validator("api_keys", "read_only_keys")

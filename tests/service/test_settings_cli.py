@@ -91,6 +91,9 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
         # these three were tracebacks
         ("NESTVEC_PRELOAD_ENCODERS", "graph-cora", "is not trained (run `nestvec train graph`)"),
         ("NESTVEC_HOST", "not..a..host", "is not a host name"),
+        # these two started; the first collection or encoder that needed them failed
+        ("NESTVEC_MILVUS_URI", "ftp://nowhere", "a Milvus URI is http(s)://"),
+        ("NESTVEC_MODELS_DIR", str(Path(__file__)), "is a file, not a directory"),
     ],
 )
 def test_bad_setting_is_one_line(tmp_path: Path, variable: str, value: str, expects: str) -> None:
