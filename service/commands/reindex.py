@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Re-encode; print what was done (stdout) or one error line (stderr); 0 on success."""
     from encoders.errors import EncoderError
-    from index.errors import IndexError_
+    from index.catalog import DataDirLocked
+    from index.errors import IndexError_, InvalidCollectionName
 
     if args.no_progress:  # none at all: the model loader's bar too
         from service.observability import disable_progress_bars
@@ -35,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
         disable_progress_bars()
     try:
         return _reindex(args)
+    except (DataDirLocked, InvalidCollectionName) as exc:  # refused before anything is read: 2
+        print(f"nestvec reindex: error: {exc.message}", file=sys.stderr)
+        return 2
     except (IndexError_, EncoderError) as exc:
         print(f"nestvec reindex: error: {exc.message}", file=sys.stderr)
         return 1
@@ -55,7 +59,7 @@ def _reindex(args: argparse.Namespace) -> int:
     path = Path(settings.data_dir) / "collections" / check_name(args.collection)
     if not (path / STORE_FILE).exists():
         print(f"nestvec reindex: error: no collection {args.collection!r}", file=sys.stderr)
-        return 1
+        return 2
     lock = DataDirLock(settings.data_dir)  # raises DataDirLocked while a server holds it
     try:
         collection = Collection.open(path, settings.index_defaults)

@@ -95,5 +95,8 @@ def test_reindex_refuses_a_data_dir_a_server_holds(tmp_path: Path) -> None:
         done = _run("reindex", "c", "--data-dir", tmp_path / "data")
     finally:
         server.stop()
-    assert done.returncode == 1
+    assert done.returncode == 2  # refused before anything is read, as ingest's (it was 1)
     assert done.stderr.count("\n") == 1 and "in use by another nestvec process" in done.stderr
+    missing = _run("reindex", "nope", "--data-dir", tmp_path / "data")
+    assert missing.returncode == 2, missing.stderr
+    assert missing.stderr == "nestvec reindex: error: no collection 'nope'\n"
