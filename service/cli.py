@@ -49,6 +49,7 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--log-format",
+        type=str.lower,  # as --log-level and the variable: TEXT was an argparse error
         choices=("json", "text"),
         help="json: one object per line; text: lines for people (env NESTVEC_LOG_FORMAT)",
     )

@@ -210,6 +210,14 @@ def test_a_collections_folder_that_cannot_be_made_is_one_line(tmp_path: Path) ->
     ]
 
 
+def test_log_flags_take_any_case(tmp_path: Path) -> None:
+    """As their variables do (`--log-format TEXT` was an argparse error): the start goes on to
+    the settings, refused here for another reason."""
+    args = ["serve", "--log-format", "TEXT", "--log-level", "DEBUG", "--data-dir", str(tmp_path)]
+    done = run_cli(args, {"NESTVEC_MAX_K": "-1"}, tmp_path)
+    assert done.returncode == 2 and "NESTVEC_MAX_K" in done.stderr, done.stderr
+
+
 def test_a_bad_flag_is_named_as_the_flag(tmp_path: Path) -> None:
     done = run_cli(["serve", "--port", "99999", "--data-dir", str(tmp_path / "d")], {}, tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
