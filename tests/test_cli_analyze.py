@@ -166,7 +166,10 @@ BAD = [
     ("order --vectors {base} --orders bogus", "orders: unknown order(s) ['bogus']; allowed:"),
     ("recall --data-dir {data} --collection nope", "collection 'nope' does not exist"),
     ("id --vectors {base} --k 600", "k=600 needs at least 601 points"),  # n = 600
-    ("id --vectors {base} --sample 1", "sample: Input should be greater than or equal to 2"),
+    # named as the flags (they said `sample:` and `lid_k:`), a missing file too (a bare Errno)
+    ("id --vectors {base} --sample 1", "--sample: Input should be greater than or equal to 2"),
+    ("lid --vectors {base} --lid-k 0", "--lid-k: Input should be greater than or equal to 2"),
+    ("lid --vectors nope.npy", "--vectors nope.npy: No such file or directory"),
     ("recall --data-dir {data} --collection m --params '{{oops'", "Expecting property name"),
     ("recall --vectors {base}", "the following arguments are required: --collection"),
 ]

@@ -65,9 +65,12 @@ def progress_bar(desc: str, unit: str) -> Progress:
 
 
 def _load_npy(path: str, field: str) -> np.ndarray:
-    with open(path, "rb") as f:
-        if f.read(6) != b"\x93NUMPY":  # else np.load's guess: "contains pickled data"
-            raise ValueError(f"{field} {path}: not a .npy file (save one with numpy.save)")
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":  # else np.load's guess: "contains pickled data"
+                raise ValueError(f"{field} {path}: not a .npy file (save one with numpy.save)")
+    except OSError as exc:  # a bare "[Errno 2] ..." named no option
+        raise ValueError(f"{field} {path}: {exc.strerror}") from None
     try:
         matrix = np.load(path, allow_pickle=False)
     except ValueError:  # numpy's "Object arrays cannot be loaded ..." named no file
@@ -261,7 +264,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _message(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
-        return f"{field_path(first['loc']) or 'arguments'}: {first['msg']}"
+        name = field_path(first["loc"])  # an option's dest: named as its flag (`--lid-k`)
+        flag = f"--{name.replace('_', '-')}" if name.isidentifier() else name or "arguments"
+        return f"{flag}: {first['msg']}"
     field = getattr(exc, "field", None)
     return f"{field}: {exc}" if field else str(exc)
 
