@@ -84,8 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init-adapter",
         default="auto",
-        help="finetune: adapter.npz to start from as a Dense layer; auto (the served one); "
-        "pca (the training texts' principal axes); none",
+        help="finetune: adapter.npz to start from as a Dense layer; auto (the served one, the "
+        "default); pca (the training texts' principal axes); none",
     )
     parser.add_argument("--no-orthogonal", action="store_true", help="adapter: free d×d map")
     parser.add_argument("--seed", type=count_arg, default=0)
