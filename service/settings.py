@@ -100,6 +100,7 @@ class Settings(BaseSettings):
         30.0,
         gt=0,
         le=3600,
+        allow_inf_nan=False,  # nan was refused as "should be <= 3600"
         description="a client must send a request's headers within this many seconds, and not "
         "pause its body longer: a stalled connection is closed",
     )
@@ -166,8 +167,8 @@ class Settings(BaseSettings):
         both = sorted(set(self.api_keys) & set(self.read_only_keys))
         if both:  # full access won silently; say which list is wrong without echoing the key
             raise ValueError(
-                f"{len(both)} key(s) are in both NESTVEC_API_KEYS and NESTVEC_READ_ONLY_KEYS; "
-                "a key has one access level"
+                f"NESTVEC_API_KEYS and NESTVEC_READ_ONLY_KEYS: {len(both)} key(s) in both "
+                "lists; a key has one access level"
             )
         return self
 

@@ -88,6 +88,7 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
         ("NESTVEC_API_KEYS", '["", "k1"]', "non-empty"),
         ("NESTVEC_READ_ONLY_KEYS", '[""]', "non-empty"),
         ("NESTVEC_BATCH_MAX_WAIT_MS", "inf", "finite"),  # every encode waited forever
+        ("NESTVEC_READ_TIMEOUT_S", "nan", "finite"),  # it said "should be <= 3600"
         # these three were tracebacks
         ("NESTVEC_PRELOAD_ENCODERS", "graph-cora", "is not trained (run `nestvec train graph`)"),
         ("NESTVEC_HOST", "not..a..host", "is not a host name"),
