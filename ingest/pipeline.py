@@ -175,6 +175,7 @@ def _write(
             _commit(target.store, state, batch, vectors)
             items += len(batch.records)
             bar.advance_to(state.rows)
+        bar.finish()
     finally:
         bar.close()
     return items, time.perf_counter() - started

@@ -102,5 +102,11 @@ class ProgressBar:
                 self._bar.total = rows  # the total was an estimate
             self._bar.update(rows - self._bar.n)
 
+    def finish(self) -> None:
+        """The source is read to its end: the estimated total becomes the rows read (the bar
+        ended at 3000/3101)."""
+        self._bar.total = self._bar.n
+        self._bar.refresh()
+
     def close(self) -> None:
         self._bar.close()

@@ -167,6 +167,7 @@ def _send(
             state.rows, state.stats = batch.end, state.stats.add(repeats_counted(batch, seen))
             state.save(path)
             bar.advance_to(state.rows)
+        bar.finish()
     finally:
         bar.close()
     if state.stats.points == 0:  # as offline; nothing is recorded, so a re-run reads it again
