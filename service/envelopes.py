@@ -14,9 +14,24 @@ from service.observability import route_path
 
 OPENAI_PATHS = frozenset({"/v1/embeddings", "/v1/models", "/v1/models/{name}"})
 TEI_PATHS = frozenset({"/", "/embed", "/rerank", "/info", "/health"})
-PEER_PATHS = OPENAI_PATHS | TEI_PATHS
+COHERE_PATHS = frozenset({"/v2/embed", "/v1/rerank", "/v2/rerank"})
+PEER_PATHS = OPENAI_PATHS | TEI_PATHS | COHERE_PATHS
+# OpenAI and Cohere refuse a request with 400, which their SDKs raise as BadRequestError; they
+# retry a 409 (twice, with backoff) and raised nestvec's 422 as another class
+BAD_REQUEST_PATHS = OPENAI_PATHS | COHERE_PATHS
+AS_BAD_REQUEST = frozenset({409, 422})
 # TEI's error_type by status (its ErrorType: Validation, Overloaded, Unhealthy, Backend)
 TEI_TYPES = {429: "Overloaded", 503: "Unhealthy"}
+
+
+def peer_status(path: str | None, status: int, code: str | None) -> int:
+    """The status a peer's clients expect for nestvec's `status` on that peer's route: 400 for a
+    refusal on OpenAI's and Cohere's, and for an empty input on TEI's (its ErrorType::Empty)."""
+    if path in BAD_REQUEST_PATHS and status in AS_BAD_REQUEST:
+        return 400
+    if path in TEI_PATHS and code == "empty_input":
+        return 400
+    return status
 
 
 def peer_fields(path: str | None, status: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -28,6 +43,7 @@ def peer_fields(path: str | None, status: int, body: dict[str, Any]) -> dict[str
         return {"error": {**error, "code": body["code"]}}
     if path in TEI_PATHS:
         kind = TEI_TYPES.get(status, "Backend" if status >= 500 else "Validation")
+        kind = "Empty" if body["code"] == "empty_input" else kind
         return {"error": body["message"], "error_type": kind}
     return {}
 
@@ -46,10 +62,12 @@ def api_shaped(handler: Any) -> Any:
         body = json.loads(bytes(response.body))
         kept = ("retry-after", "allow")
         headers = {k: v for k, v in response.headers.items() if k.lower() in kept}
+        status = response.status_code
         if qdrant:
             body = {"status": {"error": body.get("message", "error")}, "time": 0.0}
         else:
-            body |= peer_fields(path, response.status_code, body)
-        return JSONResponse(body, status_code=response.status_code, headers=headers or None)
+            body |= peer_fields(path, status, body)
+            status = peer_status(path, status, body.get("code"))
+        return JSONResponse(body, status_code=status, headers=headers or None)
 
     return handle

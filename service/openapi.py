@@ -21,6 +21,7 @@ from fastapi.params import Form
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from service.auth import require_read, require_write
+from service.envelopes import AS_BAD_REQUEST, BAD_REQUEST_PATHS
 from service.schemas.common import ErrorBody
 from service.settings import Settings
 
@@ -94,6 +95,8 @@ def route_statuses(route: RouteContext, settings: Settings) -> set[int]:
         family = STATUSES_BY_TAG.get(str(tag), set())
         # what encodes takes a body; what opens a collection names it (path) or takes a body
         statuses |= family if has_body else family & COLLECTION if has_path else set()
+    if route.path_format in BAD_REQUEST_PATHS and statuses & AS_BAD_REQUEST:
+        statuses = (statuses - AS_BAD_REQUEST) | {400}  # as OpenAI's and Cohere's servers answer
     return statuses
 
 

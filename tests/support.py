@@ -144,6 +144,18 @@ def create_docs(client: Any, index_type: str = "hnsw", encoder: str = "minilm") 
     assert r.json() == {"upserted": 4}
 
 
+# OpenAI's and Cohere's routes answer a refusal 400, as those servers do (their SDKs raise it as
+# BadRequestError; they retried nestvec's 409 and raised its 422 as another class)
+PEER_400_PATHS = frozenset(
+    {"/v1/embeddings", "/v1/models", "/v1/models/{name}", "/v2/embed", "/v1/rerank", "/v2/rerank"}
+)
+
+
+def refusal_status(path: str, status: int = 422) -> int:
+    """nestvec's status for a refused request (422, or 409), or 400 on OpenAI's and Cohere's."""
+    return 400 if path in PEER_400_PATHS else status
+
+
 def assert_error(r: Any, status: int, code: str, field: str | None = None) -> None:
     assert r.status_code == status, r.text
     body = r.json()

@@ -50,6 +50,14 @@ def test_openai_sdk_lists_and_retrieves_models_from_a_live_server(
 
 
 # TEI ---------------------------------------------------------------------------------------------
+def test_tei_empty_input_is_400_empty_as_teis(client: TestClient) -> None:
+    """TEI answers an empty input 400 with error_type Empty (it was 422 Validation here)."""
+    for path, body in (("/embed", {"inputs": []}), ("/rerank", {"query": "q", "texts": []})):
+        r = client.post(path, json=body)
+        assert_error(r, 400, "empty_input")
+        assert r.json()["error_type"] == "Empty", r.text
+
+
 def test_tei_embed_matches_openai_embeddings(client: TestClient) -> None:
     one = client.post("/embed", json={"inputs": DOCS[0]})
     assert one.status_code == 200, one.text
@@ -149,7 +157,7 @@ def test_cohere_rerank_path_ranks_as_v1_rank(client: TestClient) -> None:
     assert [r["index"] for r in answer["results"]] == [0, 2]
     assert answer["results"][0]["document"] == {"text": DOCS[0]}
     r = client.post("/v1/rerank", json={"query": "x", "documents": []})
-    assert_error(r, 422, "empty_input", "documents")
+    assert_error(r, 400, "empty_input", "documents")  # Cohere's status for a refusal
 
 
 def test_cohere_v2_rerank_path_answers_as_v1(client: TestClient) -> None:
@@ -162,7 +170,7 @@ def test_cohere_v2_rerank_path_answers_as_v1(client: TestClient) -> None:
     assert answer["meta"]["api_version"]["version"] == "2"
     assert answer["results"] == client.post("/v1/rerank", json=body).json()["results"]
     assert all(set(r) == {"index", "relevance_score"} for r in answer["results"])
-    assert_error(client.post("/v2/rerank", json={**body, "top_n": 0}), 422, "validation_error")
+    assert_error(client.post("/v2/rerank", json={**body, "top_n": 0}), 400, "validation_error")
 
 
 def test_cohere_v2_embed_answers_by_type(client: TestClient) -> None:
@@ -190,7 +198,7 @@ def test_cohere_v2_embed_answers_by_type(client: TestClient) -> None:
     for change, code, field in refused:
         assert_error(
             client.post("/v2/embed", json={**body, **change}),
-            422 if code != "encoder_not_found" else 404,
+            400 if code != "encoder_not_found" else 404,  # Cohere's status for a refusal
             code,
             field,
         )
@@ -245,12 +253,15 @@ def test_each_route_lists_only_the_statuses_it_can_return() -> None:
     assert _statuses(doc, "get", "/metrics") == set()
     assert _statuses(doc, "get", "/v1/encoders") == set()  # no keys configured: no 401
     assert 404 not in _statuses(doc, "get", "/v1/models")
-    assert {404, 422} <= _statuses(doc, "get", "/v1/models/{name}")
+    assert {400, 404} <= _statuses(doc, "get", "/v1/models/{name}")
     embeddings = _statuses(doc, "post", "/v1/embeddings")
-    assert {400, 413, 422, 429, 503} <= embeddings and not {401, 403} & embeddings
+    assert {400, 413, 429, 503} <= embeddings and not {401, 403} & embeddings
+    # OpenAI's and Cohere's routes refuse with 400, as their servers do (their SDKs retried 409)
+    for path in ("/v1/embeddings", "/v2/embed", "/v1/rerank", "/v2/rerank"):
+        assert not {409, 422} & _statuses(doc, "post", path), path
     # an unknown model is 404 on every route that encodes (Cohere's v2 embed left it out)
     for path in ("/v1/embed", "/embed", "/v2/embed", "/v1/rank", "/v2/rerank", "/rerank"):
-        assert {404, 409, 429, 503} <= _statuses(doc, "post", path), path
+        assert {404, 429, 503} <= _statuses(doc, "post", path), path
     search = _statuses(doc, "post", "/v1/collections/{name}/search")
     assert {404, 409, 422, 429} <= search
     assert 429 not in _statuses(doc, "get", "/v1/collections/{name}")

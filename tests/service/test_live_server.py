@@ -55,7 +55,7 @@ def test_official_openai_client(live_server: LiveServer) -> None:
     np.testing.assert_allclose(a, native.json()["embeddings"], atol=1e-5)
     single = client.embeddings.create(model="fake", input=TEXTS[0], dimensions=64)
     assert len(single.data[0].embedding) == 64
-    with pytest.raises(openai.UnprocessableEntityError) as caught:
+    with pytest.raises(openai.BadRequestError) as caught:  # OpenAI's 400 (it was a 422)
         client.embeddings.create(model="fake", input="x", dimensions=128)
     # the SDK reads OpenAI's error object: param and type were None
     error = caught.value
@@ -67,3 +67,10 @@ def test_official_openai_client(live_server: LiveServer) -> None:
     with pytest.raises(openai.NotFoundError) as missing:
         client.embeddings.create(model="text-embedding-3-small", input="x")
     assert missing.value.param == "model" and "text-embedding-3-small" in str(missing.value)
+    # a model not trained yet: a 409 the SDK sent twice more, with backoff, before raising
+    sent: list[str] = []
+    counted = httpx.Client(event_hooks={"request": [lambda r: sent.append(r.url.path)]})
+    retrying = openai.OpenAI(base_url=live_server.url + "/v1", api_key="-", http_client=counted)
+    with pytest.raises(openai.BadRequestError) as untrained:
+        retrying.embeddings.create(model="graph-cora", input="x")
+    assert untrained.value.code == "model_not_trained" and sent == ["/v1/embeddings"]
