@@ -70,8 +70,10 @@ def intrinsic_dimension_of(
         lid_k = min(DEFAULTS["lid_k"], most) if lid_k is None else lid_k
     check_k(lid_k, n, field="lid_k", exclude_self=True)  # fail before the first kNN pass
     est = estimate_intrinsic_dimension(vectors, k, progress=progress[0])
-    lid = lid_mle(vectors, lid_k, progress=progress[1])
-    finite = lid[np.isfinite(lid)]
+    lid = lid_mle(vectors, lid_k, progress=progress[1], field="lid_k")
+    # each distinct point once, as MLE and TwoNN count them (500 copies of one point weighed 500)
+    once = lid[np.unique(vectors, axis=0, return_index=True)[1]]
+    finite = once[np.isfinite(once)]
     summary = {
         **{key: _finite(getattr(est, key)) for key in ("mle", "twonn")},
         **{key: getattr(est, key) for key in ("pca99", "n", "n_distinct", "dim", "k")},

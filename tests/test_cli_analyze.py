@@ -213,3 +213,24 @@ def test_a_text_file_named_npy_is_called_what_it_is(files: dict[str, Path], tmp_
     run = analyze(tmp_path, "id --vectors vectors.npy", files)
     assert run.returncode == 2 and "not a .npy file" in run.stderr, run.stderr
     assert "pickled" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_duplicates_count_once_in_the_lid_summary_and_lid_k_is_named(tmp_path: Path) -> None:
+    """A point repeated 500 times weighed 500 in the LID mean and median (MLE and TwoNN count
+    it once), and too large a --lid-k was blamed on k."""
+    rng = np.random.default_rng(0)
+    base = subspace_vectors(400, 16, 4, seed=1)
+    np.save(tmp_path / "once.npy", base)
+    np.save(tmp_path / "dup.npy", np.vstack([base, np.repeat(base[:1], 300, axis=0)]))
+    reports = {}
+    for name in ("once", "dup"):
+        run = analyze(tmp_path, f"id --vectors {name}.npy --out {name} --lid-k 30", {})
+        assert run.returncode == 0, run.stderr
+        reports[name] = outputs(tmp_path / name, "id")
+    assert reports["dup"]["n_distinct"] == 400
+    for key in ("lid_mean", "lid_median", "mle"):
+        assert reports["dup"][key] == pytest.approx(reports["once"][key], rel=1e-5), key
+    np.save(tmp_path / "few.npy", np.repeat(rng.normal(size=(3, 8)), 5, axis=0))
+    run = analyze(tmp_path, "id --vectors few.npy --k 2 --lid-k 5", {})
+    assert run.returncode == 2 and "lid_k=5 needs at least 6 distinct points" in run.stderr
+    assert "use lid_k <= 2" in run.stderr and "k=5" not in run.stderr.replace("lid_k=5", "")

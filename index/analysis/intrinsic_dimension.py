@@ -77,9 +77,15 @@ def knn_euclidean(
 
 
 def distinct_knn_euclidean(
-    base: np.ndarray, k: int, *, threads: int | None = None, progress: Progress | None = None
+    base: np.ndarray,
+    k: int,
+    *,
+    threads: int | None = None,
+    progress: Progress | None = None,
+    field: str = "k",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (kNN distances among distinct rows for every row, one row number per distinct)."""
+    """Return (kNN distances among distinct rows for every row, one row number per distinct);
+    `field` names `k` in an error (pointwise LID's is `lid_k`)."""
     base = as_vectors(base, "base")
     dist = knn_euclidean(base, k, threads=threads, progress=progress)
     if (dist[:, 0] > 0).all():  # no exact duplicates: the usual case costs nothing more
@@ -87,9 +93,9 @@ def distinct_knn_euclidean(
     unique, first, inverse = np.unique(base, axis=0, return_index=True, return_inverse=True)
     if unique.shape[0] <= k:
         raise TooFewPointsError(
-            f"k={k} needs at least {k + 1} distinct points, got {unique.shape[0]} distinct "
-            f"among {base.shape[0]}; use k <= {unique.shape[0] - 1}",
-            field="k",
+            f"{field}={k} needs at least {k + 1} distinct points, got {unique.shape[0]} distinct "
+            f"among {base.shape[0]}; use {field} <= {unique.shape[0] - 1}",
+            field=field,
         )
     return knn_euclidean(unique, k, threads=threads)[inverse.ravel()], np.sort(first)
 
@@ -143,12 +149,18 @@ def twonn_from_distances(r1: np.ndarray, r2: np.ndarray, discard: float = 0.1) -
 
 
 def lid_mle(
-    base: np.ndarray, k: int = 100, *, threads: int | None = None, progress: Progress | None = None
+    base: np.ndarray,
+    k: int = 100,
+    *,
+    threads: int | None = None,
+    progress: Progress | None = None,
+    field: str = "k",
 ) -> np.ndarray:
-    """Return pointwise LID (Levina-Bickel MLE, k nearest distinct points), shape (n,)."""
+    """Return pointwise LID (Levina-Bickel MLE, k nearest distinct points), shape (n,); `field`
+    names `k` in an error."""
     base = as_vectors(base, "base")
     k = _check_lid_k(k, base.shape[0])
-    dist, _ = distinct_knn_euclidean(base, k, threads=threads, progress=progress)
+    dist, _ = distinct_knn_euclidean(base, k, threads=threads, progress=progress, field=field)
     return lid_from_distances(dist)
 
 
