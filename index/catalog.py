@@ -62,6 +62,15 @@ class DataDirLock:
                 "data_dir",
             ) from None
 
+    @classmethod
+    def held(cls, data_dir: Path) -> bool:
+        """Whether another process (a server, a build) holds `data_dir` now."""
+        try:
+            cls(data_dir).release()
+        except DataDirLocked:
+            return True
+        return False
+
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)

@@ -234,3 +234,23 @@ def test_duplicates_count_once_in_the_lid_summary_and_lid_k_is_named(tmp_path: P
     run = analyze(tmp_path, "id --vectors few.npy --k 2 --lid-k 5", {})
     assert run.returncode == 2 and "lid_k=5 needs at least 6 distinct points" in run.stderr
     assert "use lid_k <= 2" in run.stderr and "k=5" not in run.stderr.replace("lid_k=5", "")
+
+
+def test_recall_beside_a_server_says_it_measures_the_saved_index(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """It measured the last saved index (or one rebuilt from the vectors) without a word, where
+    the server searched another (recall 0.200 here, 0.212 served)."""
+    from index.catalog import DataDirLock
+
+    argv = "recall --data-dir {data} --collection m --n-queries 20 --out r"
+    alone = analyze(tmp_path, argv, files)
+    assert alone.returncode == 0 and "note: a server holds" not in alone.stderr, alone.stderr
+    held = DataDirLock(files["data"])  # what a running server holds
+    try:
+        beside = analyze(tmp_path, argv, files)
+    finally:
+        held.release()
+    assert beside.returncode == 0, beside.stderr
+    assert "note: a server holds" in beside.stderr
+    assert "POST /v1/collections/m/analysis/recall" in beside.stderr

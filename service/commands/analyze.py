@@ -28,6 +28,7 @@ from diagnostics.requests import (
 )
 from index import Catalog, Collection, IndexError_
 from index.analysis.knn import Progress, normalize_rows
+from index.catalog import DataDirLock
 from index.registry import validate_params
 from nestvec.fields import field_path
 from service.commands.analyze_args import (
@@ -95,6 +96,10 @@ def open_source(args: argparse.Namespace) -> Iterator[Source]:
     data_dir = Path(args.data_dir) if args.data_dir else Settings().data_dir
     if not (data_dir / "collections").is_dir():
         raise FileNotFoundError(f"no collections under data directory {str(data_dir)!r}")
+    if args.analysis == "recall" and DataDirLock.held(data_dir):  # its index is in its memory
+        note = f"a server holds {data_dir}: this run searches the index as last saved, which "
+        served = f"POST /v1/collections/{args.collection}/analysis/recall measures the served one"
+        print(f"nestvec analyze recall: note: {note}can differ; {served}", file=sys.stderr)
     catalog = Catalog(data_dir)
     try:
         yield Source(f"collection {args.collection!r}", collection=catalog.get(args.collection))
