@@ -40,7 +40,9 @@ def _order_panel(ax: Any, report: OrderReport, library: str) -> None:
         means, stds = _order_stats(report, library, order)
         offset = (j - (len(report.orders) - 1) / 2) * width
         bars = ax.bar(x + offset, means, width * 0.95, yerr=stds, capsize=3, color=f"C{j}")
-        ax.bar_label(bars, labels=[f"{m:.3f}" for m in means], padding=2, fontsize=8)
+        # upright past four bars a group: side by side, the labels ran into each other
+        turn = 90 if len(report.orders) > 4 else 0
+        ax.bar_label(bars, [f"{m:.3f}" for m in means], padding=2, fontsize=8, rotation=turn)
     best = report.recommended_by_library.get(library, "")
     ax.set_title(f"{library} (best at ef={report.ef_search[0]}: {best})", fontsize=10)
     ax.set_xticks(x, [f"ef={ef}" for ef in report.ef_search])
@@ -50,8 +52,8 @@ def _order_panel(ax: Any, report: OrderReport, library: str) -> None:
 
 def plot_order_report(report: OrderReport, path: str | Path) -> Path:
     """Write a PNG of recall@k per insertion order: one panel per library, bars grouped by ef."""
-    panels = len(report.libraries)
-    fig = _figure(max(6.0, 4.2 * panels), 4.8)
+    panels, bars = len(report.libraries), len(report.orders) * len(report.ef_search)
+    fig = _figure(max(6.0, 4.2 * panels * max(1.0, bars / 8)), 4.8 + 0.3 * (bars > 8))
     axes = np.atleast_1d(fig.subplots(1, panels, sharey=True))
     for ax, library in zip(axes, report.libraries, strict=True):
         _order_panel(ax, report, library)
@@ -66,7 +68,8 @@ def plot_order_report(report: OrderReport, path: str | Path) -> Path:
         Patch(color=f"C{j}", label=f"{o} (recommended)" if o == report.recommended else o)
         for j, o in enumerate(report.orders)
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+    # at most three a row: six names in one ran off both edges
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3))
     data = report.label or "unnamed data"
     fig.suptitle(
         f"HNSW recall@{report.k} by insertion order — {data}\n"
