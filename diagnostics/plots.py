@@ -110,8 +110,8 @@ def plot_lid(lid: np.ndarray, s: dict[str, Any], path: Path, title: str) -> None
     ax.set_xlabel(f"pointwise local intrinsic dimension (Levina-Bickel MLE, k={s['lid_k']})")
     ax.set_ylabel("points")
     ax.legend(loc="upper right")
-    left_out = f"; {lid.size - shown.size} undefined LID left out" if shown.size < lid.size else ""
-    ax.set_title(
+    left_out = f"\n{lid.size - shown.size} undefined LID left out" if shown.size < lid.size else ""
+    ax.set_title(  # the note on a line of its own: on one, the title ran past the figure
         f"Intrinsic dimension — {title or 'vectors'}\n"
         f"n={s['n']:,} ({s['n_distinct']:,} distinct), d={s['dim']}, "
         f"PCA-99 = {s['pca99']} components, MLE/TwoNN with k={s['k']}{left_out}",
