@@ -116,6 +116,7 @@ def tei_info(engine: EngineDep) -> dict[str, object]:
     cls = encoder_class(name)
     return {
         "model_id": name,
+        "served_model_name": name,
         "model_sha": engine.encoders.fingerprint(name, settings.resolved_models_dir),
         "model_dtype": getattr(engine.encoder(name), "precision", "float32"),  # what it runs in
         "model_type": {"embedding": {"pooling": getattr(cls, "pooling", "mean")}},

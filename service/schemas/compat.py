@@ -63,6 +63,7 @@ class TEIInfo(BaseModel):
     """TEI's `GET /info`; the limits are this server's settings."""
 
     model_id: str
+    served_model_name: str  # required in TEI's Info since v1.9
     model_sha: str | None = None
     model_dtype: str
     model_type: TEIModelType

@@ -82,7 +82,7 @@ class TEIRerankRequest(BaseModel):
     texts: list[str]
     return_text: bool = False
     raw_scores: bool = False
-    truncate: bool = False
+    truncate: bool | None = None  # TEI's Option<bool>: null is sent by its clients
     truncation_direction: Literal["left", "right", "Left", "Right"] = "right"
     model: str | None = None  # not in TEI (one model per server): the encoder to use
 
