@@ -16,7 +16,7 @@ from pydantic_settings import SettingsError
 from encoders.errors import EncoderError
 from index.errors import IndexError_
 from ingest.errors import IngestError
-from nestvec.cli_types import path_arg
+from nestvec.cli_types import OneLineParser, path_arg
 from nestvec.fields import field_path
 from service.commands import analyze, reindex, train
 from service.errors import ServiceError
@@ -215,7 +215,7 @@ DESCRIPTION = "nestvec: an embedding and vector-search service, and its offline 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `nestvec` parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="nestvec", description=DESCRIPTION)
+    parser = OneLineParser(prog="nestvec", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"nestvec {nestvec_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text, add_arguments, run in COMMANDS:

@@ -225,3 +225,21 @@ def test_train_help_shows_what_each_option_defaults_to(family: str) -> None:
         and str(action.default) not in action.help % {"default": action.default}
     ]
     assert unsaid == []
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["serve", "--port", "abc"], "nestvec serve: error: argument --port: invalid int value"),
+        (["train", "mrl"], "nestvec train mrl: error: the following arguments are required"),
+        (["analyze", "recall"], "nestvec analyze recall: error: the following arguments"),
+        (["bogus"], "nestvec: error: argument COMMAND: invalid choice: 'bogus'"),
+    ],
+)
+def test_argument_errors_are_one_line(args: list[str], says: str) -> None:
+    """As every other error of the CLI (argparse printed its usage block first: 4 to 16 lines)."""
+    result = _run(*args)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(says), result.stderr
+    assert lines[0].endswith("--help)")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from encoders.artifacts import output_dir
+from nestvec.cli_types import OneLineParser
 from service.settings import Settings
 
 # family -> (module with add_arguments/run, help line)
@@ -64,7 +65,7 @@ def _fill_help(parser: argparse.ArgumentParser, texts: dict[str, str]) -> None:
             action.help = text if text.endswith(")") else f"{text} (%(default)s)"
 
 
-class FamilyParser(argparse.ArgumentParser):
+class FamilyParser(OneLineParser):
     """A family's parser that imports its training CLI module on first parse."""
 
     def __init__(self, *args: Any, module_name: str = "", **kwargs: Any) -> None:
