@@ -71,8 +71,9 @@ def intrinsic_dimension_of(
     check_k(lid_k, n, field="lid_k", exclude_self=True)  # fail before the first kNN pass
     est = estimate_intrinsic_dimension(vectors, k, progress=progress[0])
     lid = lid_mle(vectors, lid_k, progress=progress[1], field="lid_k")
-    # each distinct point once, as MLE and TwoNN count them (500 copies of one point weighed 500)
-    once = lid[np.unique(vectors, axis=0, return_index=True)[1]]
+    # each distinct point once, as MLE and TwoNN count them (500 copies of one point weighed 500);
+    # the row sort only where the estimates found duplicates
+    once = lid if est.n_distinct == n else lid[np.unique(vectors, axis=0, return_index=True)[1]]
     finite = once[np.isfinite(once)]
     summary = {
         **{key: _finite(getattr(est, key)) for key in ("mle", "twonn")},
