@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,13 @@ def test_health_and_encoders(client: TestClient) -> None:
     encoders = client.get("/v1/encoders").json()["encoders"]
     minilm = {"name": "minilm", "modality": "text", "dim": 384, "nested_dims": [384]}
     assert {**minilm, "available": True, "extra": None, "install": None} in encoders
+
+
+def test_encoders_show_artifact_paths_inside_the_models_dir_only(client: TestClient) -> None:
+    listed = {e["name"]: e for e in client.get("/v1/encoders").json()["encoders"]}
+    paths = {n: e["artifact"]["path"] for n, e in listed.items() if e.get("artifact")}
+    assert paths["graph-cora"] == "graph-cora"  # not the server's absolute data dir
+    assert not [p for p in paths.values() if p and Path(p).is_absolute()], paths
 
 
 def test_embed_contract(client: TestClient) -> None:
