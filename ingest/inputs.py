@@ -7,6 +7,7 @@ in whichever process encodes (local, worker process or Ray actor).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -82,7 +83,7 @@ class TextInput(InputKind):
 
 @register_input("image")
 class ImageInput(InputKind):
-    """An image path, relative to the source file's folder; checked by decoding its header."""
+    """An image path inside the source file's folder, relative to it; checked by decoding it."""
 
     @staticmethod
     def check(values: list[Any], fields: tuple[str, ...], base: Path, where: str) -> Any:
@@ -91,7 +92,14 @@ class ImageInput(InputKind):
         value = values[0]
         if not isinstance(value, str) or not value.strip():
             raise Skip("missing_image", f"{where}: missing image path (field {fields[0]!r})")
-        path = base / value
+        # A row names a file, never where to read: an absolute path or `..` out of the folder
+        # would let a file's author read any image the build can (links the folder holds are
+        # its owner's choice, so the check is on the path as written).
+        inside = os.path.normpath(value)
+        if os.path.isabs(inside) or inside == ".." or inside.startswith(".." + os.sep):
+            message = f"{where}: image path {value!r} is outside the source file's folder"
+            raise Skip("image_outside_source", message)
+        path = base / inside
         try:
             from PIL import Image
 

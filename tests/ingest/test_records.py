@@ -102,6 +102,27 @@ def test_unreadable_images_are_skipped(tmp_path: Path) -> None:
     assert skip_of(maker, row({"id": "4"}))[0] == "missing_image"
 
 
+@pytest.mark.parametrize("value", ["/etc/hosts", "../ok.jpg", "sub/../../ok.jpg", ".."])
+def test_image_paths_outside_the_source_folder_are_skipped(tmp_path: Path, value: str) -> None:
+    source = tmp_path / "source"
+    (source / "sub").mkdir(parents=True)
+    if FACES.exists():  # a readable image there, so only the path's place refuses it
+        shutil.copy(FACES / "img1.jpg", tmp_path / "ok.jpg")
+    maker = RecordMaker(FieldSpec(input_fields=("image",)), INPUT_KINDS["image"], 128, source)
+    reason, message = skip_of(maker, row({"id": "1", "image": value}))
+    assert reason == "image_outside_source"
+    assert message == f"f.jsonl line 1: image path {value!r} is outside the source file's folder"
+
+
+def test_image_paths_may_step_up_inside_the_folder(tmp_path: Path) -> None:
+    if not FACES.exists():
+        pytest.skip("../shared/data/faces_deepface not present")
+    (tmp_path / "sub").mkdir()
+    shutil.copy(FACES / "img1.jpg", tmp_path / "ok.jpg")
+    maker = RecordMaker(FieldSpec(input_fields=("image",)), INPUT_KINDS["image"], 128, tmp_path)
+    assert maker(row({"id": "1", "image": "sub/../ok.jpg"})).input == str(tmp_path / "ok.jpg")
+
+
 def test_batches_keep_the_last_of_repeated_ids_and_count_skips() -> None:
     rows = [
         row({"id": "a", "text": "1"}, 1),
