@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from index.errors import CollectionDeleted
-from index.store_connections import Reader, Transaction
+from index.store_connections import Readers, Transaction
 from index.store_schema import MIGRATE_SOURCE_ID, SCHEMA, SOURCE_INDEX, source_of, store_identity
 from index.stored_point import StoredPoint, check_point_id, decode_payload, payload_json
 
@@ -43,14 +41,8 @@ class PointStore:
         self._db = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
         )
-        self._uri = Path(path).absolute().as_uri() + "?mode=ro"  # as_uri quotes '?', '#', '%'
-        self._local = threading.local()
-        # every thread's reader, closed by the store: with the store, or once its thread ended
-        # (left to the garbage collector at a thread's end, its file descriptors were never
-        # freed: a deleted collection's files stayed held, ~17 descriptors each)
-        self._readers: dict[Reader, weakref.ref[threading.Thread]] = {}
-        self._readers_lock = threading.Lock()
-        self._closed = False
+        uri = Path(path).absolute().as_uri() + "?mode=ro"  # as_uri quotes '?', '#', '%'
+        self._readers = Readers(uri, BUSY_TIMEOUT_S)
         with self.closed_on_error():
             self._prepare()
             self.store_id = store_identity(self._db)
@@ -80,38 +72,17 @@ class PointStore:
         self._db.execute(SOURCE_INDEX)
 
     def close(self) -> None:
-        with self._readers_lock:
-            self._closed = True
-            readers = list(self._readers)
-            self._readers.clear()
-        for reader in readers:  # first: the writer, closing last, checkpoints the WAL
-            reader.db.close()
+        self._readers.close_all()  # first: the writer, closing last, checkpoints the WAL
         self._db.close()
 
     def check_open(self) -> None:  # CollectionDeleted: dropped after the request found it
-        if self._closed:
+        if self._readers.closed:
             raise CollectionDeleted()
 
     def _read(self) -> sqlite3.Connection:
         """This thread's read-only connection (autocommit: each statement reads the last commit)."""
         self.check_open()
-        reader = getattr(self._local, "reader", None)
-        if reader is None:
-            with self._readers_lock:
-                self.check_open()
-                db = sqlite3.connect(  # autocommit
-                    self._uri, uri=True, check_same_thread=False, isolation_level=None,
-                    timeout=BUSY_TIMEOUT_S,
-                )  # fmt: skip
-                # no mmap: 11 us faster per 10-row payload join, but every scan left the whole
-                # file resident in each reader thread's mapping (5x raw RSS at 1M points)
-                reader = Reader(db)
-                for gone in [r for r, t in self._readers.items() if not _alive(t())]:
-                    del self._readers[gone]
-                    gone.db.close()
-                self._readers[reader] = weakref.ref(threading.current_thread())
-            self._local.reader = reader
-        return reader.db
+        return self._readers.connection(self.check_open)
 
     @contextmanager
     def one_read(self) -> Iterator[None]:
@@ -293,7 +264,3 @@ class PointStore:
     def _transaction(self) -> Transaction:
         self.check_open()
         return Transaction(self._db)
-
-
-def _alive(thread: threading.Thread | None) -> bool:
-    return thread is not None and thread.is_alive()
