@@ -237,7 +237,12 @@ class Filter(_Strict):
     @model_validator(mode="after")
     def _min_should_in_must(self) -> Filter:
         """`min_should` becomes a `must` condition, so whatever answers `must` (SQLite, or the
-        payload index when it covers every condition) sees it."""
+        payload index when it covers every condition) sees it. An empty `should` is no
+        constraint, as in Qdrant's engine (qdrant-edge and qdrant-client's local mode match
+        every point; here it had matched none, so a client building `should` from optional
+        terms lost every result)."""
+        if self.should == []:
+            self.should = None
         if self.min_should is not None:
             self.must = [*(self.must or []), MinShould(min_should=self.min_should)]
             self.min_should = None

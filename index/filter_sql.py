@@ -26,8 +26,6 @@ from index.filter_model import (
 
 def compile_filter(flt: Filter) -> tuple[str, list[Any]]:
     """SQL boolean expression over `points.payload` and its parameters."""
-    if flt.should == []:  # Qdrant's rule: at least one of no conditions never holds
-        return "0", []
     parts: list[str] = []
     params: list[Any] = []
     for clause, joiner, negate in (

@@ -106,10 +106,8 @@ class PayloadIndex:
 
     def _filter(self, flt: Filter, live: np.ndarray) -> tuple[np.ndarray, bool]:
         """Labels satisfying `flt`, and whether they are known to lie within `live` already."""
-        # Mirrors compile_filter: an absent clause is skipped, an empty must / must_not holds,
-        # an empty should never does (Qdrant's rule); nothing at all is all.
-        if flt.should == []:
-            return live[:0], True
+        # Mirrors compile_filter: an absent or empty clause is skipped (the model makes an
+        # empty should absent); nothing at all is all.
         found, within = live, True
         for item in flt.must or ():
             found, within = narrow(found, within, *self._item(item, live), live)

@@ -123,7 +123,7 @@ def _condition(c: dict, payload: dict) -> bool:
 def evaluate_filter(flt: dict, payload: dict) -> bool:
     """Brute-force reading of a Qdrant-style filter on one payload (the tests' oracle)."""
     ok = all(_condition(c, payload) for c in flt.get("must") or [])
-    if flt.get("should") is not None:  # given: at least one holds (of none, never: Qdrant's)
+    if flt.get("should"):  # at least one holds; an empty should is no constraint (Qdrant's)
         ok = ok and any(_condition(c, payload) for c in flt["should"])
     return ok and not any(_condition(c, payload) for c in flt.get("must_not") or [])
 

@@ -97,8 +97,6 @@ def to_expression(flt: Filter, widths: Widths) -> str:
     if unsupported:  # Milvus evaluates filters itself; these conditions have no expression yet
         kinds = ", ".join(sorted(set(unsupported)))
         raise InvalidFilter(f"the milvus backend cannot evaluate: {kinds}", "filter")
-    if flt.should == []:  # at least one of no conditions: never (as compile_filter)
-        return FALSE
     parts = []
     for clause, joiner, negate in (
         (flt.must, " and ", False),

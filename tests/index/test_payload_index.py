@@ -191,8 +191,8 @@ def test_empty_clauses_follow_the_sql_compiler() -> None:
     for raw, expected in [
         ({}, [3, 5, 7, 9]),
         ({"must": [], "should": None, "must_not": []}, [3, 5, 7, 9]),
-        ({"should": []}, []),  # Qdrant's rule: at least one of no conditions never holds
-        ({"must_not": [{"should": []}]}, [3, 5, 7, 9]),
+        ({"should": []}, [3, 5, 7, 9]),  # no constraint, as Qdrant's engine
+        ({"must_not": [{"should": []}]}, []),
         ({"must": [{}]}, [3, 5, 7, 9]),
         ({"must_not": [{"key": "k", "match": {"value": "a"}}]}, [5, 7, 9]),
         ({"should": [{"key": "k", "match": {"any": []}}]}, []),

@@ -217,14 +217,20 @@ def test_payload_updates_keep_the_vector(qc: QdrantClient, v1: httpx.Client, pts
     assert qc.count(pts).count == 40
 
 
-def test_an_empty_should_matches_nothing(qc: QdrantClient, v1: httpx.Client, pts: str) -> None:
-    """Qdrant's rule (at least one of no conditions never holds); it matched every point."""
-    assert qc.count(pts, count_filter=m.Filter(should=[])).count == 0
-    assert qc.count(pts, count_filter=m.Filter(must_not=[m.Filter(should=[])])).count == 40
+def test_an_empty_should_is_no_constraint(qc: QdrantClient, v1: httpx.Client, pts: str) -> None:
+    """As Qdrant's engine (qdrant-edge 0.9 and qdrant-client's local mode): every point; it
+    matched none, so a filter built from optional terms lost every result."""
+    assert qc.count(pts, count_filter=m.Filter(should=[])).count == 40
+    assert qc.count(pts, count_filter=m.Filter(must_not=[m.Filter(should=[])])).count == 0
+    both = m.Filter(must=[m.FieldCondition(key="color", match=m.MatchValue(value="green"))])
+    assert (
+        qc.count(pts, count_filter=m.Filter(must=both.must, should=[])).count
+        == qc.count(pts, count_filter=both).count
+    )
     hits = qc.query_points(pts, query=VECTORS[1].tolist(), query_filter=m.Filter(should=[]))
-    assert hits.points == []
+    assert hits.points[0].id == 1
     body = {"query": {"vector": VECTORS[1].tolist()}, "filter": {"should": []}}
-    assert v1.post(f"/v1/collections/{pts}/search", json=body).json()["results"] == []
+    assert v1.post(f"/v1/collections/{pts}/search", json=body).json()["results"][0]["id"] == "1"
 
 
 def test_payload_changes_to_a_missing_point_are_404(qc: QdrantClient, pts: str) -> None:
