@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -29,6 +30,7 @@ from index.metrics import METRICS
 from index.registry import index_class, validate_params
 from index.snapshot import INDEX_DIR
 from index.texts import TEXTS_FILE
+from nestvec import descriptors
 
 log = logging.getLogger(__name__)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -132,6 +134,10 @@ class Catalog:
                 return
             except sqlite3.DatabaseError as exc:
                 problem = f"cannot be read ({exc})"
+        if descriptors.exhausted():  # not this store's fault: never mark it unavailable for it
+            limit = descriptors.limit()
+            message = f"too many open files opening collection {path.name!r} (limit {limit})"
+            raise OSError(errno.EMFILE, f"{message}: raise it (ulimit -n)")
         log.error(
             "collection %r is unavailable: its store %s %s; it is not served and its files are "
             "left untouched",

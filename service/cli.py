@@ -75,6 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
     _check_host(settings.host)
     _check_port(settings.host, settings.port)
     _check_data_dir(settings.data_dir)
+    _check_descriptors(settings.data_dir)
     configure_logging(settings.log_level, settings.json_log_lines)
     disable_progress_bars()  # a bar is not a log line: it would break the JSON stream
     uvicorn.run(
@@ -164,6 +165,21 @@ def _check_data_dir(data_dir: Path) -> None:
         inside = str(exc.filename or "").startswith(str(data_dir))  # else a missing parent
         reason = f"{exc.filename if inside else data_dir}: {exc.strerror}"
         raise type(exc)(f"data directory {reason} (--data-dir, env NESTVEC_DATA_DIR)") from None
+
+
+def _check_descriptors(data_dir: Path) -> None:
+    """Lift the open-files limit, and refuse a limit the collections on disk need more than
+    (past it, start-up failed to open the rest: one line here instead)."""
+    from nestvec import descriptors
+
+    descriptors.raise_limit()
+    held = sum(1 for p in (data_dir / "collections").iterdir() if not p.name.startswith("."))
+    # per collection: its file, -wal, -shm and one SQLite keeps for its readers; then the
+    # process's own (libraries, models, sockets)
+    needed = 4 * held + 256
+    if descriptors.limit() < needed:
+        message = f"{held} collections need about {needed} open files; the limit is "
+        raise ServiceError(f"{message}{descriptors.limit()} (raise it: ulimit -n {needed})")
 
 
 def _add_ingest_args(parser: argparse.ArgumentParser) -> None:

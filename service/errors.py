@@ -37,6 +37,7 @@ from index.errors import (
     PayloadIndexNotFound,
     PointNotFound,
 )
+from nestvec import descriptors
 from nestvec.fields import field_path
 from nestvec.registry import ExtraMissing
 from service.envelopes import api_shaped
@@ -231,6 +232,7 @@ async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
 
 # what the data directory's disk or file system refused (full, read-only, no permission)
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+STORAGE_ERRNOS |= descriptors.EXHAUSTED
 SQLITE_STORAGE = ("disk is full", "readonly", "disk i/o error", "unable to open database")
 
 
@@ -264,6 +266,13 @@ async def storage_error(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(error_body("collection_unavailable", message), status_code=503)
     if problem is None:
         return await unexpected_error(request, exc)
+    if descriptors.exhausted():  # SQLite's "unable to open database file", or EMFILE itself
+        log.error("out of file descriptors (limit %d): %s", descriptors.limit(), exc)
+        message = (
+            f"the server has too many open files (limit {descriptors.limit()}); nothing was "
+            "changed: retry, or raise its limit (ulimit -n)"
+        )
+        return JSONResponse(error_body("storage_unavailable", message), status_code=503)
     log.error("the data directory refused a write: %s", exc)
     message = f"the server could not write to its data directory ({problem}); nothing was changed"
     return JSONResponse(error_body("storage_unavailable", message), status_code=503)
