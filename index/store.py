@@ -239,13 +239,11 @@ class PointStore:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(labels, vectors) in batches; all points, or only the given labels."""
         if labels is None:
-            cur = self._read().execute("SELECT label, vector FROM points ORDER BY label")
+            sql, params = "SELECT label, vector FROM points ORDER BY label", ()
         else:
-            cur = self._read().execute(
-                "SELECT label, vector FROM points WHERE label IN (SELECT value FROM json_each(?))",
-                (json.dumps([int(x) for x in labels]),),
-            )
-        while rows := cur.fetchmany(batch):
+            sql = "SELECT label, vector FROM points WHERE label IN (SELECT value FROM json_each(?))"
+            params = (json.dumps([int(x) for x in labels]),)
+        for rows in self._batches(sql, params, batch):
             yield (
                 np.array([r[0] for r in rows], dtype=np.int64),
                 np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, self.dim),
@@ -253,9 +251,21 @@ class PointStore:
 
     def iter_payloads(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, list[Any]]]:
         """(labels, decoded payloads) of every point in label order, in batches."""
-        cur = self._read().execute("SELECT label, payload FROM points ORDER BY label")
-        while rows := cur.fetchmany(batch):
+        sql = "SELECT label, payload FROM points ORDER BY label"
+        for rows in self._batches(sql, (), batch):
             yield np.array([r[0] for r in rows], np.int64), [decode_payload(r[1]) for r in rows]
+
+    def _batches(self, sql: str, params: Sequence[Any], batch: int) -> Iterator[list[Any]]:
+        """The rows of one SELECT, `batch` at a time; the connection is kept open meanwhile."""
+        self.check_open()
+        reader = self._readers.reader(self.check_open)
+        reader.cursors += 1
+        try:
+            cur = reader.db.execute(sql, params)
+            while rows := cur.fetchmany(batch):
+                yield rows
+        finally:
+            reader.cursors -= 1
 
     def _point(self, row: tuple[Any, ...], with_vector: bool) -> StoredPoint:
         vector = np.frombuffer(row[3], np.float32) if with_vector else None

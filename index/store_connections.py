@@ -20,10 +20,17 @@ class Reader:
     """A thread's read-only connection (its Readers close it: with the store, after the thread,
     or when the thread has read READERS_PER_THREAD other stores since)."""
 
-    __slots__ = ("db",)
+    __slots__ = ("cursors", "db")
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self.cursors = 0  # lazy reads under way (iter_vectors...): never closed under them
+
+    def busy(self) -> bool:
+        try:  # autocommit: a read transaction means one_read(); a SELECT being read, cursors
+            return self.cursors > 0 or self.db.in_transaction
+        except sqlite3.ProgrammingError:  # closed already, with its store
+            return False
 
 
 class _Recent(threading.local):
@@ -51,17 +58,21 @@ class Readers:
 
     def connection(self, check_open: Callable[[], None]) -> sqlite3.Connection:
         """This thread's connection (autocommit: each statement reads the last commit)."""
+        return self.reader(check_open).db
+
+    def reader(self, check_open: Callable[[], None]) -> Reader:
+        """This thread's Reader, opened if need be, as the store it read last."""
         reader = getattr(self._local, "reader", None)
         if reader is None:
             reader = self._open_reader(check_open)
         recent = _recent.readers
         if recent and next(reversed(recent)) == self._token:
-            return reader.db
+            return reader
         recent[self._token] = weakref.ref(self)
         recent.move_to_end(self._token)
-        if len(recent) > READERS_PER_THREAD:
-            _close_oldest(recent)
-        return reader.db
+        while len(recent) > READERS_PER_THREAD and _close_oldest(recent):
+            pass
+        return reader
 
     def _open_reader(self, check_open: Callable[[], None]) -> Reader:
         with self._lock:
@@ -87,11 +98,8 @@ class Readers:
         reader = getattr(self._local, "reader", None)
         if reader is None:
             return True
-        try:
-            if reader.db.in_transaction:
-                return False
-        except sqlite3.ProgrammingError:  # closed already, with its store
-            pass
+        if reader.busy():
+            return False
         self._local.reader = None
         with self._lock:
             self._open.pop(reader, None)
@@ -107,13 +115,15 @@ class Readers:
             reader.db.close()
 
 
-def _close_oldest(recent: OrderedDict[int, weakref.ref[Readers]]) -> None:
-    """Close this thread's reader of the store it read least recently (one not mid-read)."""
+def _close_oldest(recent: OrderedDict[int, weakref.ref[Readers]]) -> bool:
+    """Close this thread's reader of the store it read least recently (one not mid-read);
+    False where every one is mid-read."""
     for token, ref in list(recent.items())[:-1]:
         readers = ref()
         if readers is None or readers.close_this_threads():
             del recent[token]
-            return
+            return True
+    return False
 
 
 def _alive(thread: threading.Thread | None) -> bool:

@@ -143,10 +143,7 @@ def _holds(cond: dict[str, Any], payload: dict[str, Any]) -> bool:
 
 
 def reference(flt: dict[str, Any], payload: dict[str, Any]) -> bool:
-    """Qdrant's reading: must all, should at least one (if given; of none, never), must_not
-    none."""
-    if flt.get("should") == []:
-        return False
+    """Qdrant's reading: must all, should at least one (if any given), must_not none."""
     if not all(_holds(c, payload) for c in flt.get("must") or []):
         return False
     if flt.get("should") and not any(_holds(c, payload) for c in flt["should"]):

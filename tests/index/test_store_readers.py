@@ -61,3 +61,15 @@ def test_a_reader_inside_a_read_transaction_is_not_closed(tmp_path: Path) -> Non
         assert first.count() == 1
     for store in [first, *others]:
         store.close()
+
+
+def test_a_reader_being_read_lazily_is_not_closed(tmp_path: Path) -> None:
+    first, *others = stores(tmp_path, READERS_PER_THREAD + 4)
+    first.upsert(["q", "r"], np.ones((2, 2), np.float32), [{}, {}])
+    batches = first.iter_vectors(batch=1)
+    assert len(next(batches)[0]) == 1
+    for store in others:  # more stores than a thread keeps, while `first`'s rows are read
+        assert store.count() == 1
+    assert sum(len(labels) for labels, _ in batches) == 2
+    for store in [first, *others]:
+        store.close()
