@@ -7,8 +7,9 @@ import errno
 import os
 import resource
 
-# The soft limit asked for where the hard one is unlimited (Linux caps it at fs.nr_open: 2**20).
-WANTED = 1 << 20
+# The soft limits asked for where the hard one is unlimited: Linux caps it at fs.nr_open (2**20),
+# macOS at kern.maxfilesperproc (10,240 and up).
+WANTED = (1 << 20, 10_240)
 EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE})
 
 
@@ -21,12 +22,14 @@ def raise_limit() -> tuple[int, int]:
     """Lift the soft limit to the hard one, as Ray and Elasticsearch do (a usual soft 1,024
     held about 200 collections); returns (before, after)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = WANTED if hard == resource.RLIM_INFINITY else hard
-    if soft != resource.RLIM_INFINITY and soft < target:
+    targets = WANTED if hard == resource.RLIM_INFINITY else (hard,)
+    for target in targets:
+        if soft == resource.RLIM_INFINITY or soft >= target:
+            break
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):  # above fs.nr_open: keep what we have
-            return soft, soft
+        except (ValueError, OSError):  # above the system's cap: try the next, else keep ours
+            continue
         return soft, target
     return soft, soft
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import os
 import sqlite3
 import sys
@@ -22,6 +23,9 @@ from service.commands import analyze, reindex, train
 from service.errors import ServiceError
 from service.settings import Settings, settings_error
 from service.version import nestvec_version
+
+log = logging.getLogger(__name__)
+WORKER_THREADS = 40  # anyio's default limit of threads running the sync routes
 
 # Errors of the user's making (bad input, settings, files, a held data dir): one line, no traceback.
 # Anything else is a bug and keeps its traceback.
@@ -75,8 +79,8 @@ def _serve(args: argparse.Namespace) -> int:
     _check_host(settings.host)
     _check_port(settings.host, settings.port)
     _check_data_dir(settings.data_dir)
-    _check_descriptors(settings.data_dir)
     configure_logging(settings.log_level, settings.json_log_lines)
+    _check_descriptors(settings.data_dir)
     disable_progress_bars()  # a bar is not a log line: it would break the JSON stream
     uvicorn.run(
         create_app(settings),
@@ -168,18 +172,27 @@ def _check_data_dir(data_dir: Path) -> None:
 
 
 def _check_descriptors(data_dir: Path) -> None:
-    """Lift the open-files limit, and refuse a limit the collections on disk need more than
-    (past it, start-up failed to open the rest: one line here instead)."""
+    """Refuse an open-files limit (lifted to the hard one by `_run`) that the collections on
+    disk need more than (past it, start-up failed to open the rest: one line here instead), and
+    warn of one that busy worker threads may run past."""
+    from index.store_connections import READERS_PER_THREAD
     from nestvec import descriptors
 
-    descriptors.raise_limit()
     held = sum(1 for p in (data_dir / "collections").iterdir() if not p.name.startswith("."))
     # per collection: its file, -wal, -shm and one SQLite keeps for its readers; then the
     # process's own (libraries, models, sockets)
     needed = 4 * held + 256
-    if descriptors.limit() < needed:
+    limit = descriptors.limit()
+    if limit < needed:
         message = f"{held} collections need about {needed} open files; the limit is "
-        raise ServiceError(f"{message}{descriptors.limit()} (raise it: ulimit -n {needed})")
+        raise ServiceError(f"{message}{limit} (raise it: ulimit -n {needed})")
+    busy = needed + WORKER_THREADS * 2 * READERS_PER_THREAD  # each thread's readers: 2 each
+    if limit < busy:
+        log.warning(
+            "the open-files limit %d may run out under load with %d collections (about %d "
+            "needed); raise it: ulimit -n %d",
+            limit, held, busy, busy,
+        )  # fmt: skip
 
 
 def _add_ingest_args(parser: argparse.ArgumentParser) -> None:
@@ -251,7 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
+    from nestvec import descriptors
+
     args = build_parser().parse_args(argv)
+    descriptors.raise_limit()  # every command opens every collection (serve, analyze, reindex)
     try:
         return int(args.run(args))
     except BrokenPipeError:  # main's: not a user error

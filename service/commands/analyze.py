@@ -2,8 +2,7 @@
 
 Input is a collection opened straight from its data directory (no server; nothing is written
 there) or, for id/lid/order, a .npy matrix. Output goes to --out: JSON, PNG (and for `lid` the
-per-point LID as .npy), and a short summary is printed.
-"""
+per-point LID as .npy); a short summary is printed."""
 
 from __future__ import annotations
 
@@ -269,11 +268,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _message(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
-        name = field_path(first["loc"])  # an option's dest: named as its flag (`--lid-k`)
-        flag = f"--{name.replace('_', '-')}" if name.isidentifier() else name or "arguments"
-        return f"{flag}: {first['msg']}"
+        return f"{_flag(field_path(first['loc'])) or 'arguments'}: {first['msg']}"
     field = getattr(exc, "field", None)
-    return f"{field}: {exc}" if field else str(exc)
+    return f"{_flag(field)}: {exc}" if field else str(exc)
+
+
+def _flag(field: str) -> str:
+    """A request field as its flag (`lid_k`: `--lid-k`, `name`: `--collection`); a path as is."""
+    field = "collection" if field == "name" else field
+    return f"--{field.replace('_', '-')}" if field.isidentifier() else field
 
 
 def run(args: argparse.Namespace) -> int:

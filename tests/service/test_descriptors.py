@@ -67,3 +67,18 @@ def test_running_out_of_descriptors_at_start_marks_no_collection_unavailable(
         done.stdout
     )
     assert "raise it (ulimit -n)" in done.stdout
+
+
+def test_every_command_lifts_a_soft_limit_below_the_hard_one(tmp_path: Path) -> None:
+    """`analyze` opens every collection: with a soft 256 it stopped at the 64th, EMFILE."""
+    make_collections(tmp_path / "data", 100)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    args = [NESTVEC, "analyze", "recall", "--data-dir", str(tmp_path / "data")]
+    args += ["--collection", "c0", "--out", str(tmp_path / "out")]
+    done = subprocess.run(
+        args, capture_output=True, text=True, timeout=60, preexec_fn=limited(256, hard)
+    )
+    assert done.stderr.strip().splitlines() == [
+        "nestvec analyze recall: error: --collection: a recall measurement needs at least 1 "
+        "point; the collection has 0"
+    ]
