@@ -25,6 +25,7 @@ from index.errors import IndexBackendUnavailable
 from index.locks import ReadWriteLock
 from index.metrics import Metric
 from index.store import PointStore
+from nestvec import descriptors
 
 INDEX_DIR = "index"
 # a snapshot being written, and the previous one while the new one is moved in (save_snapshot)
@@ -69,6 +70,8 @@ class Snapshots:
             except IndexBackendUnavailable:
                 raise
             except Exception as exc:  # noqa: BLE001 - any damage means: rebuild from the store
+                if descriptors.exhausted():  # no damage: a good snapshot was rebuilt over
+                    raise
                 log.warning(
                     "collection %r: index snapshot %s is unusable (%s: %s); rebuilding it "
                     "from the store",
