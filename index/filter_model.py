@@ -146,7 +146,8 @@ class MatchText(_Strict):
 
 
 class TextCondition(SqlOnly):
-    """`{"key", "match": {"text"}}`: some string element contains the text (no tokenising)."""
+    """`{"key", "match": {"text"}}`: some string element holds every word of the text
+    (index/text_words.py: letters and digits, lower-cased, as Qdrant's engine reads it)."""
 
     field: Key = Field(alias="key")
     match: MatchText

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from index import text_words
 from index.filter_model import (
     ARRAY,
     Filter,
@@ -22,6 +23,7 @@ from index.filter_model import (
     TextCondition,
     ValuesCountCondition,
 )
+from index.text_words import words
 
 
 def compile_filter(flt: Filter) -> tuple[str, list[Any]]:
@@ -188,8 +190,11 @@ def _sql_only(item: SqlOnly) -> tuple[str, list[Any]]:
         path = json_path(item.is_empty.key)
         return f"({_COUNT} = 0)", [path, path]
     if isinstance(item, TextCondition):
-        predicate = "(e.type = 'text' AND instr(e.value, ?) > 0)"
-        return _exists(element_path(item.field), predicate, [item.match.text])
+        wanted = words(item.match.text)
+        if not wanted:  # no word to look for: Qdrant's engine matches nothing
+            return "0", []
+        predicate = f"(e.type = 'text' AND {text_words.FUNCTION}(e.value, ?))"
+        return _exists(element_path(item.field), predicate, [" ".join(wanted)])
     if isinstance(item, ValuesCountCondition):
         path = json_path(item.field)
         ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}

@@ -264,6 +264,7 @@ def test_payload_index_and_new_filter_conditions(
     after = {name: qc.count(pts, count_filter=flt).count for name, flt in _conditions().items()}
     assert after == before  # the payload index answers as SQLite does, min_should included
     assert before["has_id"] == 2 and before["is_empty"] == 20 and before["min_should"] > 0
+    assert before["text"] == 20  # the word "red", in any case
     qc.delete_payload_index(pts, "n")
     assert "n" not in qc.get_collection(pts).payload_schema
     # idempotent, as Qdrant's: an index already gone is done, not a 404
@@ -280,7 +281,7 @@ def _conditions() -> dict[str, m.Filter]:
         "values_count": m.Filter(
             must=[m.FieldCondition(key="tags", values_count=m.ValuesCount(gte=1))]
         ),
-        "text": m.Filter(must=[m.FieldCondition(key="color", match=m.MatchText(text="re"))]),
+        "text": m.Filter(must=[m.FieldCondition(key="color", match=m.MatchText(text="RED"))]),
     }
 
 
