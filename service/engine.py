@@ -58,7 +58,8 @@ class Engine(Embedding):
     # limits -----------------------------------------------------------------------------------
     def check_k(self, k: int, field: str = "k", what: str = "k") -> None:
         if k > self.settings.max_k:
-            raise LimitExceeded(f"{what} must be at most {self.settings.max_k}", field)
+            cap = f"{what} must be at most {self.settings.max_k}"
+            raise LimitExceeded(f"{cap} (the server's NESTVEC_MAX_K)", field)
 
     # collections ------------------------------------------------------------------------------
     def create_collection(self, req: CreateCollectionRequest) -> Collection:

@@ -65,7 +65,8 @@ class Settings(BaseSettings):
     )
     max_k: int = Field(1000, ge=1, description="largest k a search may ask for")
     max_batch: int = Field(2048, ge=1, description="most inputs or points in one request")
-    max_page: int = Field(1000, ge=1, description="largest page of points returned by GET points")
+    # LlamaIndex's Qdrant store reads every node with one scroll of 9,999 and no next page
+    max_page: int = Field(10_000, ge=1, description="largest page of points returned by GET points")
     api_keys: StrList = Field(default_factory=list, description="keys with full access")
     read_only_keys: StrList = Field(default_factory=list, description="keys that only read")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="larger bodies get 413")

@@ -259,6 +259,17 @@ def test_offset_plus_limit_past_the_cap_says_so(qc: TestClient) -> None:
         answer = qc.post(f"{C}/points/query", json={**query, "limit": 10, "offset": 995})
         assert_qdrant_error(answer, 422)
         assert "offset + limit must be at most 1000" in answer.json()["status"]["error"]
+        assert "NESTVEC_MAX_K" in answer.json()["status"]["error"]  # which setting to raise
+
+
+def test_one_scroll_of_9999_reads_every_point_as_llamaindex_does(qc: TestClient) -> None:
+    """LlamaIndex's Qdrant store reads all nodes with one scroll of 9,999 and no next page: a
+    page cap of 1,000 silently cut its `get_nodes()` short."""
+    qc.put("/collections/many", json={"vectors": {"size": 2, "distance": "Dot"}})
+    points = [{"id": i, "vector": [1.0, float(i)], "payload": {"i": i}} for i in range(1500)]
+    assert qc.put("/collections/many/points", json={"points": points}).status_code == 200
+    page = qc.post("/collections/many/points/scroll", json={"limit": 9999}).json()["result"]
+    assert len(page["points"]) == 1500 and page["next_page_offset"] is None
 
 
 def test_optional_qdrant_fields_may_be_null_and_search_takes_the_named_unnamed_vector(
