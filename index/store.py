@@ -22,7 +22,15 @@ import numpy as np
 from index import text_words
 from index.errors import CollectionDeleted
 from index.store_connections import Readers, Transaction
-from index.store_schema import MIGRATE_SOURCE_ID, SCHEMA, SOURCE_INDEX, source_of, store_identity
+from index.store_schema import (
+    MIGRATE_SOURCE_ID,
+    SCHEMA,
+    SOURCE_INDEX,
+    payloads_checked,
+    repair_payloads,
+    source_of,
+    store_identity,
+)
 from index.stored_point import StoredPoint, check_point_id, decode_payload, payload_json
 
 # One writer per store: a second one (an ingest) is waited for, not failed at once (5 s).
@@ -39,6 +47,7 @@ class PointStore:
 
     def __init__(self, path: Path, dim: int) -> None:
         self.dim = dim
+        self._path = Path(path)
         self._db = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
         )
@@ -65,6 +74,9 @@ class PointStore:
         # FULL: a write acknowledged to the client survives a power cut, not only a crash.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        if not payloads_checked(self._db):  # before the migration below, refused by NaN
+            with self._transaction():
+                repair_payloads(self._db, str(self._path))
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(points)")}
         if "source_id" not in columns:
             with self._transaction():

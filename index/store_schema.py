@@ -4,9 +4,14 @@ its whole."""
 from __future__ import annotations
 
 import json
+import logging
+import math
+import re
 import sqlite3
 import uuid
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,6 +37,54 @@ WHERE json_type(payload, '$.source_id') = 'text'
 SOURCE_INDEX = "CREATE INDEX IF NOT EXISTS points_source_id ON points (source_id)"
 # the config-table key of the store's random identity, which index snapshots record
 STORE_ID_KEY = "store_id"
+# set once a store's payloads are known to be JSON (stores before it could hold NaN or Infinity,
+# which SQLite's JSON functions refuse, and lone surrogates, which no answer can encode)
+PAYLOADS_CHECKED_KEY = "payloads_checked"
+# rows that may hold either: not JSON to SQLite, or a \ud800-\udfff escape (emoji's pairs too)
+SUSPECT_PAYLOADS = (
+    "SELECT label, payload FROM points WHERE NOT json_valid(payload) OR instr(payload, ?)"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def payloads_checked(db: sqlite3.Connection) -> bool:
+    select = "SELECT 1 FROM config WHERE key = ?"
+    return db.execute(select, (PAYLOADS_CHECKED_KEY,)).fetchone() is not None
+
+
+def repair_payloads(db: sqlite3.Connection, where: str) -> None:
+    """Once per store, in a write transaction: NaN and Infinity in payloads become null, lone
+    surrogates U+FFFD, as nestvec refuses them since (one such payload made a whole upgraded
+    collection unavailable, or its answers not JSON)."""
+    repaired = 0
+    for label, text in db.execute(SUSPECT_PAYLOADS, ("\\ud",)).fetchall():
+        try:
+            fixed = json.dumps(_json_only(json.loads(text)))
+        except (ValueError, RecursionError):  # not JSON even to Python: left for the store check
+            continue
+        if fixed != json.dumps(json.loads(text)):
+            db.execute("UPDATE points SET payload = ? WHERE label = ?", (fixed, label))
+            repaired += 1
+    if repaired:
+        log.warning(
+            "%s: %d payloads held NaN, Infinity or a lone surrogate (no longer accepted); "
+            "stored with null and U+FFFD in their place",
+            where,
+            repaired,
+        )
+    db.execute("INSERT INTO config VALUES (?, ?)", (PAYLOADS_CHECKED_KEY, "true"))
+
+
+def _json_only(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_json_only(v) for v in value]
+    if isinstance(value, dict):
+        return {_json_only(k): _json_only(v) for k, v in value.items()}
+    return value
 
 
 def store_identity(db: sqlite3.Connection) -> str:
