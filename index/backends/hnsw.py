@@ -24,6 +24,9 @@ INITIAL_CAPACITY = 1024
 # Tombstones keep the graph navigable; past this share of it the graph is rebuilt.
 MAX_TOMBSTONE_SHARE = 0.5
 EXACT_CHUNK = 16384  # stored vectors per step of the exact fallback scan
+# hnsw.json's `format`: 2 since graphs keep tombstones. A graph saved before (no `format`) may
+# have lost points to slot reuse for good, so it is rebuilt from the store once, not loaded.
+SNAPSHOT_FORMAT = 2
 
 
 class HnswGraphParams(IndexParams):
@@ -197,17 +200,23 @@ class HnswIndex(VectorIndex):
         self._index.save_index(str(path / "hnsw.bin"))
         check_hnsw_file(path / "hnsw.bin")
         np.save(path / "live_labels.npy", self.labels())
-        (path / "hnsw.json").write_text(
-            json.dumps({"max_elements": self._index.get_max_elements()})
-        )
+        meta = {"max_elements": self._index.get_max_elements(), "format": SNAPSHOT_FORMAT}
+        (path / "hnsw.json").write_text(json.dumps(meta))
 
     @classmethod
     def load(cls, path: Path, dim: int, metric: Metric, params: HnswParams) -> HnswIndex:
         self = cls.__new__(cls)
         self.dim, self.metric, self.params = dim, metric, params
-        capacity = json.loads((path / "hnsw.json").read_text())["max_elements"]
+        meta = json.loads((path / "hnsw.json").read_text())
+        if meta.get("format", 1) < SNAPSHOT_FORMAT:
+            raise StaleGraph("saved by a nestvec that reused deleted slots; rebuilt once")
+        capacity = meta["max_elements"]
         self._index = hnswlib.Index(space=metric.kind, dim=dim)
         self._index.load_index(str(path / "hnsw.bin"), max_elements=capacity)
         self._live = set(np.load(path / "live_labels.npy").tolist())
         self._ef_gate = _EfGate()
         return self
+
+
+class StaleGraph(Exception):
+    """A graph saved in an older format, which the store rebuilds rather than serves."""
