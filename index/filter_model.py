@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from index.instants import instant
 from nestvec.text import is_unicode
 
 
@@ -153,6 +154,37 @@ class TextCondition(SqlOnly):
     match: MatchText
 
 
+def _instant(text: str) -> float:
+    moment = instant(text)
+    if moment is None:
+        raise ValueError("a bound is a number or an RFC 3339 date-time (2023-02-08T10:49:00Z)")
+    return moment
+
+
+DateTime = Annotated[StrictStr, AfterValidator(_instant)]  # seconds since the epoch, once valid
+
+
+class DatetimeRange(_Strict):
+    gt: DateTime | None = None
+    gte: DateTime | None = None
+    lt: DateTime | None = None
+    lte: DateTime | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> DatetimeRange:
+        if all(getattr(self, b) is None for b in ("gt", "gte", "lt", "lte")):
+            raise ValueError("range needs at least one of: gt, gte, lt, lte")
+        return self
+
+
+class DatetimeCondition(SqlOnly):
+    """`{"key", "range"}` with date-time bounds (Qdrant's DatetimeRange): some string element
+    is a date-time within them (index/instants.py); bounds are kept as epoch seconds."""
+
+    field: Key = Field(alias="key")
+    bounds: DatetimeRange = Field(alias="range")
+
+
 class ValuesCount(_Strict):
     gt: Int64 | None = None
     gte: Int64 | None = None
@@ -269,6 +301,9 @@ def _kind(item: Any) -> str:
     if "key" in item or "match" in item or "range" in item or "values_count" in item:
         if "values_count" in item:
             return "[ValuesCountCondition]"
+        bounds = item.get("range")
+        if isinstance(bounds, dict) and any(isinstance(b, str) for b in bounds.values()):
+            return "[DatetimeCondition]"
         match = item.get("match")
         text = isinstance(match, dict) and "text" in match
         return "[TextCondition]" if text else LEGACY
@@ -279,6 +314,7 @@ def _kind(item: Any) -> str:
 Condition = Annotated[
     Annotated[FieldCondition | Filter, Tag(LEGACY)]
     | Annotated[TextCondition, Tag("[TextCondition]")]
+    | Annotated[DatetimeCondition, Tag("[DatetimeCondition]")]
     | Annotated[ValuesCountCondition, Tag("[ValuesCountCondition]")]
     | Annotated[IsEmpty, Tag("[IsEmpty]")]
     | Annotated[IsNull, Tag("[IsNull]")]

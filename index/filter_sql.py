@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from index import text_words
+from index import instants, text_words
 from index.filter_model import (
     ARRAY,
+    DatetimeCondition,
+    DatetimeRange,
     Filter,
     HasId,
     IsEmpty,
@@ -189,6 +191,8 @@ def _sql_only(item: SqlOnly) -> tuple[str, list[Any]]:
     if isinstance(item, IsEmpty):
         path = json_path(item.is_empty.key)
         return f"({_COUNT} = 0)", [path, path]
+    if isinstance(item, DatetimeCondition):
+        return _range_sql(element_path(item.field), item.bounds, f"{instants.FUNCTION}(e.value)")
     if isinstance(item, TextCondition):
         wanted = words(item.match.text)
         if not wanted:  # no word to look for: Qdrant's engine matches nothing
@@ -220,13 +224,18 @@ def _ids(ids: list[str | int]) -> list[str]:
     return [str(i) for i in ids]
 
 
-def _range_sql(path: str | tuple[str, ...], rng: Range) -> tuple[str, list[Any]]:
+def _range_sql(
+    path: str | tuple[str, ...], rng: Range | DatetimeRange, instant_of: str | None = None
+) -> tuple[str, list[Any]]:
+    """Numbers within the bounds; with `instant_of` (SQL giving a string's epoch seconds, NULL
+    for a string that is no date-time), date-time strings within them."""
     ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-    preds = ["e.type IN ('integer', 'real')"]
+    preds = ["e.type IN ('integer', 'real')" if instant_of is None else "e.type = 'text'"]
+    value = instant_of or "e.value"
     params: list[Any] = []
     for name, op in ops.items():
         bound = getattr(rng, name)
         if bound is not None:
-            preds.append(f"e.value {op} ?")
+            preds.append(f"{value} {op} ?")
             params.append(bound)
     return _exists(path, " AND ".join(preds), params)

@@ -3,7 +3,6 @@ the failing location as the user's JSON spells it (index/filter_sql.py compiles 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -60,7 +59,6 @@ def _validate(raw: Any) -> Filter:
         raise InvalidFilter(message, "filter") from None
 
 
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # how a DatetimeRange bound starts (RFC 3339)
 # Qdrant filter syntax this engine does not evaluate, by the key that introduces it
 UNSUPPORTED = {
     "nested": "nested (array-of-objects) conditions",
@@ -72,8 +70,7 @@ UNSUPPORTED = {
 
 
 def _refuse_unsupported(raw: Any, loc: list[str]) -> None:
-    """InvalidFilter naming Qdrant syntax that is not supported here (not "field required"),
-    and a datetime `range` bound ("range bounds are numbers", not "a valid integer")."""
+    """InvalidFilter naming Qdrant syntax that is not supported here (not "field required")."""
     if isinstance(raw, list):
         for i, item in enumerate(raw):
             _refuse_unsupported(item, [*loc, str(i)])
@@ -85,9 +82,6 @@ def _refuse_unsupported(raw: Any, loc: list[str]) -> None:
             raise InvalidFilter(
                 f"invalid filter at {at}: {UNSUPPORTED[key]} are not supported", "filter"
             )
-        if key == "range" and isinstance(value, dict) and any(map(_is_date, value.values())):
-            reason = "range bounds are numbers (datetime ranges are not supported)"
-            raise InvalidFilter(f"invalid filter at {at}: {reason}", "filter")
         if key in ("must", "should", "must_not", "min_should", "conditions", "filter"):
             _refuse_unsupported(value, [*loc, key])
 
@@ -105,10 +99,6 @@ def _nulls_absent(raw: Any) -> Any:
 def _at(loc: list[str]) -> str:
     # list positions come as digit strings here; a condition's own names never are digits
     return field_path(int(p) if p.isascii() and p.isdigit() else p for p in loc)
-
-
-def _is_date(value: Any) -> bool:
-    return isinstance(value, str) and DATE.match(value) is not None
 
 
 def _match_type(loc: list[str], error: Any) -> str | None:
@@ -175,6 +165,7 @@ def sql_only_conditions(flt: Filter) -> list[str]:
 
 _KIND_NAMES = {
     "TextCondition": "match.text",
+    "DatetimeCondition": "a date-time range",
     "ValuesCountCondition": "values_count",
     "IsEmpty": "is_empty",
     "IsNull": "is_null",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from index import text_words
+from index import sql_functions
 from index.errors import CollectionDeleted
 from index.store_connections import Readers, Transaction
 from index.store_schema import (
@@ -51,7 +51,7 @@ class PointStore:
         self._db = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
         )
-        text_words.register(self._db)  # filters' match.text (a delete by filter writes here)
+        sql_functions.register(self._db)  # for filters (a delete by filter runs here)
         uri = Path(path).absolute().as_uri() + "?mode=ro"  # as_uri quotes '?', '#', '%'
         self._readers = Readers(uri, BUSY_TIMEOUT_S)
         with self.closed_on_error():

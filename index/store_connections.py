@@ -9,7 +9,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 
-from index import text_words
+from index import sql_functions
 
 # A thread keeps the readers of the stores it read last; reading another closes its oldest.
 # Each reader holds two file descriptors (the file and its -wal): kept for every store by
@@ -85,7 +85,7 @@ class Readers:
             )  # fmt: skip
             # no mmap: 11 us faster per 10-row payload join, but every scan left the whole
             # file resident in each reader thread's mapping (5x raw RSS at 1M points)
-            text_words.register(db)
+            sql_functions.register(db)
             reader = Reader(db)
             # left to the garbage collector at a thread's end, a reader's descriptors were
             # never freed: a deleted collection's files stayed held, ~17 descriptors each

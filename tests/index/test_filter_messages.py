@@ -14,7 +14,7 @@ from index.filters import parse_filter
 
 KEPT: list[tuple[Any, str]] = [
     ({"must": [{"key": "g", "match": {"regex": "x"}}]}, "must[0].match.regex: Extra inputs"),
-    ({"must": [{"key": "n", "range": {"gt": "ten"}}]}, "must[0].range.gt: Input should be a valid"),
+    ({"must": [{"key": "n", "range": {"gt": "ten"}}]}, "must[0].range.gt: a bound is a number or"),
     ({"must": [{"foo": 1}]}, "must[0].key: Field required"),
     ({"should": [{"match": {"value": 1}}]}, "should[0].key: Field required"),
     ({"must": [{"key": "a"}]}, "must[0]: a condition needs exactly one of: match, range"),
@@ -80,10 +80,6 @@ def test_filter_error_message(raw: Any, message: str) -> None:
         ({"must": [{"nested": {"key": "a", "filter": {}}}]}, "must[0].nested: nested"),
         ({"must": [{"has_vector": "image"}]}, "must[0].has_vector: has_vector conditions are not"),
         ({"should": [{"key": "g", "geo_radius": {}}]}, "should[0].geo_radius: geo conditions"),
-        (
-            {"must": [{"key": "d", "range": {"gte": "2023-01-01T00:00:00Z"}}]},
-            "must[0].range: range bounds are numbers (datetime ranges are not supported)",
-        ),
         (
             {"min_should": {"conditions": [{"nested": {}}], "min_count": 1}},
             "min_should.conditions[0].nested: nested",
