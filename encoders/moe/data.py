@@ -1,9 +1,9 @@
 """Domains, training pairs and held-out evaluation sets for the MoE encoder, from ../shared/data.
 
-Domains: `scifact`, `nfcorpus`, and AG News's four topics (`world`, `sports`, `business`,
-`scitech`). Pairs: SciFact train qrels (claim <-> cited abstract) plus title <-> abstract for
-every abstract; NFCorpus train qrels (question <-> abstract); AG News title <-> description on a
-fixed, seeded, per-topic 80/20 split whose held-out rows are saved with the model.
+Domains: `scifact`, `nfcorpus` and `news` (AG News, all four topics). Pairs: SciFact train qrels
+(claim <-> cited abstract) plus title <-> abstract for every abstract; NFCorpus train qrels
+(question <-> abstract); AG News title <-> description on a fixed, seeded, per-topic 80/20 split
+whose held-out rows are saved with the model.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from encoders.moe.model import DOMAINS
+from encoders.moe.model import DOMAINS  # noqa: F401 (training code reads them here)
 
-AG_TOPICS = DOMAINS[2:]  # class_index 1..4 in ag_news_test/test.csv
+AG_TOPICS = ("world", "sports", "business", "scitech")  # class_index 1..4 in ag_news_test/test.csv
+NEWS = "news"  # the domain of every AG News topic
 SPLIT_FILE = "ag_news_split.json"
 
 Pair = tuple[str, str]
@@ -110,23 +111,27 @@ def training_pairs(data: Path, held: dict[str, list[int]]) -> dict[str, list[Pai
     pairs["scifact"] += [(d["title"], d["text"]) for d in docs.values() if d["title"]]
     nf = beir(data / "nfcorpus", "train")
     pairs["nfcorpus"] = [(nf.queries[q], nf.corpus[d]) for q, ds in nf.qrels.items() for d in ds]
-    pairs.update(ag_pairs(data, held, train=True))
+    pairs[NEWS] = _news(ag_pairs(data, held, train=True))
     return pairs
 
 
+def _news(by_topic: dict[str, list[Pair]]) -> list[Pair]:
+    """The topics' pairs interleaved (world, sports, business, scitech, world...): one domain."""
+    rounds = zip(*by_topic.values(), strict=False)  # equal sizes but for a remainder row
+    return [pair for pairs in rounds for pair in pairs]
+
+
 def ag_retrieval(data: Path, held: dict[str, list[int]]) -> dict[str, Retrieval]:
-    """Held-out title -> description per topic, against all held-out descriptions (every topic)."""
+    """Held-out title -> its description, against all held-out descriptions (every topic)."""
     held_pairs = ag_pairs(data, held, train=False)
-    corpus = {f"{t}-{i}": desc for t, ps in held_pairs.items() for i, (_, desc) in enumerate(ps)}
-    domain_of = {doc: doc.rsplit("-", 1)[0] for doc in corpus}
+    pairs = {f"{t}-{i}": pair for t, ps in held_pairs.items() for i, pair in enumerate(ps)}
     return {
-        topic: Retrieval(
-            {f"{topic}-{i}": title for i, (title, _) in enumerate(ps)},
-            corpus,
-            {f"{topic}-{i}": {f"{topic}-{i}": 1} for i in range(len(ps))},
-            domain_of,
+        NEWS: Retrieval(
+            {key: title for key, (title, _) in pairs.items()},
+            {key: desc for key, (_, desc) in pairs.items()},
+            {key: {key: 1} for key in pairs},
+            dict.fromkeys(pairs, NEWS),
         )
-        for topic, ps in held_pairs.items()
     }
 
 
@@ -149,8 +154,7 @@ def router_texts(
         if train:
             texts += list(task.corpus.values())
         by_domain[name] = texts
-    for topic, ps in ag_pairs(data, held, train=train).items():
-        by_domain[topic] = [t for pair in ps for t in pair]
+    by_domain[NEWS] = [t for pair in _news(ag_pairs(data, held, train=train)) for t in pair]
     out = []
     for domain, texts in by_domain.items():
         rng.shuffle(texts)

@@ -49,8 +49,8 @@ def test_embed_with_one_domain_and_per_input(moe_client: TestClient) -> None:
     assert vectors.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
-    per_input = _embed(moe_client, domain=["scifact", "nfcorpus", "sports"])
-    assert [i["domain"] for i in per_input["items"]] == ["scifact", "nfcorpus", "sports"]
+    per_input = _embed(moe_client, domain=["scifact", "nfcorpus", "news"])
+    assert [i["domain"] for i in per_input["items"]] == ["scifact", "nfcorpus", "news"]
     # the first input took the same expert both times, so the same vector
     np.testing.assert_allclose(per_input["embeddings"][0], one["embeddings"][0], atol=1e-5)
 
@@ -91,7 +91,7 @@ def test_unknown_domain_is_422_listing_domains(moe_client: TestClient) -> None:
     assert all(d in r.json()["message"] for d in DOMAINS)
     r = moe_client.post(
         "/v1/embed",
-        json={"encoder": "moe-minilm", "inputs": TEXTS, "domain": ["scifact", "law", "world"]},
+        json={"encoder": "moe-minilm", "inputs": TEXTS, "domain": ["scifact", "law", "news"]},
     )
     assert_error(r, 422, "invalid_input", "domain[1]")
     r = moe_client.post(
@@ -154,7 +154,7 @@ def test_an_offline_build_into_a_domain_collection_encodes_with_its_domain(
 
     models, data = tiny_data_dir / "models", tmp_path / "data"
     client = make_client(data_dir=data, models_dir=models)
-    body = {"name": "sp", "encoder": "moe-minilm", "domain": "sports"}
+    body = {"name": "sp", "encoder": "moe-minilm", "domain": "news"}
     assert client.post("/v1/collections", json=body).status_code == 201
     client.__exit__(None, None, None)
     source = tmp_path / "docs.jsonl"
@@ -181,10 +181,10 @@ def test_an_offline_build_into_a_domain_collection_encodes_with_its_domain(
     ids = [str(i) for i in range(len(TEXTS))]
     got = client.get("/v1/collections/sp/points", params={"ids": ids, "with_vector": True}).json()
     stored = np.array([p["vector"] for p in got["points"]])
-    sports = np.array(_embed(client, domain="sports")["embeddings"])
+    news = np.array(_embed(client, domain="news")["embeddings"])
     routed = np.array(_embed(client)["embeddings"])
-    assert np.all(np.sum(stored * sports, 1) > np.sum(stored * routed, 1) - 1e-6)
-    np.testing.assert_allclose(stored, sports, atol=5e-3)  # bfloat16 batching noise
+    assert np.all(np.sum(stored * news, 1) > np.sum(stored * routed, 1) - 1e-6)
+    np.testing.assert_allclose(stored, news, atol=5e-3)  # bfloat16 batching noise
 
 
 def test_a_search_domain_names_its_own_search_and_needs_a_text_query(
@@ -197,9 +197,9 @@ def test_a_search_domain_names_its_own_search_and_needs_a_text_query(
     points = [{"id": str(i), "text": t} for i, t in enumerate(TEXTS)]
     assert moe_client.put("/v1/collections/dq/points", json={"points": points}).status_code == 200
     text = {"query": {"text": "vitamin D"}}
-    batch = {"searches": [{**text, "domain": "sports"}, {**text, "domain": "nosuch"}]}
+    batch = {"searches": [{**text, "domain": "news"}, {**text, "domain": "nosuch"}]}
     answer = moe_client.post("/v1/collections/dq/search/batch", json=batch)
     assert_error(answer, 422, "invalid_input", "searches[1].domain")
-    by_id = {"query": {"id": "0"}, "domain": "sports"}
+    by_id = {"query": {"id": "0"}, "domain": "news"}
     answer = moe_client.post("/v1/collections/dq/search", json=by_id)
     assert_error(answer, 422, "invalid_input", "domain")

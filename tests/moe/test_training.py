@@ -30,10 +30,10 @@ DOMAINS = list(data.DOMAINS)
 def test_domains_are_balanced_by_steps_not_pairs() -> None:
     held = data.ag_split(DATA)
     pairs = data.training_pairs(DATA, held)
-    assert len(pairs["nfcorpus"]) > 20 * len(pairs["world"])  # very unequal pair counts
+    assert len(pairs["nfcorpus"]) > 15 * len(pairs["news"])  # very unequal pair counts
     cfg = TrainConfig(steps=60, batch_size=4)
     drawn = list(batches(pairs, cfg))
-    assert Counter(d for d, _ in drawn) == dict.fromkeys(pairs, 10)
+    assert Counter(d for d, _ in drawn) == dict.fromkeys(pairs, 60 // len(pairs))
     for start in range(0, 60, len(pairs)):  # every round visits every domain once
         assert {d for d, _ in drawn[start : start + len(pairs)]} == set(pairs)
     for domain, batch in drawn:
@@ -55,10 +55,11 @@ def test_batches_hold_no_judged_positive_as_a_negative() -> None:
 
 def test_moe_training_moves_only_experts_and_their_gates(base_model: Any) -> None:
     held = data.ag_split(DATA)
-    pairs = {d: p[:32] for d, p in data.ag_pairs(DATA, held, train=True).items()}
+    # two of the three domains: the third's expert and gate must stay as built
+    pairs = {d: p[:32] for d, p in data.training_pairs(DATA, held).items() if d != "nfcorpus"}
     model = build_moe(DOMAINS, "middle", base_model)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = TrainConfig(steps=4, batch_size=4, max_seq_length=32)
+    cfg = TrainConfig(steps=2, batch_size=4, max_seq_length=32)
     run = train_contrastive(model, pairs, cfg, domains=DOMAINS, desc="test")
     assert run["steps_per_domain"] == dict.fromkeys(pairs, 1)
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
@@ -84,7 +85,7 @@ def test_confusion_rows_are_true_domains() -> None:
 
 def test_router_reports_held_out_accuracy_and_confusion(tiny_data_dir: Path) -> None:
     report = json.loads((tiny_data_dir / "models" / "moe-minilm" / "train_report.json").read_text())
-    assert report["steps_per_domain"] == dict.fromkeys(DOMAINS, 1)
+    assert report["steps_per_domain"] == dict.fromkeys(DOMAINS, 6 // len(DOMAINS))  # --tiny: 6
     matrix = report["router_confusion"]["matrix"]
     assert report["router_confusion"]["rows_true_columns_chosen"] == DOMAINS
     assert sum(map(sum, matrix)) == report["router_held_out_texts"] == 24 * len(DOMAINS)
