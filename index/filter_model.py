@@ -72,18 +72,22 @@ class Match(_Strict):
         return self
 
 
-class Range(_Strict):
+class _Bounds(_Strict):
+    what: ClassVar[str] = "range"
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> _Bounds:
+        # an empty range would silently mean "the key holds a number": refuse it as a mistake
+        if all(getattr(self, b) is None for b in ("gt", "gte", "lt", "lte")):
+            raise ValueError(f"{self.what} needs at least one of: gt, gte, lt, lte")
+        return self
+
+
+class Range(_Bounds):
     gt: Number | None = None
     gte: Number | None = None
     lt: Number | None = None
     lte: Number | None = None
-
-    @model_validator(mode="after")
-    def _some_bound(self) -> Range:
-        # an empty range would silently mean "the key holds a number": refuse it as a mistake
-        if all(getattr(self, b) is None for b in ("gt", "gte", "lt", "lte")):
-            raise ValueError("range needs at least one of: gt, gte, lt, lte")
-        return self
 
 
 class FieldCondition(_Strict):
@@ -164,17 +168,11 @@ def _instant(text: str) -> float:
 DateTime = Annotated[StrictStr, AfterValidator(_instant)]  # seconds since the epoch, once valid
 
 
-class DatetimeRange(_Strict):
+class DatetimeRange(_Bounds):
     gt: DateTime | None = None
     gte: DateTime | None = None
     lt: DateTime | None = None
     lte: DateTime | None = None
-
-    @model_validator(mode="after")
-    def _some_bound(self) -> DatetimeRange:
-        if all(getattr(self, b) is None for b in ("gt", "gte", "lt", "lte")):
-            raise ValueError("range needs at least one of: gt, gte, lt, lte")
-        return self
 
 
 class DatetimeCondition(SqlOnly):
@@ -185,17 +183,12 @@ class DatetimeCondition(SqlOnly):
     bounds: DatetimeRange = Field(alias="range")
 
 
-class ValuesCount(_Strict):
+class ValuesCount(_Bounds):
+    what: ClassVar[str] = "values_count"
     gt: Int64 | None = None
     gte: Int64 | None = None
     lt: Int64 | None = None
     lte: Int64 | None = None
-
-    @model_validator(mode="after")
-    def _some_bound(self) -> ValuesCount:
-        if all(getattr(self, b) is None for b in ("gt", "gte", "lt", "lte")):
-            raise ValueError("values_count needs at least one of: gt, gte, lt, lte")
-        return self
 
 
 class ValuesCountCondition(SqlOnly):

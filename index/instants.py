@@ -19,11 +19,9 @@ def instant(value: object) -> float | None:
         return None  # not even YYYY-MM-DD (fromisoformat would take 20230208 too)
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError):  # year 1 a zone east of UTC is before datetime.min
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def register(db: sqlite3.Connection) -> None:

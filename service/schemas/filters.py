@@ -30,13 +30,17 @@ class MatchCondition(_Schema):
     except_: list[StrictStr] | list[StrictInt] | None = Field(None, alias="except")
 
 
-class RangeCondition(_Schema):
-    """At least one bound."""
+# a number, or an RFC 3339 date-time for a date-time range (Qdrant's DatetimeRange)
+Bound = float | Annotated[StrictStr, Field(json_schema_extra={"format": "date-time"})]
 
-    gt: float | None = None
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
+
+class RangeCondition(_Schema):
+    """At least one bound: numbers, or date-times compared as instants."""
+
+    gt: Bound | None = None
+    gte: Bound | None = None
+    lt: Bound | None = None
+    lte: Bound | None = None
 
 
 class ValuesCount(_Schema):
