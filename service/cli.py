@@ -172,21 +172,21 @@ def _check_data_dir(data_dir: Path) -> None:
 
 
 def _check_descriptors(data_dir: Path) -> None:
-    """Refuse an open-files limit (lifted to the hard one by `_run`) that the collections on
-    disk need more than (past it, start-up failed to open the rest: one line here instead), and
-    warn of one that busy worker threads may run past."""
+    """Refuse an open-files limit (lifted to the hard one by `_run`) too low to open the
+    collections on disk (start-up failed past it; one line here), and warn of one that busy
+    worker threads may run past."""
     from index.store_connections import READERS_PER_THREAD
     from nestvec import descriptors
 
     held = sum(1 for p in (data_dir / "collections").iterdir() if not p.name.startswith("."))
-    # per collection: its file, -wal, -shm and one SQLite keeps for its readers; then the
-    # process's own (libraries, models, sockets)
-    needed = 4 * held + 256
+    needed = 4 * held + 256  # a store's file, -wal, -shm, one for readers; the process's own
     limit = descriptors.limit()
     if limit < needed:
         message = f"{held} collections need about {needed} open files; the limit is "
         raise ServiceError(f"{message}{limit} (raise it: ulimit -n {needed})")
-    busy = needed + WORKER_THREADS * 2 * READERS_PER_THREAD  # each thread's readers: 2 each
+    # each thread's readers (2 each), and the descriptors SQLite keeps from readers closed while
+    # other threads read (537 collections read by 40 clients held 15.6 per collection)
+    busy = 16 * held + 256 + WORKER_THREADS * 2 * READERS_PER_THREAD
     if limit < busy:
         log.warning(
             "the open-files limit %d may run out under load with %d collections (about %d "
