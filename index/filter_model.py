@@ -18,8 +18,6 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    StrictBool,
-    StrictFloat,
     StrictInt,
     StrictStr,
     Tag,
@@ -27,39 +25,21 @@ from pydantic import (
     model_validator,
 )
 
-from index.instants import instant
-from nestvec.text import is_unicode
+from index.filter_values import (
+    DatetimeRange,
+    Int64,
+    Range,
+    Scalar,
+    Strict,
+    Text,
+    Value,
+    ValuesCount,
+    no_nul,
+    utf8_only,
+)
 
 
-def _utf8(text: str) -> str:
-    # a lone surrogate ("\ud800" in JSON) cannot be bound to SQLite: refuse it up front
-    if not is_unicode(text):
-        raise ValueError("text must be valid unicode (no lone surrogates)")
-    return text
-
-
-def _no_nul(text: str) -> str:
-    # SQLite 3.40 decodes a JSON "\u0000" by ending the string there, so a value holding it
-    # could never be compared exactly: refuse it rather than answer wrongly
-    if "\x00" in text:
-        raise ValueError("a match value may not contain NUL (\\u0000)")
-    return text
-
-
-# SQLite integers are 64-bit (a larger bound would fail to bind) and NaN/inf order nothing.
-Text = Annotated[StrictStr, AfterValidator(_utf8)]
-Value = Annotated[Text, AfterValidator(_no_nul)]
-Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
-Finite = Annotated[StrictFloat, Field(allow_inf_nan=False)]
-Scalar = Value | Int64 | StrictBool
-Number = Int64 | Finite
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Match(_Strict):
+class Match(Strict):
     value: Scalar | None = None
     any: list[Value] | list[Int64] | None = None
     except_: list[Value] | list[Int64] | None = Field(None, alias="except")
@@ -72,25 +52,7 @@ class Match(_Strict):
         return self
 
 
-class _Bounds(_Strict):
-    what: ClassVar[str] = "range"
-
-    @model_validator(mode="after")
-    def _some_bound(self) -> _Bounds:
-        # an empty range would silently mean "the key holds a number": refuse it as a mistake
-        if all(getattr(self, b) is None for b in ("gt", "gte", "lt", "lte")):
-            raise ValueError(f"{self.what} needs at least one of: gt, gte, lt, lte")
-        return self
-
-
-class Range(_Bounds):
-    gt: Number | None = None
-    gte: Number | None = None
-    lt: Number | None = None
-    lte: Number | None = None
-
-
-class FieldCondition(_Strict):
+class FieldCondition(Strict):
     key: Text = Field(min_length=1)
     match: Match | None = None
     range: Range | None = None
@@ -132,12 +94,12 @@ def _no_array(key: str) -> str:
 
 ARRAY = "[]"
 # min_length sits on the str itself: after a validator pydantic words it "at least 1 item"
-_NonEmpty = Annotated[StrictStr, Field(min_length=1), AfterValidator(_utf8)]
+_NonEmpty = Annotated[StrictStr, Field(min_length=1), AfterValidator(utf8_only)]
 Key = Annotated[_NonEmpty, AfterValidator(_plain_key), AfterValidator(_array_key)]
 PlainKey = Annotated[_NonEmpty, AfterValidator(_plain_key), AfterValidator(_no_array)]
 
 
-class SqlOnly(_Strict):
+class SqlOnly(Strict):
     """A condition only SQLite answers. The payload index reads `key` and `range` of each
     condition to decide what it covers; reading None here, it leaves these to SQLite."""
 
@@ -146,7 +108,7 @@ class SqlOnly(_Strict):
     range: ClassVar[None] = None
 
 
-class MatchText(_Strict):
+class MatchText(Strict):
     text: Value = Field(min_length=1)
 
 
@@ -158,37 +120,12 @@ class TextCondition(SqlOnly):
     match: MatchText
 
 
-def _instant(text: str) -> float:
-    moment = instant(text)
-    if moment is None:
-        raise ValueError("a bound is a number or an RFC 3339 date-time (2023-02-08T10:49:00Z)")
-    return moment
-
-
-DateTime = Annotated[StrictStr, AfterValidator(_instant)]  # seconds since the epoch, once valid
-
-
-class DatetimeRange(_Bounds):
-    gt: DateTime | None = None
-    gte: DateTime | None = None
-    lt: DateTime | None = None
-    lte: DateTime | None = None
-
-
 class DatetimeCondition(SqlOnly):
     """`{"key", "range"}` with date-time bounds (Qdrant's DatetimeRange): some string element
     is a date-time within them (index/instants.py); bounds are kept as epoch seconds."""
 
     field: Key = Field(alias="key")
     bounds: DatetimeRange = Field(alias="range")
-
-
-class ValuesCount(_Bounds):
-    what: ClassVar[str] = "values_count"
-    gt: Int64 | None = None
-    gte: Int64 | None = None
-    lt: Int64 | None = None
-    lte: Int64 | None = None
 
 
 class ValuesCountCondition(SqlOnly):
@@ -198,7 +135,7 @@ class ValuesCountCondition(SqlOnly):
     values_count: ValuesCount
 
 
-class PayloadField(_Strict):
+class PayloadField(Strict):
     key: PlainKey
 
 
@@ -214,7 +151,7 @@ class IsNull(SqlOnly):
     is_null: PayloadField
 
 
-PointIdValue = Annotated[_NonEmpty, AfterValidator(_no_nul)] | Annotated[StrictInt, Field(ge=0)]
+PointIdValue = Annotated[_NonEmpty, AfterValidator(no_nul)] | Annotated[StrictInt, Field(ge=0)]
 
 
 class HasId(SqlOnly):
@@ -223,7 +160,7 @@ class HasId(SqlOnly):
     has_id: list[PointIdValue]
 
 
-class MinShouldSpec(_Strict):
+class MinShouldSpec(Strict):
     conditions: list[Condition]
     # at least 1, as Qdrant (0 held for every point); SQLite binds 64-bit integers
     min_count: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
@@ -240,7 +177,7 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, dict) else value
 
 
-class Filter(_Strict):
+class Filter(Strict):
     must: list[Condition] | None = None
     should: list[Condition] | None = None
     must_not: list[Condition] | None = None
