@@ -40,7 +40,7 @@ def test_encoders_declare_nested_dims_and_artifacts(api: TestClient, data_dir: P
     assert mrl["nested_dims"] == NESTED and adapter["nested_dims"] == NESTED
     assert mrl["artifact"] == {
         "available": False,
-        "path": str(data_dir / "models" / "minilm-mrl"),
+        "path": "minilm-mrl",  # relative to the models dir: no server path shown
         "train_command": "nestvec train mrl --mode finetune",
         "fallback": "minilm",
     }
