@@ -59,10 +59,11 @@ def repair_payloads(db: sqlite3.Connection, where: str) -> None:
     repaired = 0
     for label, text in db.execute(SUSPECT_PAYLOADS, ("\\ud",)).fetchall():
         try:
-            fixed = json.dumps(_json_only(json.loads(text)))
+            parsed = json.loads(text)
+            fixed = json.dumps(_json_only(parsed))
         except (ValueError, RecursionError):  # not JSON even to Python: left for the store check
             continue
-        if fixed != json.dumps(json.loads(text)):
+        if fixed != json.dumps(parsed):
             db.execute("UPDATE points SET payload = ? WHERE label = ?", (fixed, label))
             repaired += 1
     if repaired:
