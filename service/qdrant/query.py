@@ -227,13 +227,17 @@ def _shown(
     """Hits after `offset`, within `score_threshold`, in Qdrant's ScoredPoint shape; `raw`:
     scores shown as they are, higher is better (recommend strategies), not as distances."""
     metric = collection.config.metric
-    distance = not raw and metric == "l2"  # Qdrant shows Euclid's search scores as distances
-    shown = []
-    for hit in hits[req.offset :]:
-        score = hit.score if raw else to_score(hit.score, metric)
-        if passes(score, req.score_threshold, distance):
-            shown.append(scored(hit, metric, req.with_payload, req.with_vector, score))
-    return shown
+    scores = [hit.score if raw else to_score(hit.score, metric) for hit in hits]
+    # Qdrant takes hits while they pass the threshold by the distance's own order, custom
+    # strategy scores too: under Euclid a best_score threshold keeps scores below it, and the
+    # first hit at or past it ends the answer (its take_while), before the offset is skipped
+    passing = 0
+    while passing < len(hits) and passes(scores[passing], req.score_threshold, metric == "l2"):
+        passing += 1
+    return [
+        scored(hit, metric, req.with_payload, req.with_vector, score)
+        for hit, score in zip(hits[req.offset : passing], scores[req.offset : passing], strict=True)
+    ]
 
 
 def _knobs(collection: Collection, params: SearchParams | None) -> dict[str, Any] | None:

@@ -387,7 +387,7 @@ def test_payload_selectors_are_json_paths(qc: QdrantClient) -> None:
 def test_recommend_strategies_score_as_qdrants_own_engine(qc: QdrantClient, distance: str) -> None:
     """qdrant-client's in-process engine is Qdrant's scoring written in Python. Under Euclid,
     best_score came back negated (the best hit scored lowest), sum_scores ranked by -d where
-    Qdrant sums -d^2, and score_threshold let through hits below it."""
+    Qdrant sums -d^2, and score_threshold kept Euclid's strategy scores above it."""
     name = f"reco_{distance.lower()}"
     local = QdrantClient(":memory:")
     vectors = np.random.default_rng(3).normal(size=(300, 16)).astype(np.float32)
@@ -403,9 +403,21 @@ def test_recommend_strategies_score_as_qdrants_own_engine(qc: QdrantClient, dist
         got = qc.query_points(name, query=query, limit=8).points
         assert [p.id for p in got] == [p.id for p in want], (strategy, got, want)
         np.testing.assert_allclose([p.score for p in got], [p.score for p in want], rtol=1e-3)
-        threshold = want[4].score - 1e-6  # the best five pass it
-        cut = qc.query_points(name, query=query, limit=8, score_threshold=threshold).points
-        assert [p.id for p in cut] == [p.id for p in want[:5]], (strategy, cut)
+        # Qdrant checks a threshold by the distance's order, custom scores too (Euclid: kept
+        # while below it); nestvec kept Euclid's strategy scores above it, the opposite points
+        for threshold in (want[4].score - 1e-6, want[0].score + 1e-3, want[-1].score - 1e-3):
+            cut = qc.query_points(name, query=query, limit=8, score_threshold=threshold).points
+            ref = local.query_points(name, query=query, limit=8, score_threshold=threshold).points
+            assert [p.id for p in cut] == [p.id for p in ref], (strategy, threshold, cut, ref)
+        for offset in (0, 2):
+            threshold = want[0].score + 1e-3
+            cut = qc.query_points(
+                name, query=query, limit=3, offset=offset, score_threshold=threshold
+            ).points
+            ref = local.query_points(
+                name, query=query, limit=3, offset=offset, score_threshold=threshold
+            ).points
+            assert [p.id for p in cut] == [p.id for p in ref], (strategy, offset, cut, ref)
     local.close()
 
 
