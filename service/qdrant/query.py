@@ -216,9 +216,13 @@ def _examples(given: Any, what: str) -> list[Any]:
 
 def _check_vector(vector: list[Any], field: str) -> list[float]:
     """A dense vector of numbers (the query's free-form shape is checked here)."""
-    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector):
-        raise ServiceError("a vector holds numbers only (multivectors are not supported)", field)
-    return vector
+    if all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector):
+        return vector
+    if any(x is None for x in vector):  # qdrant-client (pydantic) sends NaN and inf as null
+        raise ServiceError("vector values must be finite numbers (NaN and inf arrive as null)", field)
+    if any(isinstance(x, list) for x in vector):
+        raise ServiceError("multivectors are not supported", field)
+    raise ServiceError("a vector holds numbers only", field)
 
 
 def _shown(

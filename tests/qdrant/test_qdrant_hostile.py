@@ -288,3 +288,14 @@ def test_optional_qdrant_fields_may_be_null_and_search_takes_the_named_unnamed_v
         result = answer.json()["result"]
         hits = result["points"] if path == "query" else result
         assert [h["id"] for h in hits] == [h["id"] for h in plain]
+
+
+def test_a_null_in_a_query_vector_says_nan_and_inf_arrive_so(qc: TestClient) -> None:
+    """qdrant-client writes NaN and inf as null; the answer spoke of multivectors."""
+    nan = [None, 0.2, 0.3, 0.4]
+    for body in ({"query": nan}, {"query": {"recommend": {"positive": [nan]}}}):
+        answer = qc.post(f"{C}/points/query", json=body)
+        assert_qdrant_error(answer, 422)
+        assert "finite numbers (NaN and inf arrive as null)" in answer.json()["status"]["error"]
+    answer = qc.post(f"{C}/points/query", json={"query": [[0.1, 0.2, 0.3, 0.4]]})
+    assert "multivectors are not supported" in answer.json()["status"]["error"]
