@@ -3,6 +3,8 @@ selection, the answer envelope, and the route class whose errors take Qdrant's e
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from typing import Any
@@ -100,69 +102,74 @@ def passes(score: float, threshold: float | None, distance: bool) -> bool:
 
 
 def select_payload(payload: dict[str, Any], spec: WithPayload | None) -> dict[str, Any] | None:
-    """The payload cut as `with_payload` asks: keys are JSON paths as in Qdrant (`a.b` keeps or
-    drops `b` inside `a`, `list[].b` inside each element of `list`)."""
+    """The payload cut as `with_payload` asks, by Qdrant's JSON paths (`a.b`: b inside a;
+    `list[].b`: b inside each element of list)."""
     if spec is None or spec is False:
         return None
     if spec is True:
         return payload
     if isinstance(spec, list):
-        kept = _kept(payload, _path_tree(spec))
-        return {} if kept is _NOTHING else kept  # type: ignore[no-any-return]
+        return _selected(payload, [_parsed_path(p) for p in spec], include=True)
     unknown = set(spec) - {"include", "exclude"}
     if unknown or len(spec) != 1:
         raise ServiceError("with_payload takes a bool, a key list, {include} or {exclude}")
-    if "include" in spec:
-        return select_payload(payload, spec["include"])
-    return _dropped(payload, _path_tree(spec["exclude"]))  # type: ignore[no-any-return]
+    include = "include" in spec
+    paths = [_parsed_path(p) for p in spec["include" if include else "exclude"]]
+    return _selected(payload, paths, include)
 
 
-_WHOLE: dict[str, Any] = {}  # a tree leaf: the value at that path, whole
+_EACH = ("[]",)  # an array step: each element (a key is a str, an index an int)
+_STEP = re.compile(r'\.(?:"((?:[^"\\]|\\.)*)"|([^."\[\]]+))|\[\]|\[(\d+)\]')
+_FIRST = re.compile(r'"((?:[^"\\]|\\.)*)"|([^."\[\]]+)')
 
 
-def _path_tree(paths: list[str]) -> dict[str, Any]:
-    """{"a": {"b": _WHOLE}, "t": _WHOLE} for ["a.b", "t"]; "[]" steps into arrays, which the
-    cuts below do element by element anyway."""
-    tree: dict[str, Any] = {}
-    for path in paths:
-        node, parts = tree, [p.removesuffix("[]") for p in path.split(".")]
-        for depth, part in enumerate(parts):
-            if node.get(part) is _WHOLE:
-                break  # a shorter path already keeps (or drops) all of it
-            if depth == len(parts) - 1:
-                node[part] = _WHOLE
-            else:
-                node = node.setdefault(part, {})
-    return tree
+def _parsed_path(path: str) -> list[Any]:
+    """`a.b[].c` -> ["a", "b", _EACH, "c"]; `"x.y"` is one key, `[2]` an index (Qdrant's syntax)."""
+    first = _FIRST.match(path) if isinstance(path, str) else None
+    if first is None:
+        raise ServiceError(f"{path!r} is not a JSON path", "with_payload")
+    steps, at = [first.group(2) or _unquoted(first.group(1), path)], first.end()
+    while at < len(path):
+        step = _STEP.match(path, at)
+        if step is None:
+            raise ServiceError(f"{path!r} is not a JSON path", "with_payload")
+        quoted, key, index = step.groups()
+        if step.group(0) == "[]":
+            steps.append(_EACH)
+        elif index is not None:
+            steps.append(int(index))
+        else:
+            steps.append(key if key is not None else _unquoted(quoted, path))
+        at = step.end()
+    return steps
 
 
-_NOTHING = object()  # what a path reaches when it reaches nothing (a null is a value it keeps)
+def _unquoted(quoted: str, path: str) -> str:
+    try:
+        return str(json.loads(f'"{quoted}"'))
+    except ValueError:  # an escape JSON has not
+        raise ServiceError(f"{path!r} is not a JSON path", "with_payload") from None
 
 
-def _kept(value: Any, tree: dict[str, Any]) -> Any:
-    """What of `value` the paths reach (_NOTHING: nothing; None was both, so `{"n": null}`
-    lost `n`)."""
-    if tree is _WHOLE:
+def _selected(value: Any, paths: list[list[Any]], include: bool) -> Any:
+    """Qdrant's `JsonPath::value_filter`: each object key and array element is kept or dropped by
+    its path (an element's path ends in `[]`, whatever its index), then walked within. Include
+    keeps a path that agrees with a pattern as far as both go (`a` for `a.b`, `a.b.c` too);
+    exclude drops a path that a pattern begins."""
+
+    def keep(path: list[Any]) -> bool:
+        if include:
+            return any(all(a == b for a, b in zip(p, path, strict=False)) for p in paths)
+        return not any(path[: len(p)] == p for p in paths)
+
+    def walk(value: Any, path: list[Any]) -> Any:
+        if isinstance(value, list):
+            return [walk(v, path + [_EACH]) for v in value] if keep(path + [_EACH]) else []
+        if isinstance(value, dict):
+            return {k: walk(v, path + [k]) for k, v in value.items() if keep(path + [k])}
         return value
-    if isinstance(value, list):
-        return [kept for v in value if (kept := _kept(v, tree)) is not _NOTHING]
-    if not isinstance(value, dict):
-        return _NOTHING
-    out = {k: _kept(value[k], sub) for k, sub in tree.items() if k in value}
-    return {k: v for k, v in out.items() if v is not _NOTHING} or _NOTHING
 
-
-def _dropped(value: Any, tree: dict[str, Any]) -> Any:
-    """`value` without what the paths reach."""
-    if isinstance(value, list):
-        return [_dropped(v, tree) for v in value]
-    if not isinstance(value, dict):
-        return value
-    return {
-        k: v if k not in tree else _dropped(v, tree[k])
-        for k, v in value.items()
-        if tree.get(k) is not _WHOLE
-    }
+    return walk(value, [])
 
 
 def wants_vector(spec: WithVector) -> bool:

@@ -383,6 +383,28 @@ def test_payload_selectors_are_json_paths(qc: QdrantClient) -> None:
     assert qc.retrieve("sel", [1], with_vectors=True)[0].vector is not None
 
 
+def test_payload_selectors_through_arrays_cut_as_qdrants_own_engine(qc: QdrantClient) -> None:
+    """Qdrant walks a payload path by path, an array element's path ending in `[]`: a scalar
+    element beside objects stayed out of `a.g[].h`, `x[][].y` found nothing, `a.b.nope` left no
+    `a`, and an exclude of `a.g[]` took the key itself, `x[].y` an element of a nested array."""
+    local = QdrantClient(":memory:")
+    payload = {"a": {"g": [{"h": 1, "i": 2}, {"h": 3}, 5], "b": {"c": 1}}, "x": [[{"y": 1}]]}
+    point = m.PointStruct(id=1, vector=VECTORS[0].tolist(), payload=payload)
+    for client in (qc, local):
+        client.create_collection("arr", vectors_config=m.VectorParams(size=DIM, distance="Dot"))
+        client.upsert("arr", [point])
+    paths = ["a.g[].h", "x[][].y", "a.b.nope", "a.g[]", "x[].y", "a.g", "a.h", "x[]", "a.g[0]"]
+    for path in paths:
+        for selector in (
+            m.PayloadSelectorInclude(include=[path]),
+            m.PayloadSelectorExclude(exclude=[path]),
+        ):
+            got = qc.retrieve("arr", [1], with_payload=selector)[0].payload
+            want = local.retrieve("arr", [1], with_payload=selector)[0].payload
+            assert got == want, (selector, got, want)
+    local.close()
+
+
 @pytest.mark.parametrize("distance", [m.Distance.EUCLID, m.Distance.COSINE, m.Distance.DOT])
 def test_recommend_strategies_score_as_qdrants_own_engine(qc: QdrantClient, distance: str) -> None:
     """qdrant-client's in-process engine is Qdrant's scoring written in Python. Under Euclid,
