@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -16,11 +17,13 @@ from encoders.errors import EmptyInput
 from index import METRICS
 from index.errors import PointNotFound
 from index.stored_point import StoredPoint, check_point_id
+from index.texts import read_texts
 from recommend.rank import rank
 from service.engine import Engine
 from service.errors import NoEncoder, UnsupportedInput, fields_renamed
 
 COSINE = METRICS["cosine"]
+DEFAULT_TEXT_FIELD = "text"  # also the field of a point upserted from a text
 QUERY_FIELD = {"inputs[0]": "query", "inputs": "query"}  # errors name the body's own field
 
 
@@ -76,11 +79,13 @@ def rank_points(
     collection = engine.catalog.get(collection_name)
     config = collection.config
     points = _points(collection.get(list(ids), with_vector=True), ids, config.name)
-    texts = [_text(p, text_field) for p in points]
+    texts = _texts(collection.path, points, text_field)
     if (encoder is not None and encoder != config.encoder) or dim not in (None, config.dim):
         missing = [i for i, t in enumerate(texts) if t is None]
         if missing:
             message = f"point {ids[missing[0]]!r} has no string payload field {text_field!r}"
+            if text_field == DEFAULT_TEXT_FIELD:
+                message += " and was not written from a text"
             raise UnsupportedInput(message, f"ids[{missing[0]}]")
         found = [t for t in texts if t is not None]
         # another width of the collection's own encoder is still its encoder, not the default
@@ -115,6 +120,13 @@ def _points(found: list[StoredPoint], ids: Sequence[str], collection: str) -> li
     return [by_id[i] for i in ids]
 
 
-def _text(point: StoredPoint, field: str) -> str | None:
-    value = point.payload.get(field)
-    return value if isinstance(value, str) else None
+def _texts(path: Path, points: list[StoredPoint], field: str) -> list[str | None]:
+    """Each point's payload text; under the default field, else the text it was encoded from
+    (kept for reindex: a point upserted with `text` has it in no payload field)."""
+    texts = [p.payload.get(field) for p in points]
+    texts = [t if isinstance(t, str) else None for t in texts]
+    textless = [p.id for p, t in zip(points, texts, strict=True) if t is None]
+    if textless and field == DEFAULT_TEXT_FIELD:
+        recorded = read_texts(path, textless)
+        texts = [recorded.get(p.id) if t is None else t for p, t in zip(points, texts, strict=True)]
+    return texts

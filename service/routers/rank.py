@@ -72,6 +72,10 @@ def _ranked(
             req.domain,
         )
         return ranked, ids
+    if req.collection is not None:  # never silently dropped: documents are ranked as sent
+        raise ServiceError(
+            "'collection' goes with 'ids'; documents are ranked as sent", "collection"
+        )
     texts = [_text(d, req.rank_fields, i) for i, d in enumerate(req.documents or [])]
     return rank_texts(engine, req.query, texts, encoder, req.top_n, req.dim, req.domain), None
 

@@ -88,6 +88,25 @@ def test_rank_ids_by_payload_text_with_another_encoder(client: TestClient) -> No
     assert_error(client.post("/v1/rank", json=no_model), 422, "no_encoder", "model")
 
 
+def test_rank_ids_of_text_points_with_another_encoder_use_their_texts(client: TestClient) -> None:
+    """Points upserted from `text` hold it in no payload field: ranking them with another
+    encoder said they had no text, and return_documents gave none."""
+    create_docs(client, encoder="fake")
+    ids = list(DOCS)
+    texts = [DOCS[i][0] for i in ids]
+    order, scores = cosine_order(client, QUERY, texts)
+    req = {"query": QUERY, "ids": ids, "collection": "docs", "model": "minilm"}
+    got = client.post("/v1/rank", json={**req, "return_documents": True}).json()["results"]
+    assert [x["id"] for x in got] == [ids[i] for i in order]
+    np.testing.assert_allclose([x["relevance_score"] for x in got], scores[order], atol=RANK_ATOL)
+    assert [x["document"]["text"] for x in got] == [texts[i] for i in order]
+    own = {"query": QUERY, "ids": ids, "collection": "docs", "return_documents": True}
+    shown = client.post("/v1/rank", json=own).json()["results"]  # the collection's own encoder
+    assert {x["id"]: x["document"]["text"] for x in shown} == dict(zip(ids, texts, strict=True))
+    titled = {**req, "text_field": "title"}  # a field named by the caller is that field only
+    assert_error(client.post("/v1/rank", json=titled), 422, "unsupported_input", "ids[0]")
+
+
 def test_tei_rerank_shape(client: TestClient) -> None:
     order, scores = cosine_order(client, QUERY, TEXTS)
     r = client.post("/rerank", json={"query": QUERY, "texts": TEXTS})
@@ -105,6 +124,10 @@ def test_rank_bad_inputs(client: TestClient) -> None:
     post = lambda body: client.post("/v1/rank", json=body)  # noqa: E731
     both = {"query": "q", "documents": ["a"], "ids": ["cat"], "collection": "docs"}
     assert_error(post(both), 422, "invalid_request", "documents")
+    # ignored, it ranked the documents whatever collection was named, even one that is not there
+    for name in ("docs", "nope"):
+        named = {"query": "q", "documents": ["a"], "collection": name}
+        assert_error(post(named), 422, "invalid_request", "collection")
     assert_error(post({"query": "q"}), 422, "invalid_request", "documents")
     assert_error(post({"query": "q", "ids": ["cat"]}), 422, "invalid_request", "collection")
     assert_error(post({"query": "q", "documents": []}), 422, "empty_input", "documents")
