@@ -62,7 +62,7 @@ class GraphEncoder(BaseEncoder):
         import torch
 
         from encoders.graph.features import encode_texts, unit_rows
-        from encoders.graph.inputs import edge_lists, parse_inputs
+        from encoders.graph.inputs import parse_inputs
         from encoders.graph.propagation import propagate_new
         from encoders.graph.sampler import WalkConfig, neighbourhoods, ragged
 
@@ -78,10 +78,10 @@ class GraphEncoder(BaseEncoder):
         if refs.adhoc:
             at = [i for i, *_ in refs.adhoc]
             own[at] = self._own_features(refs.adhoc, encode_texts, unit_rows)
+            ends = self._other_ends(refs)  # training graphs hold no self-loops either
             if table.hops:  # the same propagation as the known rows, over the given edges
-                ends = self._other_ends(refs)
                 own[at] = propagate_new(own[at], ends, table.stack, table.indptr, table.weights)
-            ptr, hops = ragged(edge_lists(refs))
+            ptr, hops = ragged(ends)
             walk = WalkConfig(**self.meta["walk"])
             nbr_idx[at], nbr_w[at] = neighbourhoods(ptr, hops, table.indptr, table.indices, walk)
         x, t_idx, t_w = table.tensors()
