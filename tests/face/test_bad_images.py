@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -164,3 +165,19 @@ def test_base64_as_people_make_it_and_deep_greyscale(client: TestClient, face_en
     deep.save(buffer, "PNG")
     assert deep.mode.startswith("I")
     assert _found(client, b64(buffer.getvalue()))
+
+
+def test_over_a_thousand_files_meet_the_batch_limit_not_starlettes(
+    make_client: Callable[..., TestClient], face_encoder: Any, tmp_path: Path
+) -> None:
+    """Starlette's 1,000-file cap answered 400 bad_request below NESTVEC_MAX_BATCH."""
+    files = [("files", (f"{i}.txt", b"x", "text/plain")) for i in range(1001)]
+    client = make_client()
+    assert_error(client.post("/v1/embed/upload", files=files), 422, "not_an_image", "files[0]")
+    body = {"name": "faces", "encoder": "face-dlib"}
+    assert client.post("/v1/collections", json=body).status_code == 201
+    ids = {"ids": [str(i) for i in range(1001)]}
+    r = client.post("/v1/collections/faces/points/upload", files=files, data=ids)
+    assert_error(r, 422, "not_an_image", "files[0]")
+    small = make_client(tmp_path / "small", max_batch=1000)
+    assert_error(small.post("/v1/embed/upload", files=files), 422, "limit_exceeded", "files")
