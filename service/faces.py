@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from encoders import EncoderError
-from index.errors import CollectionNotFound
+from index.errors import CollectionNotFound, PointNotFound
 from service.engine import Engine
 from service.errors import ServiceError
 from service.offload import run
@@ -71,12 +71,19 @@ def _stored_side(
         exc.field = f"{field}.collection"
         raise
     if collection.config.encoder != req.encoder:
+        held = collection.config.encoder
+        what = "plain vectors (no encoder)" if held is None else f"{held!r} vectors"
         raise NotVerifiable(
-            f"collection {ref.collection!r} holds {collection.config.encoder!r} vectors, "
-            f"not {req.encoder!r}",
+            f"collection {ref.collection!r} holds {what}, not {req.encoder!r}",
             f"{field}.collection",
         )
-    point = collection.vector_of(str(ref.id), f"{field}.id")
+    try:
+        point = collection.vector_of(str(ref.id), f"{field}.id")
+    except PointNotFound as exc:  # a photo's id: its faces are points ID#0, ID#1, ...
+        if "#" not in str(ref.id) and collection.get([f"{ref.id}#0"]):
+            hint = f"{exc.message}: the faces of photo {ref.id!r} are '{ref.id}#0', ..."
+            raise PointNotFound(hint, exc.field) from None
+        raise
     norm = point.payload.get("descriptor_norm")
     if not isinstance(norm, int | float) or point.vector is None:
         raise NotVerifiable(f"point {point.id!r} is not a stored face", f"{field}.id")

@@ -89,6 +89,16 @@ def test_upload_points_then_search_and_verify(client: TestClient, face_encoder: 
     assert_error(r, 422, "validation_error", "threshold")
     gone = {"a": b64(photo(b)), "b": {"collection": "faces", "id": "nope#0"}}
     assert_error(client.post("/v1/faces/verify", json=gone), 404, "point_not_found", "b.id")
+    photo_id = {"a": b64(photo(b)), "b": {"collection": "faces", "id": a}}  # not its face's
+    r = client.post("/v1/faces/verify", json=photo_id)
+    assert_error(r, 404, "point_not_found", "b.id")
+    assert f"'{a}#0'" in r.json()["message"]  # the id to send instead
+    plain = {"name": "plain", "dim": 128}
+    assert client.post("/v1/collections", json=plain).status_code == 201
+    plain_ref = {"collection": "plain", "id": "p"}
+    r = client.post("/v1/faces/verify", json={"a": b64(photo(b)), "b": plain_ref})
+    assert_error(r, 422, "not_verifiable", "b.collection")
+    assert "plain vectors (no encoder)" in r.json()["message"]  # it said "holds None vectors"
     nowhere = {"a": b64(photo(b)), "b": {"collection": "nope", "id": "x"}}  # it said `name`
     r = client.post("/v1/faces/verify", json=nowhere)
     assert_error(r, 404, "collection_not_found", "b.collection")
