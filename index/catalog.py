@@ -134,6 +134,10 @@ class Catalog:
                 return
             except sqlite3.DatabaseError as exc:
                 problem = f"cannot be read ({exc})"
+            except OSError:  # the disk or the process (descriptors), not this collection
+                raise
+            except Exception as exc:  # a config row damaged or edited: one collection, not all
+                problem = f"cannot be opened ({type(exc).__name__}: {exc})"
         if descriptors.exhausted():  # not this store's fault: never mark it unavailable for it
             limit = descriptors.limit()
             message = f"too many open files opening collection {path.name!r} (limit {limit})"

@@ -36,5 +36,24 @@ class CollectionConfig:
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> CollectionConfig:
         """The config among a store's config rows; other keys (e.g. ingest progress) are skipped."""
+        for key, valid in _STORED_CHECKS.items():  # a row edited by hand or damaged: refused
+            if key not in stored or not valid(stored[key]):
+                state = "is missing" if key not in stored else f"holds {stored[key]!r}"
+                raise ValueError(f"its config row {key!r} {state}")
         names = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in stored.items() if key in names})
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int and value >= 1
+
+
+# every version wrote these rows; a default filled in for a lost `metric` served an l2
+# collection as cosine
+_STORED_CHECKS: dict[str, Any] = {
+    "name": lambda v: isinstance(v, str),
+    "dim": _is_int,
+    "metric": lambda v: v in ("cosine", "dot", "l2"),
+    "index_type": lambda v: isinstance(v, str),
+    "index_params": lambda v: isinstance(v, dict),
+}

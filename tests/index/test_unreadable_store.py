@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +66,39 @@ def test_a_damaged_store_is_skipped_and_the_others_served(
         catalog.drop("bad")
     catalog.close()
     assert fingerprint(store.parent) == before  # no byte changed, no -wal/-shm left beside it
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "index_type"),
+    [
+        ("metric", "{garbage", "flat"),  # not JSON
+        ("metric", '"foo"', "flat"),
+        ("dim", '"x"', "faiss-hnsw"),
+        ("dim", "32", "faiss-hnsw"),  # the vectors are 4-d
+        ("index_type", '"nope"', "flat"),
+        ("index_params", '{"nlist": 0}', "ivf"),
+        ("metric", None, "flat"),  # a lost row: served as cosine, an l2 collection included
+    ],
+)
+def test_a_damaged_config_row_leaves_the_others_served(
+    tmp_path: Path, key: str, value: str | None, index_type: str
+) -> None:
+    """Any of these stopped the whole catalog (the server did not start)."""
+    catalog = Catalog(tmp_path)
+    params = {"nlist": 2} if index_type == "ivf" else {}
+    for name in ("bad", "good"):
+        config = CollectionConfig(name, DIM, metric="l2", index_type=index_type)
+        catalog.create(replace(config, index_params=params)).upsert(IDS, VECTORS, [{}] * N)
+    catalog.close()
+    with sqlite3.connect(tmp_path / "collections" / "bad" / "store.sqlite3") as db:
+        if value is None:
+            db.execute("DELETE FROM config WHERE key = ?", (key,))
+        else:
+            db.execute("UPDATE config SET value = ? WHERE key = ?", (value, key))
+    db.close()
+    catalog = Catalog(tmp_path)
+    assert catalog.names() == ["good"]
+    assert [h[0].id for h in catalog.get("good").search(VECTORS[:3], 1)] == IDS[:3]
+    with pytest.raises(CollectionUnavailable, match="could not be opened"):
+        catalog.get("bad")
+    catalog.close()
