@@ -45,12 +45,9 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=path_arg, help="data directory (env NESTVEC_DATA_DIR)")
     parser.add_argument("--host", help="bind address (env NESTVEC_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (env NESTVEC_PORT, default 8000)")
-    parser.add_argument(
-        "--log-level",
-        type=str.lower,
-        choices=("critical", "error", "warning", "info", "debug", "trace"),
-        help="log level (env NESTVEC_LOG_LEVEL, default info)",
-    )
+    levels = ("critical", "error", "warning", "info", "debug", "trace")
+    level_help = "log level (env NESTVEC_LOG_LEVEL, default info)"
+    parser.add_argument("--log-level", type=str.lower, choices=levels, help=level_help)
     parser.add_argument(
         "--log-format",
         type=str.lower,  # as --log-level and the variable: TEXT was an argparse error
@@ -165,6 +162,9 @@ def _check_data_dir(data_dir: Path) -> None:
         # as the catalog will at start-up: a data dir this user cannot write, or a dangling
         # link for collections/, stopped the start with a traceback there
         (data_dir / "collections").mkdir(exist_ok=True)
+        if not os.access(data_dir / "collections", os.W_OK | os.X_OK):  # a read-only mount:
+            # every store opened "damaged, restore from a backup", and /readyz said ready
+            raise PermissionError(errno.EACCES, "not writable", str(data_dir / "collections"))
     except (FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError) as exc:
         inside = str(exc.filename or "").startswith(str(data_dir))  # else a missing parent
         reason = f"{exc.filename if inside else data_dir}: {exc.strerror}"

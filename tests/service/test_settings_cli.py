@@ -347,3 +347,24 @@ def test_a_missing_init_adapter_names_itself(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].endswith(f"--init-adapter {tmp_path / 'a.npz'}: no such file")
+
+
+def test_a_read_only_data_dir_is_one_line(tmp_path: Path) -> None:
+    """Served, every collection was "damaged: restore it from a backup" and /readyz ready."""
+    data = tmp_path / "data"
+    (data / "collections").mkdir(parents=True)
+    made = subprocess.run(["mount", "--bind", str(data), str(data)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"no bind mount here: {made.stderr.decode().strip()}")
+    try:
+        remount = ["mount", "-o", "remount,bind,ro", str(data)]
+        if subprocess.run(remount, capture_output=True).returncode != 0:
+            pytest.skip("no read-only remount here")
+        args = ["serve", "--port", str(free_port()), "--data-dir", str(data)]
+        done = run_cli(args, {}, tmp_path)
+    finally:
+        subprocess.run(["umount", str(data)], capture_output=True)
+    assert done.returncode != 0
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"{data / 'collections'}: not writable" in lines[0], lines[0]
