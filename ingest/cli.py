@@ -154,6 +154,10 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
             where = "is a folder" if path.is_dir() else f"has no folder {path.parent}"
             print(f"nestvec ingest: error: {flag} {path} {where}", file=sys.stderr)
             return 2
+    if args.summary_json is not None and not _summary_or_absent(args.summary_json):
+        message = f"--summary-json {args.summary_json} exists and is no summary of an ingest"
+        print(f"nestvec ingest: error: {message}; it is never overwritten", file=sys.stderr)
+        return 2
     if getattr(args, "url", None):
         return _run_remote(args)
     usage = (IngestError, IndexError_, EncoderError, ValueError, ImportError)
@@ -177,6 +181,20 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary.to_json(), indent=2))
     return 0
+
+
+def _summary_or_absent(path: Path) -> bool:
+    """Whether `path` may take the summary: absent, or an earlier run's summary (the source, a
+    store or a progress file named there by mistake was overwritten)."""
+    try:
+        if path.stat().st_size > 1_000_000:  # a summary is a few hundred bytes
+            return False
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and {"collection", "status", "stats"} <= set(document)
 
 
 def _failed(exc: Exception, code: int) -> int:

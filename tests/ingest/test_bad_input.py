@@ -341,6 +341,32 @@ def test_an_unwritable_summary_path_is_refused_before_the_build(tmp_path: Path) 
     assert collections_in(tmp_path) == []
 
 
+def test_a_summary_path_holding_another_file_is_never_overwritten(tmp_path: Path) -> None:
+    """The source, another collection's store or a progress file named by mistake was replaced
+    by the summary (exit 0): the source's rows or a whole collection lost."""
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"id": "a", "text": "hello"}\n{"id": "b", "text": "hi"}\n')
+    one_row = tmp_path / "one.jsonl"
+    one_row.write_text('{"id": "a", "text": "hello"}\n')  # a JSON object, yet no summary
+    argv = ("--collection", "c", "--encoder", "fake", "--data-dir", tmp_path / "data")
+    for victim in (source, one_row):
+        before = victim.read_bytes()
+        done = _nestvec("ingest", victim, *argv, "--no-progress", "--summary-json", victim)
+        assert done.returncode == 2 and "is no summary of an ingest" in done.stderr, done.stderr
+        assert victim.read_bytes() == before
+    assert collections_in(tmp_path) == []
+    summary = tmp_path / "summary.json"
+    for _ in range(2):  # an earlier run's summary is overwritten, as a rerun expects
+        done = _nestvec("ingest", source, *argv, "--no-progress", "--summary-json", summary)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(summary.read_text())["collection"] == "c"
+    store = tmp_path / "data" / "collections" / "c" / "store.sqlite3"
+    before = store.read_bytes()
+    argv = ("--collection", "d", "--encoder", "fake", "--data-dir", tmp_path / "data")
+    done = _nestvec("ingest", source, *argv, "--no-progress", "--summary-json", store)
+    assert done.returncode == 2 and store.read_bytes() == before
+
+
 def test_a_csv_without_the_id_or_text_column_is_refused_naming_its_columns(
     tmp_path: Path,
 ) -> None:
