@@ -82,6 +82,17 @@ def test_compose_binds_loopback_unless_keys_are_set() -> None:
     assert public["ports"] == ["0.0.0.0:8000:8000"]
     # `:?` makes compose refuse to start the public variant without a key
     assert public["environment"]["NESTVEC_API_KEYS"].startswith("${NESTVEC_API_KEYS:?")
+    # the services beside it have no auth either: every published port stays on this machine
+    for name, other in _compose("compose.yaml")["services"].items():
+        for port in other.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
+
+
+def test_hnswlib_is_built_for_any_x86_cpu_not_the_build_hosts() -> None:
+    """hnswlib's setup adds -march=native: an image built on an AVX-512 host died with SIGILL."""
+    build = DOCKERFILE.split("\nFROM ")[1]  # the build stage
+    assert "ENV HNSWLIB_NO_NATIVE=1" in build
+    assert build.index("HNSWLIB_NO_NATIVE") < build.index('pip install --no-cache-dir ".')
 
 
 def test_dockerignore_keeps_every_package() -> None:
