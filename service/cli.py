@@ -87,6 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,  # keep the logging set up above
         access_log=False,  # the app logs each request itself, with its request id
         http=stall_guarded(settings.read_timeout_s),
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     return 0
 

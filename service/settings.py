@@ -105,6 +105,14 @@ class Settings(BaseSettings):
         description="a client must send a request's headers within this many seconds, and not "
         "pause its body longer: a stalled connection is closed",
     )
+    shutdown_grace_s: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="on SIGTERM, requests still running after this many seconds are cut (a "
+        "trickling client held the exit for good, past any orchestrator's grace period)",
+    )
     milvus_uri: str | None = Field(
         None,
         description="Milvus for `index.type: milvus` collections without params.uri: a local "

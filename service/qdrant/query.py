@@ -219,7 +219,8 @@ def _check_vector(vector: list[Any], field: str) -> list[float]:
     if all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector):
         return vector
     if any(x is None for x in vector):  # qdrant-client (pydantic) sends NaN and inf as null
-        raise ServiceError("vector values must be finite numbers (NaN and inf arrive as null)", field)
+        message = "vector values must be finite numbers (NaN and inf arrive as null)"
+        raise ServiceError(message, field)
     if any(isinstance(x, list) for x in vector):
         raise ServiceError("multivectors are not supported", field)
     raise ServiceError("a vector holds numbers only", field)

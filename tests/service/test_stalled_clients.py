@@ -198,3 +198,31 @@ def test_an_empty_content_type_is_415_as_a_missing_one(server: LiveServer) -> No
         answer = _whole_answer(sock)
     assert answer.startswith(b"HTTP/1.1 415"), answer[:200]
     assert b'"code":"unsupported_media_type"' in answer
+
+
+def test_sigterm_cuts_a_trickling_request_after_the_grace_period(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A client sending its body a byte at a time (never stalling past the read timeout) held
+    the server's exit for good: its snapshots unwritten until SIGKILL."""
+    data = tmp_path_factory.mktemp("grace") / "data"
+    env = {"NESTVEC_READ_TIMEOUT_S": "30", "NESTVEC_SHUTDOWN_GRACE_S": "1"}
+    live = LiveServer(data, env=env).start()
+    assert live.proc is not None
+    sock = socket.create_connection(("127.0.0.1", live.port))
+    head = "PUT /v1/collections/c/points HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+    sock.sendall(f"{head}content-length: 1000\r\n\r\n{{".encode())
+    for _ in range(3):  # the request is under way, its body coming slowly
+        time.sleep(0.3)
+        sock.sendall(b" ")
+    live.proc.terminate()
+    start = time.monotonic()
+    try:
+        while live.proc.poll() is None and time.monotonic() - start < 20:
+            sock.sendall(b" ")  # still sending, well within the read timeout
+            time.sleep(0.3)
+        assert live.proc.poll() is not None, "the server still waits for the trickling client"
+        assert time.monotonic() - start < 10
+    finally:
+        sock.close()
+        live.stop()
