@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ingest.stopping import interrupted, terminated_as_interrupt
 from nestvec.cli_types import path_arg, seed_arg
 
 
@@ -139,6 +140,11 @@ def options_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace, encoders: Any = None) -> int:
     """Run the build; print the summary (stdout) or the error (stderr); 0 on success."""
+    with terminated_as_interrupt():
+        return _run(args, encoders)
+
+
+def _run(args: argparse.Namespace, encoders: Any) -> int:
     from encoders.errors import EncoderError
     from index.errors import IndexError_
     from ingest.errors import DataDirBusy, IngestError
@@ -174,9 +180,8 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
         return _failed(exc, 2)
     except (*usage, *failures) as exc:
         return _failed(exc, 1)
-    except KeyboardInterrupt:
-        print("nestvec ingest: interrupted; run the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return interrupted(exc)
     print(summary.render())
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary.to_json(), indent=2))
@@ -281,9 +286,8 @@ def _run_remote(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"nestvec ingest: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("nestvec ingest: interrupted; run the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return interrupted(exc)
     print(render(summary))
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary, indent=2))

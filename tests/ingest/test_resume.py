@@ -241,3 +241,29 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat[0] != "Z"
+
+
+def test_sigterm_stops_a_build_as_ctrl_c_does_and_it_resumes(tmp_path: Path) -> None:
+    """Without a handler, a build run as a container's PID 1 ignored SIGTERM (`docker stop`
+    waited for its SIGKILL); now it stops where it stands, says so, and exits 143."""
+    source = tmp_path / "s.jsonl"
+    rows = (json.dumps({"id": f"i{i}", "text": f"some words {i}"}) for i in range(20_000))
+    source.write_text("\n".join(rows) + "\n")
+    argv = [sys.executable, "-m", "service.cli", "ingest", str(source), "--collection", "c"]
+    argv += ["--encoder", "fake", "--batch-size", "16", "--no-progress"]
+    argv += ["--data-dir", str(tmp_path / "data")]
+    build = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    staged = tmp_path / "data" / "collections" / ".building-c" / "store.sqlite3"
+    wait_for_rows(build, staged, 64)  # some batches committed, the build under way
+    build.send_signal(signal.SIGTERM)
+    _, err = build.communicate(timeout=60)
+    assert build.returncode == 143, err
+    assert "interrupted; run the same command to resume" in err
+    before = committed_rows(staged)
+    assert 64 <= before < 20_000
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "resumed" in done.stdout
+    count = sqlite3.connect(tmp_path / "data" / "collections" / "c" / "store.sqlite3")
+    assert count.execute("SELECT count(*) FROM points").fetchone() == (20_000,)
+    count.close()
