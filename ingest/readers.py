@@ -1,8 +1,6 @@
 """Streaming readers, one per source format, registered by file suffix (a folder under "/").
-
 Each reader yields `RawRow`s one at a time (no whole-file loads) and can start after the first
-`start` rows without parsing them, which is how an interrupted build resumes.
-"""
+`start` rows without parsing them, which is how an interrupted build resumes."""
 
 from __future__ import annotations
 
@@ -228,8 +226,12 @@ class Parquet(SourceFormat):
 
 
 def _open_parquet(path: Path) -> Any:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:  # it said only "No module named 'pyarrow'"
+        hint = f"{path.name}: reading Parquet needs pyarrow: pip install 'nestvec[parquet]'"
+        raise ImportError(hint, name=exc.name) from exc
 
     try:
         return pq.ParquetFile(path)

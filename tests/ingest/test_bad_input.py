@@ -393,3 +393,17 @@ def test_a_data_dir_a_server_holds_is_refused_before_writing_exit_2(tmp_path: Pa
     assert done.returncode == 2, done.stderr
     assert "is held by a running nestvec server" in done.stderr
     assert not (data / "collections" / "c").exists()
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path) -> None:
+    """It said only "No module named 'pyarrow'"."""
+    source = tmp_path / "s.parquet"
+    pq.write_table(pa.table({"id": ["a"], "text": ["hello"]}), source)
+    code = (
+        "import sys; sys.modules['pyarrow'] = None; from service.cli import main; "
+        "raise SystemExit(main(sys.argv[1:]))"
+    )
+    argv = ["ingest", str(source), *TEXT, "--data-dir", str(tmp_path / "data"), "--no-progress"]
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'nestvec[parquet]'" in done.stderr and "Traceback" not in done.stderr
