@@ -110,9 +110,13 @@ def _index_defaults(args: argparse.Namespace) -> dict[str, dict[str, Any]] | Non
 
 def options_from_args(args: argparse.Namespace) -> Any:
     """The parsed command line as IngestOptions."""
+    from ingest.errors import BadInput
     from ingest.plan import IngestOptions
 
     fields = tuple(f.strip() for f in args.text_field.split(",")) if args.text_field else None
+    if fields and len(set(fields)) < len(fields):  # `text,text` stored every text twice
+        twice = next(f for f in fields if fields.count(f) > 1)
+        raise BadInput(f"--text-field names {twice!r} twice", "text_field")
     return IngestOptions(
         source=args.source,
         collection=args.collection,

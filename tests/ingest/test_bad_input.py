@@ -407,3 +407,13 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     assert "pip install 'nestvec[parquet]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_text_field_named_twice_is_refused(tmp_path: Path) -> None:
+    """`--text-field text,text` stored each text twice over, without a word."""
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"id": "a", "text": "hello"}\n')
+    argv = ("--collection", "c", "--encoder", "fake", "--data-dir", tmp_path / "data")
+    done = _nestvec("ingest", source, *argv, "--text-field", "text,text", "--no-progress")
+    assert done.returncode == 2 and "--text-field names 'text' twice" in done.stderr, done.stderr
+    assert collections_in(tmp_path) == []
