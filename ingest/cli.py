@@ -151,7 +151,7 @@ def run(args: argparse.Namespace, encoders: Any = None) -> int:
 def _run(args: argparse.Namespace, encoders: Any) -> int:
     from encoders.errors import EncoderError
     from index.errors import IndexError_
-    from ingest.errors import DataDirBusy, IngestError
+    from ingest.errors import DataDirBusy, IngestError, NothingToWrite
     from ingest.pipeline import build_planned
     from ingest.plan import plan_build
 
@@ -180,7 +180,7 @@ def _run(args: argparse.Namespace, encoders: Any) -> int:
         return _failed(exc, 1)
     try:
         summary = build_planned(plan, encoders)
-    except DataDirBusy as exc:  # a server holds the data dir: refused before any write
+    except (DataDirBusy, NothingToWrite) as exc:  # a held data dir, no usable row: no write
         return _failed(exc, 2)
     except (*usage, *failures) as exc:
         return _failed(exc, 1)
@@ -269,7 +269,7 @@ def _progress_lock(state: Path) -> Iterator[None]:
 def _run_remote(args: argparse.Namespace) -> int:
     """`--url`: send the source to a running server; same errors and summary as offline."""
     from encoders.errors import EncoderError
-    from ingest.errors import IngestError
+    from ingest.errors import IngestError, NothingToWrite
     from ingest.remote import Refused, Remote, render, state_path, upload
 
     if (refused := _remote_refusal(args)) is not None:
@@ -281,7 +281,7 @@ def _run_remote(args: argparse.Namespace) -> int:
     try:
         with _progress_lock(state_path(Path(args.source), args.state)):
             summary = upload(options_from_args(args), Remote(args.url, args.api_key), args.state)
-    except Refused as exc:  # before a point was sent: the command line's error
+    except (Refused, NothingToWrite) as exc:  # before a point was sent: the command line's error
         print(f"nestvec ingest: error: {exc.message}", file=sys.stderr)
         return 2
     except (IngestError, EncoderError) as exc:

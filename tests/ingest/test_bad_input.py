@@ -417,3 +417,15 @@ def test_a_text_field_named_twice_is_refused(tmp_path: Path) -> None:
     done = _nestvec("ingest", source, *argv, "--text-field", "text,text", "--no-progress")
     assert done.returncode == 2 and "--text-field names 'text' twice" in done.stderr, done.stderr
     assert collections_in(tmp_path) == []
+
+
+def test_a_source_without_one_usable_row_exits_2_as_refused_before_any_write(
+    tmp_path: Path,
+) -> None:
+    """README: 2 for whatever a source is refused for before anything is written; it was 1."""
+    source = tmp_path / "floats.jsonl"
+    source.write_text('{"id": 1.5, "text": "a"}\n{"id": 2.5, "text": "b"}\n')
+    argv = ("--collection", "c", "--encoder", "fake", "--data-dir", tmp_path / "data")
+    done = _nestvec("ingest", source, *argv, "--no-progress")
+    assert done.returncode == 2 and "none of its 2 rows could be used" in done.stderr, done.stderr
+    assert collections_in(tmp_path) == []

@@ -81,13 +81,13 @@ def test_no_usable_row_is_an_error_as_offline(server: LiveServer, tmp_path: Path
     )
     for _ in range(2):  # nothing is recorded as done: a re-run fails the same way
         done = _upload(server, source, "eight")
-        assert done.returncode == 1, done.stdout
+        assert done.returncode == 2, done.stdout  # nothing sent: the source's error, as offline
         assert done.stderr.splitlines() == [expected]
     assert not source.with_name(source.name + STATE_SUFFIX).exists()
     assert _count(server, "eight") == 0
     # a collection the upload created for nothing is removed, as offline leaves none behind
     done = _upload(server, source, "fresh", "--dim", "8")
-    assert (done.returncode, _count(server, "fresh")) == (1, None), done.stderr
+    assert (done.returncode, _count(server, "fresh")) == (2, None), done.stderr
     empty = _write(tmp_path / "empty.jsonl", [])
     done = _upload(server, empty, "fresh", "--dim", "8")
     assert done.stderr.splitlines() == [
