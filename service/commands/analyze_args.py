@@ -22,7 +22,9 @@ def add_source(parser: argparse.ArgumentParser, takes_vectors: bool) -> None:
         parser.add_argument(
             "--metric", choices=("l2", "cosine", "ip"), default="l2", help="metric of --vectors"
         )
-    parser.add_argument("--out", default="analysis-out", help="output directory (JSON, PNG)")
+    parser.add_argument(
+        "--out", default="analysis-out", help="output directory (JSON, PNG; ./analysis-out)"
+    )
 
 
 def add_sample(parser: argparse.ArgumentParser) -> None:
