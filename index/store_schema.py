@@ -8,7 +8,9 @@ import logging
 import math
 import re
 import sqlite3
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -56,12 +58,13 @@ def repair_payloads(db: sqlite3.Connection, where: str) -> None:
     """Once per store, in a write transaction: NaN and Infinity in payloads become null, lone
     surrogates U+FFFD, as nestvec refuses them since (one such payload made a whole upgraded
     collection unavailable, or its answers not JSON)."""
-    repaired = 0
+    repaired, unreadable = 0, []
     for label, text in db.execute(SUSPECT_PAYLOADS, ("\\ud",)).fetchall():
         try:
             parsed = json.loads(text)
             fixed = json.dumps(_json_only(parsed))
-        except (ValueError, RecursionError):  # not JSON even to Python: left for the store check
+        except (ValueError, RecursionError):  # not JSON even to Python: damaged or hand-edited
+            unreadable.append((label, text))
             continue
         if fixed != json.dumps(parsed):
             db.execute("UPDATE points SET payload = ? WHERE label = ?", (fixed, label))
@@ -72,6 +75,20 @@ def repair_payloads(db: sqlite3.Connection, where: str) -> None:
             "stored with null and U+FFFD in their place",
             where,
             repaired,
+        )
+    if unreadable:  # spliced into answers as they were, they made them no JSON at all
+        aside = Path(where).with_name(f"payloads-unreadable-{time.strftime('%Y%m%dT%H%M%S')}.jsonl")
+        with aside.open("w") as out:
+            out.writelines(json.dumps({"label": n, "payload": t}) + "\n" for n, t in unreadable)
+        db.executemany(
+            "UPDATE points SET payload = '{}' WHERE label = ?", [(n,) for n, _ in unreadable]
+        )
+        log.error(
+            "%s: %d payloads were not JSON (damaged, or edited by hand); stored as {}, "
+            "their text kept in %s",
+            where,
+            len(unreadable),
+            aside,
         )
     db.execute("INSERT INTO config VALUES (?, ?)", (PAYLOADS_CHECKED_KEY, "true"))
 

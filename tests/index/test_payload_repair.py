@@ -58,3 +58,35 @@ def test_an_old_store_opens_with_its_payloads_made_json(
     caplog.clear()
     PointStore(path, dim=2).close()  # once: a second open checks nothing
     assert "payloads held" not in caplog.text
+
+
+def test_a_payload_that_is_no_json_at_all_is_set_aside_not_spliced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Such a row (damaged, or edited by hand) was left as it was: every answer holding it was
+    a 200 whose body was no JSON, and Qdrant's scroll a 500."""
+    path = tmp_path / "store.sqlite3"
+    PointStore(path, dim=2).close()
+    broken = {"cut": '{"b": 1', "word": "nul"}
+    db = sqlite3.connect(path)
+    vector = np.ones(2, np.float32).tobytes()
+    rows = [*broken.items(), ("fine", '{"n": NaN}')]
+    db.executemany("INSERT INTO points (id, vector, payload) VALUES (?, ?, ?)", [
+        (point_id, vector, text) for point_id, text in rows
+    ])  # fmt: skip
+    db.execute("DELETE FROM config WHERE key = 'payloads_checked'")  # as an older store
+    db.commit()
+    db.close()
+    with caplog.at_level(logging.WARNING):
+        store = PointStore(path, dim=2)
+    got = {p.id: p.payload_json for p in store.by_ids([*broken, "fine"])}
+    assert {k: json.loads(v) for k, v in got.items()} == {
+        "cut": {},
+        "word": {},
+        "fine": {"n": None},
+    }
+    (aside,) = tmp_path.glob("payloads-unreadable-*.jsonl")
+    kept = [json.loads(line)["payload"] for line in aside.read_text().splitlines()]
+    assert sorted(kept) == sorted(broken.values())  # the damaged text, for whoever repairs it
+    assert "2 payloads were not JSON" in caplog.text and str(aside) in caplog.text
+    store.close()
