@@ -44,6 +44,15 @@ class Match(Strict):
     any: list[Value] | list[Int64] | None = None
     except_: list[Value] | list[Int64] | None = Field(None, alias="except")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _unsupported(cls, value: Any) -> Any:
+        """Qdrant's phrase and any-word matches, named (they were "Extra inputs")."""
+        for name in ("phrase", "text_any"):
+            if isinstance(value, dict) and name in value:
+                raise ValueError(f"match.{name} is not supported (match.text is: every word)")
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> Match:
         given = [v for v in (self.value, self.any, self.except_) if v is not None]

@@ -299,3 +299,12 @@ def test_a_null_in_a_query_vector_says_nan_and_inf_arrive_so(qc: TestClient) -> 
         assert "finite numbers (NaN and inf arrive as null)" in answer.json()["status"]["error"]
     answer = qc.post(f"{C}/points/query", json={"query": [[0.1, 0.2, 0.3, 0.4]]})
     assert "multivectors are not supported" in answer.json()["status"]["error"]
+
+
+def test_phrase_and_any_word_matches_are_refused_by_name(qc: TestClient) -> None:
+    """Qdrant's `match.phrase` and `match.text_any` were refused as "Extra inputs"."""
+    for name in ("phrase", "text_any"):
+        body = {"query": VEC, "filter": {"must": [{"key": "t", "match": {name: "a b"}}]}}
+        answer = qc.post(f"{C}/points/query", json=body)
+        assert_qdrant_error(answer, 422)
+        assert f"match.{name} is not supported" in answer.json()["status"]["error"]
