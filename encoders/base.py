@@ -172,6 +172,10 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+# the message of an empty text: TEI's routes answer it as TEI does (400, error_type Empty)
+EMPTY_TEXT = "text is empty (only whitespace or invisible characters)"
+
+
 def check_texts(inputs: Sequence[Any]) -> list[str]:
     """Text encoders accept Unicode strings only; say which item is not one. The service runs
     this on the request side too, so one bad text never fails a model call shared with others
@@ -182,9 +186,7 @@ def check_texts(inputs: Sequence[Any]) -> list[str]:
         if not is_unicode(item):
             raise InvalidInput("text is not valid Unicode (a lone surrogate)", f"inputs[{i}]")
         if is_invisible(item):  # as OpenAI and TEI; offline builds skip such rows
-            raise InvalidInput(
-                "text is empty (only whitespace or invisible characters)", f"inputs[{i}]"
-            )
+            raise InvalidInput(EMPTY_TEXT, f"inputs[{i}]")
     return list(inputs)
 
 

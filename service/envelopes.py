@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from encoders.base import EMPTY_TEXT
 from service.observability import route_path
 
 OPENAI_PATHS = frozenset({"/v1/embeddings", "/v1/models", "/v1/models/{name}"})
@@ -24,14 +25,19 @@ AS_BAD_REQUEST = frozenset({409, 422})
 TEI_TYPES = {429: "Overloaded", 503: "Unhealthy"}
 
 
-def peer_status(path: str | None, status: int, code: str | None) -> int:
+def peer_status(path: str | None, status: int, code: str | None, message: str | None = None) -> int:
     """The status a peer's clients expect for nestvec's `status` on that peer's route: 400 for a
     refusal on OpenAI's and Cohere's, and for an empty input on TEI's (its ErrorType::Empty)."""
     if path in BAD_REQUEST_PATHS and status in AS_BAD_REQUEST:
         return 400
-    if path in TEI_PATHS and code == "empty_input":
+    if path in TEI_PATHS and status == 422 and _empty(code, message):
         return 400
     return status
+
+
+def _empty(code: str | None, message: str | None) -> bool:
+    """No inputs, or an empty text among them (TEI answers both with ErrorType::Empty)."""
+    return code == "empty_input" or (code == "invalid_input" and message == EMPTY_TEXT)
 
 
 def peer_fields(path: str | None, status: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +49,7 @@ def peer_fields(path: str | None, status: int, body: dict[str, Any]) -> dict[str
         return {"error": {**error, "code": body["code"]}}
     if path in TEI_PATHS:
         kind = TEI_TYPES.get(status, "Backend" if status >= 500 else "Validation")
-        kind = "Empty" if body["code"] == "empty_input" else kind
+        kind = "Empty" if _empty(body["code"], body["message"]) else kind
         return {"error": body["message"], "error_type": kind}
     return {}
 
@@ -67,7 +73,7 @@ def api_shaped(handler: Any) -> Any:
             body = {"status": {"error": body.get("message", "error")}, "time": 0.0}
         else:
             body |= peer_fields(path, status, body)
-            status = peer_status(path, status, body.get("code"))
+            status = peer_status(path, status, body.get("code"), body.get("message"))
         return JSONResponse(body, status_code=status, headers=headers or None)
 
     return handle

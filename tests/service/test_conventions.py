@@ -56,6 +56,18 @@ def test_tei_empty_input_is_400_empty_as_teis(client: TestClient) -> None:
         r = client.post(path, json=body)
         assert_error(r, 400, "empty_input")
         assert r.json()["error_type"] == "Empty", r.text
+    # an empty text among the inputs too, as TEI's encode_request (it was 422 Validation)
+    texts = (
+        ("/embed", {"inputs": ""}, "inputs[0]"),
+        ("/embed", {"inputs": ["a", ""]}, "inputs[1]"),
+    )
+    for path, body, field in (*texts, ("/rerank", {"query": "q", "texts": [""]}, "texts[0]")):
+        r = client.post(path, json=body)
+        assert_error(r, 400, "invalid_input", field)
+        assert r.json()["error_type"] == "Empty", r.text
+    json_type = {"content-type": "application/json"}  # a lone surrogate: no empty text
+    lone = client.post("/embed", content=b'{"inputs": "\\ud800"}', headers=json_type)
+    assert (lone.status_code, lone.json()["error_type"]) == (422, "Validation"), lone.text
 
 
 def test_tei_embed_matches_openai_embeddings(client: TestClient) -> None:
