@@ -43,7 +43,10 @@ class CohereEmbedRequest(StrictRequest):
     texts: list[str] | None = None
     images: list[Any] | None = None
     inputs: list[Any] | None = None
-    input_type: str | None = None
+    # Cohere's five; a misspelt one was taken silently (they change nothing for these models)
+    input_type: (
+        Literal["search_document", "search_query", "classification", "clustering", "image"] | None
+    ) = None
     embedding_types: list[str] | None = None
     output_dimension: StrictInt | None = Field(None, ge=1)
     max_tokens: StrictInt | None = None

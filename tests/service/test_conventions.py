@@ -208,6 +208,7 @@ def test_cohere_v2_embed_answers_by_type(client: TestClient) -> None:
         ({"output_dimension": 100}, "invalid_dimension", "output_dimension"),
         ({"model": "nope"}, "encoder_not_found", "model"),
         ({"texts": []}, "empty_input", "texts"),
+        ({"input_type": "bogus"}, "validation_error", "input_type"),  # it was taken silently
     ]
     for change, code, field in refused:
         assert_error(
