@@ -103,6 +103,13 @@ def rank_points(
     return Ranked(config.encoder, order.tolist(), scores.tolist(), texts)
 
 
+def relevance(scores: Sequence[float], raw: bool) -> list[float]:
+    """Scores as the peers' rerank answers hold them, in [0, 1] (Cohere's relevance_score, TEI's
+    and infinity's unless `raw_scores`): a cosine c is (1 + c) / 2, in the same order; `raw`
+    keeps the cosine. Negative cosines broke clients that take a relevance for a probability."""
+    return list(scores) if raw else [(1.0 + s) / 2.0 for s in scores]
+
+
 def _require_text(engine: Engine, name: str) -> None:
     modality = engine.describe_encoder(name).get("modality")
     if modality != "text":

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from service.deps import EngineDep, ReadAccess
 from service.errors import ServiceError, UnsupportedInput, fields_renamed
-from service.ranking import Ranked, rank_points, rank_texts
+from service.ranking import Ranked, rank_points, rank_texts, relevance
 from service.routers import JsonRoute
 from service.schemas.compat import CohereRerankResponse
 from service.schemas.rank import RankDocument, RankRequest, RankResponse, TEIRank, TEIRerankRequest
@@ -100,13 +100,13 @@ def rerank(req: TEIRerankRequest, engine: EngineDep) -> list[dict[str, Any]]:
         ranked = rank_texts(engine, req.query, req.texts, req.model, None, field="texts")
     return [
         {"index": i, "score": s, "text": req.texts[i] if req.return_text else None}
-        for i, s in zip(ranked.order, ranked.scores, strict=True)
+        for i, s in zip(ranked.order, relevance(ranked.scores, req.raw_scores), strict=True)
     ]
 
 
 def _results(ranked: Ranked, req: RankRequest, ids: list[str] | None) -> list[dict[str, Any]]:
     results = []
-    for i, score in zip(ranked.order, ranked.scores, strict=True):
+    for i, score in zip(ranked.order, relevance(ranked.scores, req.raw_scores), strict=True):
         text, given = ranked.texts[i], req.documents[i] if req.documents is not None else None
         document = None
         if req.return_documents and isinstance(given, RankDocument):

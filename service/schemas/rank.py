@@ -34,7 +34,8 @@ class RankRequest(BaseModel):
     `collection` (their stored vectors, or payload texts when ranked with another encoder).
 
     Unknown fields are refused; the other fields Cohere's and infinity's clients send are
-    accepted and ignored: documents are ranked whole by `text`, scores are cosine similarities.
+    accepted and ignored: documents are ranked whole by `text`. A score is the cosine c as
+    (1 + c) / 2, in [0, 1] as Cohere's relevance_score; `raw_scores` (infinity's) gives c.
     """
 
     model_config = STRICT_REQUEST
@@ -55,7 +56,7 @@ class RankRequest(BaseModel):
     max_tokens_per_doc: int | None = None  # Cohere v2
     priority: int | None = None  # Cohere v2's scheduling hint: one queue here
     rank_fields: list[str] | None = None  # Cohere v1: which fields of document objects rank
-    raw_scores: bool = False  # infinity
+    raw_scores: bool = False  # infinity's: the cosine itself, not (1 + c) / 2
 
 
 class RankResult(BaseModel):
@@ -72,9 +73,9 @@ class RankResponse(BaseModel):
 
 
 class TEIRerankRequest(BaseModel):
-    """TEI's body; `truncate`/`truncation_direction`/`raw_scores` are accepted (inputs are always
-    truncated to the model's length, and scores are cosine similarities either way); unknown
-    fields are refused."""
+    """TEI's body; `truncate`/`truncation_direction` are accepted (inputs are always truncated to
+    the model's length); scores are cosines c as (1 + c) / 2, in [0, 1], or c with
+    `raw_scores`; unknown fields are refused."""
 
     model_config = STRICT_REQUEST
 

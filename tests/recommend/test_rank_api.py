@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from support import DOCS, assert_error, create_docs
 
@@ -21,11 +22,12 @@ RANK_ATOL = 2e-3
 
 
 def cosine_order(client: TestClient, query: str, texts: list[str]) -> tuple[list[int], np.ndarray]:
-    """What ranking must give, from the embeddings the service itself returns."""
+    """What ranking must give, from the embeddings the service itself returns: the order, and
+    the relevance scores (cosine c as (1 + c) / 2, in [0, 1] as the peers' rerank scores)."""
     body = {"encoder": "minilm", "inputs": [query, *texts]}
     vectors = np.array(client.post("/v1/embed", json=body).json()["embeddings"])
     scores = vectors[1:] @ vectors[0]
-    return np.argsort(-scores, kind="stable").tolist(), scores
+    return np.argsort(-scores, kind="stable").tolist(), (1 + scores) / 2
 
 
 def test_rank_documents_cohere_shape(client: TestClient) -> None:
@@ -236,3 +238,26 @@ def test_equal_documents_score_equally_in_their_given_order(client: TestClient) 
         score = "relevance_score" if path == "/v1/rank" else "score"
         same = [(row["index"], row[score]) for row in rows]
         assert [i for i, _ in same] == [0, 1, 2] and len({s for _, s in same}) == 1, same
+
+
+def test_relevance_scores_lie_in_0_1_unless_raw_scores_are_asked(client: TestClient) -> None:
+    """Cohere's relevance_score lies in [0, 1], as TEI's and infinity's scores unless raw_scores:
+    a cosine below 0 came back as is (-0.08 for these two texts)."""
+    query, docs = (
+        "Quarterly earnings beat analyst expectations",
+        ["Mountain hiking trail in the Alps"],
+    )
+    embedded = client.post("/v1/embed", json={"encoder": "minilm", "inputs": [query, *docs]})
+    vectors = np.array(embedded.json()["embeddings"])
+    cosine = float(vectors[0] @ vectors[1])
+    assert cosine < 0  # the case: the texts point apart
+    body = {"query": query, "documents": docs, "model": "minilm"}
+    for path in ("/v1/rank", "/v1/rerank", "/v2/rerank"):
+        (row,) = client.post(path, json=body).json()["results"]
+        assert row["relevance_score"] == pytest.approx((1 + cosine) / 2, abs=RANK_ATOL), path
+    (row,) = client.post("/rerank", json={"query": query, "texts": docs}).json()
+    assert row["score"] == pytest.approx((1 + cosine) / 2, abs=RANK_ATOL)
+    (raw,) = client.post("/rerank", json={"query": query, "texts": docs, "raw_scores": True}).json()
+    assert raw["score"] == pytest.approx(cosine, abs=RANK_ATOL)
+    (raw,) = client.post("/v1/rank", json={**body, "raw_scores": True}).json()["results"]
+    assert raw["relevance_score"] == pytest.approx(cosine, abs=RANK_ATOL)
