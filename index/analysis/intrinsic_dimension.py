@@ -60,20 +60,40 @@ def knn_euclidean(
     base: np.ndarray, k: int, *, threads: int | None = None, progress: Progress | None = None
 ) -> np.ndarray:
     """Return (n, k) ascending Euclidean distances to each point's k nearest other points."""
-    base = as_vectors(base, "base")
+    base, scale = _centred(as_vectors(base, "base"))
     k = check_k(k, base.shape[0], exclude_self=True)
     sq, idx = exact_knn(base, None, k, exclude_self=True, threads=threads, progress=progress)
     dist: np.ndarray = np.sqrt(np.maximum(sq, 0.0))
     norms = np.einsum("ij,ij->i", base, base)
     suspect = np.nonzero(sq < _CANCELLATION_RATIO * (norms[:, None] + norms[idx]))
     if suspect[0].size == 0:
-        return dist
+        return dist * scale
     for start in range(0, suspect[0].size, _REFINE_CHUNK):
         rows = suspect[0][start : start + _REFINE_CHUNK]
         cols = suspect[1][start : start + _REFINE_CHUNK]
         diff = base[rows].astype(np.float64) - base[idx[rows, cols]]
         dist[rows, cols] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    return np.sort(dist, axis=1)
+    return np.sort(dist, axis=1) * scale
+
+
+def _centred(base: np.ndarray) -> tuple[np.ndarray, float]:
+    """`base` moved to its mean and scaled to unit RMS radius (float32), and that scale. Neighbours
+    do not change, distances scale back; in place float32's |x|^2 + |y|^2 - 2<x, y> picked wrong
+    neighbours far from the origin (a 3-d Gaussian shifted by +100: MLE 1.68) and underflowed at
+    tiny scales (x 1e-25: every estimate 0). A chunk at a time: one float32 copy at most."""
+    mean = base.mean(axis=0, dtype=np.float64)
+    total = 0.0
+    for start in range(0, base.shape[0], _REFINE_CHUNK):
+        chunk = base[start : start + _REFINE_CHUNK].astype(np.float64) - mean
+        total += float(np.einsum("ij,ij->", chunk, chunk))
+    scale = float(np.sqrt(total / max(base.shape[0], 1)))
+    if not (scale > 0 and np.isfinite(scale)):  # one point, or all equal: nothing to scale
+        scale = 1.0
+    out = np.empty(base.shape, np.float32)
+    for start in range(0, base.shape[0], _REFINE_CHUNK):
+        chunk = base[start : start + _REFINE_CHUNK].astype(np.float64) - mean
+        out[start : start + _REFINE_CHUNK] = chunk / scale
+    return out, scale
 
 
 def distinct_knn_euclidean(

@@ -140,3 +140,19 @@ def test_too_few_points_message_names_the_counts() -> None:
     x = np.random.default_rng(0).standard_normal((60, 5))
     with pytest.raises(AnalysisError, match=r"k=100 needs at least 101 points.*got 60.*k <= 59"):
         lid_mle(x, k=100)
+
+
+@pytest.mark.parametrize(
+    ("offset", "scale"), [(100.0, 1.0), (1000.0, 1.0), (0.0, 1e-25), (0.0, 1e19)]
+)
+def test_estimates_do_not_move_with_a_shift_or_a_scale(offset: float, scale: float) -> None:
+    """float32 kNN far from the origin picked wrong neighbours (a 3-d Gaussian shifted by +100:
+    MLE 1.68, +1000: 1.44), tiny scales underflowed (x 1e-25: every estimate 0) and huge ones
+    overflowed (x 1e19: MLE 5.7); the estimates are of the shape, not of where it sits."""
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(3000, 3)) @ rng.normal(size=(3, 128))).astype(np.float32)
+    want = estimate_intrinsic_dimension(x)
+    got = estimate_intrinsic_dimension(((x.astype(np.float64) + offset) * scale).astype(np.float32))
+    for name in ("mle", "twonn", "lid_mean", "lid_median"):
+        assert getattr(got, name) == pytest.approx(getattr(want, name), rel=0.02), name
+    assert got.n_distinct == want.n_distinct == 3000
