@@ -101,7 +101,9 @@ def _autotune(
         kind = collection.config.index_type
         return None, f"index type {kind!r} has no {' or '.join(TUNABLE_KNOBS)} knob to tune"
 
-    values = DEFAULT_KNOB_VALUES  # an ef below k is searched as k
+    # an ef below k is searched as k: tried and reported as k, once (a table of equal rows at
+    # ef 10..96 for k 100 said a beam below k was chosen)
+    values = tuple(sorted({max(v, req.k) for v in DEFAULT_KNOB_VALUES}))
     if knob == "nprobe":  # a few lists may be enough: from 1 up to every list
         if not getattr(collection.index, "is_trained", True):
             return (

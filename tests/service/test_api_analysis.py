@@ -179,6 +179,15 @@ def test_autotune_picks_smallest_ef_reaching_target(api: TestClient) -> None:
     assert again["recall"] == recalls[-1]  # same queries, same graph: the table is the real path
 
 
+def test_autotune_tries_no_beam_narrower_than_k(api: TestClient) -> None:
+    """hnswlib searches with at least k: ef 10..96 at k 100 were rows of equal recall, and a
+    lower target could have chosen an ef that never runs as stated."""
+    request = {"queries": 30, "k": 100, "target_recall": 0.999, "seed": 3}
+    table = post(api, "/v1/collections/mnist/analysis/recall", request)["autotune"]["table"]
+    values = [r["value"] for r in table]
+    assert values[0] == 100 and values == sorted(set(values)), values
+
+
 def test_flat_index_has_nothing_to_tune(api: TestClient) -> None:
     body = post(api, "/v1/collections/exact/analysis/recall", {"queries": 30, "target_recall": 0.9})
     assert body["autotune"] is None and "'flat' has no ef or nprobe" in body["note"]
