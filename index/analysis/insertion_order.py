@@ -154,6 +154,8 @@ def insertion_order(
 def _check_orders(orders: Sequence[str]) -> list[str]:
     """Return ``orders`` as a list after checking every name is registered."""
     unknown = [o for o in orders if o not in ORDERS]
+    if len(set(orders)) < len(orders):  # an order twice read as two seeds of one result
+        raise InvalidParameterError(f"orders must be distinct, got {list(orders)}", field="orders")
     if unknown or not orders:
         raise UnknownOrderError(
             f"unknown order(s) {unknown or list(orders)}; allowed: {', '.join(ORDERS)}",
@@ -213,6 +215,10 @@ def compare_orders(
     order_names, metric = _check_orders(orders), check_metric(metric)
     M, ef_construction = check_positive_ints((M, ef_construction), "M and ef_construction")
     ef_values, seed_values = check_positive_ints(ef_search, "ef_search"), check_seeds(seeds)
+    if len(set(ef_values)) < len(ef_values):  # each counted twice in the summary
+        raise InvalidParameterError(
+            f"ef_search must be distinct, got {ef_values}", field="ef_search"
+        )
     builders = {name: get_builder(name) for name in libraries}
     _, nearest = exact_knn(base, queries, k, metric)
     vectors = normalize_rows(base) if metric == "cosine" else base

@@ -160,6 +160,9 @@ def test_compare_orders_cosine_and_progress(clustered: tuple[np.ndarray, np.ndar
         ({"metric": "manhattan"}, "invalid_parameter"),
         ({"ef_search": ()}, "invalid_parameter"),
         ({"seeds": (1, 1)}, "invalid_parameter"),
+        # twice, an order read as two seeds of one result and an ef counted twice
+        ({"orders": ("random", "random")}, "invalid_parameter"),
+        ({"ef_search": (10, 10)}, "invalid_parameter"),
         ({"k": 601}, "too_few_points"),
     ],
 )
