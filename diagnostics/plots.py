@@ -25,6 +25,7 @@ ANALYSIS_DIR = "analysis"
 MAX_PLOTS = 100  # per collection: older ones are removed (a plot URL of an old answer may 404)
 # our names are "<kind>-<12 hex>.png"; the bound keeps a name under the file system's 255 bytes
 PLOT_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}\.png")
+SERVED_PLOT = re.compile(r"[a-z_-]+-[0-9a-f]{12}\.png")  # what plot_path names: pruned, no other
 
 
 def plot_path(
@@ -55,23 +56,32 @@ def drop_plots(data_dir: Path, collection: str) -> None:
 
 
 def write_png(draw: Callable[[Path], Any], png: Path) -> str:
-    """Draw into a temporary file, then rename it into place (readers never see half a PNG)."""
-    png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = png.with_name(f".{png.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        draw(tmp)
-        os.replace(tmp, png)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Draw the plot in place (write_replacing), then prune the folder's served plots."""
+    write_replacing(draw, png)
     _keep_newest(png.parent, MAX_PLOTS)
     return str(png)
 
 
+def write_replacing(write: Callable[[Path], Any], path: Path) -> None:
+    """Write into a temporary file, then rename it into place: readers never see half a file,
+    and a link found at `path` is replaced, not written through."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _keep_newest(folder: Path, count: int) -> None:
-    """Remove all but the `count` newest plots: each distinct request draws a file of its own,
-    and a read-only key could otherwise fill the disk with them."""
+    """Remove all but the `count` newest served plots: each distinct request draws a file of its
+    own, and a read-only key could otherwise fill the disk with them. Only plot_path's names:
+    `nestvec analyze --out ~/Pictures` removed the folder's own older PNGs past 100."""
     plots = []
     for path in folder.glob("*.png"):
+        if not SERVED_PLOT.fullmatch(path.name):
+            continue
         try:
             plots.append((path.stat().st_mtime, path))
         except FileNotFoundError:  # removed meanwhile (a drop, another prune)

@@ -254,3 +254,26 @@ def test_recall_beside_a_server_says_it_measures_the_saved_index(
     assert beside.returncode == 0, beside.stderr
     assert "note: a server holds" in beside.stderr
     assert "POST /v1/collections/m/analysis/recall" in beside.stderr
+
+
+def test_out_is_a_folder_of_the_users_whose_files_are_kept(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """The server's prune of old plots ran on --out: past 100, the folder's own older PNGs went.
+    A link named id.json was written through (its target overwritten); `--out ""` wrote into
+    the working folder."""
+    out = tmp_path / "pictures"
+    out.mkdir()
+    for i in range(105):
+        (out / f"holiday{i}.png").write_bytes(b"mine")
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (out / "id.json").symlink_to(target)
+    run = analyze(tmp_path, f"id --vectors {{base}} --k 15 --out {out}", files)
+    assert run.returncode == 0, run.stderr
+    assert all((out / f"holiday{i}.png").read_bytes() == b"mine" for i in range(105))
+    assert target.read_text() == "keep me" and not (out / "id.json").is_symlink()
+    assert json.loads((out / "id.json").read_text())["k"] == 15
+    empty = analyze(tmp_path, "id --vectors {base} --out ''", files)
+    assert empty.returncode == 2 and "give a folder" in empty.stderr, empty.stderr
+    assert not (tmp_path / "id.json").exists()

@@ -20,11 +20,8 @@ from pydantic import ValidationError
 
 from diagnostics import reports as analysis
 from diagnostics.data import held_out, label_ids
-from diagnostics.requests import (
-    InsertionOrderRequest,
-    IntrinsicDimensionRequest,
-    RecallRequest,
-)
+from diagnostics.plots import write_replacing
+from diagnostics.requests import InsertionOrderRequest, IntrinsicDimensionRequest, RecallRequest
 from index import Catalog, Collection, IndexError_
 from index.analysis.knn import Progress, normalize_rows
 from index.catalog import DataDirLock
@@ -282,17 +279,20 @@ def _flag(field: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run one analysis; 0 with a summary and the files written, 2 with a message on bad input."""
     chosen, out = ANALYSES[args.analysis], Path(args.out)
+    json_path = out / f"{args.analysis}.json"
     try:
+        if not str(args.out).strip():  # Path("") is the working folder: it was written there
+            raise ValueError("--out '': give a folder for the results")
         if out.exists() and not out.is_dir():  # it said "[Errno 17] File exists"
             raise ValueError(f"--out {out}: a file is there; give a folder for the results")
         out.mkdir(parents=True, exist_ok=True)
         with open_source(args) as source:
             result = chosen.run(args, source, out)
+        text = json.dumps(result, indent=2, default=str) + "\n"  # replaced, as the PNG: a link
+        write_replacing(lambda tmp: tmp.write_text(text), json_path)  # there was written through
     except (IndexError_, ValueError, OSError) as exc:
         print(f"nestvec analyze {args.analysis}: error: {_message(exc)}", file=sys.stderr)
         return 2
-    json_path = out / f"{args.analysis}.json"
-    json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(chosen.summary(result))
     print(f"JSON: {json_path}\nPNG:  {result['plot']}")
     if "lid_file" in result:
