@@ -51,7 +51,9 @@ class PointOps:
         sql, params = ("1", []) if flt is None else compile_filter(flt)
         # the cursor, the order and the limit are bound like the filter's own values
         where = f"points.id >= ? AND ({sql}) ORDER BY points.id LIMIT ?"
-        with self._rw.read():  # as the other reads: a close waits for it
+        # one commit for both reads: a point re-written between them had a new label, dropped
+        # out of the page, and a short page ended a whole scroll
+        with self._rw.read(), self.store.one_read():  # a close waits for it, as other reads
             labels = self.store.labels_matching(where, [start or "", *params, limit])
             return self.store.by_labels(labels.tolist(), with_vector)
 

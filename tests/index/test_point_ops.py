@@ -57,6 +57,35 @@ def test_page_matching_is_inclusive_and_bound(tmp_path: Path) -> None:
     assert col.page_matching(None, "' OR 1=1 --", 2, with_vector=True)[0].vector is not None
 
 
+def test_a_page_reads_one_commit_when_a_write_lands_between_its_reads(tmp_path: Path) -> None:
+    """A point re-written after the page's labels were read and before its rows were had a new
+    label: it dropped out, and Qdrant's scroll, short a page, stopped with no next offset."""
+    col, vectors = make(tmp_path)
+    read_labels, store_upsert = col.store.labels_matching, col.store.upsert
+    committed = threading.Event()
+
+    def commit_then_signal(*args: object, **kwargs: object) -> object:
+        done = store_upsert(*args, **kwargs)  # type: ignore[arg-type]
+        committed.set()  # the store holds the new label; the writer then waits for the view
+        return done
+
+    def labels_then_a_write(where: str, params: list[object]) -> np.ndarray:
+        labels = read_labels(where, params)
+        if not committed.is_set():
+            payloads = [{"group": "a", "n": 5}]
+            writer = threading.Thread(target=col.upsert, args=(["p05"], vectors[5:6], payloads))
+            writer.start()
+            assert committed.wait(10)
+        return labels
+
+    col.store.upsert = commit_then_signal  # type: ignore[method-assign]
+    col.store.labels_matching = labels_then_a_write  # type: ignore[method-assign]
+    page = col.page_matching(None, None, 100)
+    assert [p.id for p in page] == [f"p{i:02d}" for i in range(N)]
+    col.store.labels_matching = read_labels  # type: ignore[method-assign]
+    assert payload(col, "p05") == {"group": "a", "n": 5}  # the write itself landed
+
+
 def test_concurrent_payload_updates_lose_nothing(tmp_path: Path) -> None:
     col, _ = make(tmp_path)
     threads = [
