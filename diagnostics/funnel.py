@@ -82,9 +82,10 @@ def funnel_recall_report(
     # a tier alone: its own top-k (re-ranking k candidates leaves the set, so recall, unchanged)
     tiers = [{"dim": d, "recall": recall([d], req.k)} for d in dims]
     cascades = [[d] for d in dims] + ([dims] if len(dims) > 1 else [])
+    # a search keeps at least k candidates: a shortlist below k is searched, so shown, as k
+    shortlist = max(req.shortlist, req.k)
     funnels = [
-        {"dims": c, "shortlist": req.shortlist, "recall": recall(c, req.shortlist)}
-        for c in cascades
+        {"dims": c, "shortlist": shortlist, "recall": recall(c, shortlist)} for c in cascades
     ]
     result = {
         "k": req.k,

@@ -146,5 +146,10 @@ def test_funnel_recall_report(client: TestClient) -> None:
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
     small = client.post("/v1/collections/digits/analysis/funnel", json={**body, "shortlist": 30})
     assert small.json()["funnels"][0]["recall"] < 1.0
+    # a shortlist below k is searched as k: shown as k (it said 3, with k's recall)
+    narrow = {**body, "shortlist": 3, "dims": [16]}
+    shown = client.post("/v1/collections/digits/analysis/funnel", json=narrow).json()
+    assert shown["funnels"][0]["shortlist"] == 10
+    assert shown["funnels"][0]["recall"] == shown["tiers"][0]["recall"]
     full = client.post("/v1/collections/digits/analysis/funnel", json={**body, "dims": [16, 784]})
     assert_error(full, 422, "invalid_dimension", "dims[1]")  # a tier must be below the dim
