@@ -172,6 +172,8 @@ BAD = [
     ("lid --vectors nope.npy", "--vectors nope.npy: No such file or directory"),
     ("recall --data-dir {data} --collection m --params '{{oops'", "Expecting property name"),
     ("recall --vectors {base}", "the following arguments are required: --collection"),
+    # a count of held-out queries: it said `--queries:`, the flag of the query file
+    ("recall --data-dir {data} --collection m --n-queries 0", "--n-queries: "),
 ]
 
 

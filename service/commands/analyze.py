@@ -32,6 +32,7 @@ from service.commands.analyze_args import (
     add_order_args,
     add_recall_args,
     add_source,
+    flag_of,
 )
 from service.settings import Settings
 
@@ -265,15 +266,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _message(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
-        return f"{_flag(field_path(first['loc'])) or 'arguments'}: {first['msg']}"
+        return f"{flag_of(field_path(first['loc'])) or 'arguments'}: {first['msg']}"
     field = getattr(exc, "field", None)
-    return f"{_flag(field)}: {exc}" if field else str(exc)
-
-
-def _flag(field: str) -> str:
-    """A request field as its flag (`lid_k`: `--lid-k`, `name`: `--collection`); a path as is."""
-    field = "collection" if field == "name" else field
-    return f"--{field.replace('_', '-')}" if field.isidentifier() else field
+    return f"{flag_of(field)}: {exc}" if field else str(exc)
 
 
 def run(args: argparse.Namespace) -> int:

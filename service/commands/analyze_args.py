@@ -8,6 +8,17 @@ from diagnostics import reports as analysis
 from diagnostics.requests import DEFAULT_ORDERS, DEFAULT_SAMPLE
 from nestvec.cli_types import path_arg
 
+# request fields whose flag is not their name: `queries` (a count) is --n-queries, while
+# --queries names the query file (`query_vectors`); it said `--queries: ...` of a count
+FLAGS = {"name": "collection", "queries": "n-queries", "query_vectors": "queries"}
+
+
+def flag_of(field: str) -> str:
+    """A request field as its flag (`lid_k`: `--lid-k`, FLAGS' own); a path as is."""
+    if field in FLAGS:
+        return f"--{FLAGS[field]}"
+    return f"--{field.replace('_', '-')}" if field.isidentifier() else field
+
 
 def add_source(parser: argparse.ArgumentParser, takes_vectors: bool) -> None:
     parser.add_argument(
