@@ -23,6 +23,8 @@ BAD_REQUEST_PATHS = OPENAI_PATHS | COHERE_PATHS
 AS_BAD_REQUEST = frozenset({409, 422})
 # TEI's error_type by status (its ErrorType: Validation, Overloaded, Unhealthy, Backend)
 TEI_TYPES = {429: "Overloaded", 503: "Unhealthy"}
+# OpenAI's own codes where a client branches on them (an unknown model: `model_not_found`)
+OPENAI_CODES = {"encoder_not_found": "model_not_found"}
 
 
 def peer_status(path: str | None, status: int, code: str | None, message: str | None = None) -> int:
@@ -46,7 +48,7 @@ def peer_fields(path: str | None, status: int, body: dict[str, Any]) -> dict[str
     if path in OPENAI_PATHS:
         kind = "server_error" if status >= 500 else "invalid_request_error"
         error = {"message": body["message"], "type": kind, "param": body["field"]}
-        return {"error": {**error, "code": body["code"]}}
+        return {"error": {**error, "code": OPENAI_CODES.get(body["code"], body["code"])}}
     if path in TEI_PATHS:
         kind = TEI_TYPES.get(status, "Backend" if status >= 500 else "Validation")
         kind = "Empty" if _empty(body["code"], body["message"]) else kind

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from service.envelopes import OPENAI_CODES
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
@@ -167,7 +169,11 @@ def assert_error(r: Any, status: int, code: str, field: str | None = None) -> No
     assert body["code"] == code and body["message"], body
     if "error" in body:  # the same error as the peer's client reads it
         peer = body["error"]
-        assert peer == body["message"] or (peer["code"], peer["param"]) == (code, body["field"])
+        openai_code = OPENAI_CODES.get(code, code)  # OpenAI's own where it has one
+        assert peer == body["message"] or (peer["code"], peer["param"]) == (
+            openai_code,
+            body["field"],
+        )
     if field is not None:
         assert body["field"] == field
 

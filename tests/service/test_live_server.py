@@ -67,6 +67,7 @@ def test_official_openai_client(live_server: LiveServer) -> None:
     with pytest.raises(openai.NotFoundError) as missing:
         client.embeddings.create(model="text-embedding-3-small", input="x")
     assert missing.value.param == "model" and "text-embedding-3-small" in str(missing.value)
+    assert missing.value.code == "model_not_found"  # OpenAI's code; nestvec's stays beside it
     # a model not trained yet: a 409 the SDK sent twice more, with backoff, before raising
     sent: list[str] = []
     counted = httpx.Client(event_hooks={"request": [lambda r: sent.append(r.url.path)]})
