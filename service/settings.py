@@ -32,6 +32,17 @@ def split_list(value: Any) -> Any:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def split_keys(value: Any) -> Any:
+    """Keys as `split_list` reads them, but an empty item between commas is refused: `,` or
+    `k1,` is a template whose variables were unset, and dropping the empties served everyone
+    with no key at all. An empty (or blank) value still means no keys."""
+    if isinstance(value, str) and not value.strip().startswith("["):
+        items = [item.strip() for item in value.split(",")]
+        if value.strip() and not all(items):
+            raise ValueError("an empty key between commas (an unset variable in a template?)")
+    return split_list(value)
+
+
 def parse_object(value: Any) -> Any:
     """An object setting from the environment: JSON; empty means `{}`."""
     if not isinstance(value, str):
@@ -124,9 +135,8 @@ class Settings(BaseSettings):
         "a JSON list); any other is refused: a client's path or host is not the server's to dial",
     )
 
-    _lists = field_validator(
-        "preload_encoders", "api_keys", "read_only_keys", "milvus_allowed_uris", mode="before"
-    )(split_list)
+    _lists = field_validator("preload_encoders", "milvus_allowed_uris", mode="before")(split_list)
+    _keys = field_validator("api_keys", "read_only_keys", mode="before")(split_keys)
     _objects = field_validator("encoder_options", mode="before")(parse_object)
 
     @field_validator("data_dir", "models_dir", mode="before")

@@ -87,6 +87,10 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
         # an empty key (an unset variable in a template) let an empty `api-key:` header write
         ("NESTVEC_API_KEYS", '["", "k1"]', "non-empty"),
         ("NESTVEC_READ_ONLY_KEYS", '[""]', "non-empty"),
+        # separators alone, "${K1},${K2}" unset: the empties were dropped and auth was off
+        ("NESTVEC_API_KEYS", ",", "empty key between commas"),
+        ("NESTVEC_READ_ONLY_KEYS", " , ", "empty key between commas"),
+        ("NESTVEC_API_KEYS", "k1,", "empty key between commas"),
         ("NESTVEC_BATCH_MAX_WAIT_MS", "inf", "finite"),  # every encode waited forever
         ("NESTVEC_READ_TIMEOUT_S", "nan", "finite"),  # it said "should be <= 3600"
         # these three were tracebacks
