@@ -11,6 +11,8 @@ MAX_SAMPLE = 200_000
 DEFAULT_ORDERS = ("random", "lid-desc", "lid-asc", "cluster")
 MAX_SEED = 2**31 - 1  # faiss k-means takes a C int
 
+# each seed and order builds an index of up to the sample: a request's lists stay short
+MAX_SEEDS, MAX_EFS = 16, 32
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Ef = Annotated[int, Field(ge=1, le=32768)]  # the bounds of the backends' `ef`
 
@@ -67,8 +69,8 @@ class InsertionOrderRequest(_QueriesOrVectors):
     category_field: str | None = Field(None, description="payload key of the 'category' order")
     n_clusters: int | None = Field(None, ge=1, description="clusters of the cluster orders")
     k: int = Field(10, ge=1)
-    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    ef_search: list[Ef] = Field(default_factory=lambda: [10, 40], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=MAX_SEEDS)
+    ef_search: list[Ef] = Field(default_factory=lambda: [10, 40], min_length=1, max_length=MAX_EFS)
     libraries: list[str] = Field(default_factory=lambda: ["hnswlib", "faiss-hnsw"], min_length=1)
     M: int = Field(16, ge=2, le=256)
     ef_construction: int = Field(128, ge=1, le=4096)

@@ -79,6 +79,8 @@ def intrinsic_dimension(
 ) -> dict[str, Any]:
     """MLE, TwoNN, PCA-99 and pointwise LID of a sample; the plot is the LID histogram."""
     req = req or IntrinsicDimensionRequest()
+    for field in ("k", "lid_k"):  # a kNN of the whole sample: k bounds its memory
+        engine.check_k(getattr(req, field) or 0, field, field)
     run = lambda c, png: analysis.intrinsic_dimension(c, req, png)[0]  # noqa: E731
     return _analysed(engine, name, "intrinsic-dimension", req, run)
 
@@ -91,6 +93,7 @@ def insertion_order(
 ) -> dict[str, Any]:
     """HNSW recall@k under each insertion order, library and seed, with a recommendation."""
     req = req or InsertionOrderRequest()
+    engine.check_k(req.k)
     _check_queries(engine, req)
     run = lambda c, png: analysis.insertion_order_report(c, req, png)  # noqa: E731
     return _analysed(engine, name, "insertion-order", req, run)

@@ -226,8 +226,15 @@ ID, ORDER, RECALL = (
 )
 EXACT_RECALL = "/v1/collections/exact/analysis/recall"
 BAD = [
-    (ID, {"k": N}, 422, "too_few_points", "k"),
-    (ID, {"lid_k": 5000}, 422, "too_few_points", "lid_k"),
+    (ID, {"k": 100, "sample": 50}, 422, "too_few_points", "k"),
+    (ID, {"lid_k": 100, "sample": 50}, 422, "too_few_points", "lid_k"),
+    # the server's NESTVEC_MAX_K bounds every k (a kNN of a 200,000 sample, k wide), and the
+    # seeds and beams of an insertion-order run (each seed and order builds an index)
+    (ID, {"k": 5000}, 422, "limit_exceeded", "k"),
+    (ID, {"lid_k": 5000}, 422, "limit_exceeded", "lid_k"),
+    (ORDER, {"k": 5000}, 422, "limit_exceeded", "k"),
+    (ORDER, {"seeds": list(range(17))}, 422, "validation_error", "seeds"),
+    (ORDER, {"ef_search": list(range(1, 34))}, 422, "validation_error", "ef_search"),
     (ID, {"sample": 1}, 422, "validation_error", "sample"),
     (ID, {"sample": 200_001}, 422, "validation_error", "sample"),
     (ID, {"bogus": 1}, 422, "validation_error", "bogus"),
