@@ -3,8 +3,8 @@
 Keys come from settings (`NESTVEC_API_KEYS`, `NESTVEC_READ_ONLY_KEYS`); with none configured the
 service is open, as a local embedded default should be. The middleware only authenticates (401);
 whether a route reads or writes is declared on the route itself with `ReadAccess` or
-`WriteAccess` (service/deps.py), so no URL pattern has to guess it. Health probes, /metrics and
-the API docs stay open.
+`WriteAccess` (service/deps.py), so no URL pattern has to guess it. Health probes and the API
+docs stay open; /metrics takes any key (it names the collections and their sizes), as Qdrant's.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ OPEN_PATHS = frozenset(
         "/healthz",
         "/livez",
         "/readyz",
-        "/metrics",
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",
