@@ -128,7 +128,9 @@ class RequestLog:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         sent = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
-        request_id = sent or secrets.token_hex(16)  # uuid4().hex's shape, a fifth of its cost
+        # printable ASCII only: other bytes came back re-encoded, an id the client never sent
+        kept = sent if sent.isascii() and sent.isprintable() else ""
+        request_id = kept or secrets.token_hex(16)  # uuid4().hex's shape, a fifth of its cost
         status = 500
         start = time.perf_counter()
 

@@ -127,6 +127,10 @@ def test_metrics_and_request_ids(client: TestClient) -> None:
     )
     assert r.headers["x-request-id"] == "abc"
     assert len(client.get("/healthz").headers["x-request-id"]) == 32  # generated when absent
+    # bytes past ASCII came back as other bytes (latin-1 in, UTF-8 out): a new id instead
+    odd = client.get("/healthz", headers={"x-request-id": b"caf\xe9\xff-id"})
+    assert "caf" not in odd.headers["x-request-id"]
+    assert len(odd.headers["x-request-id"]) == 32
     text = client.get("/metrics").text
     assert 'nestvec_requests_total{method="POST",route="/v1/embed",status="200"} 1.0' in text
     assert 'nestvec_index_points{collection="docs"} 1.0' in text
