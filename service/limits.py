@@ -12,7 +12,9 @@ from service.asgi import reject
 
 
 class BodySizeLimit:
-    """413 for bodies over `max_bytes`, by Content-Length or while streaming a chunked body."""
+    """413 for bodies over `max_bytes`, by Content-Length or while streaming a chunked body;
+    415 for a body in a content coding (gzip): nothing here decodes one, and read as it came it
+    was a 400 `invalid_json` that sent clients to debug their JSON (RFC 9110 §8.4.1)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -20,7 +22,12 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        coding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if coding not in (b"", b"identity"):
+            message = "request bodies are not decoded: send them without Content-Encoding"
+            return await reject(scope, send, 415, "unsupported_media_type", message)
+        length = headers.get(b"content-length")
         if (
             length is not None
             and length.isascii()

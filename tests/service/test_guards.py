@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -80,6 +81,23 @@ def test_body_size_limit(make_client: Callable[..., TestClient]) -> None:
     big = {"points": [{"id": "a", "vector": [0.5] * 600}]}
     assert_error(client.put("/v1/collections/v/points", json=big), 413, "too_large")
     assert client.get("/v1/collections/v").json()["count"] == 0
+
+
+def test_a_coded_body_is_415_and_writes_nothing(client: TestClient) -> None:
+    """A gzip body was read as it came: 400 `invalid_json`, as if the JSON were wrong."""
+    client.post("/v1/collections", json={"name": "g", "dim": 2})
+    body = gzip.compress(b'{"points": [{"id": "a", "vector": [1, 0]}]}')
+    for coding in ("gzip", "br", "deflate, gzip"):
+        headers = {"content-type": "application/json", "content-encoding": coding}
+        r = client.put("/v1/collections/g/points", content=body, headers=headers)
+        assert_error(r, 415, "unsupported_media_type")
+        assert "Content-Encoding" in r.json()["message"]
+        qdrant = client.put("/collections/g/points", content=body, headers=headers)
+        assert qdrant.status_code == 415 and "Content-Encoding" in qdrant.json()["status"]["error"]
+    assert client.get("/v1/collections/g").json()["count"] == 0
+    plain = {"content-type": "application/json", "content-encoding": "identity"}
+    r = client.put("/v1/collections/g/points", content=gzip.decompress(body), headers=plain)
+    assert r.json() == {"upserted": 1}
 
 
 def test_rate_limit_per_key(make_client: Callable[..., TestClient]) -> None:
