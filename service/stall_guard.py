@@ -40,6 +40,7 @@ def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
         _timer: asyncio.TimerHandle | None = None
 
         _head = 0  # bytes of the unfinished head read so far
+        _tail = b""  # the last bytes of that head, where its blank line may have begun
         _in_head = True  # the next bytes are (part of) a head
         _heads = 0  # heads finished on this connection
 
@@ -47,16 +48,31 @@ def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
             if self.transport.is_closing():  # refused below: the rest is not read
                 return
             was_head, heads = self._in_head, self._heads
+            if was_head and self._head_too_large(data):  # refused before the parser sees it
+                body = _TOO_LARGE_BODY
+                self.transport.write(_TOO_LARGE % (len(body), body))
+                self.transport.close()
+                return
             super().data_received(data)
             # a read that began and ended inside one head, no head finishing in it, is all head;
-            # any other read is not counted (a body's end, a head after it): it undercounts and
-            # never refuses a head under the cap for the bytes that came with it
+            # a read that began in a body is not counted (a head after a body's end in the same
+            # read is parsed whole, at most one read's 256 KiB)
             if was_head and self._in_head and self._heads == heads:
                 self._head += len(data)
-                if self._head > MAX_HEAD_BYTES:
-                    body = _TOO_LARGE_BODY
-                    self.transport.write(_TOO_LARGE % (len(body), body))
-                    self.transport.close()
+                self._tail = (self._tail + data)[-3:]
+
+        def _head_too_large(self, data: bytes) -> bool:
+            """Whether this read, which begins inside a head, takes it past MAX_HEAD_BYTES: the
+            head must end (a blank line) within the bytes still allowed. The read that ended a
+            head was not counted, so 64-128 KiB heads sent in one read were served."""
+            room = MAX_HEAD_BYTES - self._head
+            if len(data) <= room:
+                return False
+            seen = self._tail + data[: room + 4]
+            ends = [
+                at + len(blank) for blank in (b"\r\n\r\n", b"\n\n") if (at := seen.find(blank)) >= 0
+            ]
+            return not ends or min(ends) - len(self._tail) > room
 
         def _arm(self) -> None:
             self._due = self.loop.time() + read_timeout_s
@@ -86,6 +102,7 @@ def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
 
         def on_headers_complete(self) -> None:
             self._in_head, self._heads = False, self._heads + 1
+            self._head, self._tail = 0, b""  # the next head counts from its first byte
             super().on_headers_complete()
             self._arm()  # the body, if any: its next bytes are due
 
