@@ -169,7 +169,14 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
     first = _reported(exc.errors())
     loc = [p for p in first["loc"] if p != "body" and not _union_member(p)]
     if first["type"] == "json_invalid":
-        return JSONResponse(error_body("invalid_json", "request body is not valid JSON"), 400)
+        message = "request body is not valid JSON"
+        detail = str((first.get("ctx") or {}).get("error", ""))
+        if detail.startswith("duplicate key"):  # routers.parse_json: say which, it is valid JSON
+            message = f"request body gives a key twice in one object: {detail}"
+        return JSONResponse(error_body("invalid_json", message), 400)
+    if first["type"] == "missing" and tuple(first["loc"]) == ("body",):  # none, or empty
+        # not JSON at all, as Qdrant's, TEI's and OpenAI's servers answer it (400 "EOF")
+        return JSONResponse(error_body("invalid_json", "request body is empty: send JSON"), 400)
     field = field_path(loc) or None
     message = f"{field}: {first['msg']}" if field else first["msg"]
     return JSONResponse(error_body("validation_error", message, field), status_code=422)
