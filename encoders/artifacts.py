@@ -16,6 +16,10 @@ from pathlib import Path
 
 from nestvec.cli_types import path_arg
 
+# The project's real data beside the checkout (../shared/data), the trainers' default source:
+# resolved from this file, so a command run from any folder finds it.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
 # Settings' default (data_dir "data"); used only by callers that were handed no folder.
 DEFAULT_MODELS_DIR = Path("data") / "models"
 

@@ -11,10 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from encoders.artifacts import add_output_arguments
+from encoders.artifacts import SHARED_DATA, add_output_arguments
 from nestvec.cli_types import count_arg, fraction_arg, positive_float, positive_int
 
-DEFAULT_GRAPH = Path("../shared/data/cora_planetoid")
+DEFAULT_GRAPH = SHARED_DATA / "cora_planetoid"  # relative to the checkout, not the shell
 # chosen on a validation split of the training edges (loadtest/graph_select.py)
 DEFAULTS = {
     "propagation": "ppr",

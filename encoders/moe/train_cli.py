@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from encoders.artifacts import add_output_arguments, output_dir
+from encoders.artifacts import SHARED_DATA, add_output_arguments, output_dir
 from encoders.moe.config import TrainConfig
 from nestvec.cli_types import count_arg, positive_float, positive_int
 
 ARTIFACT = "moe-minilm"
 GENERALIST = "minilm-generalist"
-DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DEFAULT_DATA = SHARED_DATA
 # --tiny: a few steps on a few short pairs; seconds on 2 cores, for tests.
 TINY = {"steps": 6, "batch_size": 8, "max_seq_length": 32, "pairs": 48, "router_texts": 24}
 HELD_OUT_ROUTER_TEXTS = 300  # per domain, never used to fit the router

@@ -20,11 +20,13 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from encoders.artifacts import SHARED_DATA
+
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 MIN_SENTENCE_CHARS = 40
 KINDS = ("title", "sentence", "claim")
 DOMAINS = ("scifact", "nfcorpus", "agnews")
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = SHARED_DATA
 DOMAIN_FOLDERS = {"scifact": "scifact", "nfcorpus": "nfcorpus", "agnews": "ag_news_test"}
 
 

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from encoders.artifacts import add_output_arguments, output_dir
+from encoders.artifacts import SHARED_DATA, add_output_arguments, output_dir
 from encoders.mrl.adapter import nested_dims_for
 from encoders.mrl.pairs import DOMAINS
 from nestvec.cli_types import count_arg, positive_float, positive_int
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DEFAULT_DATA = SHARED_DATA
 DEFAULT_SCIFACT = DEFAULT_DATA / "scifact"
 DIMS = (384, 256, 128, 64, 32)
 TINY = {"max_pairs": 32, "batch_size": 8, "epochs": 2, "max_seq_length": 32}
