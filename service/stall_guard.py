@@ -14,6 +14,7 @@ was read whole); past MAX_HEAD_BYTES the connection gets 431 and is closed.
 from __future__ import annotations
 
 import asyncio
+import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -27,6 +28,12 @@ _TOO_LARGE = (
 _TOO_LARGE_BODY = (
     b'{"code":"headers_too_large","message":"request line and headers over %d bytes",'
     b'"field":null}' % MAX_HEAD_BYTES
+)
+
+
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
 )
 
 
@@ -73,6 +80,13 @@ def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
                 at + len(blank) for blank in (b"\r\n\r\n", b"\n\n") if (at := seen.find(blank)) >= 0
             ]
             return not ends or min(ends) - len(self._tail) > room
+
+        def send_400_response(self, msg: str) -> None:
+            """uvicorn's answer to bytes that are no HTTP request (a bad method, two lengths, a
+            broken chunk), in the service's JSON error shape: it was text/plain."""
+            body = json.dumps({"code": "bad_request", "message": msg, "field": None}).encode()
+            self.transport.write(_BAD_REQUEST % (len(body), body))
+            self.transport.close()
 
         def _arm(self) -> None:
             self._due = self.loop.time() + read_timeout_s

@@ -239,3 +239,25 @@ def test_sigterm_cuts_a_trickling_request_after_the_grace_period(
     finally:
         sock.close()
         live.stop()
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"FOO /v1/embeddings HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /v1/collections HTTP/1.1\r\nHost: x\r\ncontent-length: -5\r\n\r\n",
+        b"POST /v1/collections HTTP/1.1\r\nHost: x\r\ncontent-length: 2\r\n"
+        b"content-length: 3\r\n\r\n{}",
+        b"POST /v1/collections HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+    ],
+)
+def test_bytes_that_are_no_http_request_get_a_json_400(
+    server: LiveServer, request_bytes: bytes
+) -> None:
+    """uvicorn answered them in text/plain: every other error is the service's JSON."""
+    with _connect(server) as sock:
+        sock.sendall(request_bytes)
+        answer = _whole_answer(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head, answer[:200]
+    assert json.loads(body)["code"] == "bad_request"
