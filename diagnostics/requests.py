@@ -30,14 +30,12 @@ class _QueriesOrVectors(_Strict):
     """Queries sampled from the collection (held out), or given as vectors: not both."""
 
     queries: int | None = Field(None, ge=1, description="stored vectors sampled as queries")
-    query_vectors: list[list[float]] | None = None
+    query_vectors: list[list[float]] | None = Field(None, min_length=1)  # an error names it
 
     @model_validator(mode="after")
     def _not_both(self) -> _QueriesOrVectors:
         if self.queries is not None and self.query_vectors is not None:
             raise ValueError("give either queries or query_vectors, not both")
-        if self.query_vectors is not None and not self.query_vectors:
-            raise ValueError("query_vectors must not be empty")
         return self
 
 

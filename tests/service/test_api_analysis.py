@@ -249,6 +249,7 @@ BAD = [
     ),
     (ORDER, {"queries": 5, "query_vectors": [[0.0] * 784]}, 422, "validation_error", None),
     (ORDER, {"query_vectors": [[0.0] * 3]}, 422, "dimension_mismatch", "query_vectors[0]"),
+    (RECALL, {"query_vectors": []}, 422, "validation_error", "query_vectors"),  # it named none
     (ORDER, {"queries": N - 1}, 422, "too_few_points", "queries"),
     (ORDER, {"libraries": ["annoy"], "orders": ["random"]}, 422, "invalid_parameter", "libraries"),
     (ORDER, {"seeds": [1, 1], "orders": ["random"]}, 422, "invalid_parameter", "seeds"),
