@@ -249,6 +249,24 @@ def test_unserved_qdrant_routes_are_422_naming_the_route(
     assert f"{method} {path}" in error and "does not serve" in error
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", f"{C}/points/serch"),  # a typo
+        ("POST", C),
+        ("DELETE", f"{C}/points/count"),
+        ("POST", f"{C}/points/7"),  # Qdrant's points/{id} is GET only
+        ("GET", "/collections/"),
+        ("GET", f"{C}/points/search/more"),
+    ],
+)
+def test_paths_that_are_no_qdrant_api_are_404(qc: TestClient, method: str, path: str) -> None:
+    """They read "a Qdrant API nestvec does not serve" (422); Qdrant has no such route (404)."""
+    answer = qc.request(method, path, json={})
+    assert answer.status_code == 404, answer.text
+    assert "no such Qdrant API" in answer.json()["status"]["error"]
+
+
 def test_livez_is_liveness_as_in_qdrant(qc: TestClient) -> None:
     assert qc.get("/livez").json() == qc.get("/healthz").json() == {"status": "ok"}
 
