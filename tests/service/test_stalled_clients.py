@@ -68,6 +68,13 @@ def _connect(server: LiveServer) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=5)
 
 
+def _ask(server: LiveServer, request: bytes) -> bytes:
+    """The one answer to raw request bytes sent on a new connection."""
+    with _connect(server) as sock:
+        sock.sendall(request)
+        return _whole_answer(sock)
+
+
 @pytest.mark.parametrize(
     "sent",
     [
@@ -206,9 +213,7 @@ def test_an_empty_content_type_is_415_as_a_missing_one(server: LiveServer) -> No
         b"POST /v1/collections/none/count HTTP/1.1\r\nHost: x\r\ncontent-type: \r\n"
         b"content-length: 2\r\n\r\n{}"
     )
-    with _connect(server) as sock:
-        sock.sendall(request)
-        answer = _whole_answer(sock)
+    answer = _ask(server, request)
     assert answer.startswith(b"HTTP/1.1 415"), answer[:200]
     assert b'"code":"unsupported_media_type"' in answer
 
@@ -255,9 +260,7 @@ def test_bytes_that_are_no_http_request_get_a_json_400(
     server: LiveServer, request_bytes: bytes
 ) -> None:
     """uvicorn answered them in text/plain: every other error is the service's JSON."""
-    with _connect(server) as sock:
-        sock.sendall(request_bytes)
-        answer = _whole_answer(sock)
+    answer = _ask(server, request_bytes)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head, answer[:200]
     assert json.loads(body)["code"] == "bad_request"
