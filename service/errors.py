@@ -168,15 +168,13 @@ async def domain_error(_: Request, exc: Exception) -> JSONResponse:
 async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     first = _reported(exc.errors())
     loc = [p for p in first["loc"] if p != "body" and not _union_member(p)]
-    if first["type"] == "json_invalid":
-        message = "request body is not valid JSON"
-        detail = str((first.get("ctx") or {}).get("error", ""))
-        if detail.startswith("duplicate key"):  # routers.parse_json: say which, it is valid JSON
+    detail = str((first.get("ctx") or {}).get("error", ""))  # routers.parse_json names a key
+    empty = first["type"] == "missing" and tuple(first["loc"]) == ("body",)  # Qdrant's "EOF"
+    if first["type"] == "json_invalid" or empty:  # 400 as Qdrant's, TEI's and OpenAI's
+        message = "request body is empty: send JSON" if empty else "request body is not valid JSON"
+        if detail.startswith("duplicate key"):  # valid JSON, but a key twice: say which
             message = f"request body gives a key twice in one object: {detail}"
         return JSONResponse(error_body("invalid_json", message), 400)
-    if first["type"] == "missing" and tuple(first["loc"]) == ("body",):  # none, or empty
-        # not JSON at all, as Qdrant's, TEI's and OpenAI's servers answer it (400 "EOF")
-        return JSONResponse(error_body("invalid_json", "request body is empty: send JSON"), 400)
     field = field_path(loc) or None
     message = f"{field}: {first['msg']}" if field else first["msg"]
     return JSONResponse(error_body("validation_error", message, field), status_code=422)

@@ -27,6 +27,14 @@ router = APIRouter(route_class=QdrantRoute, tags=["qdrant"])
 COMPLETED = {"operation_id": 0, "status": "completed"}  # writes are durable on return
 # Qdrant's hnsw_config names -> the hnsw backend's parameter names
 HNSW_PARAMS = {"m": "M", "ef_construct": "ef_construction"}
+# Qdrant's defaults for the two fields qdrant-client up to 1.17 requires (its get_collection
+# failed to parse the answer without them); nothing here optimises segments
+_OPTIMIZER_CONFIG = {
+    "deleted_threshold": 0.2,
+    "vacuum_min_vector_number": 1000,
+    "default_segment_number": 1,
+    "flush_interval_sec": 0,
+}
 
 
 @router.get("/", dependencies=[ReadAccess])
@@ -164,7 +172,7 @@ def collection_info(collection: Collection) -> dict[str, Any]:
                 "ef_construct": getattr(collection.params, "ef_construction", 200),
                 "full_scan_threshold": 10000,
             },
-            "optimizer_config": {"default_segment_number": 1, "flush_interval_sec": 0},
+            "optimizer_config": _OPTIMIZER_CONFIG,
             "wal_config": {"wal_capacity_mb": 0, "wal_segments_ahead": 0},
         },
         "payload_schema": schema,

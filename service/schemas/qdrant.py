@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,6 +28,11 @@ QdrantId = StrictInt | StrictStr  # an unsigned integer or a UUID string
 WithPayload = StrictBool | list[StrictStr] | dict[str, list[StrictStr]]
 WithVector = StrictBool | list[StrictStr]
 Ignored = Any  # a Qdrant option with no counterpart here: accepted, ignored
+
+
+def with_vector_field() -> Any:
+    """`with_vector`, also spelt `with_vectors` (Qdrant's serde alias; it was a 422 here)."""
+    return Field(False, validation_alias=AliasChoices("with_vector", "with_vectors"))
 
 
 class HnswConfigDiff(StrictRequest):
@@ -92,7 +98,7 @@ class UpsertPoints(StrictRequest):
 class Retrieve(StrictRequest):
     ids: list[QdrantId]
     with_payload: WithPayload | None = True
-    with_vector: WithVector = False
+    with_vector: WithVector = with_vector_field()
     shard_key: Ignored = None
 
 
@@ -101,7 +107,7 @@ class Scroll(StrictRequest):
     limit: int | None = Field(None, ge=1)
     filter: dict[str, Any] | None = None
     with_payload: WithPayload | None = True
-    with_vector: WithVector = False
+    with_vector: WithVector = with_vector_field()
     order_by: Any = None
     shard_key: Ignored = None
 
@@ -162,7 +168,7 @@ class _Query(StrictRequest):
     limit: Annotated[int, _default_when_null(10)] = Field(10, ge=1)
     offset: Annotated[int, _default_when_null(0)] = Field(0, ge=0)
     with_payload: WithPayload | None = None
-    with_vector: WithVector = False
+    with_vector: WithVector = with_vector_field()
     score_threshold: float | None = Field(None, allow_inf_nan=False)
     shard_key: Ignored = None
 

@@ -308,6 +308,27 @@ def test_optional_qdrant_fields_may_be_null_and_search_takes_the_named_unnamed_v
         assert [h["id"] for h in hits] == [h["id"] for h in plain]
 
 
+def test_with_vectors_is_qdrants_alias_of_with_vector(qc: TestClient) -> None:
+    """Qdrant's request structs take `with_vectors` too (a serde alias); it was a 422 here."""
+    for path, body in [
+        ("", {"ids": [1]}),
+        ("/scroll", {"limit": 1}),
+        ("/search", {"vector": VEC, "limit": 1}),
+        ("/query", {"query": VEC, "limit": 1}),
+    ]:
+        answer = qc.post(f"{C}/points{path}", json={**body, "with_vectors": True})
+        assert answer.status_code == 200, (path, answer.text)
+        result = answer.json()["result"]
+        first = (result["points"] if path in ("/scroll", "/query") else result)[0]
+        assert len(first["vector"]) == len(VEC), (path, first)
+
+
+def test_collection_info_carries_what_older_qdrant_clients_require(qc: TestClient) -> None:
+    """qdrant-client up to 1.17 requires these two optimizer fields: its get_collection raised."""
+    optimizer = qc.get(C).json()["result"]["config"]["optimizer_config"]
+    assert {"deleted_threshold", "vacuum_min_vector_number"} <= set(optimizer)
+
+
 def test_a_null_in_a_query_vector_says_nan_and_inf_arrive_so(qc: TestClient) -> None:
     """qdrant-client writes NaN and inf as null; the answer spoke of multivectors."""
     nan = [None, 0.2, 0.3, 0.4]
