@@ -12,7 +12,15 @@ from typing import Any
 import httpx
 
 from nestvec._model_api import ModelApi
-from nestvec._transport import Call, body, collection_path, read, refused_as_bad_request
+from nestvec._transport import (
+    BadRequest,
+    Call,
+    body,
+    collection_path,
+    plain,
+    read,
+    refused_as_bad_request,
+)
 from service.schemas.collections import (
     CollectionInfo,
     CollectionList,
@@ -52,6 +60,9 @@ def to_point(p: PointLike) -> PointIn:
     """A point to upsert from a model or a dict (a numpy `vector` becomes a list)."""
     if isinstance(p, PointIn):
         return p
+    if not isinstance(p, dict):  # a tuple raised AttributeError
+        message = f"a point is a PointIn or a dict, not {type(p).__name__}"
+        raise BadRequest("validation_error", message, None, None)
     vector, point_id = p.get("vector"), p.get("id")
     if _is_array(vector):
         p = {**p, "vector": vector.tolist()}
@@ -213,7 +224,7 @@ class Api(ModelApi):
         filter: dict[str, Any] | None = None,  # noqa: A002 - the service's name
     ) -> int:
         """Delete by ids and/or a filter; returns how many were deleted."""
-        req = DeletePointsRequest(ids=list(ids), filter=filter)
+        req = DeletePointsRequest(ids=plain(list(ids)), filter=filter)
         parse = lambda r: DeleteResponse.model_validate(r.json()).deleted  # noqa: E731
         return self._call(Call("DELETE", collection_path(name, "points"), parse, json=body(req)))
 
@@ -241,7 +252,8 @@ class Api(ModelApi):
     ) -> list[list[ScoredPoint]]:
         """Several searches in one request, answered in order."""
         reqs = [
-            s if isinstance(s, SearchRequest) else SearchRequest.model_validate(s) for s in searches
+            s if isinstance(s, SearchRequest) else SearchRequest.model_validate(plain(s))
+            for s in searches
         ]
         parse = lambda r: BatchSearchResponse.model_validate(r.json()).results  # noqa: E731
         path = collection_path(name, "search", "batch")
@@ -251,7 +263,7 @@ class Api(ModelApi):
 
     def recommend(self, name: str, **options: Any) -> RecommendResponse:
         """From `positive`/`negative` examples or a `history`; options are `RecommendRequest`'s."""
-        req = RecommendRequest(**options)
+        req = RecommendRequest(**plain(options))
         path = collection_path(name, "recommend")
         return self._call(
             Call("POST", path, read(RecommendResponse), json=body(req), reads_only=True)

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
 
 from nestvec.fields import field_path
 
@@ -169,7 +171,7 @@ class Call(Generic[T]):
         if response.is_success:
             try:
                 return self.parse(response)
-            except ValidationError as exc:  # not the caller's mistake: the answer's shape
+            except ValueError as exc:  # the answer's shape, or no JSON (a proxy's page)
                 status = response.status_code
                 raise ServerError("invalid_response", str(exc)[:200], None, status) from None
         error = error_from(response)
@@ -185,12 +187,16 @@ def unreachable(base_url: object, exc: httpx.TransportError) -> Unavailable:
 
 
 Outcome = httpx.Response | httpx.TransportError
+# raised before a byte leaves: `127.0.0.1:8000` without http://, a key holding a line break
+NEVER_SENDS = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 
 
 def next_wait(
     call: Call[Any], retry: Retry, attempt: int, waited: float, got: Outcome
 ) -> float | None:
     """Seconds to wait before sending `call` again after `got`, or None: `got` is final."""
+    if isinstance(got, NEVER_SENDS):  # a URL or header that cannot be sent: no retry helps
+        return None
     if isinstance(got, httpx.TransportError):
         return retry.wait(attempt, waited, None) if call.retry_on(got) else None
     if got.status_code not in retry.statuses:
@@ -209,8 +215,18 @@ def final(call: Call[T], got: Outcome, base_url: object) -> T:
 
 def body(model: BaseModel) -> dict[str, Any]:
     """A request model as the JSON the service reads (unset options left to its defaults);
-    numpy values in payloads (`np.float32(0.5)`, arrays) as their Python values."""
-    return model.model_dump(exclude_unset=True, exclude_none=True, mode="json", fallback=_plain)
+    numpy values in payloads (`np.float32(0.5)`, arrays) as their Python values. NaN and
+    infinity stay floats, so sending refuses them (`finite_json`): pydantic's JSON mode wrote
+    them as null, and a NaN in a payload was stored as null."""
+    values = model.model_dump(exclude_unset=True, exclude_none=True)
+    jsonable = to_jsonable_python(values, inf_nan_mode="constants", fallback=_plain)
+    return cast(dict[str, Any], jsonable)
+
+
+def plain(value: Any) -> Any:
+    """A caller's value with numpy inside (ids, vectors) in Python's types, before validation
+    (`np.int64(3)` as an id, an array as a vector were refused as no string); NaN stays NaN."""
+    return to_jsonable_python(value, inf_nan_mode="constants", fallback=_plain)
 
 
 def _plain(value: Any) -> Any:
@@ -263,14 +279,29 @@ def refused_as_bad_request(cls: type[T]) -> type[T]:
 
 
 def _refused_as_bad_request(method: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(method):  # AsyncClient.upload_points validates as it goes
+
+        @functools.wraps(method)
+        async def waited(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except ValidationError as exc:
+                raise _bad_request(exc) from None
+
+        return waited
+
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = field_path(first["loc"]) or None
-            message = f"{field}: {first['msg']}" if field else first["msg"]
-            raise BadRequest("validation_error", message, field, None) from None
+            raise _bad_request(exc) from None
 
     return call
+
+
+def _bad_request(exc: ValidationError) -> BadRequest:
+    first = exc.errors()[0]
+    field = field_path(first["loc"]) or None
+    message = f"{field}: {first['msg']}" if field else first["msg"]
+    return BadRequest("validation_error", message, field, None)

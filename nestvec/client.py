@@ -43,6 +43,7 @@ from nestvec._transport import (
     final,
     finite_json,
     next_wait,
+    refused_as_bad_request,
 )
 from service.schemas.points import UpsertRequest
 
@@ -80,6 +81,11 @@ def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def _headers(api_key: str | None) -> dict[str, str]:
+    """The key's header; one no header can carry (the server's keys are printable ASCII) is
+    refused here, not retried for 15 s as a connection error."""
+    if api_key and not (api_key.isascii() and api_key.isprintable()):
+        message = "an API key is printable ASCII (it is sent in a header)"
+        raise BadRequest("validation_error", message, "api_key", None)
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
@@ -89,6 +95,7 @@ def _bar(name: str, points: Iterable[Any], total: int | None, progress: bool) ->
     return tqdm(total=total, unit="points", desc=f"upload {name}", disable=not progress)
 
 
+@refused_as_bad_request  # upload_points: its own methods, beside Api's
 class Client(Api):
     """A synchronous client; pass `http` to reuse an `httpx.Client` (a TestClient works too)."""
 
@@ -159,6 +166,7 @@ class Client(Api):
         self.close()
 
 
+@refused_as_bad_request
 class AsyncClient(Api):
     """The asyncio client: the methods of `Client`, each a coroutine."""
 

@@ -171,6 +171,40 @@ def test_numpy_values_nan_and_slashed_names_meet_the_documented_errors(
     assert asyncio.run(go()) == "validation_error"
 
 
+def test_nan_payloads_numpy_arguments_and_bad_points_are_caught_before_sending(
+    nv: Client, server: LiveServer
+) -> None:
+    """A NaN in a payload was stored as null (pydantic's JSON mode); numpy ids, examples and
+    batch vectors were refused as no string; upload_points raised pydantic's own error and a
+    tuple point an AttributeError."""
+    nv.create_collection("np2", dim=3)
+    nv.upsert("np2", [{"id": i, "vector": [1.0, i, 0.0]} for i in range(4)])
+    for payload in ({"x": float("nan")}, {"a": [1.0, float("inf")]}):
+        with pytest.raises(BadRequest) as bad:
+            nv.upsert("np2", [{"id": "n", "vector": [1.0, 0.0, 0.0], "payload": payload}])
+        assert "finite" in str(bad.value)
+    assert nv.count("np2") == 4
+    hits = nv.recommend("np2", positive=[np.array([1.0, 1.0, 0.0])], k=2).results
+    assert len(hits) == 2
+    batch = nv.search_batch("np2", [{"query": {"vector": np.array([1.0, 2.0, 0.0])}, "k": 1}])
+    assert batch[0][0].id == "2"
+    assert nv.delete_points("np2", [np.int64(0)]) + nv.delete_points("np2", np.array([1])) == 2
+    for points in ([{"id": "z", "vector": np.zeros((2, 2))}], [("x", [1.0, 2.0, 3.0])]):
+        with pytest.raises(BadRequest):
+            nv.upload_points("np2", points, progress=False)  # type: ignore[arg-type]
+
+    async def go() -> str:
+        async with AsyncClient(server.url) as anv:
+            try:
+                await anv.upload_points("np2", [{"id": "z", "vector": np.zeros((2, 2))}])
+            except BadRequest as exc:
+                return exc.code
+        return "no error"
+
+    assert asyncio.run(go()) == "validation_error"
+    assert nv.count("np2") == 2
+
+
 def test_search_batch_and_recommend(nv: Client, vectors: np.ndarray) -> None:
     hits = nv.search("vecs", vectors[10], k=3)
     assert isinstance(hits[0], ScoredPoint) and hits[0].id == "p10"

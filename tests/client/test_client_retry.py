@@ -20,6 +20,7 @@ from support import free_port
 from nestvec.client import (
     AsyncClient,
     AuthError,
+    BadRequest,
     Client,
     NestvecError,
     Overloaded,
@@ -48,6 +49,7 @@ class FlakyServer:
             Route("/v1/collections", self.gateway, methods=["POST"]),
             Route("/v1/collections/{name}/count", self.gateway, methods=["POST"]),
             Route("/teapot", lambda _: PlainTextResponse("no json here", 500)),
+            Route("/proxy-page", lambda _: PlainTextResponse("<html>hi</html>", 200)),
             Route("/forbidden", lambda _: JSONResponse({**BUSY, "code": "forbidden"}, 403)),
         ]
         config = uvicorn.Config(Starlette(routes=routes), port=self.port, log_level="warning")
@@ -156,6 +158,26 @@ def test_error_bodies_become_typed_exceptions(flaky: FlakyServer) -> None:
     assert (broken.value.code, broken.value.status) == ("http_500", 500)
     assert broken.value.message == "no json here"
     assert isinstance(broken.value, NestvecError)
+
+
+def test_what_can_never_be_sent_or_read_fails_at_once_as_a_nestvec_error(
+    flaky: FlakyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URL without its scheme was retried for 15 s as a connection error, a key no header can
+    carry too (or raised a bare UnicodeEncodeError); a 200 that is no JSON (a proxy's page)
+    raised json's own JSONDecodeError."""
+    waits: list[float] = []
+    monkeypatch.setattr("nestvec.client.time.sleep", waits.append)  # a retry's backoff
+    with Client(flaky.url.removeprefix("http://")) as nv, pytest.raises(Unavailable):
+        _get(nv, "/echo")
+    assert waits == []  # sent once
+    for key in ("a\nb", "ключ"):
+        with pytest.raises(BadRequest) as bad:
+            Client(flaky.url, api_key=key)
+        assert bad.value.field == "api_key"
+    with Client(flaky.url) as nv, pytest.raises(ServerError) as odd:
+        _get(nv, "/proxy-page")
+    assert odd.value.code == "invalid_response" and odd.value.status == 200
 
 
 def test_api_key_is_sent_as_a_bearer_token(flaky: FlakyServer) -> None:
