@@ -30,6 +30,7 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 MAYBE_DONE = frozenset({502, 504})
 # Errors raised before the request left: safe to send again whatever the method.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+NEVER_SENDS = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)  # no http://, a bad header
 
 
 class NestvecError(Exception):
@@ -187,8 +188,6 @@ def unreachable(base_url: object, exc: httpx.TransportError) -> Unavailable:
 
 
 Outcome = httpx.Response | httpx.TransportError
-# raised before a byte leaves: `127.0.0.1:8000` without http://, a key holding a line break
-NEVER_SENDS = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 
 
 def next_wait(
@@ -218,9 +217,7 @@ def body(model: BaseModel) -> dict[str, Any]:
     numpy values in payloads (`np.float32(0.5)`, arrays) as their Python values. NaN and
     infinity stay floats, so sending refuses them (`finite_json`): pydantic's JSON mode wrote
     them as null, and a NaN in a payload was stored as null."""
-    values = model.model_dump(exclude_unset=True, exclude_none=True)
-    jsonable = to_jsonable_python(values, inf_nan_mode="constants", fallback=_plain)
-    return cast(dict[str, Any], jsonable)
+    return cast(dict[str, Any], plain(model.model_dump(exclude_unset=True, exclude_none=True)))
 
 
 def plain(value: Any) -> Any:
@@ -279,16 +276,12 @@ def refused_as_bad_request(cls: type[T]) -> type[T]:
 
 
 def _refused_as_bad_request(method: Callable[..., Any]) -> Callable[..., Any]:
-    if inspect.iscoroutinefunction(method):  # AsyncClient.upload_points validates as it goes
-
-        @functools.wraps(method)
-        async def waited(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await method(*args, **kwargs)
-            except ValidationError as exc:
-                raise _bad_request(exc) from None
-
-        return waited
+    @functools.wraps(method)
+    async def waited(*args: Any, **kwargs: Any) -> Any:  # AsyncClient.upload_points
+        try:
+            return await method(*args, **kwargs)
+        except ValidationError as exc:
+            raise _bad_request(exc) from None
 
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -297,7 +290,7 @@ def _refused_as_bad_request(method: Callable[..., Any]) -> Callable[..., Any]:
         except ValidationError as exc:
             raise _bad_request(exc) from None
 
-    return call
+    return waited if inspect.iscoroutinefunction(method) else call
 
 
 def _bad_request(exc: ValidationError) -> BadRequest:
