@@ -36,10 +36,29 @@ class Reader:
 
 
 class _Recent(threading.local):
-    """The Readers this thread read through, least recently first."""
+    """The Readers this thread read through, least recently first, and the readers it opened:
+    closed when the thread ends (its local state goes, and the sentinel's finaliser runs). A
+    worker thread retired by the pool held them until another thread read the same store,
+    about 2 descriptors a store for each thread that ever read it."""
 
     def __init__(self) -> None:
         self.readers: OrderedDict[int, weakref.ref[Readers]] = OrderedDict()
+        self.opened: dict[Reader, weakref.ref[Readers]] = {}
+        self.sentinel = _Sentinel()
+        weakref.finalize(self.sentinel, _close_opened, self.opened)
+
+
+class _Sentinel:
+    """Lives exactly as long as its thread's local state."""
+
+
+def _close_opened(opened: dict[Reader, weakref.ref[Readers]]) -> None:
+    for reader, ref in list(opened.items()):
+        readers = ref()
+        if readers is not None:
+            readers.forget(reader)
+        reader.db.close()  # check_same_thread=False: its thread is gone, nothing else uses it
+    opened.clear()
 
 
 _recent = _Recent()
@@ -94,7 +113,13 @@ class Readers:
                 gone.db.close()
             self._open[reader] = weakref.ref(threading.current_thread())
         self._local.reader = reader
+        _recent.opened[reader] = weakref.ref(self)
         return reader
+
+    def forget(self, reader: Reader) -> None:
+        """Stop tracking a reader its thread's end closes."""
+        with self._lock:
+            self._open.pop(reader, None)
 
     def close_this_threads(self) -> bool:
         """Close this thread's reader unless it is inside a read transaction; True if closed."""
@@ -104,8 +129,8 @@ class Readers:
         if reader.busy():
             return False
         self._local.reader = None
-        with self._lock:
-            self._open.pop(reader, None)
+        self.forget(reader)
+        _recent.opened.pop(reader, None)
         reader.db.close()
         return True
 

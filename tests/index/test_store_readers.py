@@ -73,3 +73,34 @@ def test_a_reader_being_read_lazily_is_not_closed(tmp_path: Path) -> None:
     assert sum(len(labels) for labels, _ in batches) == 2
     for store in [first, *others]:
         store.close()
+
+
+THREADS = 6
+
+
+def test_a_threads_readers_close_when_it_ends(tmp_path: Path) -> None:
+    """A pool's worker retired after a burst kept its readers (their connections, 2 descriptors
+    each) until another thread opened one of the same store."""
+    all_stores = stores(tmp_path, 4)
+
+    def read_all() -> None:
+        for i, store in enumerate(all_stores):
+            assert store.count() == 1 and store.by_ids([f"p{i}"])
+
+    def burst() -> None:
+        workers = [threading.Thread(target=read_all) for _ in range(THREADS)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    before = open_fds()
+    for _ in range(3):
+        burst()
+        assert held_readers(all_stores) == 0
+    # a closed reader's database descriptor stays with SQLite while the writer holds its lock
+    # on the file, for the store's next reader to take up: at most one per reader at once
+    assert open_fds() - before <= THREADS * len(all_stores)
+    for i, store in enumerate(all_stores):  # and the stores read on, from this thread
+        assert store.by_ids([f"p{i}"])[0].payload == {"i": i}
+        store.close()
