@@ -5,6 +5,7 @@ Sync routes: FastAPI runs them in its threadpool, so a long analysis never block
 """
 
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ def _analysed(
 def _still_there(engine: Engine, name: str, collection: Collection, png: Path) -> None:
     if engine.catalog.find(name) is not collection:
         png.unlink(missing_ok=True)
+        with suppress(OSError):  # the plot's write made the folder again after the delete
+            png.parent.rmdir()  # empty unless a new collection of that name wrote there
         raise CollectionDeleted()
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 from support import LiveServer
 
 from index import Catalog, CollectionConfig
@@ -66,9 +67,12 @@ def test_a_recall_analysis_while_points_are_re_upserted_answers(tmp_path: Path) 
         server.stop()
 
 
+@pytest.mark.parametrize("made_anew", [True, False])
 def test_an_analysis_whose_collection_is_deleted_and_made_anew_is_not_found(
-    tmp_path: Path,
+    tmp_path: Path, made_anew: bool
 ) -> None:
+    """Deleted and not made anew, its plot folder was left behind, empty (the plot's write had
+    made it again after the delete)."""
     server = LiveServer(tmp_path / "data", env=ENV).start()
     try:
         with httpx.Client(base_url=server.url, timeout=120) as api:
@@ -85,12 +89,15 @@ def test_an_analysis_whose_collection_is_deleted_and_made_anew_is_not_found(
             running.start()
             time.sleep(0.3)
             assert api.delete("/v1/collections/plots").status_code == 200
-            assert api.post("/v1/collections", json={"name": "plots", "dim": 8}).status_code == 201
+            if made_anew:
+                body = {"name": "plots", "dim": 8}
+                assert api.post("/v1/collections", json=body).status_code == 201
             running.join()
         assert answer[0].status_code == 404, answer[0].text
         assert answer[0].json()["code"] == "collection_not_found"
         folder = tmp_path / "data" / "analysis" / "plots"
         assert not folder.exists() or not list(folder.iterdir())  # no old plot for the new one
+        assert made_anew or not folder.exists()
     finally:
         server.stop()
 
