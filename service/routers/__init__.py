@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.message
 import inspect
 import json
+import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -33,6 +34,8 @@ def parse_json(body: bytes) -> Any:
     except orjson.JSONDecodeError as e:
         if "depth limit" in str(e):  # over 1,024 levels: no request of this API nests so deep
             raise
+        if not _STANDARD_ONLY.search(body):  # broken JSON: the standard parser would build
+            raise  # every value before the break again (a 60 MB body peaked at 1.9 GB)
     else:
         # outside strings a colon follows a key: a body that lost a key holds more colons than
         # the keys and colons parsed; an escaped colon (\u003a) one less: the exact check decides
@@ -50,6 +53,12 @@ def parse_json(body: bytes) -> Any:
         raise
     except ValueError as e:  # an integer past Python's 4,300 digits (it was a 500)
         raise json.JSONDecodeError(str(e), body.decode("utf-8", "replace"), 0) from None
+
+
+# what the standard parser reads and orjson refuses: NaN and infinity literals, numbers past
+# its range (`1e400`, integers past 64 bits), refused by validation naming their field, and
+# lone surrogates in escapes (`\ud800`)
+_STANDARD_ONLY = re.compile(rb"NaN|Infinity|[eE][+]?\d{3}|\d{20}|\\u[dD][89a-fA-F]")
 
 
 def _keys_and_colons(value: Any) -> int:
