@@ -168,7 +168,7 @@ async def domain_error(_: Request, exc: Exception) -> JSONResponse:
 async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     first = _reported(exc.errors())
     loc = [p for p in first["loc"] if p != "body" and not _union_member(p)]
-    detail = str((first.get("ctx") or {}).get("error", ""))  # routers.parse_json names a key
+    detail = str((first.get("ctx") or {}).get("error", ""))  # json_body.parse_json names a key
     empty = first["type"] == "missing" and tuple(first["loc"]) == ("body",)  # Qdrant's "EOF"
     if first["type"] == "json_invalid" or empty:  # 400 as Qdrant's, TEI's and OpenAI's
         message = "request body is empty: send JSON" if empty else "request body is not valid JSON"

@@ -458,12 +458,12 @@ def test_broken_json_is_not_parsed_twice(
 ) -> None:
     """A broken body went on to the standard parser after orjson refused it, which built every
     value before the break again: a 60 MB one took the server from 0.7 to 1.9 GB."""
-    import service.routers
+    import service.json_body
 
     def refuse(*_: Any, **__: Any) -> Any:
         raise AssertionError("the standard parser was called")
 
-    monkeypatch.setattr(service.routers, "_once_each", refuse)  # its hook, per object read
+    monkeypatch.setattr(service.json_body, "_once_each", refuse)  # its hook, per object read
     assert client.post("/v1/collections", json={"name": "v", "dim": 2}).status_code == 201
     body = b'{"points": [' + b'{"id": "a", "vector": [1.5, 2.5]}, ' * 1000 + b'{"id": '
     answer = client.put("/v1/collections/v/points", content=body, headers=JSON)
