@@ -152,8 +152,9 @@ class _IvfBase(VectorIndex):
                 search_params.sel = selector
             with faiss_threads_for(len(queries)):
                 distances, labels = self._ivf.search(queries, k, params=search_params)
-            # A filter can leave the probed lists short of k matches: probe more lists.
-            if allowed is None or (labels >= 0).all() or nprobe >= self.params.nlist:
+            # The probed lists can hold fewer than k points (or k matches of a filter): probe
+            # more lists; k=1000 over nprobe 32 of 128 lists answered 994 of 6,000 points
+            if (labels >= 0).all() or nprobe >= self.params.nlist:
                 return labels.astype(np.int64), faiss_scores(self.metric, distances)
             nprobe *= 2
 

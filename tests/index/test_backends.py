@@ -132,3 +132,18 @@ def test_k_larger_than_index_returns_all() -> None:
     index, _ = build("hnsw", "l2", n=5)
     labels, _ = index.search(np.zeros((1, DIM), np.float32), 10)
     assert sorted(labels[0].tolist()) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("name", ["ivf", "ivfpq"])
+def test_an_ivf_search_probes_more_lists_rather_than_answer_short_of_k(name: str) -> None:
+    """k=1000 over nprobe 32 of 128 lists answered 994 of 6,000 points: the probed lists held
+    fewer. Now, unfiltered as filtered, it probes more lists until k are found."""
+    cls = index_class(name)
+    spec = {"nlist": 16, "nprobe": 1} | ({"m": DIM, "nbits": 6} if name == "ivfpq" else {})
+    params = cls.Params.model_validate(spec, context={"dim": DIM})
+    index = cls(DIM, METRICS["l2"], params)
+    base = np.random.default_rng(3).normal(size=(3000, DIM)).astype(np.float32)
+    index.add(np.arange(3000, dtype=np.int64), base)  # trains once it holds enough
+    assert index.is_trained
+    labels, _ = index.search(base[:5], 500)
+    assert (labels >= 0).all() and all(len(set(row.tolist())) == 500 for row in labels)
