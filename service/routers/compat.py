@@ -21,6 +21,7 @@ from service.routers import JsonRoute
 from service.routers.embed import count_tokens
 from service.schemas.compat import (
     CohereEmbedRequest,
+    CohereEmbedResponse,
     OpenAIModel,
     OpenAIModelList,
     TEIEmbedRequest,
@@ -70,7 +71,7 @@ async def tei_embed(req: TEIEmbedRequest, engine: EngineDep) -> Response:
     return json_response(vectors)
 
 
-@router.post("/v2/embed", tags=["cohere"])
+@router.post("/v2/embed", response_model=CohereEmbedResponse, tags=["cohere"])
 async def cohere_embed(req: CohereEmbedRequest, engine: EngineDep) -> Response:
     """Cohere's v2 embed: `{"id", "embeddings": {"float": [...]}, "texts", "meta",
     "response_type"}`; float embeddings of texts, cut at the end of the model's window."""

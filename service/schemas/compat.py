@@ -101,3 +101,27 @@ class CohereRerankResponse(BaseModel):
     id: str
     results: list[RankResult]
     meta: CohereMeta
+
+
+class CohereEmbeddingsByType(BaseModel):
+    float: list[list[float]]  # noqa: A003 - Cohere's key; the only type served
+
+
+class CohereEmbedInputTokens(BaseModel):
+    input_tokens: int
+
+
+class CohereEmbedMeta(BaseModel):
+    api_version: CohereApiVersion
+    billed_units: CohereEmbedInputTokens
+
+
+class CohereEmbedResponse(BaseModel):
+    """Cohere's v2 embed answer (`embeddings_by_type`): documents the route's schema, which
+    was an empty object."""
+
+    id: str
+    embeddings: CohereEmbeddingsByType
+    texts: list[str]
+    meta: CohereEmbedMeta
+    response_type: Literal["embeddings_by_type"]

@@ -14,6 +14,7 @@ from openai import OpenAI
 from support import LiveServer, assert_error
 
 from service.app import create_app
+from service.schemas.compat import CohereEmbedResponse
 from service.settings import Settings
 
 DOCS = ["Cats purr when they are content.", "Bond yields rose on Tuesday.", "Kittens purr."]
@@ -197,6 +198,9 @@ def test_cohere_v2_embed_answers_by_type(client: TestClient) -> None:
     assert answer["response_type"] == "embeddings_by_type" and answer["texts"] == DOCS[:2]
     assert set(answer) == {"id", "embeddings", "texts", "meta", "response_type"}
     assert answer["meta"]["billed_units"]["input_tokens"] > 0
+    CohereEmbedResponse.model_validate(answer)  # the answer is what the schema declares
+    declared = client.get("/openapi.json").json()["paths"]["/v2/embed"]["post"]["responses"]
+    assert "CohereEmbedResponse" in str(declared["200"])  # it was an empty object
     openai = client.post("/v1/embeddings", json={"model": "minilm", "input": DOCS[:2]}).json()
     expected = np.array([d["embedding"] for d in openai["data"]])
     np.testing.assert_allclose(np.array(answer["embeddings"]["float"]), expected, atol=1e-6)
