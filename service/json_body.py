@@ -54,17 +54,26 @@ def _keys_and_colons(value: Any) -> int:
     count, stack = 0, [value]
     while stack:
         item = stack.pop()
-        if type(item) is dict:
-            count += len(item) + sum(key.count(":") for key in item)
+        kind = type(item)
+        if kind is dict:
+            count += len(item) + "".join(item).count(":")
             stack.extend(item.values())
-        elif type(item) is str:
+        elif kind is str:
             count += item.count(":")
-        elif type(item) is list:
-            try:  # numbers only (a vector), summed in C: nothing in them to count
-                sum(item)
-            except TypeError:
-                stack.extend(item)
+        elif kind is list and not _vector(item):
+            stack.extend(item)
     return count
+
+
+def _vector(items: list[Any]) -> bool:
+    """Whether a list holds only numbers (summed in C: nothing in them to count)."""
+    if not items or type(items[0]) is not float:
+        return False
+    try:
+        sum(items)
+    except TypeError:
+        return False
+    return True
 
 
 def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ reach after slot reuse. Each is now its documented 4xx or an answer."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -468,3 +469,20 @@ def test_broken_json_is_not_parsed_twice(
     body = b'{"points": [' + b'{"id": "a", "vector": [1.5, 2.5]}, ' * 1000 + b'{"id": '
     answer = client.put("/v1/collections/v/points", content=body, headers=JSON)
     assert_error(answer, 400, "invalid_json")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a:b": "c:d", "url": "http://x:80/y", "q": "say \\":\\" twice"}',
+        b'{"v": [1.5, 2.5], "m": [1, "x:y", {"k": ":"}], "n": [1.5, null, "a:"]}',
+        b'{"e": "\\u003a", "f": "\\u0022:", "g\\u003a": 1}',
+        b'[{"a": {"b": {"c": [{"d": ":"}]}}}, ":", [[]], {}]',
+    ],
+)
+def test_keys_given_once_are_read_whatever_their_colons(body: bytes) -> None:
+    """The duplicate-key check counts colons: colons in keys, values, escapes and lists of any
+    kind must not pass for a lost key."""
+    from service.json_body import parse_json
+
+    assert parse_json(body) == json.loads(body)
