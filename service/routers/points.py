@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
+from encoders import InvalidInput
 from service.deps import EngineDep, ReadAccess, WriteAccess
 from service.responses import json_response
 from service.routers import JsonRoute
@@ -33,16 +34,19 @@ def get_points(
     ids: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies query defaults
     with_payload: bool = True,
     with_vector: bool = False,
-    limit: Annotated[int, Query(ge=1)] = 100,
+    limit: Annotated[int | None, Query(ge=1, description="page size (default 100)")] = None,
     offset: str | None = None,
 ) -> Response:
     """By `ids` (repeat the parameter), or a page of `limit` points after the `offset` id."""
     collection = engine.catalog.get(name)
     if ids:
+        paged = "limit" if limit is not None else "offset" if offset is not None else None
+        if paged is not None:  # it was ignored: the ids' points came back whole
+            raise InvalidInput(f"'{paged}' pages through all points; ask by ids or by page", paged)
         engine.check_batch(len(ids), "ids")
         points, next_offset = collection.get(ids, with_vector), None
     else:
-        limit = min(limit, engine.settings.max_page)
+        limit = min(limit or 100, engine.settings.max_page)
         points = collection.page(offset, limit + 1, with_vector)
         next_offset = points[limit - 1].id if len(points) > limit else None
         points = points[:limit]

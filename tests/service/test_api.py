@@ -134,6 +134,9 @@ def test_search_by_id_vector_filter_and_payload_flags(client: TestClient) -> Non
     assert by_id.json()["results"][0]["id"] == "bonds"  # the query point itself is excluded
     vec = client.get("/v1/collections/docs/points", params={"ids": "dog", "with_vector": True})
     vector = vec.json()["points"][0]["vector"]
+    for paged in ({"limit": 1}, {"offset": "a"}):  # ignored, the ids' points came back whole
+        both = client.get("/v1/collections/docs/points", params={"ids": ["dog", "cat"], **paged})
+        assert_error(both, 422, "invalid_input", next(iter(paged)))
     body = {"query": {"vector": vector}, "k": 1, "with_payload": False, "with_vector": True}
     hit = client.post("/v1/collections/docs/search", json=body).json()["results"][0]
     assert (
