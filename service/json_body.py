@@ -17,6 +17,8 @@ def parse_json(body: bytes) -> Any:
 
     A key given twice in one object is refused, as Qdrant's parser refuses a field given twice:
     both parsers keep the last, and `{"filter": {...}, "filter": {}}` deleted every point."""
+    # a UTF-8 byte order mark (.NET, PowerShell): RFC 8259 lets a parser ignore it; orjson refuses
+    body = body.removeprefix(b"\xef\xbb\xbf")
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as e:

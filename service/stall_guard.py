@@ -84,7 +84,8 @@ def stall_guarded(read_timeout_s: float) -> type[asyncio.Protocol]:
         def send_400_response(self, msg: str) -> None:
             """uvicorn's answer to bytes that are no HTTP request (a bad method, two lengths, a
             broken chunk), in the service's JSON error shape: it was text/plain."""
-            body = json.dumps({"code": "bad_request", "message": msg, "field": None}).encode()
+            error = {"code": "bad_request", "message": msg, "field": None}
+            body = json.dumps(error, separators=(",", ":")).encode()
             self.transport.write(_BAD_REQUEST % (len(body), body))
             self.transport.close()
 
