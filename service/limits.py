@@ -22,10 +22,11 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        coding = headers.get(b"content-encoding", b"identity").strip().lower()
+        raw = scope.get("headers") or []
+        headers = dict(raw)
+        codings = {v.strip().lower() for k, v in raw if k == b"content-encoding"}  # each one
         has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
-        if coding not in (b"", b"identity") and has_body:  # a session default on a GET is fine
+        if codings - {b"", b"identity"} and has_body:  # a session default on a GET is fine
             message = "request bodies are not decoded: send them without Content-Encoding"
             return await reject(scope, send, 415, "unsupported_media_type", message)
         length = headers.get(b"content-length")
