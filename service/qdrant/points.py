@@ -17,6 +17,7 @@ from service.qdrant.translate import (
     QdrantRoute,
     Unsupported,
     answer,
+    path_number,
     qdrant_filter,
     record,
     to_nestvec_id,
@@ -62,7 +63,9 @@ def retrieve_points(name: str, req: Retrieve, engine: EngineDep) -> dict[str, An
 def get_point(name: str, point_id: str, engine: EngineDep) -> dict[str, Any]:
     started = time.perf_counter()
     collection = engine.catalog.get(name)
-    point = collection.vector_of(to_nestvec_id(point_id, "id"), "id")
+    asked = to_nestvec_id(point_id, "id")
+    found = collection.get([*path_number(point_id), asked], with_vector=True)
+    point = found[0] if found else collection.vector_of(asked, "id")  # raises: none found
     return answer(record(point, collection.config.metric, True, True), started)
 
 

@@ -68,6 +68,16 @@ def to_nestvec_id(point_id: QdrantId, field: str, strict: bool = False) -> str:
         return point_id
 
 
+def path_number(point_id: str) -> list[str]:
+    """A path id as the integer Qdrant reads first (Rust's parse: `01` and `+1` are 1), as a
+    nestvec id; none where it is no unsigned 64-bit integer. A /v1 point written as the string
+    "01" is asked for after it."""
+    digits = point_id.removeprefix("+")
+    if digits.isascii() and digits.isdigit() and len(digits) <= 20 and int(digits) <= MAX_ID:
+        return [str(int(digits))]
+    return []
+
+
 def to_qdrant_id(point_id: str) -> int | str:
     """A nestvec id as Qdrant shows it: decimal strings become integers again."""
     if point_id.isdecimal() and point_id.isascii() and str(int(point_id)) == point_id:

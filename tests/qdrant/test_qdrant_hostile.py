@@ -267,6 +267,20 @@ def test_paths_that_are_no_qdrant_api_are_404(qc: TestClient, method: str, path:
     assert "no such Qdrant API" in answer.json()["status"]["error"]
 
 
+def test_a_path_id_is_read_as_qdrant_reads_it(qc: TestClient) -> None:
+    """Qdrant parses a path id as an unsigned integer first: `01` and `+1` are point 1 (they were
+    404 here); a /v1 point written as the string "01" is still found by its own spelling."""
+    for spelling in ("1", "01", "+1", "0001"):
+        answer = qc.get(f"{C}/points/{spelling}")
+        assert answer.status_code == 200 and answer.json()["result"]["id"] == 1, spelling
+    put = {"points": [{"id": "01", "vector": VEC}]}
+    assert qc.put("/v1/collections/qc/points", json=put).status_code == 200
+    assert qc.get(f"{C}/points/01").json()["result"]["id"] == 1  # Qdrant's reading wins
+    assert qc.post(f"{C}/points/delete", json={"points": [1]}).status_code == 200
+    assert qc.get(f"{C}/points/01").json()["result"]["id"] == "01"
+    assert_qdrant_error(qc.get(f"{C}/points/{'9' * 30}"), 404)  # past 64 bits: no such point
+
+
 def test_livez_is_liveness_as_in_qdrant(qc: TestClient) -> None:
     assert qc.get("/livez").json() == qc.get("/healthz").json() == {"status": "ok"}
 
