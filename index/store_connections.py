@@ -72,8 +72,8 @@ class Readers:
         self._uri, self._timeout = uri, busy_timeout_s
         self._token = next(_tokens)
         self._local = threading.local()
-        # every open reader and its thread, so that the store can close them all
-        self._open: dict[Reader, weakref.ref[threading.Thread]] = {}
+        # every open reader, so that the store can close them all
+        self._open: set[Reader] = set()
         self._lock = threading.Lock()
         self.closed = False
 
@@ -106,12 +106,7 @@ class Readers:
             # file resident in each reader thread's mapping (5x raw RSS at 1M points)
             sql_functions.register(db)
             reader = Reader(db)
-            # left to the garbage collector at a thread's end, a reader's descriptors were
-            # never freed: a deleted collection's files stayed held, ~17 descriptors each
-            for gone in [r for r, t in self._open.items() if not _alive(t())]:
-                del self._open[gone]
-                gone.db.close()
-            self._open[reader] = weakref.ref(threading.current_thread())
+            self._open.add(reader)  # a thread's end closes it (_Recent's finaliser)
         self._local.reader = reader
         _recent.opened[reader] = weakref.ref(self)
         return reader
@@ -119,7 +114,7 @@ class Readers:
     def forget(self, reader: Reader) -> None:
         """Stop tracking a reader its thread's end closes."""
         with self._lock:
-            self._open.pop(reader, None)
+            self._open.discard(reader)
 
     def close_this_threads(self) -> bool:
         """Close this thread's reader unless it is inside a read transaction; True if closed."""
@@ -152,10 +147,6 @@ def _close_oldest(recent: OrderedDict[int, weakref.ref[Readers]]) -> bool:
             del recent[token]
             return True
     return False
-
-
-def _alive(thread: threading.Thread | None) -> bool:
-    return thread is not None and thread.is_alive()
 
 
 class Transaction:
