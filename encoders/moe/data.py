@@ -13,6 +13,7 @@ import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 
 from encoders.moe.model import DOMAINS  # noqa: F401 (training code reads them here)
@@ -104,15 +105,70 @@ def ag_pairs(data: Path, held: dict[str, list[int]], *, train: bool) -> dict[str
 
 def training_pairs(data: Path, held: dict[str, list[int]]) -> dict[str, list[Pair]]:
     """(anchor, positive) pairs per domain, nothing from an evaluation split."""
+    pairs = _asked(data, held)
+    pairs["scifact"] += _titles(data)
+    return pairs
+
+
+def _titles(data: Path) -> list[Pair]:
+    """SciFact title <-> abstract for every abstract (no judgments: the corpus itself)."""
+    docs = _jsonl(data / "scifact" / "corpus.jsonl")
+    return [(d["title"], d["text"]) for d in docs if d["title"]]
+
+
+def _asked(data: Path, held: dict[str, list[int]]) -> dict[str, list[Pair]]:
+    """Each domain's question-like pairs: SciFact and NFCorpus train qrels, AG training side."""
     pairs: dict[str, list[Pair]] = {}
-    sci = beir(data / "scifact", "train")
-    docs = {d["_id"]: d for d in _jsonl(data / "scifact" / "corpus.jsonl")}
-    pairs["scifact"] = [(sci.queries[q], sci.corpus[d]) for q, ds in sci.qrels.items() for d in ds]
-    pairs["scifact"] += [(d["title"], d["text"]) for d in docs.values() if d["title"]]
-    nf = beir(data / "nfcorpus", "train")
-    pairs["nfcorpus"] = [(nf.queries[q], nf.corpus[d]) for q, ds in nf.qrels.items() for d in ds]
+    for name in ("scifact", "nfcorpus"):
+        task = beir(data / name, "train")
+        judged = task.qrels.items()
+        pairs[name] = [(task.queries[q], task.corpus[d]) for q, ds in judged for d in ds]
     pairs[NEWS] = _news(ag_pairs(data, held, train=True))
     return pairs
+
+
+def split_validation(
+    pairs: dict[str, list[Pair]], queries: int, docs: int, seed: int
+) -> tuple[dict[str, list[Pair]], dict[str, Retrieval]]:
+    """Hold `queries` anchors of each domain's pairs out of training (at most a fifth of them):
+    the pairs left, and per domain the retrieval task the held-out anchors make (their positives
+    first, then other positives of the domain, `docs` documents in all)."""
+    rng = random.Random(f"validation:{seed}")
+    kept: dict[str, list[Pair]] = {}
+    tasks: dict[str, Retrieval] = {}
+    for domain, pool in pairs.items():
+        anchors = sorted({a for a, _ in pool})
+        chosen = set(rng.sample(anchors, min(queries, len(anchors) // 5)))
+        kept[domain] = [(a, p) for a, p in pool if a not in chosen]
+        judged: dict[str, set[str]] = defaultdict(set)
+        for a, p in pool:
+            if a in chosen:
+                judged[a].add(p)
+        # each query's positives in turns (its first, then every second...), so each keeps some
+        turns = zip_longest(*(sorted(judged[a]) for a in sorted(judged)))
+        needed = list(dict.fromkeys(p for turn in turns for p in turn if p is not None))
+        others = sorted({p for _, p in kept[domain]} - set(needed))
+        rng.shuffle(others)
+        texts = (needed + others)[:docs]
+        doc_id = {text: f"d{i}" for i, text in enumerate(texts)}
+        qrels = {a: {doc_id[p]: 1 for p in ps if p in doc_id} for a, ps in judged.items()}
+        asked = {f"q{i}": a for i, a in enumerate(sorted(a for a, r in qrels.items() if r))}
+        tasks[domain] = Retrieval(
+            asked,
+            {i: text for text, i in doc_id.items()},
+            {q: qrels[a] for q, a in asked.items()},
+            dict.fromkeys(doc_id.values(), domain),
+        )
+    return kept, tasks
+
+
+def training_split(
+    data: Path, held: dict[str, list[int]], queries: int, docs: int, seed: int
+) -> tuple[dict[str, list[Pair]], dict[str, Retrieval]]:
+    """`training_pairs` less each domain's validation queries, and the validation tasks."""
+    pairs, tasks = split_validation(_asked(data, held), queries, docs, seed)
+    pairs["scifact"] += _titles(data)
+    return pairs, tasks
 
 
 def _news(by_topic: dict[str, list[Pair]]) -> list[Pair]:

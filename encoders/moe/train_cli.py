@@ -24,8 +24,16 @@ ARTIFACT = "moe-minilm"
 GENERALIST = "minilm-generalist"
 DEFAULT_DATA = SHARED_DATA
 # --tiny: a few steps on a few short pairs; seconds on 2 cores, for tests.
-TINY = {"steps": 6, "batch_size": 8, "max_seq_length": 32, "pairs": 48, "router_texts": 24}
+TINY = {
+    "steps": 6,
+    "batch_size": 8,
+    "max_seq_length": 32,
+    "pairs": 48,
+    "router_texts": 24,
+    "validation_docs": 16,
+}
 HELD_OUT_ROUTER_TEXTS = 300  # per domain, never used to fit the router
+VALIDATION = (100, 600)  # queries per domain held out of training, documents they rank
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=1500,
         help="per domain, to fit the router (%(default)s)",
+    )
+    parser.add_argument(
+        "--validation-queries",
+        type=count_arg,
+        help="per domain, held out of training; a domain whose expert does not beat the base "
+        f"on them keeps the base's (0: keep every expert as trained) ({VALIDATION[0]}; "
+        "0 with --tiny)",
     )
     parser.add_argument("--seed", type=count_arg, default=d.seed)
     parser.add_argument(
@@ -99,11 +114,21 @@ def run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         router_texts=TINY["router_texts"] if args.tiny else args.router_texts,
         pairs_per_domain=TINY["pairs"] if args.tiny else None,
+        validation=validation_split(args),
         generalist=(args.generalist and args.only != "moe") or args.only == "generalist",
         moe=args.only != "generalist",
     )
     print(json.dumps({k: v for k, v in report.items() if "losses" not in k}, indent=2))
     return 0
+
+
+def validation_split(args: argparse.Namespace) -> tuple[int, int]:
+    """(queries, documents) per domain for the expert gate: none by default with --tiny, whose
+    few steps leave every expert level with the base (the tests need trained experts)."""
+    queries = args.validation_queries
+    if args.tiny:
+        return (queries or 0, TINY["validation_docs"])
+    return (VALIDATION[0] if queries is None else queries, VALIDATION[1])
 
 
 def train(
@@ -114,6 +139,7 @@ def train(
     data_root: Path = DEFAULT_DATA,
     router_texts: int = 1500,
     pairs_per_domain: int | None = None,
+    validation: tuple[int, int] = VALIDATION,
     generalist: bool = False,
     moe: bool = True,
     base: Any | None = None,
@@ -124,10 +150,11 @@ def train(
     from encoders.moe import data
     from encoders.moe.model import build_moe, load_base
     from encoders.moe.train import gate_movement, train_contrastive
+    from encoders.moe.validation import expert_weights, keep_better_experts, validation_ndcg
 
     started = time.monotonic()
     held = data.ag_split(data_root, seed=cfg.seed)
-    pairs = data.training_pairs(data_root, held)
+    pairs, checks = data.training_split(data_root, held, *validation, seed=cfg.seed)
     if pairs_per_domain is not None:  # tiny: the shortest pairs, so steps take milliseconds
         pairs = {
             d: sorted(p, key=lambda x: len(x[0]) + len(x[1]))[:pairs_per_domain]
@@ -140,8 +167,14 @@ def train(
     report["pairs"] = {d: len(p) for d, p in pairs.items()}
     if moe:
         model = build_moe(domains, layers, base)
-        run = train_contrastive(model, pairs, cfg, domains=domains, desc="moe")
-        report.update(run)
+        # the base's score on held-out queries first: a domain's expert must beat it to stay
+        gated = validation[0] > 0 and not cfg.backbone
+        start = expert_weights(model)
+        before = validation_ndcg(model, checks, cfg.max_seq_length) if gated else {}
+        report.update(train_contrastive(model, pairs, cfg, domains=domains, desc="moe"))
+        if gated:
+            after = validation_ndcg(model, checks, cfg.max_seq_length)
+            report["validation"] = keep_better_experts(model, start, before, after)
         report["gate_movement"] = gate_movement(model)
         report["contrastive_seconds"] = round(time.monotonic() - started, 1)
         report.update(fit_router(model, data_root, held, router_texts, cfg.seed))
