@@ -356,6 +356,10 @@ def print_training(models_dir: Path, walls: dict[str, float]) -> None:
         print(f"\ntrained {name} in {wall / 60:.1f} min wall")
     print(f"\nMoE config {report['config']}; steps per domain {report['steps_per_domain']}")
     print(f"seconds per step {report['seconds_per_step']}")
+    for domain, gate in report.get("validation", {}).items():
+        verdict = "kept" if gate["kept"] else "put back to the base's"
+        scores = f"base {gate['base']}, trained {gate['trained']}"
+        print(f"validation {domain}: {scores} -> expert {verdict}")
     for i, layer in enumerate(report["gate_movement"]):
         print(
             f"gates, mixture layer {i}: mean |w| {layer['mean_abs_weight']:.5f}, "
