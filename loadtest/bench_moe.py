@@ -1,6 +1,6 @@
 """MoE sentence encoder vs base MiniLM vs the generalist fine-tune, per domain, in one table.
 
-    .venv/bin/python loadtest/bench_moe.py --models-dir /tmp/clean/models --train   # ~50 min
+    .venv/bin/python loadtest/bench_moe.py --models-dir /tmp/clean/models --train   # ~65 min
 
 `--train` first runs, for each model missing under --models-dir, the default command
 `nestvec train moe` and the generalist on the same batches, `nestvec train moe --only generalist`
