@@ -67,3 +67,33 @@ def test_haystacks_date_filter_over_qdrant_routes(client: TestClient) -> None:
     since = {"key": "meta.at", "range": {"gte": "2024-10-01T00:00:00"}}
     answer = client.post("/collections/dated/points/count", json={"filter": {"must": [since]}})
     assert answer.status_code == 200 and answer.json()["result"]["count"] == 3
+
+
+# (spelling, seconds since the epoch or None): what Qdrant's engine reads each as
+SPELLINGS = [
+    ("2024-10-01t00:00:00z", 1727740800.0),  # lower-case t and z: RFC 3339 allows them
+    ("2024-10-01T00:00:00.5 +02:00", 1727733600.5),  # how Qdrant writes one back
+    ("2024-10-01 00:00:00 UTC", 1727740800.0),
+    ("2024-10-01T00:00:00.123456789+01", 1727737200.123456),
+    ("2024-10-01T00:00:00+0130", 1727735400.0),
+    ("2024-10-01T12:30", 1727785800.0),
+    ("2024-10-01T00", None),  # ISO 8601 takes these; Qdrant does not
+    ("2024-10-01T00:00Z", None),
+    ("2024-10-01T00:00:00,5Z", None),
+    ("2024-10-01T00:00:00.Z", None),
+    ("2024-10-01_00:00", None),
+    ("2024-02-30", None),
+]
+
+
+@pytest.mark.parametrize(("spelling", "seconds"), SPELLINGS)
+def test_date_times_are_read_as_qdrant_reads_them(spelling: str, seconds: float | None) -> None:
+    from index.instants import instant
+
+    assert instant(spelling) == seconds
+    bound = {"must": [{"key": "at", "range": {"gte": spelling}}]}
+    if seconds is None:
+        with pytest.raises(InvalidFilter, match="a bound is a number or an RFC 3339 date-time"):
+            parse_filter(bound)
+    else:
+        parse_filter(bound)
