@@ -118,7 +118,7 @@ class SqlOnly(Strict):
 
 
 class MatchText(Strict):
-    text: Value = Field(min_length=1)
+    text: Value  # "" has no word: it holds for nothing, as in Qdrant's engine
 
 
 class TextCondition(SqlOnly):

@@ -1,8 +1,8 @@
 """`match.text` as Qdrant's engine reads it: every word of the query is a word of the value.
 
-Words are runs of letters and digits, lower-cased (Qdrant's default word tokenizer, used with or
-without a full-text index): `"oil"` holds for `"Oil prices"` and `"oil-prices"`, not `"boil"`;
-a query with no word (`" "`, an emoji) holds for nothing. SQLite calls `has_words` per value.
+Words are runs of letters and digits, then lower-cased (Qdrant's default word tokenizer, used with
+or without a full-text index): `"oil"` holds for `"Oil prices"` and `"oil-prices"`, not `"boil"`;
+a query with no word (`""`, `" "`, an emoji) holds for nothing. SQLite calls `has_words` per value.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ _WORD = re.compile(r"[^\W_]+")
 
 def words(text: str) -> list[str]:
     """The distinct words of `text`, lower-cased, in order."""
-    return list(dict.fromkeys(_WORD.findall(text.lower())))
+    return list(dict.fromkeys(_lowered(text)))
 
 
 @lru_cache(maxsize=256)
@@ -29,7 +29,12 @@ def has_words(value: object, query: str) -> int:
     """1 if `value` is a string holding every word of `query` (words joined by spaces)."""
     if not isinstance(value, str):
         return 0
-    return int(_wanted(query) <= set(_WORD.findall(value.lower())))
+    return int(_wanted(query) <= set(_lowered(value)))
+
+
+def _lowered(text: str) -> list[str]:
+    # split first, as Qdrant's tokenizer does: "İ".lower() adds a combining mark, no word char
+    return [word.lower() for word in _WORD.findall(text)]
 
 
 def register(db: sqlite3.Connection) -> None:

@@ -22,7 +22,7 @@ VALUES = [
     "a_b c",
     "東京タワー 行く",
 ]
-VALUES += ["ÉCOLE été", "x🙂y", "v2 model", "naïve café", "Straße"]
+VALUES += ["ÉCOLE été", "x🙂y", "v2 model", "naïve café", "Straße", "İstanbul"]
 QDRANT = {  # query -> the values qdrant-edge 0.9 matched
     "a": ["b a", "A", "a_b c"],
     "oil prices": ["Oil prices rose", "oil-prices"],
@@ -42,6 +42,10 @@ QDRANT = {  # query -> the values qdrant-edge 0.9 matched
     "straße": ["Straße"],
     "🙂": [],
     " ": [],
+    "": [],
+    # split, then lower-cased: "İ".lower() is "i" and a combining dot, which is no word char
+    "İSTANBUL": ["İstanbul"],
+    "i\u0307stanbul": [],  # qdrant-client's local engine (Qdrant's rules) finds nothing
 }
 
 
