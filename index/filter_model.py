@@ -82,6 +82,9 @@ def _plain_key(key: str) -> str:
     # SQLite before 3.45 ends a quoted path label at the first `"`, escaped or not
     if '"' in key:
         raise ValueError('a key may not contain a double quote (")')
+    if "[" in key.replace(ARRAY, "") or "]" in key.replace(ARRAY, ""):
+        # Qdrant reads `l[0]` as an index step; read here as a label it matched nothing
+        raise ValueError("index steps such as [0] are not supported; [] means any element")
     return key
 
 
