@@ -4,6 +4,7 @@ connection holding the store's write lock stands in for a slow commit."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
@@ -51,6 +52,19 @@ def make(tmp_path: Path, index_type: str, params: dict[str, Any] | None = None) 
 
 def answer(hits: list[list[Any]]) -> list[list[tuple[str, float, Any]]]:
     return [[(h.id, h.score, h.payload) for h in row] for row in hits]
+
+
+def same(got: list[list[Any]], alone: list[list[Any]]) -> bool:
+    """The same hits in the same order; scores equal to float32 rounding (faiss's SIMD sums a
+    point's distance in another order once writes have changed its graph neighbourhood)."""
+    return len(got) == len(alone) and all(
+        len(g) == len(a)
+        and all(
+            (gi, gp) == (ai, ap) and math.isclose(gs, as_, rel_tol=1e-6, abs_tol=1e-6)
+            for (gi, gs, gp), (ai, as_, ap) in zip(g, a, strict=True)
+        )
+        for g, a in zip(got, alone, strict=True)
+    )
 
 
 def run(target: Any, *args: Any) -> tuple[threading.Thread, list[Any]]:
@@ -155,7 +169,7 @@ def test_concurrent_searches_with_other_knobs_answer_as_alone(
         for _ in range(3):
             for i in order.tolist():
                 got = search(searches[i])
-                if got != alone[i]:
+                if not same(got, alone[i]):
                     errors.append((searches[i][1:], got, alone[i]))
 
     writers = [run(churn) for _ in range(2)]
