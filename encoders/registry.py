@@ -138,7 +138,13 @@ class EncoderPool:
     def describe(self, name: str, models_dir: Path | None = None) -> dict[str, Any]:
         """Description of an encoder; uses class attributes so listing does not load models."""
         loaded = self._instances.get(self._key(name, models_dir))
-        return describe_encoder(loaded or encoder_class(name), models_dir)
+        described = describe_encoder(loaded or encoder_class(name), models_dir)
+        artifact = described.get("artifact")
+        if artifact and artifact.get("available") and getattr(loaded, "fallback", False):
+            # trained after this server loaded the fallback, which it serves until a restart
+            artifact["serving"] = artifact.get("fallback")
+            artifact["note"] = f"trained after {name} was loaded: restart the server to serve it"
+        return described
 
 
 def check_constructor_options(name: str, options: dict[str, Any]) -> None:

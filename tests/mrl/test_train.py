@@ -14,6 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from support import DATA
 
+from encoders import EncoderPool
+
 SCIFACT = DATA / "scifact"
 NESTVEC = str(Path(sys.executable).parent / "nestvec")
 TEXTS = ["Aspirin lowers the risk of heart attack.", "Vitamin D deficiency weakens bones."]
@@ -70,3 +72,19 @@ def test_tiny_adapter_lowers_loss_and_is_served(
     base = embed(client, "minilm")
     matrix = np.load(path)["matrix"]
     np.testing.assert_allclose(served, base @ matrix.T, atol=1e-4)  # orthogonal: norms kept
+
+
+def test_a_model_trained_while_the_fallback_serves_says_a_restart_loads_it(
+    tmp_path: Path, make_client: Callable[..., TestClient]
+) -> None:
+    """`available` flipped to true while the base model went on serving: nothing said so."""
+    client = make_client(data_dir=tmp_path)
+    before = embed(client, "minilm-mrl")  # loads the fallback: no fine-tune yet
+    train("finetune", tmp_path)
+    listed = {e["name"]: e for e in client.get("/v1/encoders").json()["encoders"]}
+    artifact = listed["minilm-mrl"]["artifact"]
+    assert artifact["available"] is True and artifact["serving"] == "minilm"
+    assert "restart" in artifact["note"]
+    np.testing.assert_allclose(embed(client, "minilm-mrl"), before, atol=1e-6)
+    fresh = EncoderPool().describe("minilm-mrl", tmp_path / "models")  # a restarted server's
+    assert fresh["artifact"]["available"] is True and "serving" not in fresh["artifact"]
