@@ -9,6 +9,7 @@ compiles a Filter to SQL; index/filters.py parses raw filters into one.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Annotated, Any, ClassVar
 
@@ -78,11 +79,14 @@ class FieldCondition(Strict):
         return self
 
 
+_INDEX_STEP = re.compile(r"\[\d+\]")
+
+
 def _plain_key(key: str) -> str:
     # SQLite before 3.45 ends a quoted path label at the first `"`, escaped or not
     if '"' in key:
         raise ValueError('a key may not contain a double quote (")')
-    if "[" in key.replace(ARRAY, "") or "]" in key.replace(ARRAY, ""):
+    if _INDEX_STEP.search(key):
         # Qdrant reads `l[0]` as an index step; read here as a label it matched nothing
         raise ValueError("index steps such as [0] are not supported; [] means any element")
     return key

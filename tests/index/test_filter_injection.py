@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -279,9 +280,8 @@ def _collection(payloads: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
 
 
 def _index_step(key: str) -> bool:
-    """A bracket that is not `[]`: Qdrant's index step (`l[0]`), refused."""
-    bare = key.replace("[]", "")
-    return "[" in bare or "]" in bare
+    """Qdrant's index step (`l[0]`), refused; other brackets are part of the label."""
+    return re.search(r"\[\d+\]", key) is not None
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
