@@ -62,9 +62,10 @@ class PointOps:
         ids: Sequence[str] | None,
         filter: dict[str, Any] | None,
         values: Payload,
-        key: str | None = None,
+        key: Sequence[str] | None = None,
     ) -> int:
-        """Merge `values` into the payloads (into the object at dotted `key` when given)."""
+        """Merge `values` into the payloads (into the object at the path `key`, a list of object
+        keys, when given)."""
         return self.update_payloads(ids, filter, lambda p: set_keys(p, values, key))
 
     def overwrite_payload(
@@ -74,9 +75,13 @@ class PointOps:
         return self.update_payloads(ids, filter, lambda _: dict(payload))
 
     def delete_payload_keys(
-        self, ids: Sequence[str] | None, filter: dict[str, Any] | None, keys: Sequence[str]
+        self,
+        ids: Sequence[str] | None,
+        filter: dict[str, Any] | None,
+        keys: Sequence[Sequence[str]],
     ) -> int:
-        """Remove the (dotted) `keys` from the payloads; absent keys are no error."""
+        """Remove the `keys` (each a path: a list of object keys) from the payloads; absent keys
+        are no error."""
         return self.update_payloads(ids, filter, lambda p: delete_keys(p, keys))
 
     def clear_payload(self, ids: Sequence[str] | None, filter: dict[str, Any] | None) -> int:
@@ -139,12 +144,13 @@ class PointOps:
             return {p.label: p.payload for p in self.store.by_labels(labels.tolist())}
 
 
-def set_keys(payload: Payload, values: Payload, key: str | None = None) -> Payload:
-    """`values` merged into the payload, or into the object at the dotted `key` (made if
-    absent or not an object), as Qdrant's set_payload does: a null value removes its key."""
+def set_keys(payload: Payload, values: Payload, key: Sequence[str] | None = None) -> Payload:
+    """`values` merged into the payload, or into the object at the path `key` (made if absent
+    or not an object), as Qdrant's set_payload does: a null value removes its key. A path is a
+    list of keys, so a key may hold a dot."""
     out = dict(payload)
     node = out
-    for part in [] if key is None else key.split("."):
+    for part in key or ():
         child = node.get(part)
         node[part] = dict(child) if isinstance(child, dict) else {}
         node = node[part]
@@ -156,11 +162,11 @@ def set_keys(payload: Payload, values: Payload, key: str | None = None) -> Paylo
     return out
 
 
-def delete_keys(payload: Payload, keys: Sequence[str]) -> Payload:
-    """The payload without the given dotted keys (absent keys are no error)."""
+def delete_keys(payload: Payload, keys: Sequence[Sequence[str]]) -> Payload:
+    """The payload without the given paths (lists of keys; absent keys are no error)."""
     out = _copy_objects(payload)
     for key in keys:
-        *path, last = key.split(".")
+        *path, last = key
         node: Any = out
         for part in path:
             node = node.get(part) if isinstance(node, dict) else None

@@ -25,6 +25,7 @@ from service.qdrant.translate import (
     unnamed,
     wants_vector,
 )
+from service.schemas.json_path import object_keys
 from service.schemas.points import PointIn
 from service.schemas.qdrant import (
     Count,
@@ -104,11 +105,12 @@ def delete_points(name: str, req: Selector, engine: EngineDep) -> dict[str, Any]
 
 @router.post("/payload", dependencies=[WriteAccess])
 def set_payload(name: str, req: SetPayload, engine: EngineDep) -> dict[str, Any]:
-    """Merge keys into the payloads (at the dotted `key` when given); vectors stay."""
+    """Merge keys into the payloads (into the object at `key`, a path, when given); vectors stay."""
     started = time.perf_counter()
     collection = engine.catalog.get(name)
     ids, flt = targets(collection, req)
-    collection.set_payload(ids, flt, req.payload, req.key)
+    key = None if req.key is None else object_keys(req.key)
+    collection.set_payload(ids, flt, req.payload, key)
     return answer(COMPLETED, started)
 
 
@@ -126,11 +128,11 @@ def overwrite_payload(name: str, req: SetPayload, engine: EngineDep) -> dict[str
 
 @router.post("/payload/delete", dependencies=[WriteAccess])
 def delete_payload(name: str, req: DeletePayload, engine: EngineDep) -> dict[str, Any]:
-    """Remove the (dotted) keys from the payloads; vectors stay."""
+    """Remove the keys (paths: `a.b`, `a."x.y"`) from the payloads; vectors stay."""
     started = time.perf_counter()
     collection = engine.catalog.get(name)
     ids, flt = targets(collection, req)
-    collection.delete_payload_keys(ids, flt, req.keys)
+    collection.delete_payload_keys(ids, flt, [object_keys(k) for k in req.keys])
     return answer(COMPLETED, started)
 
 

@@ -3,8 +3,6 @@ selection, the answer envelope, and the route class whose errors take Qdrant's e
 
 from __future__ import annotations
 
-import json
-import re
 import time
 import uuid
 from typing import Any
@@ -18,6 +16,7 @@ from index.stored_point import StoredPoint, check_point_id
 from service.errors import ServiceError
 from service.routers import JsonRoute
 from service.schemas.common import Vector
+from service.schemas.json_path import EACH, parse_path
 from service.schemas.qdrant import QdrantId, WithPayload, WithVector
 
 # the Qdrant release whose REST API this subset follows; qdrant-client checks major.minor
@@ -128,37 +127,11 @@ def select_payload(payload: dict[str, Any], spec: WithPayload | None) -> dict[st
     return _selected(payload, paths, include)
 
 
-_EACH = ("[]",)  # an array step: each element (a key is a str, an index an int)
-_STEP = re.compile(r'\.(?:"((?:[^"\\]|\\.)*)"|([^."\[\]]+))|\[\]|\[(\d+)\]')
-_FIRST = re.compile(r'"((?:[^"\\]|\\.)*)"|([^."\[\]]+)')
-
-
 def _parsed_path(path: str) -> list[Any]:
-    """`a.b[].c` -> ["a", "b", _EACH, "c"]; `"x.y"` is one key, `[2]` an index (Qdrant's syntax)."""
-    first = _FIRST.match(path) if isinstance(path, str) else None
-    if first is None:
-        raise ServiceError(f"{path!r} is not a JSON path", "with_payload")
-    steps, at = [first.group(2) or _unquoted(first.group(1), path)], first.end()
-    while at < len(path):
-        step = _STEP.match(path, at)
-        if step is None:
-            raise ServiceError(f"{path!r} is not a JSON path", "with_payload")
-        quoted, key, index = step.groups()
-        if step.group(0) == "[]":
-            steps.append(_EACH)
-        elif index is not None:
-            steps.append(int(index))
-        else:
-            steps.append(key if key is not None else _unquoted(quoted, path))
-        at = step.end()
-    return steps
-
-
-def _unquoted(quoted: str, path: str) -> str:
     try:
-        return str(json.loads(f'"{quoted}"'))
-    except ValueError:  # an escape JSON has not
-        raise ServiceError(f"{path!r} is not a JSON path", "with_payload") from None
+        return parse_path(path)
+    except ValueError as e:
+        raise ServiceError(str(e), "with_payload") from None
 
 
 def _selected(value: Any, paths: list[list[Any]], include: bool) -> Any:
@@ -174,7 +147,7 @@ def _selected(value: Any, paths: list[list[Any]], include: bool) -> Any:
 
     def walk(value: Any, path: list[Any]) -> Any:
         if isinstance(value, list):
-            return [walk(v, path + [_EACH]) for v in value] if keep(path + [_EACH]) else []
+            return [walk(v, path + [EACH]) for v in value] if keep(path + [EACH]) else []
         if isinstance(value, dict):
             return {k: walk(v, path + [k]) for k, v in value.items() if keep(path + [k])}
         return value

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from service.schemas.common import StrictRequest, Vector
+from service.schemas.json_path import object_keys
 
 QdrantId = StrictInt | StrictStr  # an unsigned integer or a UUID string
 # with_payload: a flag, the keys to keep, or {"include": [...]} / {"exclude": [...]}
@@ -127,13 +128,9 @@ class Selector(StrictRequest):
 
 
 def _object_path(key: str) -> str:
-    """A dotted path of object keys: array steps (`l[0]`, `l[]`) are not supported here, and
-    an empty step would write a key named ""."""
-    if any(not part or "[" in part or "]" in part for part in key.split(".")):
-        raise ValueError(
-            f"{key!r}: give a dotted path of object keys (array steps like [0] or [] are not "
-            "supported)"
-        )
+    """A path of object keys (`a.b`, `a."x.y"`: Qdrant's quoting for a key holding a dot);
+    array steps (`l[0]`, `l[]`) are not supported here, and an empty key would write a key ""."""
+    object_keys(key)  # raises ValueError naming what is wrong
     return key
 
 

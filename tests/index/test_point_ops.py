@@ -33,13 +33,13 @@ def payload(col: Collection, point_id: str) -> dict[str, object]:
 def test_payload_updates_keep_vectors_and_the_payload_index(tmp_path: Path) -> None:
     col, vectors = make(tmp_path)
     group_a = {"must": [{"key": "group", "match": {"value": "a"}}]}
-    assert col.set_payload(None, group_a, {"x": 1}, key="meta") == N // 2
+    assert col.set_payload(None, group_a, {"x": 1}, key=["meta"]) == N // 2
     assert payload(col, "p00")["meta"] == {"a": 1, "b": 2, "x": 1}
     assert col.overwrite_payload(["p01", "missing"], None, {"group": "c"}) == 1
     assert payload(col, "p01") == {"group": "c"}
     assert col.count({"must": [{"key": "group", "match": {"value": "c"}}]}) == 1
     assert col.count({"must": [{"key": "group", "match": {"value": "b"}}]}) == N // 2 - 1
-    assert col.delete_payload_keys(["p02"], None, ["meta.a", "n", "absent.key"]) == 1
+    assert col.delete_payload_keys(["p02"], None, [["meta", "a"], ["n"], ["absent", "key"]]) == 1
     assert payload(col, "p02") == {"group": "a", "meta": {"b": 2, "x": 1}}
     assert col.clear_payload(["p03"], None) == 1 and payload(col, "p03") == {}
     stored = col.get([f"p{i:02d}" for i in range(4)], with_vector=True)

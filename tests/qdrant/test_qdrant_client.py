@@ -584,3 +584,29 @@ def test_a_null_in_set_payload_removes_the_key_as_qdrant_does(qc: QdrantClient) 
     assert got[0].payload == {"k": 3, "obj": {"a": 1, "b": 2}}
     assert got[3].payload == {"k": 2, "gone": 5, "obj": {"b": 2, "d": 4}}
     local.close()
+
+
+def test_payload_keys_with_a_dot_are_quoted_as_qdrant_quotes_them(qc: QdrantClient) -> None:
+    """`"x.y"` in set_payload's `key` and in delete_payload's keys is one key holding a dot. The
+    quotes were kept as characters: set_payload wrote `'"x': {'y"': ...}` and the deletes removed
+    nothing, each answered `completed`. An unbalanced quote or an array step is refused."""
+    local = QdrantClient(":memory:")
+    payload = {"x.y": 5, "d": {"a.b": 1, "c": 2}, "e": {"f": {"g": 1}}}
+    points = [m.PointStruct(id=i, vector=[1.0, float(i)], payload=payload) for i in range(4)]
+    for client in (qc, local):
+        client.create_collection("dots", vectors_config=m.VectorParams(size=2, distance="Dot"))
+        client.upsert("dots", points=points, wait=True)
+        client.set_payload("dots", payload={"q": 1}, key='"x.y"', points=[0])
+        client.set_payload("dots", payload={"h": 2}, key='e."f"', points=[1])
+        client.delete_payload("dots", keys=['d."a.b"', '"x.y"'], points=[2])
+        client.delete_payload("dots", keys=["e.f.g", "d.c"], points=[3])
+    got, want = (c.retrieve("dots", ids=[0, 1, 2, 3]) for c in (qc, local))
+    assert [p.payload for p in got] == [p.payload for p in want]
+    assert got[0].payload == {"x.y": {"q": 1}, "d": {"a.b": 1, "c": 2}, "e": {"f": {"g": 1}}}
+    assert got[2].payload == {"d": {"c": 2}, "e": {"f": {"g": 1}}}
+    for key in ['"x.y', "l[0]", "a..b", '""']:
+        with pytest.raises(UnexpectedResponse) as refused:
+            qc.set_payload("dots", payload={"q": 1}, key=key, points=[0])
+        assert refused.value.status_code == 422, key
+    assert [p.payload for p in qc.retrieve("dots", ids=[0])] == [got[0].payload]
+    local.close()
