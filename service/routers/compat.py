@@ -66,6 +66,8 @@ async def tei_embed(req: TEIEmbedRequest, engine: EngineDep) -> Response:
             "long texts are cut at the end; omit 'truncation_direction'", "truncation_direction"
         )
     texts = [req.inputs] if isinstance(req.inputs, str) else req.inputs
+    if any(not isinstance(t, str) for t in texts):
+        raise UnsupportedInput("token-id inputs are not supported; send strings", "inputs")
     with fields_renamed({"dim": "dimensions"}):
         _, vectors = await engine.aembed(engine.settings.default_encoder, texts, req.dimensions)
     return json_response(vectors)

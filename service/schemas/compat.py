@@ -27,7 +27,8 @@ class TEIEmbedRequest(StrictRequest):
     """TEI's body. Vectors are always L2-normalised and inputs cut at the model's length, so
     `normalize: false` is refused and `truncate` is accepted either way."""
 
-    inputs: str | list[str]
+    # TEI also takes token ids (its Ids input), read here only to refuse them by name
+    inputs: str | list[str] | list[StrictInt] | list[list[StrictInt]]
     normalize: StrictBool = True  # "yes" is not a flag
     truncate: StrictBool | None = None
     truncation_direction: Literal["left", "right", "Left", "Right"] = "right"

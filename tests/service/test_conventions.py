@@ -104,6 +104,10 @@ def test_tei_embed_refuses_what_it_cannot_do(client: TestClient) -> None:
     assert_error(r, 422, "validation_error")
     assert r.json()["field"].startswith("inputs")
     assert_error(client.post("/embed", json={"input": "a"}), 422, "validation_error")
+    for ids in ([101, 102], [[101, 102]]):  # TEI's token-id inputs: refused by name, as OpenAI's
+        r = client.post("/embed", json={"inputs": ids})
+        assert_error(r, 422, "unsupported_input", "inputs")
+        assert "token-id" in r.json()["message"]
     r = client.post("/embed", json={"inputs": "a", "truncation_direction": "Left"})
     assert_error(r, 422, "unsupported_input", "truncation_direction")  # it kept the start
     assert client.post("/embed", json={"inputs": "a", "truncation_direction": "right"}).is_success
