@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 DEFAULT_SAMPLE = 20_000
 MAX_SAMPLE = 200_000
@@ -32,11 +32,13 @@ class _QueriesOrVectors(_Strict):
     queries: int | None = Field(None, ge=1, description="stored vectors sampled as queries")
     query_vectors: list[list[float]] | None = Field(None, min_length=1)  # an error names it
 
-    @model_validator(mode="after")
-    def _not_both(self) -> _QueriesOrVectors:
-        if self.queries is not None and self.query_vectors is not None:
+    @field_validator("query_vectors")
+    @classmethod
+    def _not_both(cls, vectors: list[list[float]] | None, info: ValidationInfo) -> Any:
+        # on the field, not the model: the error then names `query_vectors` (it named none)
+        if vectors is not None and info.data.get("queries") is not None:
             raise ValueError("give either queries or query_vectors, not both")
-        return self
+        return vectors
 
 
 # intrinsic dimension ------------------------------------------------------------------------

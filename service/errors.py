@@ -176,7 +176,8 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
             message = f"request body gives a key twice in one object: {detail}"
         return JSONResponse(error_body("invalid_json", message), 400)
     field = field_path(loc) or None
-    message = f"{field}: {first['msg']}" if field else first["msg"]
+    said = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own
+    message = f"{field}: {said}" if field else said
     return JSONResponse(error_body("validation_error", message, field), status_code=422)
 
 
