@@ -73,8 +73,8 @@ DEFAULT_BATCH = 256
 
 def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Consecutive lists of `size` items (the last one shorter); reads the iterable lazily."""
-    if size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if size < 1:  # as the server's own refusals are raised (it was a bare ValueError)
+        raise BadRequest("validation_error", "batch_size must be at least 1", "batch_size", None)
     it = iter(items)
     while batch := list(islice(it, size)):
         yield batch

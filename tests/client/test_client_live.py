@@ -114,6 +114,7 @@ def test_arguments_a_request_model_refuses_raise_bad_request(
         lambda: nv.search("vecs", [1.0] * DIM, k=0),
         lambda: nv.search("vecs", [1.0] * DIM, fliter={}),
         lambda: nv.upsert("vecs", [{"id": "z", "vectr": [1.0] * DIM}]),
+        lambda: nv.upload_points("vecs", [{"id": "z", "vector": [1.0] * DIM}], batch_size=0),
     ):
         with pytest.raises(BadRequest) as bad:
             call()
