@@ -60,13 +60,14 @@ def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 def spherical_kmeans(
     x: np.ndarray, k: int, iters: int = KMEANS_ITERS, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Unit centroids (k', d) and assignments (n,) of rows x (n, d); k' = min(k, n)."""
+    """Unit centroids (k', d) and assignments (n,) of rows x (n, d); k' = min(k, distinct rows)."""
     if x.ndim != 2 or len(x) == 0:
         raise ValueError(f"x must be a non-empty (n, d) array; got {x.shape}")
     if k < 1:
         raise ValueError(f"k must be >= 1; got {k}")
     x = unit_rows(x)
-    k = min(k, len(x))
+    # an item seen twice is one direction: k clusters of copies were k equal interests
+    k = min(k, len(np.unique(x, axis=0)))
     rng = np.random.default_rng(seed)
     centroids = x[kmeans_pp(x, k, rng)].copy()
     assign = np.full(len(x), -1)

@@ -14,6 +14,7 @@ from recommend.interests import (
     mmr,
     spherical_kmeans,
     split_history,
+    unit_rows,
 )
 
 
@@ -35,9 +36,11 @@ def test_spherical_kmeans_unit_centroids_that_recover_clusters() -> None:
 
 
 def test_kmeans_caps_k_at_n_and_handles_duplicates() -> None:
-    x = np.ones((3, 5), np.float32)
+    x = np.eye(5, dtype=np.float32)[:3]
     centroids, assign = spherical_kmeans(x, 5)
     assert centroids.shape == (3, 5) and sorted(set(assign.tolist())) == [0, 1, 2]
+    centroids, assign = spherical_kmeans(np.ones((3, 5), np.float32), 5)  # copies: one cluster
+    assert centroids.shape == (1, 5) and assign.tolist() == [0, 0, 0]
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 9, 30, 200])
@@ -116,3 +119,14 @@ def test_mmr_diversifies_near_duplicates() -> None:
     rel = np.array([1.0, 0.99, 0.5])
     assert mmr(rel, vectors, 2, 1.0).tolist() == [0, 1]
     assert mmr(rel, vectors, 2, 0.5).tolist() == [0, 2]  # the duplicate gives way
+
+
+def test_copies_of_one_item_are_one_interest_per_term() -> None:
+    """A history of 20 reads of one item came out as 5 identical interests (k = 20 // 4)."""
+    one = np.random.default_rng(4).normal(size=(1, 12)).astype(np.float32)
+    found = build_interests(np.repeat(one, 20, axis=0), np.arange(20.0))
+    assert sorted(found.terms) == ["long", "short"]
+    np.testing.assert_allclose(found.vectors, np.repeat(unit_rows(one), 2, axis=0), atol=1e-6)
+    two = np.vstack([np.repeat(one, 10, axis=0), np.repeat(-one, 10, axis=0)])
+    again = build_interests(two, np.arange(20.0), short_term=0)
+    assert len(again.vectors) == 2  # as many as there are distinct items, not k = 5
