@@ -1,10 +1,10 @@
 """One batch handler per encoder: every encode call of the service goes through it.
 
-Callers submit a job and get a `concurrent.futures.Future`: async routes await it
-(`asyncio.wrap_future`), sync code blocks on it. Worker threads (`workers`, one by default) drain
-a bounded queue (full: 429 `overloaded` with Retry-After); each waits at most `max_wait_ms` for
-company (only while fewer jobs than in its previous batch have joined, so a lone client never
-waits), then:
+Callers submit a job and get a `concurrent.futures.Future`: async routes await it, sync code
+blocks on it (`service.client_gone`: a job whose client left is dropped). Worker threads
+(`workers`, one by default) drain a bounded queue (full: 429 `overloaded` with Retry-After);
+each waits at most `max_wait_ms` for company (only while fewer jobs than in its previous batch
+have joined, so a lone client never waits), then:
 
 - groups the jobs by their per-call options (dim and what is asked for: vectors, per-input
   items or parts); options travel with the job as data, never as state on the shared encoder,
@@ -15,15 +15,13 @@ waits), then:
   tokens (as TEI does), where the padding saved pays for another call, so short texts do not pad
   to long ones (`service.batch_plan`); answers come back in order.
 
-Encoders stay synchronous and start no threads;
-all concurrency for encoding lives here (with several workers an encoder is called concurrently,
-which its rule of no per-call state on shared objects allows). `close` fails queued jobs with 503
-`shutting_down` and lets the batch in flight finish.
+Encoders stay synchronous and start no threads; all concurrency for encoding lives here (with
+several workers an encoder is called concurrently, which its rule of no per-call state on shared
+objects allows). `close` fails queued jobs with 503 `shutting_down`, finishes the batch in flight.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import threading
@@ -38,7 +36,8 @@ import numpy as np
 
 from encoders import EmptyInput, Encoder
 from service.batch_plan import cut_calls, estimated_tokens, one_or_each, per_input_values
-from service.errors import Overloaded, ShuttingDown
+from service.client_gone import awaited, track, waited
+from service.errors import ClientGone, Overloaded, ShuttingDown
 
 Mode = Literal["vectors", "items", "parts"]
 BatchObserver = Callable[[int, float, float], None]  # (inputs, queue wait s, encode s)
@@ -53,6 +52,11 @@ class _Job:
     key: str  # jobs with the same key may share model calls
     future: Future[Any] = field(default_factory=Future)
     queued: float = field(default_factory=time.monotonic)
+    abandoned: bool = False  # its client left (service.client_gone): stop between model calls
+
+    def abandon(self) -> None:  # a queued job's future cancels; a running one's cannot
+        self.abandoned = True
+        self.future.cancel()
 
 
 class EncodeBatcher:
@@ -75,15 +79,13 @@ class EncodeBatcher:
         # called on the worker before each model call with the number of workers then in one:
         # it sizes the model's (per-thread) intra-op pool, all cores for a lone call
         self._threads_for = threads_for
-        self._busy = 0
-        self.max_seq = int(getattr(encoder, "max_seq_length", 512))
+        self._busy, self.max_seq = 0, int(getattr(encoder, "max_seq_length", 512))
         self._per_input = frozenset(getattr(encoder, "per_input_options", ()))
         self._pending: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
         self._seconds_per_input = 0.01  # learnt from model calls; sizes Retry-After
-        self.batches = 0  # observability: how many model calls, for tests and metrics
-        self.items = 0
+        self.batches = self.items = 0  # observability: model calls and inputs, tests, metrics
         # Each worker forms and runs its own batches (see Settings.encode_workers for the measured
         # trade-off between more workers and more threads per call).
         self._workers = [
@@ -114,21 +116,22 @@ class EncodeBatcher:
                 raise Overloaded("the encoder queue is full; retry shortly", None, wait)
             self._pending.append(job)
             self._cond.notify()
+        track(job)
         return job.future
 
     def encode(self, inputs: Sequence[Any], dim: int | None = None, **opts: Any) -> np.ndarray:
         """Encode like `Encoder.encode`, sharing model calls with concurrent requests."""
-        return self.submit(inputs, dim, "vectors", **opts).result()  # type: ignore[no-any-return]
+        return waited(self.submit(inputs, dim, "vectors", **opts))  # type: ignore[no-any-return]
 
     async def aencode(
         self, inputs: Sequence[Any], dim: int | None = None, mode: Mode = "vectors", **opts: Any
     ) -> Any:
         """`submit` awaited on the event loop: no worker thread blocks while the model runs."""
-        return await asyncio.wrap_future(self.submit(inputs, dim, mode, **opts))
+        return await awaited(self.submit(inputs, dim, mode, **opts))
 
     def encode_parts(self, inputs: Sequence[Any], *, dim: int | None = None, **opts: Any) -> Any:
         """`PartEncoder.encode_parts` through the batch (so `expand_parts` can take the batcher)."""
-        return self.submit(inputs, dim, "parts", **opts).result()
+        return waited(self.submit(inputs, dim, "parts", **opts))
 
     def close(self) -> None:
         """Refuse new jobs, fail queued ones (503 `shutting_down`), finish the batch in flight."""
@@ -186,6 +189,10 @@ class EncodeBatcher:
         for group in groups.values():
             try:
                 results = self._encode_group(group)
+            except ClientGone as gone:  # every client of the group left mid-way
+                for job in group:
+                    job.future.set_exception(gone)
+                continue
             except Exception:
                 # One bad input must not fail its neighbours: encode each job on its own.
                 for job in group:
@@ -218,6 +225,8 @@ class EncodeBatcher:
         per_input: list[Any] = [None] * len(inputs)
         waited = time.monotonic() - min(job.queued for job in group)
         for chunk in cut_calls(order, costs, self.max_batch, self.max_tokens):
+            if all(job.abandoned for job in group):
+                raise ClientGone("the client disconnected; its work was dropped")
             started = time.monotonic()
             opts = first.opts | {k: one_or_each([v[i] for i in chunk]) for k, v in spread.items()}
             out, extra = self._call(first, [inputs[i] for i in chunk], opts)

@@ -22,6 +22,7 @@ from encoders.registry import takes_models_dir
 from index import Collection
 from index.reencode import record_fingerprint
 from service.batching import EncodeBatcher, Mode
+from service.client_gone import awaited, waited
 from service.errors import EncoderChanged, LimitExceeded
 from service.observability import Metrics
 from service.settings import Settings
@@ -97,7 +98,7 @@ class Embedding:
     ) -> tuple[Encoder, np.ndarray]:
         """Vectors for `inputs`, through the encoder's batch handler (options travel as data)."""
         batcher, job = self._submit(self.batcher(encoder_name), inputs, dim, "vectors", opts)
-        return batcher.encoder, job.result()
+        return batcher.encoder, waited(job)
 
     def embed_items(
         self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
@@ -105,7 +106,7 @@ class Embedding:
         """Like `embed`, plus what an `ItemEncoder` reports per input (None for others)."""
         batcher = self.batcher(encoder_name)
         mode: Mode = "items" if isinstance(batcher.encoder, ItemEncoder) else "vectors"
-        result = self._submit(batcher, inputs, dim, mode, opts)[1].result()
+        result = waited(self._submit(batcher, inputs, dim, mode, opts)[1])
         return result if mode == "items" else (result, None)
 
     async def aembed(
@@ -114,7 +115,7 @@ class Embedding:
         """`embed` for async routes: awaits the batch instead of blocking a worker thread."""
         batcher = await self.abatcher(encoder_name)
         job = self._submit(batcher, inputs, dim, "vectors", opts)[1]
-        return batcher.encoder, await asyncio.wrap_future(job)
+        return batcher.encoder, await awaited(job)
 
     async def aembed_items(
         self, encoder_name: str, inputs: Sequence[Any], dim: int | None, **opts: Any
@@ -122,7 +123,7 @@ class Embedding:
         """`embed_items` for async routes."""
         batcher = await self.abatcher(encoder_name)
         mode: Mode = "items" if isinstance(batcher.encoder, ItemEncoder) else "vectors"
-        result = await asyncio.wrap_future(self._submit(batcher, inputs, dim, mode, opts)[1])
+        result = await awaited(self._submit(batcher, inputs, dim, mode, opts)[1])
         return result if mode == "items" else (result, None)  # type: ignore[no-any-return]
 
     async def abatcher(self, encoder_name: str) -> EncodeBatcher:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import re
@@ -41,6 +40,7 @@ from nestvec import descriptors
 from nestvec.fields import field_path
 from nestvec.registry import ExtraMissing
 from service.envelopes import api_shaped
+from service.storage_errors import damaged_store, storage_problem
 
 log = logging.getLogger("nestvec")
 
@@ -102,6 +102,12 @@ class ShuttingDown(ServiceError):
     code = "shutting_down"
 
 
+class ClientGone(ServiceError):
+    """The client left before its answer began; its work was dropped (logged 499, as nginx)."""
+
+    code = "client_closed_request"
+
+
 class EncoderChanged(ServiceError):
     """The encoder now serves other weights than a collection's vectors came from."""
 
@@ -128,6 +134,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     EncoderChanged: 409,  # old and new vectors would mix: the message names `nestvec reindex`
     Overloaded: 429,
     ShuttingDown: 503,
+    ClientGone: 499,
     IndexBackendUnavailable: 503,  # Milvus unreachable or unconfigured: retry later
     CollectionUnavailable: 503,  # its store could not be read at start-up: repair, restart
     ArtifactUnreadable: 503,  # a trained encoder's files do not load: retrain or restore
@@ -236,34 +243,12 @@ async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
 
 
-# what the data directory's disk or file system refused (full, read-only, no permission)
-STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
-STORAGE_ERRNOS |= descriptors.EXHAUSTED
-SQLITE_STORAGE = ("disk is full", "readonly", "disk i/o error", "unable to open database")
-
-
-def storage_problem(exc: Exception) -> str | None:
-    """The file system's reason when `exc` is the data directory refusing a write, else None."""
-    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
-        return exc.strerror
-    if isinstance(exc, sqlite3.OperationalError):
-        text = str(exc)
-        return text if any(s in text.lower() for s in SQLITE_STORAGE) else None
-    return None
-
-
-def _damaged_store(exc: Exception) -> bool:
-    text = str(exc).lower()
-    damaged = "malformed" in text or "not a database" in text
-    return isinstance(exc, sqlite3.DatabaseError) and damaged
-
-
 async def storage_error(request: Request, exc: Exception) -> JSONResponse:
     """503 `storage_unavailable` for a disk that refuses writes (a failed SQLite transaction
     is rolled back, a failed create or delete leaves the collection as it was); any other
     OSError or SQLite error is unexpected."""
     problem = storage_problem(exc)
-    if problem is None and _damaged_store(exc):  # found by a read past start-up's checks
+    if problem is None and damaged_store(exc):  # found by a read past start-up's checks
         log.error("a collection's store is damaged: %s", exc)
         message = (
             f"this collection's store is damaged ({exc}); restore store.sqlite3 from a backup "
