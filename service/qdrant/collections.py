@@ -58,6 +58,8 @@ def get_collection(name: str, engine: EngineDep) -> dict[str, Any]:
 @router.get("/collections/{name}/exists", dependencies=[ReadAccess])
 def collection_exists(name: str, engine: EngineDep) -> dict[str, Any]:
     started = time.perf_counter()
+    if name in engine.catalog.unavailable:  # there, but unreadable: 503 as every other route
+        engine.catalog.get(name)
     return answer({"exists": name in engine.catalog.names()}, started)
 
 

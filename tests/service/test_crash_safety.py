@@ -125,6 +125,10 @@ def test_a_damaged_store_leaves_the_other_collections_served(
             assert "collections/bad/store.sqlite3" in answer.json()["message"]
         body = {"name": "bad", "dim": DIM, "index": {"type": "flat"}}
         assert_error(api.post("/v1/collections", json=body), 409, "collection_exists", "name")
+        # Qdrant's exists (LangChain asks it first) said false, and the create then met a 409
+        exists = api.get("/collections/bad/exists")
+        assert exists.status_code == 503 and "store.sqlite3" in exists.json()["status"]["error"]
+        assert api.get("/collections/good/exists").json()["result"] == {"exists": True}
     finally:
         server.stop()
     logged = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line[:1] == "{"]
