@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from encoders import EncoderPool
 from service import qdrant
-from service.asgi import HeadAsGet
+from service.asgi import AnswerWhenCut, HeadAsGet
 from service.auth import ApiKeyAuth
 from service.client_gone import WatchClient
 from service.engine import Engine
@@ -79,8 +79,8 @@ def create_app(settings: Settings | None = None, encoders: EncoderPool | None = 
 
 
 def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
-    """Outermost first: request log, client watch, body size, auth, rate limit (which needs the
-    key), HEAD."""
+    """Outermost first: request log, the answer when cut at shutdown, client watch, body size,
+    auth, rate limit (which needs the key), HEAD."""
     app.add_middleware(HeadAsGet)
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
@@ -94,4 +94,5 @@ def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> No
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(WatchClient)  # inside the log: a request whose client left logs 499
+    app.add_middleware(AnswerWhenCut)  # and one cut at shutdown 503
     app.add_middleware(RequestLog, metrics=metrics)

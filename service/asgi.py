@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -72,3 +73,35 @@ class HeadAsGet:
         finally:  # the matched route, for the request log's metrics (the router sets it)
             if "route" in as_get:
                 scope["route"] = as_get["route"]
+
+
+class AnswerWhenCut:
+    """A request still running when the shutdown grace period (NESTVEC_SHUTDOWN_GRACE_S) ends is
+    cancelled by uvicorn: it is answered 503 `shutting_down` in the service's JSON, the
+    connection closed (uvicorn wrote a text/plain 500 and logged the cancel as a traceback). An
+    answer already under way is cut as before."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if started or task is None:
+                raise
+            task.uncancel()  # the cancel ends here, answered: the server is stopping anyway
+            message = "the service stopped before this request finished; retry"
+            closing = {"Connection": "close"}
+            await reject(scope, send, 503, "shutting_down", message, headers=closing)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import select
 import socket
 import struct
 import time
@@ -219,10 +220,11 @@ def test_an_empty_content_type_is_415_as_a_missing_one(server: LiveServer) -> No
 
 
 def test_sigterm_cuts_a_trickling_request_after_the_grace_period(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """A client sending its body a byte at a time (never stalling past the read timeout) held
-    the server's exit for good: its snapshots unwritten until SIGKILL."""
+    the server's exit for good: its snapshots unwritten until SIGKILL. Cut, it was answered a
+    text/plain 500 and the cancel logged as a traceback: now 503 `shutting_down` in JSON."""
     data = tmp_path_factory.mktemp("grace") / "data"
     env = {"NESTVEC_READ_TIMEOUT_S": "30", "NESTVEC_SHUTDOWN_GRACE_S": "1"}
     live = LiveServer(data, env=env).start()
@@ -237,13 +239,20 @@ def test_sigterm_cuts_a_trickling_request_after_the_grace_period(
     start = time.monotonic()
     try:
         while live.proc.poll() is None and time.monotonic() - start < 20:
-            sock.sendall(b" ")  # still sending, well within the read timeout
+            if not select.select([sock], [], [], 0)[0]:  # unanswered: bytes after an answer
+                sock.sendall(b" ")  # would meet a reset; still sending, within the read timeout
             time.sleep(0.3)
         assert live.proc.poll() is not None, "the server still waits for the trickling client"
         assert time.monotonic() - start < 10
+        sock.settimeout(5)
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))
     finally:
         sock.close()
         live.stop()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503") and b"application/json" in head, answer[:300]
+    assert json.loads(body)["code"] == "shutting_down"
+    assert "Traceback" not in capfd.readouterr().err
 
 
 @pytest.mark.parametrize(
