@@ -36,7 +36,7 @@ import numpy as np
 
 from encoders import EmptyInput, Encoder
 from service.batch_plan import cut_calls, estimated_tokens, one_or_each, per_input_values
-from service.client_gone import awaited, track, waited
+from service.client_gone import track, waited
 from service.errors import ClientGone, Overloaded, ShuttingDown
 
 Mode = Literal["vectors", "items", "parts"]
@@ -110,6 +110,8 @@ class EncodeBatcher:
         with self._cond:
             if self._closed:
                 raise ShuttingDown("the service is shutting down; retry on another instance")
+            if len(self._pending) >= self.max_queue:  # jobs whose clients left give way
+                self._pending = deque(j for j in self._pending if not j.future.cancelled())
             if len(self._pending) >= self.max_queue:
                 queued = sum(len(j.inputs) for j in self._pending)
                 wait = math.ceil(max(1.0, queued * self._seconds_per_input))
@@ -122,12 +124,6 @@ class EncodeBatcher:
     def encode(self, inputs: Sequence[Any], dim: int | None = None, **opts: Any) -> np.ndarray:
         """Encode like `Encoder.encode`, sharing model calls with concurrent requests."""
         return waited(self.submit(inputs, dim, "vectors", **opts))  # type: ignore[no-any-return]
-
-    async def aencode(
-        self, inputs: Sequence[Any], dim: int | None = None, mode: Mode = "vectors", **opts: Any
-    ) -> Any:
-        """`submit` awaited on the event loop: no worker thread blocks while the model runs."""
-        return await awaited(self.submit(inputs, dim, mode, **opts))
 
     def encode_parts(self, inputs: Sequence[Any], *, dim: int | None = None, **opts: Any) -> Any:
         """`PartEncoder.encode_parts` through the batch (so `expand_parts` can take the batcher)."""
@@ -189,17 +185,16 @@ class EncodeBatcher:
         for group in groups.values():
             try:
                 results = self._encode_group(group)
-            except ClientGone as gone:  # every client of the group left mid-way
-                for job in group:
-                    job.future.set_exception(gone)
-                continue
             except Exception:
                 # One bad input must not fail its neighbours: encode each job on its own.
                 for job in group:
                     self._encode_alone(job)
                 continue
             for job, result in zip(group, results, strict=True):
-                job.future.set_result(result)
+                if job.abandoned:  # its client left: its later inputs were never encoded
+                    job.future.set_exception(ClientGone("the client left; its work was dropped"))
+                else:
+                    job.future.set_result(result)
 
     def _mergeable(self, job: _Job) -> bool:
         """Whether the job's inputs may be reordered among others': every list-valued option is
@@ -211,9 +206,11 @@ class EncodeBatcher:
         )
 
     def _encode_group(self, group: list[_Job]) -> list[Any]:
-        """Results of jobs that share options: inputs sorted by length, calls under the budget."""
+        """Results of jobs that share options: inputs sorted by length, calls under the budget.
+        Inputs of a job whose client has left drop out of the calls still to come."""
         first = group[0]
         inputs = [x for job in group for x in job.inputs]
+        owner = [job for job in group for _ in job.inputs]
         # per-input options, one value per input in `inputs` order
         spread = {
             k: [v for job in group for v in per_input_values(job.opts[k], len(job.inputs))]
@@ -224,9 +221,9 @@ class EncodeBatcher:
         vectors: np.ndarray | None = None
         per_input: list[Any] = [None] * len(inputs)
         waited = time.monotonic() - min(job.queued for job in group)
-        for chunk in cut_calls(order, costs, self.max_batch, self.max_tokens):
-            if all(job.abandoned for job in group):
-                raise ClientGone("the client disconnected; its work was dropped")
+        for cut in cut_calls(order, costs, self.max_batch, self.max_tokens):
+            if not (chunk := [i for i in cut if not owner[i].abandoned]):
+                continue
             started = time.monotonic()
             opts = first.opts | {k: one_or_each([v[i] for i in chunk]) for k, v in spread.items()}
             out, extra = self._call(first, [inputs[i] for i in chunk], opts)

@@ -134,6 +134,8 @@ class WatchClient:
 
         async def send_noting(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if watch.gone:  # encoded in a call shared with others: the answer reaches nobody
+                    message = {**message, "status": 499}
                 watch.answered()  # from here the client is owed the rest of this answer
             await send(message)
 

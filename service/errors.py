@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from diagnostics.errors import PlotNotFound
@@ -218,6 +219,8 @@ def _reported(errors: Sequence[Any]) -> Any:
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's 400 for a body cut short
+        return await domain_error(request, ClientGone("the client left before its whole body"))
     code = HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers or {})
     if exc.status_code == 405:  # Starlette names only the first route on the path's methods

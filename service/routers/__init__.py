@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
+from service.errors import ClientGone
 from service.json_body import parse_json
 
 
@@ -59,8 +60,8 @@ async def whole_form(request: Request) -> Receive:
     a 422 saying none was sent)."""
     try:
         body = await request.body()
-    except ClientDisconnect:  # the client left mid-form: FastAPI's answer (it was a 500)
-        raise HTTPException(400, "There was an error parsing the body") from None
+    except ClientDisconnect:  # the client left mid-form (it was a 500)
+        raise ClientGone("the client left before sending its whole body") from None
     boundary = request.headers.get("content-type", "").partition("boundary=")[2].strip('"')
     closing = b"--" + boundary.encode("latin-1", "replace") + b"--"
     if boundary and not body.rstrip(b"\r\n").endswith(closing):
@@ -203,8 +204,8 @@ async def _read_body(request: Request, model: type[BaseModel], strict: bool) -> 
     validated against `model`; errors located under "body" as FastAPI locates them."""
     try:
         raw = await request.body()
-    except ClientDisconnect:  # the client left mid-body: FastAPI's answer, not a server error
-        raise HTTPException(400, "There was an error parsing the body") from None
+    except ClientDisconnect:  # the client left mid-body: logged 499, not a server error
+        raise ClientGone("the client left before sending its whole body") from None
     content: Any = None
     if raw:
         refuse_non_json(request.headers.get("content-type"), True, strict)
