@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -14,6 +14,29 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        found, extra = super().parse_known_args(args, namespace)
+        if getattr(found, _PARSED_BY, None) is None:  # the innermost subcommand finishes first
+            setattr(found, _PARSED_BY, self)
+        return found, extra
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """argparse's, but an argument no command takes is refused by the innermost subcommand
+        given, so the message points at its help (`nestvec ingest --help`, not `nestvec`'s)."""
+        found, extra = self.parse_known_args(args, namespace)
+        innermost = getattr(found, _PARSED_BY)
+        delattr(found, _PARSED_BY)
+        if extra:
+            innermost.error(f"unrecognized arguments: {' '.join(extra)}")
+        return found
+
+
+_PARSED_BY = "_parsed_by"
 
 
 def path_arg(text: str) -> Path:

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 # Lists and objects are parsed by the validators below, not by pydantic-settings' JSON decoding,
@@ -147,12 +147,14 @@ class Settings(BaseSettings):
             raise ValueError("an empty path; give a directory (unset the variable for the default)")
         return value
 
-    @field_validator("models_dir")
+    @field_validator("data_dir", "models_dir")
     @classmethod
-    def _a_folder(cls, value: Path | None) -> Path | None:
-        """Checked at start-up, not at the first trained encoder's load (it started silently)."""
+    def _a_folder(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """Checked at start-up, not at the first trained encoder's load (it started silently);
+        `nestvec reindex` on a data dir that is a file said the collection did not exist."""
         if value is not None and value.exists() and not value.is_dir():
-            raise ValueError(f"{value} is a file, not a directory")
+            what = "data directory " if info.field_name == "data_dir" else ""
+            raise ValueError(f"{what}{value} is a file, not a directory")
         return value
 
     @field_validator("milvus_uri", "milvus_allowed_uris")

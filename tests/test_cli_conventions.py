@@ -234,6 +234,9 @@ def test_train_help_shows_what_each_option_defaults_to(family: str) -> None:
         (["train", "mrl"], "nestvec train mrl: error: the following arguments are required"),
         (["analyze", "recall"], "nestvec analyze recall: error: the following arguments"),
         (["bogus"], "nestvec: error: argument COMMAND: invalid choice: 'bogus'"),
+        # a flag no command takes: the subcommand's help, not `nestvec --help`
+        (["serve", "--prot", "1"], "nestvec serve: error: unrecognized arguments: --prot 1"),
+        (["train", "graph", "--tinny"], "nestvec train graph: error: unrecognized arguments"),
     ],
 )
 def test_argument_errors_are_one_line(args: list[str], says: str) -> None:

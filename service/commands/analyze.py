@@ -91,6 +91,8 @@ def open_source(args: argparse.Namespace) -> Iterator[Source]:
         yield Source(Path(args.vectors).name, vectors=_load_npy(args.vectors, "--vectors"))
         return
     data_dir = Path(args.data_dir) if args.data_dir else Settings().data_dir
+    if data_dir.exists() and not data_dir.is_dir():
+        raise NotADirectoryError(f"data directory {str(data_dir)!r} is a file, not a directory")
     if not (data_dir / "collections").is_dir():
         raise FileNotFoundError(f"no collections under data directory {str(data_dir)!r}")
     if args.analysis == "recall" and DataDirLock.held(data_dir):  # its index is in its memory
