@@ -48,9 +48,11 @@ def embed_answer(
     """The body of an embed answer; `items` left out when the encoder reports none."""
     body: dict[str, object] = {"encoder": encoder, "dim": vectors.shape[1], "embeddings": vectors}
     if items is not None:
-        # items may repeat a vector as Python floats (a face's embedding): written as float64
-        # too, the two stay equal once parsed
-        body["embeddings"], body["items"] = vectors.astype(np.float64), items
+        body["items"] = items
+        if any(isinstance(value, list) for item in items for value in item.values()):
+            # an item may repeat a vector as Python floats (a face's embedding): written as
+            # float64 too, the two stay equal once parsed; the MoE's domains hold none
+            body["embeddings"] = vectors.astype(np.float64)
     return body
 
 
