@@ -161,7 +161,6 @@ def train(
             for d, p in pairs.items()
         }
     domains = list(data.DOMAINS)
-    out.mkdir(parents=True, exist_ok=True)
     base = copy.deepcopy(base) if base is not None else load_base()
     report: dict[str, Any] = {"domains": domains, "layers": layers, "config": vars(cfg)}
     report["pairs"] = {d: len(p) for d, p in pairs.items()}
@@ -178,6 +177,7 @@ def train(
         report["gate_movement"] = gate_movement(model)
         report["contrastive_seconds"] = round(time.monotonic() - started, 1)
         report.update(fit_router(model, data_root, held, router_texts, cfg.seed))
+        out.mkdir(parents=True, exist_ok=True)  # only now: an interrupted run left it empty
         model.save(str(out))
         data.save_split(held, out, cfg.seed)
     if generalist:

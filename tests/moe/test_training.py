@@ -127,3 +127,16 @@ def test_training_the_generalist_alone_leaves_the_moe_folder_as_it_was(
         "x", tiny_data_dir / "models" / "moe-minilm"
     )
     assert (tmp_path / "models" / "minilm-generalist" / "train_report.json").is_file()
+
+
+def test_training_the_generalist_alone_makes_no_moe_folder(tmp_path: Path) -> None:
+    """It left an empty moe-minilm/ (as did an interrupted run): nothing half-written."""
+    import subprocess
+    import sys
+
+    cli = Path(sys.executable).parent / "nestvec"
+    cmd = [str(cli), "train", "moe", "--tiny", "--only", "generalist", "--threads", "1"]
+    models = tmp_path / "models"
+    done = subprocess.run([*cmd, "--models-dir", str(models)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in models.iterdir()) == ["minilm-generalist"]
