@@ -48,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="graph encoders: edge list (CSV/JSONL/Parquet; source,target) giving each node of "
         "the node table its neighbours; without it, nodes keep the trained graph's edges",
     )
-    parser.add_argument("--batch-size", type=int, default=256, help="items per encode and commit")
+    parser.add_argument(
+        "--batch-size", type=int, default=256, help="items per encode and commit (default 256)"
+    )
     parser.add_argument(
         "--insertion-order",
         help="as-is (default), random, lid-desc, lid-asc, cluster, cluster-interleaved "
