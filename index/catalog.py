@@ -106,6 +106,9 @@ class Catalog:
         self.root = Path(data_dir) / "collections"
         self.index_defaults = index_defaults
         self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK | os.X_OK):  # SQLite writes its WAL beside a store:
+            # each was "damaged, restore it from a backup" on a read-only mount
+            raise PermissionError(errno.EACCES, "not writable (a read-only mount?)", str(self.root))
         self._lock = threading.Lock()
         self._open: dict[str, Collection] = {}
         # names being deleted -> set once the delete is done (a create of the name waits)
