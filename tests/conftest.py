@@ -41,6 +41,7 @@ SLOW: dict[str, str] = {
     "tests/service/test_auth_matrix.py": "every route, real face and minilm models behind them",
     "tests/service/test_batch_handler.py": "batching of the real encoders under concurrency",
     "tests/service/test_batching.py": "batching of the real minilm",
+    "tests/service/test_client_gone.py": "live servers encoding SciFact abstracts with minilm",
     "tests/service/test_concurrency.py": "live servers under concurrent writes",
     "tests/service/test_crash_safety.py": "kill -9 of a live server, then recovery",
     "tests/service/test_encoder_fingerprint.py": "trains minilm-mrl in a subprocess",
