@@ -1,13 +1,12 @@
-"""The client's plumbing: one request description, the error classes, and the retry policy.
-
-Shared by `Client` and `AsyncClient`, so the two differ only in how they wait and send.
-"""
+"""The client's plumbing: one request description, the error classes, and the retry policy,
+shared by `Client` and `AsyncClient`, so the two differ only in how they wait and send."""
 
 from __future__ import annotations
 
 import email.utils
 import functools
 import inspect
+import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -99,23 +98,22 @@ class Retry:
     """When to send again: busy (429) or restarting (502-504) servers, and lost connections.
 
     Bounded twice: at most `attempts` sends and `max_total_wait` seconds asleep in all. A
-    `Retry-After` is honoured as given; one past what is left of the budget ends the retries.
-    """
+    `Retry-After` is honoured plus up to `jitter` of it (clients told one wait spread out)."""
 
     attempts: int = 6
     backoff: float = 0.5  # the first wait without Retry-After; doubled each time
     max_wait: float = 30.0  # one wait without Retry-After, at most
     max_total_wait: float = 60.0
     statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    jitter: float = 0.25
 
     def wait(self, attempt: int, waited: float, retry_after: float | None) -> float | None:
         """Seconds to sleep before the next attempt, or None to give up."""
-        if attempt + 1 >= self.attempts:
+        backoff = min(self.max_wait, self.backoff * 2**attempt)
+        delay = backoff if retry_after is None else retry_after
+        if attempt + 1 >= self.attempts or waited + delay > self.max_total_wait:
             return None
-        delay = (
-            min(self.max_wait, self.backoff * 2**attempt) if retry_after is None else retry_after
-        )
-        return delay if waited + delay <= self.max_total_wait else None
+        return min(delay * (1 + random.uniform(0, self.jitter)), self.max_total_wait - waited)
 
 
 NO_RETRY = Retry(attempts=1)

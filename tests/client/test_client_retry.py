@@ -225,3 +225,15 @@ def test_a_gateway_timeout_is_sent_again_only_for_calls_that_change_nothing(
         assert nv.count("c") == 3
     assert (caught.value.status, flaky.calls["/v1/collections"]) == (504, 1)
     assert flaky.calls["/v1/collections/c/count"] == 2
+
+
+def test_waits_spread_past_retry_after_within_the_budget() -> None:
+    """Every client told `Retry-After: 2` came back at the same instant, and met a full queue
+    again together: the wait is now 2 to 2.5 s, never sooner, and never past the budget."""
+    waits = [Retry().wait(0, 0.0, 2.0) for _ in range(200)]
+    assert all(w is not None and 2.0 <= w <= 2.5 for w in waits)
+    assert len(set(waits)) > 100  # spread, not one instant
+    assert Retry(jitter=0).wait(0, 0.0, 2.0) == 2.0
+    tight = Retry(max_total_wait=10)
+    assert all(tight.wait(1, 7.9, 2.0) <= 2.1 for _ in range(50))  # type: ignore[operator]
+    assert tight.wait(1, 8.5, 2.0) is None  # past the budget: given up
