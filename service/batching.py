@@ -192,7 +192,7 @@ class EncodeBatcher:
                 continue
             for job, result in zip(group, results, strict=True):
                 if job.abandoned:  # its client left: its later inputs were never encoded
-                    job.future.set_exception(ClientGone("the client left; its work was dropped"))
+                    job.future.set_exception(ClientGone())
                 else:
                     job.future.set_result(result)
 

@@ -105,7 +105,7 @@ def waited(future: concurrent.futures.Future[T]) -> T:
         return future.result()
     except concurrent.futures.CancelledError:
         if client_gone():
-            raise ClientGone("the client disconnected; its work was dropped") from None
+            raise ClientGone() from None
         raise
 
 
@@ -116,7 +116,7 @@ async def awaited(future: concurrent.futures.Future[T]) -> T:
         return await asyncio.wrap_future(future)
     except asyncio.CancelledError:
         if future.cancelled() and client_gone():
-            raise ClientGone("the client disconnected; its work was dropped") from None
+            raise ClientGone() from None
         raise
 
 

@@ -108,6 +108,9 @@ class ClientGone(ServiceError):
 
     code = "client_closed_request"
 
+    def __init__(self, message: str = "the client left before its answer; work dropped") -> None:
+        super().__init__(message)
+
 
 class EncoderChanged(ServiceError):
     """The encoder now serves other weights than a collection's vectors came from."""
@@ -220,7 +223,7 @@ def _reported(errors: Sequence[Any]) -> Any:
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's 400 for a body cut short
-        return await domain_error(request, ClientGone("the client left before its whole body"))
+        return await domain_error(request, ClientGone())
     code = HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers or {})
     if exc.status_code == 405:  # Starlette names only the first route on the path's methods

@@ -61,7 +61,7 @@ async def whole_form(request: Request) -> Receive:
     try:
         body = await request.body()
     except ClientDisconnect:  # the client left mid-form (it was a 500)
-        raise ClientGone("the client left before sending its whole body") from None
+        raise ClientGone() from None
     boundary = request.headers.get("content-type", "").partition("boundary=")[2].strip('"')
     closing = b"--" + boundary.encode("latin-1", "replace") + b"--"
     if boundary and not body.rstrip(b"\r\n").endswith(closing):
@@ -205,7 +205,7 @@ async def _read_body(request: Request, model: type[BaseModel], strict: bool) -> 
     try:
         raw = await request.body()
     except ClientDisconnect:  # the client left mid-body: logged 499, not a server error
-        raise ClientGone("the client left before sending its whole body") from None
+        raise ClientGone() from None
     content: Any = None
     if raw:
         refuse_non_json(request.headers.get("content-type"), True, strict)
